@@ -1,0 +1,83 @@
+//! Decoding errors and the body encoding shared by the log and the wire.
+//!
+//! Bodies are encoded with postcard (a compact serde format with a published specification,
+//! see docs/PROTOCOL.md). Decoding never panics and never allocates more than the input
+//! could hold: every length is checked against a named maximum before anything is read.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+
+/// Why bytes from a peer, a client or a disk could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input ended before the item did.
+    Truncated { needed: usize, available: usize },
+    /// A length field is over its maximum.
+    TooLarge { len: usize, max: usize },
+    /// The checksum does not match the bytes.
+    BadChecksum { stored: u32, computed: u32 },
+    /// The item does not start with the expected magic number.
+    BadMagic(u32),
+    /// A type or opcode this version does not know.
+    UnknownTag(u8),
+    /// The body does not parse as the type it claims to be.
+    Malformed(String),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { needed, available } => {
+                write!(f, "truncated: needed {needed} bytes, {available} available")
+            }
+            DecodeError::TooLarge { len, max } => {
+                write!(f, "length {len} is over the maximum {max}")
+            }
+            DecodeError::BadChecksum { stored, computed } => {
+                write!(
+                    f,
+                    "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
+            }
+            DecodeError::BadMagic(m) => write!(f, "bad magic number {m:#010x}"),
+            DecodeError::UnknownTag(t) => write!(f, "unknown type tag {t}"),
+            DecodeError::Malformed(why) => write!(f, "malformed body: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes a body. Encoding our own types into a Vec cannot fail.
+pub fn encode_body<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("postcard encodes every Tern type into a Vec")
+}
+
+/// Decodes a body that must use all of `bytes`.
+pub fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Malformed(format!(
+            "{} trailing bytes after the body",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Reads a little-endian u32 at `at`, or reports how many bytes were missing.
+pub fn read_u32(bytes: &[u8], at: usize) -> Result<u32, DecodeError> {
+    let end = at.checked_add(4).ok_or(DecodeError::TooLarge {
+        len: at,
+        max: usize::MAX - 4,
+    })?;
+    match bytes.get(at..end) {
+        Some(b) => Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        None => Err(DecodeError::Truncated {
+            needed: end,
+            available: bytes.len(),
+        }),
+    }
+}

@@ -1,0 +1,24 @@
+//! tern-core: the pure state machine of a Tern node.
+//!
+//! Everything that decides about keys, versions, quorums and recovery lives here, and
+//! nothing here does IO, reads a clock, spawns a thread or draws unseeded randomness. Two
+//! drivers run it: `node` (tokio sockets, fsync'd files) and `sim` (virtual network, disk
+//! and time). See docs/ARCHITECTURE.md for the map.
+
+pub mod codec;
+pub mod ids;
+pub mod limits;
+pub mod log;
+pub mod message;
+pub mod node;
+pub mod ring;
+pub mod time;
+pub mod version;
+
+pub use codec::DecodeError;
+pub use ids::{ClientId, NodeId, RequestId};
+pub use log::{recover, Record, Recovered, RecoveryError, TornTail};
+pub use message::{ClientResult, Message, Op, Quorum, Request, RequestError, Response};
+pub use node::{Config, ConfigError, Input, Node, NodeStats, Output};
+pub use time::{Span, Time};
+pub use version::{ActorId, Causality, Dot, Object, Sibling, VectorClock};

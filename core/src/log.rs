@@ -1,0 +1,413 @@
+//! The durable log: an append-only sequence of checksummed records, and recovery from it.
+//!
+//! Core produces log bytes (`Output::Persist`) and is told when they are durable
+//! (`Input::Persisted`); drivers only append, sync and read back. The format is in
+//! docs/PROTOCOL.md:
+//!
+//! ```text
+//! record = magic u32 LE ("TERN") | len u32 LE | crc32c u32 LE | type u8 | payload [len]
+//! crc32c covers the len field, the type byte and the payload.
+//! ```
+//!
+//! Recovery keeps the longest valid prefix. What follows the first bad byte is either a torn
+//! tail (bytes that were written but never synced: truncate and go on) or corruption of
+//! synced bytes (refuse to start). The two are told apart by `Durable { upto }` records:
+//! core writes one at the head of each batch, saying how much of the log it knew to be
+//! synced. If any valid record after the bad offset says the bad offset had been synced,
+//! the damage is corruption; otherwise it is a torn tail. Corruption inside the very last
+//! synced batch, with no later batch to vouch for it, is indistinguishable from a torn tail
+//! and is treated as one (docs/CONTRACT.md).
+
+use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
+use crate::limits::RECORD_BYTES_MAX;
+use crate::version::Object;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// "TERN" read as a little-endian u32.
+pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"TERN");
+/// magic + len + crc + type.
+pub const RECORD_HEADER_BYTES: usize = 13;
+
+const TAG_BOOT: u8 = 1;
+const TAG_OBJECT: u8 = 2;
+const TAG_DURABLE: u8 = 3;
+
+/// One log record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A node incarnation started with this epoch. Dots it mints use it.
+    Boot { epoch: u32 },
+    /// The full object of a key after a change. Replaying merges, so order does not matter.
+    Object { key: Vec<u8>, object: Object },
+    /// Every log byte before `upto` had been synced when this record was written.
+    Durable { upto: u64 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct BootBody {
+    epoch: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ObjectBody {
+    key: Vec<u8>,
+    object: Object,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DurableBody {
+    upto: u64,
+}
+
+impl Record {
+    /// Appends the encoded record to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let (tag, payload) = match self {
+            Record::Boot { epoch } => (TAG_BOOT, encode_body(&BootBody { epoch: *epoch })),
+            Record::Object { key, object } => (
+                TAG_OBJECT,
+                encode_body(&ObjectBody {
+                    key: key.clone(),
+                    object: object.clone(),
+                }),
+            ),
+            Record::Durable { upto } => (TAG_DURABLE, encode_body(&DurableBody { upto: *upto })),
+        };
+        assert!(
+            payload.len() <= RECORD_BYTES_MAX,
+            "record payload {} over RECORD_BYTES_MAX; callers bound objects first",
+            payload.len()
+        );
+        let len = (payload.len() as u32).to_le_bytes();
+        let mut crc = crc32c::crc32c(&len);
+        crc = crc32c::crc32c_append(crc, &[tag]);
+        crc = crc32c::crc32c_append(crc, &payload);
+        out.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
+        out.extend_from_slice(&len);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.push(tag);
+        out.extend_from_slice(&payload);
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes the record at `at`; returns it and the offset just past it.
+    pub fn decode_at(bytes: &[u8], at: usize) -> Result<(Record, usize), DecodeError> {
+        let magic = read_u32(bytes, at)?;
+        if magic != RECORD_MAGIC {
+            return Err(DecodeError::BadMagic(magic));
+        }
+        let len = read_u32(bytes, at + 4)? as usize;
+        if len > RECORD_BYTES_MAX {
+            return Err(DecodeError::TooLarge {
+                len,
+                max: RECORD_BYTES_MAX,
+            });
+        }
+        let stored = read_u32(bytes, at + 8)?;
+        let body_at = at + RECORD_HEADER_BYTES;
+        let end = body_at + len;
+        if bytes.len() < end {
+            return Err(DecodeError::Truncated {
+                needed: end - at,
+                available: bytes.len() - at,
+            });
+        }
+        let tag = bytes[at + 12];
+        let payload = &bytes[body_at..end];
+        let mut computed = crc32c::crc32c(&bytes[at + 4..at + 8]);
+        computed = crc32c::crc32c_append(computed, &[tag]);
+        computed = crc32c::crc32c_append(computed, payload);
+        if computed != stored {
+            return Err(DecodeError::BadChecksum { stored, computed });
+        }
+        let record = match tag {
+            TAG_BOOT => Record::Boot {
+                epoch: decode_body::<BootBody>(payload)?.epoch,
+            },
+            TAG_OBJECT => {
+                let body = decode_body::<ObjectBody>(payload)?;
+                Record::Object {
+                    key: body.key,
+                    object: body.object,
+                }
+            }
+            TAG_DURABLE => Record::Durable {
+                upto: decode_body::<DurableBody>(payload)?.upto,
+            },
+            other => return Err(DecodeError::UnknownTag(other)),
+        };
+        Ok((record, end))
+    }
+}
+
+/// A torn tail that recovery cut off: the driver truncates the log file at `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    pub offset: u64,
+    pub dropped_bytes: u64,
+}
+
+/// What recovery rebuilt from the durable bytes; handed to `Node::new`.
+#[derive(Clone, Debug, Default)]
+pub struct Recovered {
+    /// Every key's object, merged from all valid records.
+    pub objects: BTreeMap<Vec<u8>, Object>,
+    /// The highest epoch any incarnation booted with (0 for a new node).
+    pub epoch: u32,
+    /// Length of the valid log; new records are appended here.
+    pub log_end: u64,
+    /// Set if a torn tail was cut off. The driver must truncate the file to `log_end`.
+    pub torn: Option<TornTail>,
+    /// Number of valid records read.
+    pub records: u64,
+}
+
+impl Recovered {
+    /// The state of a node that has never written anything.
+    pub fn empty() -> Recovered {
+        Recovered::default()
+    }
+}
+
+/// Corruption that recovery will not silently cut off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryError {
+    /// The record at `offset` is damaged, and a later record proves the log had been synced
+    /// up to `synced_upto` (past `offset`) before: these were acknowledged bytes.
+    Corrupt {
+        offset: u64,
+        synced_upto: u64,
+        reason: DecodeError,
+    },
+    /// A record passed its checksum but its body did not parse: written by a different
+    /// format version, or a bug. Never truncated.
+    Unreadable { offset: u64, reason: DecodeError },
+}
+
+impl fmt::Display for RecoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecoveryError::Corrupt {
+                offset,
+                synced_upto,
+                reason,
+            } => write!(
+                f,
+                "log corrupt at offset {offset} ({reason}); a later record shows the log was synced up to {synced_upto}, so this is damage to acknowledged data, not a torn write. Restore the node's data from its replicas (wipe its data directory and let it rejoin) rather than truncating"
+            ),
+            RecoveryError::Unreadable { offset, reason } => write!(
+                f,
+                "log record at offset {offset} has a valid checksum but cannot be read ({reason}); was it written by a newer version of Tern?"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RecoveryError {}
+
+/// Rebuilds a node's state from the bytes of its log.
+pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
+    let mut recovered = Recovered::empty();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        match Record::decode_at(bytes, at) {
+            Ok((record, next)) => {
+                apply(&mut recovered, record);
+                recovered.records += 1;
+                at = next;
+            }
+            Err(reason) => {
+                check_tail(bytes, at, reason)?;
+                recovered.torn = Some(TornTail {
+                    offset: at as u64,
+                    dropped_bytes: (bytes.len() - at) as u64,
+                });
+                break;
+            }
+        }
+    }
+    recovered.log_end = at as u64;
+    Ok(recovered)
+}
+
+fn apply(recovered: &mut Recovered, record: Record) {
+    match record {
+        Record::Boot { epoch } => recovered.epoch = recovered.epoch.max(epoch),
+        Record::Object { key, object } => {
+            recovered.objects.entry(key).or_default().merge(&object);
+        }
+        Record::Durable { .. } => {}
+    }
+}
+
+/// Decides whether the bad bytes at `bad` are a torn tail (Ok) or corruption (Err).
+fn check_tail(bytes: &[u8], bad: usize, reason: DecodeError) -> Result<(), RecoveryError> {
+    if let DecodeError::Malformed(_) | DecodeError::UnknownTag(_) = reason {
+        // The checksum matched: the bytes are what was written, and they do not parse.
+        return Err(RecoveryError::Unreadable {
+            offset: bad as u64,
+            reason,
+        });
+    }
+    let magic = RECORD_MAGIC.to_le_bytes();
+    let mut at = bad + 1;
+    while at + RECORD_HEADER_BYTES <= bytes.len() {
+        if bytes[at..at + 4] != magic {
+            at += 1;
+            continue;
+        }
+        match Record::decode_at(bytes, at) {
+            Ok((Record::Durable { upto }, _)) if upto > bad as u64 => {
+                return Err(RecoveryError::Corrupt {
+                    offset: bad as u64,
+                    synced_upto: upto,
+                    reason,
+                });
+            }
+            Ok((_, next)) => at = next,
+            Err(_) => at += 1,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::NodeId;
+    use crate::version::{ActorId, Dot, Sibling, VectorClock};
+    use proptest::prelude::*;
+
+    fn object(seq: u64, value: &[u8]) -> Object {
+        Object::single(Sibling {
+            dot: Dot {
+                actor: ActorId {
+                    node: NodeId(1),
+                    epoch: 1,
+                },
+                seq,
+            },
+            context: VectorClock::new(),
+            value: Some(value.to_vec()),
+        })
+    }
+
+    fn sample_log() -> (Vec<u8>, Vec<usize>) {
+        let mut log = Vec::new();
+        let mut starts = Vec::new();
+        let records = [
+            Record::Boot { epoch: 1 },
+            Record::Object {
+                key: b"a".to_vec(),
+                object: object(1, b"one"),
+            },
+            Record::Durable { upto: 0 },
+            Record::Object {
+                key: b"b".to_vec(),
+                object: object(2, b"two"),
+            },
+        ];
+        for r in records {
+            starts.push(log.len());
+            r.encode_into(&mut log);
+        }
+        (log, starts)
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let (log, starts) = sample_log();
+        let (r, next) = Record::decode_at(&log, starts[1]).unwrap();
+        assert_eq!(next, starts[2]);
+        assert_eq!(
+            r,
+            Record::Object {
+                key: b"a".to_vec(),
+                object: object(1, b"one")
+            }
+        );
+    }
+
+    #[test]
+    fn clean_log_recovers_everything() {
+        let (log, _) = sample_log();
+        let rec = recover(&log).unwrap();
+        assert_eq!(rec.epoch, 1);
+        assert_eq!(rec.objects.len(), 2);
+        assert_eq!(rec.log_end, log.len() as u64);
+        assert_eq!(rec.torn, None);
+        assert_eq!(rec.records, 4);
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_at_the_last_valid_record() {
+        let (log, starts) = sample_log();
+        for cut in starts[3] + 1..log.len() {
+            let rec = recover(&log[..cut]).unwrap();
+            assert_eq!(rec.log_end, starts[3] as u64);
+            assert_eq!(rec.torn.unwrap().offset, starts[3] as u64);
+            assert_eq!(rec.objects.len(), 1);
+        }
+        // A torn sector: the tail holds garbage, not a short record.
+        let mut torn = log.clone();
+        for b in &mut torn[starts[3] + 6..] {
+            *b = 0;
+        }
+        let rec = recover(&torn).unwrap();
+        assert_eq!(rec.log_end, starts[3] as u64);
+    }
+
+    #[test]
+    fn corruption_before_a_synced_mark_is_an_error() {
+        let (mut log, starts) = sample_log();
+        // The Durable record at starts[2] claims 0 synced; write a later one claiming all of it.
+        Record::Durable {
+            upto: log.len() as u64,
+        }
+        .encode_into(&mut log);
+        log[starts[1] + RECORD_HEADER_BYTES + 1] ^= 0x40;
+        match recover(&log) {
+            Err(RecoveryError::Corrupt {
+                offset,
+                synced_upto,
+                reason: DecodeError::BadChecksum { .. },
+            }) => {
+                assert_eq!(offset, starts[1] as u64);
+                assert!(synced_upto > offset);
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn damage_after_the_synced_mark_is_a_torn_tail() {
+        let (mut log, starts) = sample_log();
+        // starts[2] says only offset 0 is synced, so damage at starts[1] may be unsynced bytes.
+        log[starts[1] + RECORD_HEADER_BYTES + 1] ^= 0x40;
+        let rec = recover(&log).unwrap();
+        assert_eq!(rec.log_end, starts[1] as u64);
+        assert_eq!(rec.objects.len(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = recover(&bytes);
+        }
+
+        #[test]
+        fn flipped_bytes_never_panic(flip in 0usize..200, mask in 1u8..=255) {
+            let (mut log, _) = sample_log();
+            let at = flip % log.len();
+            log[at] ^= mask;
+            let _ = recover(&log);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! What crosses the network: client requests and their results, and peer messages.
+//!
+//! These are plain values; the node driver frames and encodes them (docs/PROTOCOL.md), the
+//! simulator encodes them too so that the codec runs under every simulated fault.
+
+use crate::codec::{decode_body, encode_body, DecodeError};
+use crate::ids::RequestId;
+use crate::limits::MESSAGE_BYTES_MAX;
+use crate::version::{Dot, Object, VectorClock};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Per-request replication settings; `None` takes the cluster default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quorum {
+    pub n: Option<u8>,
+    pub r: Option<u8>,
+    pub w: Option<u8>,
+}
+
+/// What a client asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Read every live version of `key`.
+    Get { key: Vec<u8> },
+    /// Write `value`, replacing the versions `context` has seen (empty: replace nothing).
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        context: VectorClock,
+    },
+    /// Write a tombstone, replacing the versions `context` has seen.
+    Delete { key: Vec<u8>, context: VectorClock },
+}
+
+impl Op {
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Get { key } | Op::Set { key, .. } | Op::Delete { key, .. } => key,
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Op::Get { .. })
+    }
+}
+
+/// A client request with its options.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub op: Op,
+    pub quorum: Quorum,
+    /// How long the coordinator may take; `None` takes the cluster default.
+    pub timeout_ms: Option<u32>,
+}
+
+impl Request {
+    pub fn new(op: Op) -> Request {
+        Request {
+            op,
+            quorum: Quorum::default(),
+            timeout_ms: None,
+        }
+    }
+}
+
+/// A successful result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The merged versions of the key (empty if it never existed). Write with
+    /// `object.clock()` as the context to replace them all.
+    Object(Object),
+    /// The write is durable on W replicas. `context` is the key's clock at the coordinator
+    /// after the write: a follow-up write with it replaces this one.
+    Written { dot: Dot, context: VectorClock },
+}
+
+/// Why a request did not succeed. Every variant says whether the write may have happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestError {
+    /// Too few replicas are reachable to try; nothing was written.
+    Unavailable { needed: u8, alive: u8 },
+    /// The write reached some replicas but not W of them before the deadline. It may or may
+    /// not survive; a read shows which. Never reported as a failure.
+    Indeterminate,
+    /// A read did not gather R replies (and repair them) before the deadline.
+    Timeout,
+    /// The node is at a limit (request table full); nothing was done. Retry later.
+    Busy,
+    /// The node has not finished starting; nothing was done. Retry, or ask another node.
+    Starting,
+    /// A key or value is over its limit; nothing was done.
+    TooLarge { what: String, len: u64, max: u64 },
+    /// N, R or W are out of range for this cluster; nothing was done.
+    InvalidQuorum(String),
+    /// The write would leave more concurrent versions than allowed; nothing was done. Read the
+    /// key and write with its context to replace them.
+    TooManySiblings { count: u32, max: u32 },
+}
+
+impl RequestError {
+    /// True if a write that ended with this error may still have been applied.
+    pub fn maybe_applied(&self) -> bool {
+        matches!(self, RequestError::Indeterminate)
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Unavailable { needed, alive } => write!(
+                f,
+                "unavailable: {alive} replicas reachable, {needed} needed; nothing was written"
+            ),
+            RequestError::Indeterminate => write!(
+                f,
+                "indeterminate: the write reached some replicas but was not confirmed in time; it may or may not be visible; read the key to find out"
+            ),
+            RequestError::Timeout => write!(f, "timeout: too few replicas answered in time"),
+            RequestError::Busy => write!(f, "busy: the node is at its request limit; retry later"),
+            RequestError::Starting => write!(f, "starting: the node is still recovering; retry"),
+            RequestError::TooLarge { what, len, max } => {
+                write!(f, "{what} is {len} bytes, over the limit of {max}")
+            }
+            RequestError::InvalidQuorum(why) => write!(f, "invalid quorum: {why}"),
+            RequestError::TooManySiblings { count, max } => write!(
+                f,
+                "the write would leave {count} concurrent versions (limit {max}); read the key and write with its context"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+pub type ClientResult = Result<Response, RequestError>;
+
+/// A message between nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// "I am alive." Any message counts as one; this is sent when nothing else is.
+    Heartbeat,
+    /// Merge this object into your copy of the key; acknowledge once it is durable.
+    Replicate {
+        req: RequestId,
+        key: Vec<u8>,
+        object: Object,
+    },
+    /// The replicated object (or a successor) is durable here.
+    ReplicateAck { req: RequestId },
+    /// Send me your durable copy of the key.
+    Read { req: RequestId, key: Vec<u8> },
+    /// A replica's durable copy of the key (empty if it has none).
+    ReadReply { req: RequestId, object: Object },
+    /// Coordinate this request for me: I am not a replica of its key.
+    Forward { req: RequestId, request: Request },
+    /// The outcome of a forwarded request.
+    ForwardReply {
+        req: RequestId,
+        result: ClientResult,
+    },
+}
+
+impl Message {
+    pub fn encode(&self) -> Vec<u8> {
+        encode_body(self)
+    }
+
+    /// Decodes a message body, refusing anything over `MESSAGE_BYTES_MAX`.
+    pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+        if bytes.len() > MESSAGE_BYTES_MAX {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                max: MESSAGE_BYTES_MAX,
+            });
+        }
+        decode_body(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let m = Message::Forward {
+            req: RequestId(7),
+            request: Request::new(Op::Set {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                context: VectorClock::new(),
+            }),
+        };
+        assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        let r = Message::ForwardReply {
+            req: RequestId(7),
+            result: Err(RequestError::Indeterminate),
+        };
+        assert_eq!(Message::decode(&r.encode()).unwrap(), r);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Message::decode(&bytes);
+        }
+    }
+}

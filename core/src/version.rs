@@ -1,0 +1,378 @@
+//! Causality: dotted version vectors.
+//!
+//! Every write gets a *dot*, `(actor, seq)`, minted by the replica that coordinates it. An
+//! actor is one incarnation of a node: `(node, epoch)`, where the epoch is made durable before
+//! the node mints anything, so a dot is never minted twice even if a crash loses the log tail.
+//! Within one actor, `seq` only grows, and the coordinator applies every dot to its own copy
+//! of the key before minting the next, so a vector-clock entry `actor: n` truly covers every
+//! dot of that actor up to `n` on that key.
+//!
+//! A key holds an [`Object`]: a set of [`Sibling`]s, each a value (or a tombstone) with its dot
+//! and the causal context the client wrote it with. A sibling is *obsolete* once another
+//! sibling's context covers its dot; merging two objects keeps every sibling that no other
+//! sibling makes obsolete. Merge is a join: commutative, associative and idempotent.
+
+use crate::ids::NodeId;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// One incarnation of a node: the node id and the epoch it booted with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ActorId {
+    pub node: NodeId,
+    pub epoch: u32,
+}
+
+/// The identity of one write: the actor that coordinated it and its sequence number there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Dot {
+    pub actor: ActorId,
+    pub seq: u64,
+}
+
+/// How two clocks relate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Causality {
+    Before,
+    After,
+    Equal,
+    Concurrent,
+}
+
+/// A vector clock: for each actor, the highest sequence number seen. Absent means zero.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VectorClock {
+    entries: BTreeMap<ActorId, u64>,
+}
+
+impl VectorClock {
+    pub fn new() -> VectorClock {
+        VectorClock::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn get(&self, actor: ActorId) -> u64 {
+        self.entries.get(&actor).copied().unwrap_or(0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ActorId, u64)> + '_ {
+        self.entries.iter().map(|(a, s)| (*a, *s))
+    }
+
+    /// True if this clock has seen `dot`.
+    pub fn covers(&self, dot: Dot) -> bool {
+        self.get(dot.actor) >= dot.seq
+    }
+
+    /// Records `dot` as seen.
+    pub fn add(&mut self, dot: Dot) {
+        let entry = self.entries.entry(dot.actor).or_insert(0);
+        *entry = (*entry).max(dot.seq);
+    }
+
+    /// Pointwise maximum: afterwards `self` has seen everything either clock had seen.
+    pub fn merge(&mut self, other: &VectorClock) {
+        for (actor, seq) in other.iter() {
+            let entry = self.entries.entry(actor).or_insert(0);
+            *entry = (*entry).max(seq);
+        }
+    }
+
+    /// True if `self` has seen everything `other` has (`self >= other` pointwise).
+    pub fn descends(&self, other: &VectorClock) -> bool {
+        other.iter().all(|(actor, seq)| self.get(actor) >= seq)
+    }
+
+    pub fn compare(&self, other: &VectorClock) -> Causality {
+        match (self.descends(other), other.descends(self)) {
+            (true, true) => Causality::Equal,
+            (true, false) => Causality::After,
+            (false, true) => Causality::Before,
+            (false, false) => Causality::Concurrent,
+        }
+    }
+}
+
+impl PartialOrd for VectorClock {
+    fn partial_cmp(&self, other: &VectorClock) -> Option<Ordering> {
+        match self.compare(other) {
+            Causality::Before => Some(Ordering::Less),
+            Causality::After => Some(Ordering::Greater),
+            Causality::Equal => Some(Ordering::Equal),
+            Causality::Concurrent => None,
+        }
+    }
+}
+
+/// One version of a key: a value (`None` for a tombstone), its dot, and the context it was
+/// written with (everything the writer had seen of the key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sibling {
+    pub dot: Dot,
+    pub context: VectorClock,
+    pub value: Option<Vec<u8>>,
+}
+
+impl Sibling {
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+
+    /// Bytes this sibling takes in memory and on the wire, roughly.
+    pub fn weight_bytes(&self) -> usize {
+        self.value.as_ref().map_or(0, Vec::len) + 24 * (self.context.len() + 1)
+    }
+}
+
+/// All live versions of one key, sorted by dot, none obsolete.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Object {
+    siblings: Vec<Sibling>,
+}
+
+impl Object {
+    pub fn new() -> Object {
+        Object::default()
+    }
+
+    /// An object holding exactly one sibling.
+    pub fn single(sibling: Sibling) -> Object {
+        Object {
+            siblings: vec![sibling],
+        }
+    }
+
+    /// Builds an object from any siblings, dropping duplicates and obsolete ones.
+    pub fn from_siblings(siblings: Vec<Sibling>) -> Object {
+        let mut object = Object::new();
+        for sibling in siblings {
+            object.insert(sibling);
+        }
+        object
+    }
+
+    pub fn siblings(&self) -> &[Sibling] {
+        &self.siblings
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.siblings.is_empty()
+    }
+
+    /// The values that are not tombstones.
+    pub fn values(&self) -> impl Iterator<Item = &[u8]> {
+        self.siblings.iter().filter_map(|s| s.value.as_deref())
+    }
+
+    /// True if no sibling holds a value (absent, or deleted).
+    pub fn is_deleted(&self) -> bool {
+        self.siblings.iter().all(Sibling::is_tombstone)
+    }
+
+    /// Everything this object has seen: every sibling's dot and context. A client writes
+    /// with this context to replace all the siblings it read.
+    pub fn clock(&self) -> VectorClock {
+        let mut clock = VectorClock::new();
+        for sibling in &self.siblings {
+            clock.merge(&sibling.context);
+            clock.add(sibling.dot);
+        }
+        clock
+    }
+
+    /// True if this object holds `dot`, or a sibling that makes it obsolete.
+    pub fn has_seen(&self, dot: Dot) -> bool {
+        self.siblings
+            .iter()
+            .any(|s| s.dot == dot || s.context.covers(dot))
+    }
+
+    pub fn weight_bytes(&self) -> usize {
+        self.siblings.iter().map(Sibling::weight_bytes).sum()
+    }
+
+    /// Adds one sibling unless it is known or obsolete; drops the siblings it makes obsolete.
+    /// Returns true if the object changed.
+    pub fn insert(&mut self, sibling: Sibling) -> bool {
+        if self.has_seen(sibling.dot) {
+            return false;
+        }
+        self.siblings.retain(|s| !sibling.context.covers(s.dot));
+        let at = self
+            .siblings
+            .binary_search_by(|s| s.dot.cmp(&sibling.dot))
+            .unwrap_or_else(|at| at);
+        self.siblings.insert(at, sibling);
+        true
+    }
+
+    /// Merges `other` into `self` (the join of the two). Returns true if `self` changed.
+    pub fn merge(&mut self, other: &Object) -> bool {
+        let mut changed = false;
+        for sibling in &other.siblings {
+            changed |= self.insert(sibling.clone());
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn actor(node: u32) -> ActorId {
+        ActorId {
+            node: NodeId(node),
+            epoch: 1,
+        }
+    }
+
+    fn dot(node: u32, seq: u64) -> Dot {
+        Dot {
+            actor: actor(node),
+            seq,
+        }
+    }
+
+    fn clock_strategy() -> impl Strategy<Value = VectorClock> {
+        proptest::collection::btree_map(0u32..4, 0u64..6, 0..4).prop_map(|m| {
+            let mut clock = VectorClock::new();
+            for (node, seq) in m {
+                if seq > 0 {
+                    clock.add(dot(node, seq));
+                }
+            }
+            clock
+        })
+    }
+
+    /// Histories of writes as the real coordinators make them: each write's context is the
+    /// clock of an object that holds, for every actor, a prefix of that actor's earlier writes
+    /// (a replica holding an actor's dot also holds its earlier dots on the key).
+    fn history_strategy() -> impl Strategy<Value = Vec<Sibling>> {
+        proptest::collection::vec((0u32..3, proptest::collection::vec(0usize..8, 3)), 1..8)
+            .prop_map(|steps| {
+                let mut written: Vec<Sibling> = Vec::new();
+                for (node, prefixes) in steps {
+                    let mut context = VectorClock::new();
+                    for (actor, prefix) in prefixes.iter().enumerate() {
+                        let mine = written
+                            .iter()
+                            .filter(|s| s.dot.actor.node == NodeId(actor as u32));
+                        for earlier in mine.take(*prefix) {
+                            context.merge(&earlier.context);
+                            context.add(earlier.dot);
+                        }
+                    }
+                    let seq = written
+                        .iter()
+                        .filter(|s| s.dot.actor.node == NodeId(node))
+                        .count();
+                    written.push(Sibling {
+                        dot: dot(node, seq as u64 + 1),
+                        context,
+                        value: Some(vec![node as u8]),
+                    });
+                }
+                written
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn clock_merge_is_commutative(a in clock_strategy(), b in clock_strategy()) {
+            let mut ab = a.clone(); ab.merge(&b);
+            let mut ba = b.clone(); ba.merge(&a);
+            prop_assert_eq!(ab, ba);
+        }
+
+        #[test]
+        fn clock_merge_is_associative(a in clock_strategy(), b in clock_strategy(), c in clock_strategy()) {
+            let mut left = a.clone(); left.merge(&b); left.merge(&c);
+            let mut bc = b.clone(); bc.merge(&c);
+            let mut right = a.clone(); right.merge(&bc);
+            prop_assert_eq!(left, right);
+        }
+
+        #[test]
+        fn clock_merge_is_idempotent_and_an_upper_bound(a in clock_strategy(), b in clock_strategy()) {
+            let mut aa = a.clone(); aa.merge(&a);
+            prop_assert_eq!(&aa, &a);
+            let mut ab = a.clone(); ab.merge(&b);
+            prop_assert!(ab.descends(&a) && ab.descends(&b));
+        }
+
+        #[test]
+        fn descends_is_a_partial_order(a in clock_strategy(), b in clock_strategy(), c in clock_strategy()) {
+            prop_assert!(a.descends(&a));
+            if a.descends(&b) && b.descends(&a) { prop_assert_eq!(&a, &b); }
+            if a.descends(&b) && b.descends(&c) { prop_assert!(a.descends(&c)); }
+            let flipped = match a.compare(&b) {
+                Causality::Before => Causality::After,
+                Causality::After => Causality::Before,
+                other => other,
+            };
+            prop_assert_eq!(b.compare(&a), flipped);
+        }
+
+        #[test]
+        fn object_merge_is_a_join(h in history_strategy(), split in any::<u64>()) {
+            // Deliver the same history to three replicas in different subsets and orders.
+            let mut parts = [Vec::new(), Vec::new(), Vec::new()];
+            for (i, s) in h.iter().enumerate() {
+                parts[((split >> (2 * (i % 32))) % 3) as usize].push(s.clone());
+            }
+            let [a, b, c] = parts.map(Object::from_siblings);
+            let mut ab = a.clone(); ab.merge(&b);
+            let mut ba = b.clone(); ba.merge(&a);
+            prop_assert_eq!(&ab, &ba);
+            let mut ab_c = ab.clone(); ab_c.merge(&c);
+            let mut bc = b.clone(); bc.merge(&c);
+            let mut a_bc = a.clone(); a_bc.merge(&bc);
+            prop_assert_eq!(&ab_c, &a_bc);
+            let mut again = ab_c.clone();
+            prop_assert!(!again.merge(&ab_c));
+            prop_assert_eq!(&again, &ab_c);
+            // Nothing is lost: every write is present or made obsolete by a later one.
+            for s in &h {
+                prop_assert!(ab_c.has_seen(s.dot));
+            }
+            // The result equals the history applied in order.
+            prop_assert_eq!(&ab_c, &Object::from_siblings(h.clone()));
+        }
+    }
+
+    #[test]
+    fn concurrent_writes_become_siblings_and_a_context_write_replaces_them() {
+        let a = Sibling {
+            dot: dot(1, 1),
+            context: VectorClock::new(),
+            value: Some(b"a".to_vec()),
+        };
+        let b = Sibling {
+            dot: dot(2, 1),
+            context: VectorClock::new(),
+            value: Some(b"b".to_vec()),
+        };
+        let mut object = Object::single(a);
+        assert!(object.merge(&Object::single(b)));
+        assert_eq!(object.siblings().len(), 2);
+        let c = Sibling {
+            dot: dot(3, 1),
+            context: object.clock(),
+            value: None,
+        };
+        object.insert(c.clone());
+        assert_eq!(object.siblings(), &[c]);
+        assert!(object.is_deleted());
+    }
+}
