@@ -17,7 +17,7 @@ pub mod version;
 
 pub use codec::DecodeError;
 pub use ids::{ClientId, NodeId, RequestId};
-pub use log::{recover, Record, Recovered, RecoveryError, TornTail};
+pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 pub use message::{ClientResult, Message, Op, Quorum, Request, RequestError, Response};
 pub use node::{Config, ConfigError, Input, Node, NodeStats, Output};
 pub use time::{Span, Time};

@@ -56,6 +56,13 @@ struct ObjectBody {
     object: Object,
 }
 
+/// Encodes exactly like `ObjectBody`, without copying the key and object.
+#[derive(Serialize)]
+struct ObjectBodyRef<'a> {
+    key: &'a [u8],
+    object: &'a Object,
+}
+
 #[derive(Serialize, Deserialize)]
 struct DurableBody {
     upto: u64,
@@ -64,31 +71,24 @@ struct DurableBody {
 impl Record {
     /// Appends the encoded record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let (tag, payload) = match self {
-            Record::Boot { epoch } => (TAG_BOOT, encode_body(&BootBody { epoch: *epoch })),
-            Record::Object { key, object } => (
-                TAG_OBJECT,
-                encode_body(&ObjectBody {
-                    key: key.clone(),
-                    object: object.clone(),
-                }),
-            ),
-            Record::Durable { upto } => (TAG_DURABLE, encode_body(&DurableBody { upto: *upto })),
-        };
-        assert!(
-            payload.len() <= RECORD_BYTES_MAX,
-            "record payload {} over RECORD_BYTES_MAX; callers bound objects first",
-            payload.len()
+        match self {
+            Record::Boot { epoch } => {
+                frame(TAG_BOOT, &encode_body(&BootBody { epoch: *epoch }), out)
+            }
+            Record::Object { key, object } => Record::encode_object(key, object, out),
+            Record::Durable { upto } => {
+                frame(TAG_DURABLE, &encode_body(&DurableBody { upto: *upto }), out)
+            }
+        }
+    }
+
+    /// Appends an `Object` record for `key` without building a `Record`.
+    pub fn encode_object(key: &[u8], object: &Object, out: &mut Vec<u8>) {
+        frame(
+            TAG_OBJECT,
+            &encode_body(&ObjectBodyRef { key, object }),
+            out,
         );
-        let len = (payload.len() as u32).to_le_bytes();
-        let mut crc = crc32c::crc32c(&len);
-        crc = crc32c::crc32c_append(crc, &[tag]);
-        crc = crc32c::crc32c_append(crc, &payload);
-        out.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-        out.extend_from_slice(&len);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.push(tag);
-        out.extend_from_slice(&payload);
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -147,24 +147,56 @@ impl Record {
     }
 }
 
-/// A torn tail that recovery cut off: the driver truncates the log file at `offset`.
+/// Frames one payload: magic, length, checksum, type, payload.
+fn frame(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
+    assert!(
+        payload.len() <= RECORD_BYTES_MAX,
+        "record payload {} over RECORD_BYTES_MAX; callers bound objects first",
+        payload.len()
+    );
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut crc = crc32c::crc32c(&len);
+    crc = crc32c::crc32c_append(crc, &[tag]);
+    crc = crc32c::crc32c_append(crc, payload);
+    out.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.push(tag);
+    out.extend_from_slice(payload);
+}
+
+/// A torn tail that recovery cut off: the driver truncates the segment that starts at
+/// `base` so that it ends at logical offset `offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
+    pub base: u64,
     pub offset: u64,
     pub dropped_bytes: u64,
+}
+
+/// One log file as the driver found it: its bytes, and the logical log offset of its first
+/// byte. Offsets are logical so that they keep growing when compaction starts a new file.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    pub base: u64,
+    pub bytes: &'a [u8],
 }
 
 /// What recovery rebuilt from the durable bytes; handed to `Node::new`.
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
-    /// Every key's object, merged from all valid records.
+    /// Every key's object, merged from all valid records of all segments.
     pub objects: BTreeMap<Vec<u8>, Object>,
     /// The highest epoch any incarnation booted with (0 for a new node).
     pub epoch: u32,
-    /// Length of the valid log; new records are appended here.
+    /// Logical offset of the newest segment's first byte; appends go to that segment.
+    pub segment_base: u64,
+    /// Logical end of the newest segment's valid prefix; new records are appended here.
     pub log_end: u64,
-    /// Set if a torn tail was cut off. The driver must truncate the file to `log_end`.
-    pub torn: Option<TornTail>,
+    /// Valid bytes across all segments (what the log occupies on disk after truncation).
+    pub log_bytes: u64,
+    /// Segments with a torn tail cut off. The driver truncates each to its `offset`.
+    pub torn: Vec<TornTail>,
     /// Number of valid records read.
     pub records: u64,
 }
@@ -179,32 +211,45 @@ impl Recovered {
 /// Corruption that recovery will not silently cut off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecoveryError {
-    /// The record at `offset` is damaged, and a later record proves the log had been synced
-    /// up to `synced_upto` (past `offset`) before: these were acknowledged bytes.
+    /// The record at logical `offset` (in the segment starting at `base`) is damaged, and a
+    /// later record proves the log had been synced up to `synced_upto`, past `offset`: these
+    /// were acknowledged bytes.
     Corrupt {
+        base: u64,
         offset: u64,
         synced_upto: u64,
         reason: DecodeError,
     },
     /// A record passed its checksum but its body did not parse: written by a different
     /// format version, or a bug. Never truncated.
-    Unreadable { offset: u64, reason: DecodeError },
+    Unreadable {
+        base: u64,
+        offset: u64,
+        reason: DecodeError,
+    },
 }
 
 impl fmt::Display for RecoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RecoveryError::Corrupt {
+                base,
                 offset,
                 synced_upto,
                 reason,
             } => write!(
                 f,
-                "log corrupt at offset {offset} ({reason}); a later record shows the log was synced up to {synced_upto}, so this is damage to acknowledged data, not a torn write. Restore the node's data from its replicas (wipe its data directory and let it rejoin) rather than truncating"
+                "log segment {base} is corrupt at byte {} ({reason}); a later record shows the log was synced up to offset {synced_upto}, so this damages acknowledged data and is not a torn write. Restore this node from its replicas (move its data directory away and let it rejoin empty) instead of truncating",
+                offset - base
             ),
-            RecoveryError::Unreadable { offset, reason } => write!(
+            RecoveryError::Unreadable {
+                base,
+                offset,
+                reason,
+            } => write!(
                 f,
-                "log record at offset {offset} has a valid checksum but cannot be read ({reason}); was it written by a newer version of Tern?"
+                "log segment {base}: the record at byte {} has a valid checksum but cannot be read ({reason}); was it written by a newer version of Tern?",
+                offset - base
             ),
         }
     }
@@ -212,28 +257,64 @@ impl fmt::Display for RecoveryError {
 
 impl std::error::Error for RecoveryError {}
 
-/// Rebuilds a node's state from the bytes of its log.
+/// Rebuilds a node's state from one log file that starts at offset 0.
 pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
+    recover_segments(&[Segment { base: 0, bytes }])
+}
+
+/// Rebuilds a node's state from all its log segments, oldest first. Replaying merges, so a
+/// segment that compaction made redundant but the driver had not deleted yet does no harm.
+pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryError> {
     let mut recovered = Recovered::empty();
-    let mut at = 0usize;
-    while at < bytes.len() {
-        match Record::decode_at(bytes, at) {
-            Ok((record, next)) => {
-                apply(&mut recovered, record);
-                recovered.records += 1;
-                at = next;
-            }
-            Err(reason) => {
-                check_tail(bytes, at, reason)?;
-                recovered.torn = Some(TornTail {
-                    offset: at as u64,
-                    dropped_bytes: (bytes.len() - at) as u64,
-                });
-                break;
+    let mut synced_max = 0u64;
+    let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
+    for segment in segments {
+        let bytes = segment.bytes;
+        let mut at = 0usize;
+        while at < bytes.len() {
+            match Record::decode_at(bytes, at) {
+                Ok((record, next)) => {
+                    if let Record::Durable { upto } = record {
+                        synced_max = synced_max.max(upto);
+                    }
+                    apply(&mut recovered, record);
+                    recovered.records += 1;
+                    at = next;
+                }
+                Err(reason @ (DecodeError::Malformed(_) | DecodeError::UnknownTag(_))) => {
+                    // The checksum matched: these are the bytes that were written.
+                    return Err(RecoveryError::Unreadable {
+                        base: segment.base,
+                        offset: segment.base + at as u64,
+                        reason,
+                    });
+                }
+                Err(reason) => {
+                    synced_max = synced_max.max(synced_after(bytes, at));
+                    bad.push((segment.base, segment.base + at as u64, reason));
+                    recovered.torn.push(TornTail {
+                        base: segment.base,
+                        offset: segment.base + at as u64,
+                        dropped_bytes: (bytes.len() - at) as u64,
+                    });
+                    break;
+                }
             }
         }
+        recovered.log_bytes += at as u64;
+        recovered.segment_base = segment.base;
+        recovered.log_end = segment.base + at as u64;
     }
-    recovered.log_end = at as u64;
+    for (base, offset, reason) in bad {
+        if synced_max > offset {
+            return Err(RecoveryError::Corrupt {
+                base,
+                offset,
+                synced_upto: synced_max,
+                reason,
+            });
+        }
+    }
     Ok(recovered)
 }
 
@@ -247,16 +328,10 @@ fn apply(recovered: &mut Recovered, record: Record) {
     }
 }
 
-/// Decides whether the bad bytes at `bad` are a torn tail (Ok) or corruption (Err).
-fn check_tail(bytes: &[u8], bad: usize, reason: DecodeError) -> Result<(), RecoveryError> {
-    if let DecodeError::Malformed(_) | DecodeError::UnknownTag(_) = reason {
-        // The checksum matched: the bytes are what was written, and they do not parse.
-        return Err(RecoveryError::Unreadable {
-            offset: bad as u64,
-            reason,
-        });
-    }
+/// The highest `Durable` mark among the valid records after the bad bytes at `bad`.
+fn synced_after(bytes: &[u8], bad: usize) -> u64 {
     let magic = RECORD_MAGIC.to_le_bytes();
+    let mut synced = 0;
     let mut at = bad + 1;
     while at + RECORD_HEADER_BYTES <= bytes.len() {
         if bytes[at..at + 4] != magic {
@@ -264,18 +339,16 @@ fn check_tail(bytes: &[u8], bad: usize, reason: DecodeError) -> Result<(), Recov
             continue;
         }
         match Record::decode_at(bytes, at) {
-            Ok((Record::Durable { upto }, _)) if upto > bad as u64 => {
-                return Err(RecoveryError::Corrupt {
-                    offset: bad as u64,
-                    synced_upto: upto,
-                    reason,
-                });
+            Ok((record, next)) => {
+                if let Record::Durable { upto } = record {
+                    synced = synced.max(upto);
+                }
+                at = next;
             }
-            Ok((_, next)) => at = next,
             Err(_) => at += 1,
         }
     }
-    Ok(())
+    synced
 }
 
 #[cfg(test)]
@@ -342,7 +415,7 @@ mod tests {
         assert_eq!(rec.epoch, 1);
         assert_eq!(rec.objects.len(), 2);
         assert_eq!(rec.log_end, log.len() as u64);
-        assert_eq!(rec.torn, None);
+        assert!(rec.torn.is_empty());
         assert_eq!(rec.records, 4);
     }
 
@@ -352,7 +425,7 @@ mod tests {
         for cut in starts[3] + 1..log.len() {
             let rec = recover(&log[..cut]).unwrap();
             assert_eq!(rec.log_end, starts[3] as u64);
-            assert_eq!(rec.torn.unwrap().offset, starts[3] as u64);
+            assert_eq!(rec.torn[0].offset, starts[3] as u64);
             assert_eq!(rec.objects.len(), 1);
         }
         // A torn sector: the tail holds garbage, not a short record.
@@ -377,6 +450,7 @@ mod tests {
             Err(RecoveryError::Corrupt {
                 offset,
                 synced_upto,
+                base: 0,
                 reason: DecodeError::BadChecksum { .. },
             }) => {
                 assert_eq!(offset, starts[1] as u64);
@@ -394,6 +468,43 @@ mod tests {
         let rec = recover(&log).unwrap();
         assert_eq!(rec.log_end, starts[1] as u64);
         assert_eq!(rec.objects.len(), 0);
+    }
+
+    #[test]
+    fn segments_merge_and_only_the_newest_takes_appends() {
+        let (old, _) = sample_log();
+        let base = old.len() as u64;
+        let mut new = Vec::new();
+        Record::Durable { upto: base }.encode_into(&mut new);
+        Record::Boot { epoch: 2 }.encode_into(&mut new);
+        let rec = recover_segments(&[
+            Segment {
+                base: 0,
+                bytes: &old,
+            },
+            Segment { base, bytes: &new },
+        ])
+        .unwrap();
+        assert_eq!(rec.epoch, 2);
+        assert_eq!(rec.objects.len(), 2);
+        assert_eq!(rec.segment_base, base);
+        assert_eq!(rec.log_end, base + new.len() as u64);
+        assert_eq!(rec.log_bytes, base + new.len() as u64);
+        // Damage in the old segment that the new segment vouches for is corruption.
+        let mut damaged = old.clone();
+        damaged[20] ^= 1;
+        let err = recover_segments(&[
+            Segment {
+                base: 0,
+                bytes: &damaged,
+            },
+            Segment { base, bytes: &new },
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(err, RecoveryError::Corrupt { base: 0, .. }),
+            "{err}"
+        );
     }
 
     proptest! {

@@ -45,6 +45,9 @@ pub struct Config {
     pub heartbeat_interval: Span,
     /// A peer not heard from for this long is considered down.
     pub failure_timeout: Span,
+    /// The log is compacted once it holds more than this many bytes and more than twice
+    /// the live data.
+    pub compact_min_bytes: u64,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             resend_interval: Span::from_millis(150),
             heartbeat_interval: Span::from_millis(100),
             failure_timeout: Span::from_millis(1_000),
+            compact_min_bytes: 64 << 20,
         }
     }
 
@@ -183,11 +187,23 @@ pub enum Output {
         request: u64,
         result: ClientResult,
     },
-    /// Append `bytes` to the log, then sync; once synced, report `Persisted { upto: end }`.
-    /// `end` is the log length after the append.
+    /// Append `bytes` to the newest log segment, then sync; once synced, report
+    /// `Persisted { upto: end }`. `end` is the logical log length after the append.
     Persist {
         bytes: Vec<u8>,
         end: u64,
+    },
+    /// Compaction: start a new segment whose first byte has logical offset `base`, holding
+    /// `bytes` (a snapshot of every live key); later `Persist` outputs append to it. Sync it
+    /// (and its directory), then report `Persisted { upto: end }`.
+    Compact {
+        base: u64,
+        bytes: Vec<u8>,
+        end: u64,
+    },
+    /// The snapshot starting at `base` is durable: every older segment may be deleted.
+    DropSegmentsBefore {
+        base: u64,
     },
 }
 
@@ -204,6 +220,12 @@ pub struct NodeStats {
     pub timeouts: u64,
     pub busy: u64,
     pub replicate_refused: u64,
+    pub compactions: u64,
+}
+
+/// Roughly what one key costs in a snapshot.
+fn live_weight(key: &[u8], object: &Object) -> u64 {
+    (key.len() + object.weight_bytes() + crate::log::RECORD_HEADER_BYTES) as u64
 }
 
 /// One key as a replica holds it.
@@ -281,6 +303,12 @@ pub struct Node {
     durable_upto: u64,
     /// The `upto` of the last `Durable` record written.
     durable_marked: u64,
+    /// Bytes in every segment the driver holds, and a rough size of the live data: the two
+    /// figures that decide when to compact.
+    log_bytes: u64,
+    live_bytes: u64,
+    /// A snapshot segment that is not yet durable: `(base, end)`.
+    compacting: Option<(u64, u64)>,
     /// Messages to send once the log is durable up to the key.
     waiters: BTreeMap<u64, Vec<(NodeId, Message)>>,
     requests: BTreeMap<RequestId, Pending>,
@@ -312,10 +340,12 @@ impl Node {
             .epoch
             .checked_add(1)
             .ok_or(ConfigError::EpochsExhausted)?;
+        let mut live_bytes = 0;
         let store = recovered
             .objects
             .into_iter()
             .map(|(key, object)| {
+                live_bytes += live_weight(&key, &object);
                 let entry = Entry {
                     object,
                     written_at: 0,
@@ -338,6 +368,9 @@ impl Node {
             batch: Vec::new(),
             durable_upto: recovered.log_end,
             durable_marked: 0,
+            log_bytes: recovered.log_bytes,
+            live_bytes,
+            compacting: None,
             waiters: BTreeMap::new(),
             requests: BTreeMap::new(),
             timers: BTreeSet::new(),
@@ -419,12 +452,25 @@ impl Node {
         self.handle_timers();
         self.drain_loopback();
         self.flush_log();
+        self.maybe_compact();
     }
 
     // ----- log -----
 
     /// Appends a record to this step's batch; returns the log length after it.
     fn append(&mut self, record: &Record) -> u64 {
+        self.mark_durable();
+        record.encode_into(&mut self.batch);
+        self.emitted_end + self.batch.len() as u64
+    }
+
+    fn append_object(&mut self, key: &[u8], object: &Object) -> u64 {
+        self.mark_durable();
+        Record::encode_object(key, object, &mut self.batch);
+        self.emitted_end + self.batch.len() as u64
+    }
+
+    fn mark_durable(&mut self) {
         if self.batch.is_empty() && self.durable_upto > self.durable_marked {
             // Vouch for what is synced, so recovery can tell corruption from a torn tail.
             Record::Durable {
@@ -433,8 +479,6 @@ impl Node {
             .encode_into(&mut self.batch);
             self.durable_marked = self.durable_upto;
         }
-        record.encode_into(&mut self.batch);
-        self.emitted_end + self.batch.len() as u64
     }
 
     fn flush_log(&mut self) {
@@ -443,6 +487,7 @@ impl Node {
         }
         let bytes = std::mem::take(&mut self.batch);
         self.emitted_end += bytes.len() as u64;
+        self.log_bytes += bytes.len() as u64;
         self.outbox.push_back(Output::Persist {
             bytes,
             end: self.emitted_end,
@@ -462,6 +507,13 @@ impl Node {
         if !self.booted && self.durable_upto >= self.boot_end {
             self.booted = true;
         }
+        if let Some((base, end)) = self.compacting {
+            if upto >= end {
+                self.compacting = None;
+                self.log_bytes = self.emitted_end - base;
+                self.outbox.push_back(Output::DropSegmentsBefore { base });
+            }
+        }
         let later = self.waiters.split_off(&(upto + 1));
         let ready = std::mem::replace(&mut self.waiters, later);
         for (_, messages) in ready {
@@ -469,6 +521,43 @@ impl Node {
                 self.send(to, message);
             }
         }
+    }
+
+    /// Starts a new segment holding a snapshot of every key once the log is both over the
+    /// configured minimum and more than twice the live data. The old segments stay until the
+    /// snapshot is durable, and recovery merges whatever segments it finds, so a crash at any
+    /// point of a compaction loses nothing.
+    fn maybe_compact(&mut self) {
+        if self.compacting.is_some()
+            || self.log_bytes < self.config.compact_min_bytes
+            || self.log_bytes < 2 * self.live_bytes
+        {
+            return;
+        }
+        debug_assert!(
+            self.batch.is_empty(),
+            "compaction runs after the batch is flushed"
+        );
+        let base = self.emitted_end;
+        let mut bytes = Vec::with_capacity(self.live_bytes as usize);
+        Record::Durable {
+            upto: self.durable_upto,
+        }
+        .encode_into(&mut bytes);
+        self.durable_marked = self.durable_upto;
+        Record::Boot {
+            epoch: self.actor.epoch,
+        }
+        .encode_into(&mut bytes);
+        for (key, entry) in &self.store {
+            Record::encode_object(key, &entry.object, &mut bytes);
+        }
+        let end = base + bytes.len() as u64;
+        self.emitted_end = end;
+        self.log_bytes += bytes.len() as u64;
+        self.compacting = Some((base, end));
+        self.stats.compactions += 1;
+        self.outbox.push_back(Output::Compact { base, bytes, end });
     }
 
     fn send_when_durable(&mut self, offset: u64, to: NodeId, message: Message) {
@@ -505,7 +594,7 @@ impl Node {
             .copied()
             .or(self.started)
             .unwrap_or(self.now);
-        self.now < heard.add(self.config.failure_timeout)
+        self.now < (heard + self.config.failure_timeout)
     }
 
     fn handle_peer(&mut self, from: NodeId, message: Message) {
@@ -548,25 +637,24 @@ impl Node {
             return;
         }
         let entry = self.store.entry(key.clone()).or_default();
-        if entry.object.weight_bytes() + object.weight_bytes() > OBJECT_BYTES_MAX {
-            let mut merged = entry.object.clone();
-            merged.merge(&object);
+        let mut merged = entry.object.clone();
+        let changed = merged.merge(&object);
+        let written_at = if changed {
             if merged.weight_bytes() > OBJECT_BYTES_MAX {
                 // Refuse rather than write a record we could not read back; the sender
                 // counts this replica as not having acknowledged.
                 self.stats.replicate_refused += 1;
                 return;
             }
-        }
-        let written_at = if entry.object.merge(&object) {
-            let record = Record::Object {
-                key: key.clone(),
-                object: entry.object.clone(),
+            let weight =
+                live_weight(&key, &merged) as i64 - live_weight(&key, &entry.object) as i64;
+            self.live_bytes = self.live_bytes.saturating_add_signed(weight);
+            let end = self.append_object(&key, &merged);
+            let entry = Entry {
+                object: merged,
+                written_at: end,
             };
-            let end = self.append(&record);
-            if let Some(entry) = self.store.get_mut(&key) {
-                entry.written_at = end;
-            }
+            self.store.insert(key, entry);
             end
         } else {
             entry.written_at
@@ -778,7 +866,7 @@ impl Node {
         self.stats.forwarded += 1;
         self.send(to, Message::Forward { req, request });
         // Wait a little longer than the coordinator, so its answer usually arrives first.
-        let deadline = self.now.add(timeout).add(self.config.resend_interval);
+        let deadline = self.now + timeout + self.config.resend_interval;
         let pending = Pending {
             origin,
             key: Vec::new(),
@@ -852,8 +940,8 @@ impl Node {
             origin,
             key,
             replicas,
-            deadline: self.now.add(timeout),
-            next_resend: self.now.add(self.config.resend_interval),
+            deadline: (self.now + timeout),
+            next_resend: (self.now + self.config.resend_interval),
             phase: Phase::Write {
                 object,
                 dot,
@@ -887,8 +975,8 @@ impl Node {
             origin,
             key,
             replicas,
-            deadline: self.now.add(timeout),
-            next_resend: self.now.add(self.config.resend_interval),
+            deadline: (self.now + timeout),
+            next_resend: (self.now + self.config.resend_interval),
             phase: Phase::Read {
                 r,
                 replies: BTreeMap::new(),
@@ -927,7 +1015,7 @@ impl Node {
                     self.send(peer, Message::Heartbeat);
                 }
             }
-            self.next_heartbeat = now.add(self.config.heartbeat_interval);
+            self.next_heartbeat = now + self.config.heartbeat_interval;
         }
         while let Some(&(wake, req)) = self.timers.first() {
             if wake > now {
@@ -976,7 +1064,7 @@ impl Node {
         let Some(pending) = self.requests.get_mut(&req) else {
             return;
         };
-        pending.next_resend = now.add(interval);
+        pending.next_resend = now + interval;
         let wake = pending.wake();
         let key = pending.key.clone();
         let mut messages = Vec::new();

@@ -26,11 +26,6 @@ impl Time {
         self.0
     }
 
-    /// `self + span`, saturating at the far future.
-    pub fn add(self, span: Span) -> Time {
-        Time(self.0.saturating_add(span.0))
-    }
-
     /// The span from `earlier` to `self`, zero if `earlier` is later.
     pub fn since(self, earlier: Time) -> Span {
         Span(self.0.saturating_sub(earlier.0))
@@ -57,6 +52,15 @@ impl Span {
     }
 }
 
+/// `time + span` saturates at the far future.
+impl std::ops::Add<Span> for Time {
+    type Output = Time;
+
+    fn add(self, span: Span) -> Time {
+        Time(self.0.saturating_add(span.0))
+    }
+}
+
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
@@ -75,7 +79,7 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates() {
-        assert_eq!(Time(u64::MAX).add(Span(5)), Time(u64::MAX));
+        assert_eq!(Time(u64::MAX) + Span(5), Time(u64::MAX));
         assert_eq!(Time(3).since(Time(10)), Span::ZERO);
         assert_eq!(Time(10).since(Time(3)), Span(7));
         assert_eq!(Span::from_millis(2).micros(), 2_000);
