@@ -1,0 +1,16 @@
+//! sim: Tern's deterministic simulator.
+//!
+//! Real `tern_core::Node`s run on a virtual network, virtual disks and virtual time; one
+//! seed drives every random choice, so a run is reproduced exactly by its seed. See
+//! docs/ARCHITECTURE.md and the README for what a report means.
+
+pub mod checker;
+pub mod disk;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod workload;
+pub mod world;
+
+pub use scenario::Scenario;
+pub use world::{run, RunOutcome};

@@ -1,0 +1,355 @@
+//! The run's summary (stdout) and its markdown report (under reports/).
+
+use crate::world::RunOutcome;
+use hdrhistogram::Histogram;
+use std::fmt::Write;
+
+/// Wall-clock facts the simulation itself never sees.
+#[derive(Clone, Debug)]
+pub struct WallClock {
+    pub seconds: f64,
+}
+
+pub fn replay_command(scenario_path: &str, seed: u64) -> String {
+    format!("cargo run --release -p sim -- --seed {seed} {scenario_path}")
+}
+
+fn percentiles(samples: &[u64]) -> Option<[u64; 5]> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut h = Histogram::<u64>::new(3).expect("3 significant figures is valid");
+    for s in samples {
+        h.saturating_record(*s);
+    }
+    Some([
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max(),
+    ])
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+/// The lines printed at the end of every run.
+pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
+    let d = &outcome.durability;
+    let f = &outcome.faults;
+    let sim_s = outcome.end.micros() as f64 / 1e6;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "acknowledged writes: {} (set {}, delete {})",
+        d.acknowledged,
+        outcome.acked_by_kind.get("set").unwrap_or(&0),
+        outcome.acked_by_kind.get("delete").unwrap_or(&0)
+    );
+    let _ = writeln!(
+        s,
+        "faults: {} crashes (at most {} nodes down at once), {} partitions, {} torn tails truncated; sectors at crash: {} kept, {} dropped, {} torn",
+        f.crashes,
+        f.max_down,
+        f.partitions_symmetric + f.partitions_asymmetric + f.partitions_isolate,
+        f.torn_tails_truncated,
+        f.damage.kept,
+        f.damage.dropped,
+        f.damage.torn
+    );
+    let _ = writeln!(
+        s,
+        "durability: {}/{} acknowledged writes preserved ({} present, {} superseded by a causal successor)",
+        d.preserved(),
+        d.acknowledged,
+        d.present,
+        d.superseded
+    );
+    let _ = writeln!(
+        s,
+        "stale reads: {} reads checked against {} earlier acknowledged writes",
+        outcome.reads_checked, outcome.stale_pairs
+    );
+    let _ = writeln!(
+        s,
+        "convergence: {} keys compared across their replicas",
+        outcome.keys_converged
+    );
+    let _ = writeln!(s, "trace hash: {:016x}", outcome.trace_hash);
+    let _ = writeln!(
+        s,
+        "time: {:.1} s simulated in {:.2} s wall ({:.0}x)",
+        sim_s,
+        wall.seconds,
+        sim_s / wall.seconds.max(1e-9)
+    );
+    if outcome.passed() {
+        let _ = writeln!(s, "result: PASS");
+    } else {
+        let _ = writeln!(s, "result: FAIL, {} violations", outcome.violations.len());
+        for v in outcome.violations.iter().take(20) {
+            let _ = writeln!(s, "  [{}] {}", v.checker, v.detail);
+        }
+        let _ = writeln!(s, "replay: {}", replay_command(path, outcome.seed));
+    }
+    s
+}
+
+/// The markdown report.
+pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
+    let sc = &outcome.scenario;
+    let d = &outcome.durability;
+    let f = &outcome.faults;
+    let mut s = String::new();
+    let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
+    let _ = writeln!(
+        s,
+        "# Simulation report: {} (seed {})\n",
+        sc.name, outcome.seed
+    );
+    let _ = writeln!(
+        s,
+        "**{verdict}: {}/{} acknowledged writes preserved.**\n",
+        d.preserved(),
+        d.acknowledged
+    );
+    let _ = writeln!(s, "Replay: `{}`\n", replay_command(path, outcome.seed));
+    let _ = writeln!(s, "## Scenario\n");
+    let _ = writeln!(s, "| parameter | value |\n|---|---|");
+    let c = &sc.cluster;
+    let w = &sc.workload;
+    let n = &sc.network;
+    let rows = [
+        ("scenario file", format!("`{path}`")),
+        ("seed", outcome.seed.to_string()),
+        (
+            "cluster",
+            format!("{} nodes, N={} R={} W={}", c.nodes, c.n, c.r, c.w),
+        ),
+        ("request timeout", format!("{} ms", c.request_timeout_ms)),
+        (
+            "failure detector",
+            format!(
+                "heartbeat {} ms, timeout {} ms",
+                c.heartbeat_interval_ms, c.failure_timeout_ms
+            ),
+        ),
+        (
+            "compaction",
+            format!(
+                "above {} bytes and twice the live data",
+                c.compact_min_bytes
+            ),
+        ),
+        (
+            "clients",
+            format!("{}, think time {:?} us", w.clients, w.think_us),
+        ),
+        (
+            "keys",
+            format!(
+                "{} ({:?}, exponent {})",
+                w.keys, w.key_distribution, w.zipf_exponent
+            ),
+        ),
+        ("values", format!("{:?} bytes", w.value_bytes)),
+        (
+            "mix",
+            format!(
+                "set {} / get {} / delete {}",
+                w.mix.set, w.mix.get, w.mix.delete
+            ),
+        ),
+        (
+            "target",
+            format!("{} acknowledged writes", w.acknowledged_writes),
+        ),
+        (
+            "latency",
+            format!(
+                "{:?} us, {}% tail {:?} us",
+                n.latency_us,
+                n.tail_probability * 100.0,
+                n.tail_latency_us
+            ),
+        ),
+        (
+            "loss / duplication",
+            format!("{}% / {}%", n.loss * 100.0, n.duplicate * 100.0),
+        ),
+        ("fsync", format!("{:?} us", sc.disk.fsync_us)),
+        (
+            "crash damage weights",
+            format!(
+                "keep {} / drop {} / torn {} per {}-byte pending sector",
+                sc.disk.crash_keep, sc.disk.crash_drop, sc.disk.crash_torn, sc.disk.sector_bytes
+            ),
+        ),
+        (
+            "crashes",
+            format!(
+                "every {:?} ms, restart after {:?} ms, at most {} down",
+                sc.faults.crash_interval_ms, sc.faults.restart_delay_ms, sc.faults.max_down
+            ),
+        ),
+        (
+            "partitions",
+            format!(
+                "every {:?} ms, lasting {:?} ms",
+                sc.faults.partition_interval_ms, sc.faults.partition_duration_ms
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    let _ = writeln!(s, "\n## Faults injected\n");
+    let _ = writeln!(s, "| fault | count |\n|---|---|");
+    let rows = [
+        ("node crashes", f.crashes),
+        ("node restarts", f.restarts),
+        ("most nodes down at once", u64::from(f.max_down)),
+        ("pending sectors kept at a crash", f.damage.kept),
+        ("pending sectors dropped at a crash", f.damage.dropped),
+        ("pending sectors torn at a crash", f.damage.torn),
+        (
+            "torn log tails truncated by recovery",
+            f.torn_tails_truncated,
+        ),
+        ("bytes truncated by recovery", f.bytes_truncated),
+        ("symmetric partitions", f.partitions_symmetric),
+        ("asymmetric (one-way) partitions", f.partitions_asymmetric),
+        ("node isolations", f.partitions_isolate),
+        ("peer messages sent", f.messages_sent),
+        ("messages lost", f.messages_lost),
+        ("messages duplicated", f.messages_duplicated),
+        ("messages blocked by a partition", f.messages_blocked),
+        (
+            "messages that found their node down",
+            f.messages_to_down_nodes,
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    let _ = writeln!(s, "\n## Operations by outcome\n");
+    let _ = writeln!(s, "| op | outcome | count |\n|---|---|---|");
+    for ((op, outcome_name), count) in &outcome.outcomes {
+        let _ = writeln!(s, "| {} | {outcome_name} | {count} |", op.name());
+    }
+    let _ = writeln!(
+        s,
+        "\nAcknowledged writes: {} (set {}, delete {}). Every write that ended otherwise was retried until one attempt was acknowledged.",
+        d.acknowledged,
+        outcome.acked_by_kind.get("set").unwrap_or(&0),
+        outcome.acked_by_kind.get("delete").unwrap_or(&0)
+    );
+    let _ = writeln!(
+        s,
+        "\n## Latency of successful operations (simulated time, ms)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| op | count | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|"
+    );
+    for (op, samples) in &outcome.latencies {
+        if let Some([p50, p90, p99, p999, max]) = percentiles(samples) {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                op.name(),
+                samples.len(),
+                ms(p50),
+                ms(p90),
+                ms(p99),
+                ms(p999),
+                ms(max)
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Checkers\n");
+    let _ = writeln!(s, "| checker | verdict |\n|---|---|");
+    let count = |name: &str| {
+        outcome
+            .violations
+            .iter()
+            .filter(|v| v.checker == name)
+            .count()
+    };
+    let _ = writeln!(
+        s,
+        "| durability | {}/{} acknowledged writes preserved: {} present with their value, {} superseded by a causal successor; {} violations |",
+        d.preserved(),
+        d.acknowledged,
+        d.present,
+        d.superseded,
+        count("durability")
+    );
+    let _ = writeln!(
+        s,
+        "| stale reads | {} reads checked against {} acknowledged-before-start writes; {} violations |",
+        outcome.reads_checked,
+        outcome.stale_pairs,
+        count("stale read")
+    );
+    let _ = writeln!(
+        s,
+        "| convergence | {} keys compared across their replicas after the calm phase; {} violations |",
+        outcome.keys_converged,
+        count("convergence")
+    );
+    let _ = writeln!(
+        s,
+        "| liveness | {} violations (workload done in the fault phase, final reads answered within {} s of calm) |",
+        count("liveness"),
+        sc.phases.calm_max_s
+    );
+    let _ = writeln!(
+        s,
+        "| recovery and codec | {} violations |",
+        count("recovery") + count("codec")
+    );
+    if !outcome.violations.is_empty() {
+        let _ = writeln!(s, "\nFirst violations:\n");
+        for v in outcome.violations.iter().take(50) {
+            let _ = writeln!(s, "- [{}] {}", v.checker, v.detail);
+        }
+    }
+    let _ = writeln!(s, "\n## Run\n");
+    let sim_s = outcome.end.micros() as f64 / 1e6;
+    let _ = writeln!(s, "| figure | value |\n|---|---|");
+    let rows = [
+        ("trace hash", format!("`{:016x}`", outcome.trace_hash)),
+        ("events processed", outcome.events.to_string()),
+        (
+            "fault phase",
+            format!(
+                "{:.2} s simulated",
+                outcome.fault_phase_end.micros() as f64 / 1e6
+            ),
+        ),
+        ("whole run", format!("{sim_s:.2} s simulated")),
+        ("wall time", format!("{:.2} s", wall.seconds)),
+        (
+            "simulated / wall time",
+            format!("{:.0}x", sim_s / wall.seconds.max(1e-9)),
+        ),
+        (
+            "read repairs / resends / forwards (live incarnations)",
+            format!("{} / {} / {}", f.read_repairs, f.resends, f.forwarded),
+        ),
+        ("log compactions", f.compactions.to_string()),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    for (id, bytes, segments) in &outcome.disk_bytes {
+        let _ = writeln!(
+            s,
+            "| log of {id} at the end | {bytes} bytes in {segments} segments |"
+        );
+    }
+    s
+}

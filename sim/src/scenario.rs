@@ -1,0 +1,303 @@
+//! Scenarios: what cluster to build, what workload to drive, which faults to inject.
+//!
+//! A scenario is a YAML file (see scenarios/chaos.yaml); every field has a default so a
+//! scenario names only what it changes. Ranges are `[min, max]`, inclusive.
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub cluster: ClusterSpec,
+    pub workload: WorkloadSpec,
+    pub network: NetworkSpec,
+    pub disk: DiskSpec,
+    pub faults: FaultSpec,
+    pub phases: PhaseSpec,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub nodes: u32,
+    pub n: u8,
+    pub r: u8,
+    pub w: u8,
+    pub request_timeout_ms: u64,
+    pub resend_interval_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub failure_timeout_ms: u64,
+    pub compact_min_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyDistribution {
+    Uniform,
+    Zipf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mix {
+    pub set: u32,
+    pub get: u32,
+    pub delete: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkloadSpec {
+    pub clients: u32,
+    pub keys: u32,
+    pub key_distribution: KeyDistribution,
+    pub zipf_exponent: f64,
+    pub value_bytes: [u32; 2],
+    pub mix: Mix,
+    /// The workload ends once exactly this many writes (sets and deletes) are acknowledged.
+    pub acknowledged_writes: u64,
+    pub think_us: [u64; 2],
+    /// How long a client waits for a reply before it calls the outcome unknown.
+    pub client_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// One-way latency, uniform in this range...
+    pub latency_us: [u64; 2],
+    /// ...except that this fraction of messages is slow, uniform in `tail_latency_us`.
+    pub tail_probability: f64,
+    pub tail_latency_us: [u64; 2],
+    pub loss: f64,
+    pub duplicate: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiskSpec {
+    pub fsync_us: [u64; 2],
+    pub sector_bytes: u32,
+    /// At a crash, each sector written but not synced is kept, dropped or torn, with these
+    /// relative weights.
+    pub crash_keep: u32,
+    pub crash_drop: u32,
+    pub crash_torn: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Time between crash attempts (a crash is skipped if `max_down` nodes are down).
+    pub crash_interval_ms: [u64; 2],
+    pub restart_delay_ms: [u64; 2],
+    pub max_down: u32,
+    /// Time between partitions, and how long each lasts. 0 disables partitions.
+    pub partition_interval_ms: [u64; 2],
+    pub partition_duration_ms: [u64; 2],
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// The fault phase lasts until the workload is done, but no longer than this.
+    pub fault_max_s: u64,
+    /// After the fault phase, every fault is off; the cluster must settle, answer the final
+    /// reads and converge within this bound.
+    pub calm_max_s: u64,
+}
+
+impl Default for Scenario {
+    fn default() -> Scenario {
+        Scenario {
+            name: "unnamed".to_string(),
+            cluster: ClusterSpec::default(),
+            workload: WorkloadSpec::default(),
+            network: NetworkSpec::default(),
+            disk: DiskSpec::default(),
+            faults: FaultSpec::default(),
+            phases: PhaseSpec::default(),
+        }
+    }
+}
+
+impl Default for ClusterSpec {
+    fn default() -> ClusterSpec {
+        ClusterSpec {
+            nodes: 3,
+            n: 3,
+            r: 2,
+            w: 2,
+            request_timeout_ms: 1_000,
+            resend_interval_ms: 100,
+            heartbeat_interval_ms: 100,
+            failure_timeout_ms: 500,
+            compact_min_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Default for Mix {
+    fn default() -> Mix {
+        Mix {
+            set: 60,
+            get: 30,
+            delete: 10,
+        }
+    }
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> WorkloadSpec {
+        WorkloadSpec {
+            clients: 8,
+            keys: 200,
+            key_distribution: KeyDistribution::Uniform,
+            zipf_exponent: 1.0,
+            value_bytes: [8, 128],
+            mix: Mix::default(),
+            acknowledged_writes: 1_000,
+            think_us: [0, 2_000],
+            client_timeout_ms: 3_000,
+        }
+    }
+}
+
+impl Default for NetworkSpec {
+    fn default() -> NetworkSpec {
+        NetworkSpec {
+            latency_us: [100, 1_000],
+            tail_probability: 0.0,
+            tail_latency_us: [1_000, 20_000],
+            loss: 0.0,
+            duplicate: 0.0,
+        }
+    }
+}
+
+impl Default for DiskSpec {
+    fn default() -> DiskSpec {
+        DiskSpec {
+            fsync_us: [200, 2_000],
+            sector_bytes: 512,
+            crash_keep: 1,
+            crash_drop: 1,
+            crash_torn: 1,
+        }
+    }
+}
+
+impl Default for FaultSpec {
+    fn default() -> FaultSpec {
+        FaultSpec {
+            crash_interval_ms: [0, 0],
+            restart_delay_ms: [100, 1_000],
+            max_down: 1,
+            partition_interval_ms: [0, 0],
+            partition_duration_ms: [100, 1_000],
+        }
+    }
+}
+
+impl Default for PhaseSpec {
+    fn default() -> PhaseSpec {
+        PhaseSpec {
+            fault_max_s: 600,
+            calm_max_s: 60,
+        }
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
+        Scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Scenario, String> {
+        let scenario: Scenario = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Rejects scenarios the simulator cannot run meaningfully, with a reason.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = &self.cluster;
+        let w = &self.workload;
+        let checks: [(bool, &str); 12] = [
+            (
+                c.nodes >= 1 && c.nodes <= 16,
+                "cluster.nodes must be 1..=16",
+            ),
+            (
+                c.n >= 1 && u32::from(c.n) <= c.nodes,
+                "cluster.n must be 1..=nodes",
+            ),
+            (
+                c.r >= 1 && c.r <= c.n && c.w >= 1 && c.w <= c.n,
+                "cluster.r and cluster.w must be 1..=n",
+            ),
+            (w.clients >= 1, "workload.clients must be at least 1"),
+            (w.keys >= 1, "workload.keys must be at least 1"),
+            (
+                w.value_bytes[0] <= w.value_bytes[1],
+                "workload.value_bytes must be [min, max]",
+            ),
+            (
+                w.mix.set + w.mix.delete > 0,
+                "workload.mix needs some writes",
+            ),
+            (
+                self.faults.max_down < self.cluster.nodes || self.faults.crash_interval_ms[1] == 0,
+                "faults.max_down must leave a node up",
+            ),
+            (
+                (0.0..1.0).contains(&self.network.loss)
+                    && (0.0..1.0).contains(&self.network.duplicate),
+                "network.loss and network.duplicate must be in [0, 1)",
+            ),
+            (
+                self.disk.sector_bytes >= 16,
+                "disk.sector_bytes must be at least 16",
+            ),
+            (
+                self.disk.crash_keep + self.disk.crash_drop + self.disk.crash_torn > 0,
+                "disk crash weights must not all be zero",
+            ),
+            (
+                w.zipf_exponent > 0.0,
+                "workload.zipf_exponent must be positive",
+            ),
+        ];
+        for (ok, why) in checks {
+            if !ok {
+                return Err(why.to_string());
+            }
+        }
+        let ranges = [
+            ("workload.think_us", w.think_us),
+            ("network.latency_us", self.network.latency_us),
+            ("network.tail_latency_us", self.network.tail_latency_us),
+            ("disk.fsync_us", self.disk.fsync_us),
+            ("faults.crash_interval_ms", self.faults.crash_interval_ms),
+            ("faults.restart_delay_ms", self.faults.restart_delay_ms),
+            (
+                "faults.partition_interval_ms",
+                self.faults.partition_interval_ms,
+            ),
+            (
+                "faults.partition_duration_ms",
+                self.faults.partition_duration_ms,
+            ),
+        ];
+        for (name, [lo, hi]) in ranges {
+            if lo > hi {
+                return Err(format!("{name} must be [min, max], got [{lo}, {hi}]"));
+            }
+        }
+        Ok(())
+    }
+}
