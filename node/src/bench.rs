@@ -1,0 +1,546 @@
+//! The benchmark (`tern-node bench`) and `ProcessCluster`, a cluster of `tern-node`
+//! processes on loopback that the benchmark, the memory measurement and the crash test use.
+//!
+//! The workload is fixed so that figures compare across commits: COUNT sets of unique keys
+//! with VALUE_BYTES values, INFLIGHT requests in flight, then as many gets of the same keys.
+//! Latencies go to hdrhistogram; a markdown report is written with the exact command.
+
+use crate::client::{Client, ClientOptions};
+use clap::Args;
+use hdrhistogram::Histogram;
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tern_core::VectorClock;
+
+/// A free loopback port: bind port 0, read it, let it go.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One `tern-node` process of a `ProcessCluster`.
+#[derive(Debug)]
+struct ProcessNode {
+    id: u32,
+    addr: String,
+    data_dir: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A cluster of `tern-node` processes on loopback. Every process is killed when this is
+/// dropped, also on panic, so a failing test leaves nothing running.
+#[derive(Debug)]
+pub struct ProcessCluster {
+    exe: PathBuf,
+    nodes: Vec<ProcessNode>,
+    extra: Vec<String>,
+}
+
+impl ProcessCluster {
+    /// Starts `count` nodes of `exe` with data under `data_dir/node-ID`; `extra` flags go to
+    /// every node.
+    pub fn spawn(
+        exe: &Path,
+        count: u32,
+        data_dir: &Path,
+        extra: &[String],
+    ) -> io::Result<ProcessCluster> {
+        let mut nodes = Vec::new();
+        for id in 1..=count {
+            let dir = data_dir.join(format!("node-{id}"));
+            fs::create_dir_all(&dir)
+                .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", dir.display())))?;
+            nodes.push(ProcessNode {
+                id,
+                addr: format!("127.0.0.1:{}", free_port()?),
+                log: data_dir.join(format!("node-{id}.log")),
+                data_dir: dir,
+                child: None,
+            });
+        }
+        let mut cluster = ProcessCluster {
+            exe: exe.to_path_buf(),
+            nodes,
+            extra: extra.to_vec(),
+        };
+        for i in 0..cluster.nodes.len() {
+            cluster.start(i)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn log_path(&self, index: usize) -> &Path {
+        &self.nodes[index].log
+    }
+
+    /// Starts node `index` (0-based) if it is not running.
+    pub fn start(&mut self, index: usize) -> io::Result<()> {
+        if self.nodes[index].child.is_some() {
+            return Ok(());
+        }
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.id != self.nodes[index].id)
+            .map(|n| format!("{}={}", n.id, n.addr))
+            .collect();
+        let node = &self.nodes[index];
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", node.log.display())))?;
+        let child = Command::new(&self.exe)
+            .arg("--id")
+            .arg(node.id.to_string())
+            .arg("--listen")
+            .arg(&node.addr)
+            .arg("--peers")
+            .arg(peers.join(","))
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("start {}: {e}", self.exe.display())))?;
+        self.nodes[index].child = Some(child);
+        Ok(())
+    }
+
+    /// Kills node `index` with SIGKILL and reaps it.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Asks node `index` to stop with SIGTERM and waits up to `timeout` for it; kills it if
+    /// it has not stopped by then. Returns how long it took, or None if it had to be killed.
+    pub fn terminate(&mut self, index: usize, timeout: Duration) -> Option<Duration> {
+        let mut child = self.nodes[index].child.take()?;
+        let started = Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        while started.elapsed() < timeout {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.nodes[index].child.as_ref().map(Child::id)
+    }
+
+    /// Resident memory of node `index`, from /proc.
+    pub fn rss_bytes(&self, index: usize) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid(index)?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// Disk bytes of node `index`'s data directory.
+    pub fn disk_bytes(&self, index: usize) -> u64 {
+        fs::read_dir(&self.nodes[index].data_dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits until node `index` answers a ping as booted; returns how long that took.
+    pub async fn wait_ready(&self, index: usize, timeout: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        let addr = self.nodes[index].addr.clone();
+        let options = ClientOptions {
+            connect_timeout_ms: 500,
+            reply_timeout_ms: 1_000,
+        };
+        while started.elapsed() < timeout {
+            let client = Client::lazy(&[addr.as_str()], options.clone());
+            if let Ok(pong) = client.ping().await {
+                if pong.booted {
+                    return Ok(started.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!(
+            "node {} at {addr} not ready after {timeout:?}",
+            self.nodes[index].id
+        ))
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// `tern-node bench` options.
+#[derive(Args, Debug, Clone)]
+pub struct BenchOptions {
+    /// Use this running cluster (HOST:PORT,...) instead of starting one.
+    #[arg(long)]
+    pub nodes: Option<String>,
+    /// Nodes to start (as `tern-node` processes) when --nodes is not given.
+    #[arg(long, default_value_t = 3)]
+    pub start: u32,
+    /// Where started nodes keep their data (emptied first).
+    #[arg(long, default_value = "./bench-data")]
+    pub data_dir: PathBuf,
+    /// Number of sets (and then of gets).
+    #[arg(long, default_value_t = 200_000)]
+    pub count: u64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    pub value_bytes: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub inflight: usize,
+    /// Client connections (spread over the nodes).
+    #[arg(long, default_value_t = 3)]
+    pub connections: usize,
+    /// Skip the get phase.
+    #[arg(long)]
+    pub no_gets: bool,
+    /// After loading, print each node's resident memory and time a restart of node 1.
+    #[arg(long)]
+    pub memory: bool,
+    /// Write the markdown report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// Results of one phase.
+#[derive(Debug)]
+pub struct Phase {
+    pub name: &'static str,
+    pub ok: u64,
+    pub failed: u64,
+    pub wrong: u64,
+    pub seconds: f64,
+    pub latency: Histogram<u64>,
+}
+
+impl Phase {
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.seconds
+    }
+
+    fn row(&self) -> String {
+        let q = |p: f64| self.latency.value_at_quantile(p) as f64 / 1000.0;
+        format!(
+            "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            self.name,
+            self.ok,
+            self.failed + self.wrong,
+            self.seconds,
+            self.rate(),
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            self.latency.max() as f64 / 1000.0
+        )
+    }
+}
+
+fn key(i: u64) -> Vec<u8> {
+    format!("bench-{i:010}").into_bytes()
+}
+
+fn value(i: u64, len: usize) -> Vec<u8> {
+    let mut v = format!("{i:020}-").into_bytes();
+    v.resize(len, b'v');
+    v
+}
+
+/// Runs `count` operations with `inflight` workers spread over `clients`.
+async fn phase(name: &'static str, clients: &[Client], options: &BenchOptions) -> Phase {
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..options.inflight {
+        let client = clients[w % clients.len()].clone();
+        let next = next.clone();
+        let (count, value_bytes) = (options.count, options.value_bytes);
+        workers.push(tokio::spawn(async move {
+            let mut latency =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let (mut ok, mut failed, mut wrong) = (0u64, 0u64, 0u64);
+            let empty = VectorClock::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let t = Instant::now();
+                let good = if name == "set" {
+                    client
+                        .set(&key(i), &value(i, value_bytes), &empty)
+                        .await
+                        .map(|_| true)
+                } else {
+                    client
+                        .get(&key(i))
+                        .await
+                        .map(|o| o.values().any(|v| v == value(i, value_bytes).as_slice()))
+                };
+                let _ = latency.record(t.elapsed().as_micros() as u64);
+                match good {
+                    Ok(true) => ok += 1,
+                    Ok(false) => wrong += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+            (latency, ok, failed, wrong)
+        }));
+    }
+    let mut result = Phase {
+        name,
+        ok: 0,
+        failed: 0,
+        wrong: 0,
+        seconds: 0.0,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+    };
+    for worker in workers {
+        let (latency, ok, failed, wrong) = worker.await.expect("bench worker");
+        let _ = result.latency.add(latency);
+        result.ok += ok;
+        result.failed += failed;
+        result.wrong += wrong;
+    }
+    result.seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+/// CPU seconds (user + system) used by a process, from /proc (clock ticks of 1/100 s).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Runs the benchmark and prints (and optionally writes) the report.
+pub async fn run(options: BenchOptions) -> Result<(), String> {
+    if options.inflight == 0 || options.connections == 0 || options.count == 0 {
+        return Err("--count, --inflight and --connections must be at least 1".to_string());
+    }
+    let mut cluster = None;
+    let addrs: Vec<String> = match &options.nodes {
+        Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
+        None => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find tern-node itself: {e}"))?;
+            let _ = fs::remove_dir_all(&options.data_dir);
+            let c = ProcessCluster::spawn(
+                &exe,
+                options.start,
+                &options.data_dir,
+                &["--log".to_string(), "warn".to_string()],
+            )
+            .map_err(|e| e.to_string())?;
+            for i in 0..c.len() {
+                c.wait_ready(i, Duration::from_secs(30)).await?;
+            }
+            let addrs = c.addrs();
+            cluster = Some(c);
+            addrs
+        }
+    };
+    let mut clients = Vec::new();
+    for c in 0..options.connections {
+        // Each connection starts at a different node, so coordination is spread.
+        let mut order = addrs.clone();
+        order.rotate_left(c % addrs.len());
+        clients.push(Client::connect(&order).await.map_err(|e| e.to_string())?);
+    }
+    let pids: Vec<u32> = cluster
+        .as_ref()
+        .map(|c| (0..c.len()).filter_map(|i| c.pid(i)).collect())
+        .unwrap_or_default();
+    let cpu = |pids: &[u32]| -> f64 {
+        pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>()
+            + cpu_seconds(std::process::id()).unwrap_or(0.0)
+    };
+    let mut phases = Vec::new();
+    let mut cpu_rows = Vec::new();
+    let before = cpu(&pids);
+    let sets = phase("set", &clients, &options).await;
+    let after = cpu(&pids);
+    cpu_rows.push(("set", after - before, sets.seconds));
+    println!("{}", sets.row());
+    phases.push(sets);
+    if !options.no_gets {
+        let before = cpu(&pids);
+        let gets = phase("get", &clients, &options).await;
+        let after = cpu(&pids);
+        cpu_rows.push(("get", after - before, gets.seconds));
+        println!("{}", gets.row());
+        phases.push(gets);
+    }
+    let mut memory = String::new();
+    if options.memory {
+        if let Some(cluster) = cluster.as_mut() {
+            memory = measure_memory(cluster, &options).await?;
+            println!("{memory}");
+        }
+    }
+    let report = render(&options, &phases, &cpu_rows, &memory);
+    if let Some(path) = &options.report {
+        if let Some(dir) = path.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        fs::write(path, &report).map_err(|e| format!("write {}: {e}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    drop(cluster);
+    if options.nodes.is_none() {
+        let _ = fs::remove_dir_all(&options.data_dir);
+    }
+    Ok(())
+}
+
+async fn measure_memory(
+    cluster: &mut ProcessCluster,
+    options: &BenchOptions,
+) -> Result<String, String> {
+    let raw = options.count * (key(0).len() + options.value_bytes) as u64;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| node | resident memory | x raw key+value bytes ({:.1} MB) | log on disk |",
+        raw as f64 / 1e6
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    for i in 0..cluster.len() {
+        let rss = cluster.rss_bytes(i).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} MB | {:.2} | {:.1} MB |",
+            i + 1,
+            rss as f64 / 1e6,
+            rss as f64 / raw as f64,
+            cluster.disk_bytes(i) as f64 / 1e6
+        );
+    }
+    let stopped = cluster.terminate(0, Duration::from_secs(30));
+    let started = Instant::now();
+    cluster.start(0).map_err(|e| e.to_string())?;
+    let ready = cluster.wait_ready(0, Duration::from_secs(120)).await?;
+    let _ = writeln!(
+        out,
+        "\nRestart of node 1 (SIGTERM, then start until it answers a ping as booted): stop took {}, start to ready {:.2} s (process start included: {:.2} s).",
+        stopped.map_or("over 30 s (killed)".to_string(), |d| format!("{:.2} s", d.as_secs_f64())),
+        ready.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "Resident memory of node 1 after the restart: {:.1} MB.",
+        cluster.rss_bytes(0).unwrap_or(0) as f64 / 1e6
+    );
+    Ok(out)
+}
+
+fn render(
+    options: &BenchOptions,
+    phases: &[Phase],
+    cpu: &[(&str, f64, f64)],
+    memory: &str,
+) -> String {
+    let mut r = String::new();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let _ = writeln!(r, "# Tern benchmark\n");
+    let _ = writeln!(
+        r,
+        "Command: `tern-node {}` (release build)\n",
+        args.join(" ")
+    );
+    let _ = writeln!(
+        r,
+        "Machine: {} cores, {}. Cluster: {}, N=3 W=2 R=2, every acknowledgement after fdatasync on W replicas, loopback TCP.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        options.nodes.as_ref().map_or(format!("{} `tern-node` processes started by the benchmark", options.start), |n| format!("running nodes {n}"))
+    );
+    let _ = writeln!(
+        r,
+        "Workload: {} sets of unique keys with {}-byte values, then {} gets of the same keys (each checked), {} requests in flight over {} connections.\n",
+        options.count, options.value_bytes, options.count, options.inflight, options.connections
+    );
+    let _ = writeln!(
+        r,
+        "| phase | ok | failed | seconds | ops/s | p50 ms | p99 ms | p99.9 ms | max ms |"
+    );
+    let _ = writeln!(r, "|---|---|---|---|---|---|---|---|---|");
+    for p in phases {
+        let _ = writeln!(r, "{}", p.row());
+    }
+    let _ = writeln!(
+        r,
+        "\nCPU (all nodes and the benchmark client, user+system, from /proc):\n"
+    );
+    for (name, cpu, secs) in cpu {
+        let _ = writeln!(
+            r,
+            "- {name}: {cpu:.1} CPU-seconds in {secs:.1} s wall = {:.2} cores busy",
+            cpu / secs
+        );
+    }
+    if !memory.is_empty() {
+        let _ = writeln!(r, "\n## Memory and restart\n\n{memory}");
+    }
+    r
+}

@@ -1,0 +1,234 @@
+//! `tern-node`: runs one Tern node, a local cluster (`cluster`), or the benchmark (`bench`).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tern_core::NodeId;
+use tern_node::bench::{self, BenchOptions};
+use tern_node::cli::RunFlags;
+use tern_node::{Exit, NodeOptions, RunningNode};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tern-node",
+    version,
+    about = "A Tern node: masterless, replicated key-value store",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, global = true)]
+    log: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// YAML file with the same fields as the flags (flags win).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// This node's id (a number, unique in the cluster).
+    #[arg(long)]
+    id: Option<u32>,
+    /// Address to listen on for clients and peers, e.g. 127.0.0.1:7001.
+    #[arg(long)]
+    listen: Option<String>,
+    /// The other members: ID=HOST:PORT,... e.g. 2=127.0.0.1:7002,3=127.0.0.1:7003.
+    #[arg(long)]
+    peers: Option<String>,
+    /// Directory for this node's log files.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Compact the log once it holds more than this many bytes (and twice the live data).
+    #[arg(long)]
+    compact_min_bytes: Option<u64>,
+    /// How long a coordinator works on a request before answering with an error.
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a local cluster on loopback in this process (Ctrl-C stops it).
+    Cluster {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        /// Each node keeps its log under DIR/node-ID.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Node i listens on 127.0.0.1:(BASE_PORT + i - 1).
+        #[arg(long, default_value_t = 7001)]
+        base_port: u16,
+        #[arg(long)]
+        compact_min_bytes: Option<u64>,
+    },
+    /// Benchmark: sets, then gets, against a cluster it starts (or --nodes).
+    Bench(BenchOptions),
+}
+
+fn init_logs(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!("bad --log filter {filter:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+async fn run_node(options: NodeOptions) -> ExitCode {
+    let node = match tern_node::start(options).await {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("tern-node: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = node.stopper();
+    tokio::spawn(async move {
+        signal().await;
+        let _ = stop.send(true);
+    });
+    report_exit(node.wait().await)
+}
+
+fn report_exit(exit: Exit) -> ExitCode {
+    match exit {
+        Exit::Clean => ExitCode::SUCCESS,
+        Exit::DiskFailed(error) => {
+            eprintln!("tern-node: stopped: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_cluster(
+    count: u32,
+    data_dir: PathBuf,
+    base_port: u16,
+    compact_min_bytes: Option<u64>,
+) -> ExitCode {
+    if count == 0 || u32::from(u16::MAX - base_port) < count {
+        eprintln!(
+            "tern-node cluster: --nodes must be at least 1 and the ports must fit below 65536"
+        );
+        return ExitCode::FAILURE;
+    }
+    let addr = |i: u32| format!("127.0.0.1:{}", u32::from(base_port) + i - 1);
+    let mut nodes: Vec<RunningNode> = Vec::new();
+    for i in 1..=count {
+        let options = NodeOptions {
+            id: NodeId(i),
+            listen: addr(i).parse().expect("loopback address"),
+            peers: (1..=count)
+                .filter(|p| *p != i)
+                .map(|p| (NodeId(p), addr(p)))
+                .collect(),
+            data_dir: data_dir.join(format!("node-{i}")),
+            compact_min_bytes,
+            request_timeout_ms: None,
+        };
+        match tern_node::start(options).await {
+            Ok(node) => nodes.push(node),
+            Err(error) => {
+                eprintln!("tern-node cluster: node {i}: {error}");
+                for node in nodes {
+                    node.shutdown().await;
+                }
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let list: Vec<String> = (1..=count).map(addr).collect();
+    println!(
+        "tern cluster of {count} nodes on {}; data under {}",
+        list.join(", "),
+        data_dir.display()
+    );
+    println!("try:  tern --nodes {} set greeting hello", list.join(","));
+    println!("      tern --nodes {} get greeting", list.join(","));
+    println!("Ctrl-C stops the cluster.");
+    signal().await;
+    let mut code = ExitCode::SUCCESS;
+    for node in nodes {
+        if let Exit::DiskFailed(error) = node.shutdown().await {
+            eprintln!("tern-node cluster: {error}");
+            code = ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tern-node: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Cluster {
+            nodes,
+            data_dir,
+            base_port,
+            compact_min_bytes,
+        }) => {
+            init_logs(cli.log.as_deref().unwrap_or("warn"));
+            runtime.block_on(run_cluster(nodes, data_dir, base_port, compact_min_bytes))
+        }
+        Some(Command::Bench(options)) => {
+            init_logs(cli.log.as_deref().unwrap_or("warn"));
+            match runtime.block_on(bench::run(options)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("tern-node bench: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None => {
+            let a = cli.run;
+            let flags = RunFlags {
+                config: a.config,
+                id: a.id,
+                listen: a.listen,
+                peers: a.peers,
+                data_dir: a.data_dir,
+                compact_min_bytes: a.compact_min_bytes,
+                request_timeout_ms: a.request_timeout_ms,
+            };
+            let (options, file_log) = match flags.resolve() {
+                Ok(resolved) => resolved,
+                Err(error) => {
+                    eprintln!("tern-node: {error}\nrun `tern-node --help` for the flags");
+                    return ExitCode::FAILURE;
+                }
+            };
+            init_logs(cli.log.as_deref().or(file_log.as_deref()).unwrap_or("info"));
+            runtime.block_on(run_node(options))
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! What the `tern-node` binary parses: command-line flags, the YAML config file, peer lists.
+//! Kept in the library so that tests can check the parsing without starting a process.
+
+use crate::embed::NodeOptions;
+use crate::limits::CONFIG_FILE_BYTES_MAX;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tern_core::NodeId;
+
+/// The YAML config file: the same fields as the flags.
+///
+/// ```yaml
+/// id: 1
+/// listen: 127.0.0.1:7001
+/// peers: ["2=127.0.0.1:7002", "3=127.0.0.1:7003"]
+/// data_dir: ./data/node-1
+/// compact_min_bytes: 67108864   # optional
+/// request_timeout_ms: 2000      # optional
+/// log: info                     # optional
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub id: Option<u32>,
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub peers: Vec<String>,
+    pub data_dir: Option<PathBuf>,
+    pub compact_min_bytes: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    pub log: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, String> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| format!("read config file {}: {e}", path.display()))?
+            .len();
+        if len > CONFIG_FILE_BYTES_MAX {
+            return Err(format!(
+                "config file {} is {len} bytes, over the limit of {CONFIG_FILE_BYTES_MAX}",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("read config file {}: {e}", path.display()))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+    }
+}
+
+/// Parses one peer, `ID=HOST:PORT`.
+pub fn parse_peer(text: &str) -> Result<(NodeId, String), String> {
+    let (id, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("peer {text:?}: expected ID=HOST:PORT, e.g. 2=127.0.0.1:7002"))?;
+    let id: u32 = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("peer {text:?}: {id:?} is not a node id (a number)"))?;
+    let addr = addr.trim();
+    if addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .is_none()
+    {
+        return Err(format!("peer {text:?}: {addr:?} is not HOST:PORT"));
+    }
+    Ok((NodeId(id), addr.to_string()))
+}
+
+/// Parses a comma-separated peer list.
+pub fn parse_peers(text: &str) -> Result<Vec<(NodeId, String)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(parse_peer)
+        .collect()
+}
+
+/// Flags (each optional) merged over the config file: flags win.
+#[derive(Clone, Debug, Default)]
+pub struct RunFlags {
+    pub config: Option<PathBuf>,
+    pub id: Option<u32>,
+    pub listen: Option<String>,
+    pub peers: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub compact_min_bytes: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl RunFlags {
+    /// The node options, and the log filter from the file if any.
+    pub fn resolve(&self) -> Result<(NodeOptions, Option<String>), String> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let id = self
+            .id
+            .or(file.id)
+            .ok_or("missing --id (or `id:` in the config file)")?;
+        let listen = self
+            .listen
+            .clone()
+            .or(file.listen)
+            .ok_or("missing --listen HOST:PORT (or `listen:` in the config file)")?;
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|_| format!("--listen {listen:?} is not an IP:PORT address"))?;
+        let peers = match &self.peers {
+            Some(text) => parse_peers(text)?,
+            None => file
+                .peers
+                .iter()
+                .map(|p| parse_peer(p))
+                .collect::<Result<_, _>>()?,
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .ok_or("missing --data-dir DIR (or `data_dir:` in the config file)")?;
+        let options = NodeOptions {
+            id: NodeId(id),
+            listen,
+            peers,
+            data_dir,
+            compact_min_bytes: self.compact_min_bytes.or(file.compact_min_bytes),
+            request_timeout_ms: self.request_timeout_ms.or(file.request_timeout_ms),
+        };
+        Ok((options, file.log))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_mistakes_are_explained() {
+        let peers = parse_peers("2=127.0.0.1:7002, 3=localhost:7003").unwrap();
+        assert_eq!(
+            peers,
+            vec![
+                (NodeId(2), "127.0.0.1:7002".into()),
+                (NodeId(3), "localhost:7003".into())
+            ]
+        );
+        assert!(parse_peer("127.0.0.1:7002")
+            .unwrap_err()
+            .contains("ID=HOST:PORT"));
+        assert!(parse_peer("x=127.0.0.1:7002").is_err());
+        assert!(parse_peer("2=127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let path = std::env::temp_dir().join(format!("tern-config-{}.yaml", std::process::id()));
+        std::fs::write(
+            &path,
+            "id: 1\nlisten: 127.0.0.1:7001\npeers: [\"2=127.0.0.1:7002\"]\ndata_dir: d1\nlog: debug\n",
+        )
+        .unwrap();
+        let flags = RunFlags {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:9001".into()),
+            ..RunFlags::default()
+        };
+        let (options, log) = flags.resolve().unwrap();
+        assert_eq!(options.id, NodeId(1));
+        assert_eq!(options.listen.port(), 9001);
+        assert_eq!(options.peers.len(), 1);
+        assert_eq!(log.as_deref(), Some("debug"));
+        std::fs::write(&path, "id: 1\nbogus: 3\n").unwrap();
+        assert!(flags.resolve().unwrap_err().contains("bogus"));
+        std::fs::remove_file(&path).unwrap();
+    }
+}

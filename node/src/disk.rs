@@ -1,0 +1,516 @@
+//! The log on disk: segment files under the data directory, read back at start-up and
+//! appended to by one dedicated thread that batches syncs (group commit).
+//!
+//! This module does file IO and nothing else. What the bytes mean, which tail is torn and
+//! which damage is corruption is decided by `tern_core::recover_segments`; when to compact
+//! and which segments may go is decided by core's `Compact` and `DropSegmentsBefore`.
+//!
+//! A segment is named `log-{base:020}.tern`, where `base` is the logical log offset of its
+//! first byte (docs/PROTOCOL.md §1).
+
+use crate::limits::{SEGMENTS_MAX, SEGMENT_BYTES_MAX};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use tern_core::{recover_segments, Recovered, RecoveryError, Segment};
+use tokio::sync::mpsc;
+
+const SEGMENT_PREFIX: &str = "log-";
+const SEGMENT_SUFFIX: &str = ".tern";
+
+/// The file name of the segment whose first byte has logical offset `base`.
+pub fn segment_file_name(base: u64) -> String {
+    format!("{SEGMENT_PREFIX}{base:020}{SEGMENT_SUFFIX}")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Why the log could not be opened, read or written.
+#[derive(Debug)]
+pub enum DiskError {
+    /// An IO call failed; `op` says which, `path` on what.
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Recovery refused the log: `path` is the segment file, `position` the byte in it.
+    Corrupt {
+        path: PathBuf,
+        position: u64,
+        error: RecoveryError,
+    },
+    /// The data directory holds more, or larger, segments than this build will read.
+    TooLarge { path: PathBuf, what: String },
+}
+
+impl DiskError {
+    fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DiskError + 'a {
+        move |source| DiskError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for DiskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiskError::Io { op, path, source } => {
+                write!(f, "{op} {}: {source}", path.display())
+            }
+            DiskError::Corrupt {
+                path,
+                position,
+                error,
+            } => write!(
+                f,
+                "refusing to start: log file {} is damaged at byte {position}: {error}",
+                path.display()
+            ),
+            DiskError::TooLarge { path, what } => write!(f, "{}: {what}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for DiskError {}
+
+/// Counters the disk thread keeps, for benchmarks and logs.
+#[derive(Debug, Default)]
+pub struct DiskStats {
+    pub syncs: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub batches: AtomicU64,
+    pub commands: AtomicU64,
+}
+
+/// The segments found in a data directory, oldest first.
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, DiskError> {
+    let mut segments = Vec::new();
+    for entry in fs::read_dir(dir).map_err(DiskError::io("read directory", dir))? {
+        let entry = entry.map_err(DiskError::io("read directory", dir))?;
+        let name = entry.file_name();
+        if let Some(base) = name.to_str().and_then(parse_segment_name) {
+            segments.push((base, entry.path()));
+        }
+        if segments.len() > SEGMENTS_MAX {
+            return Err(DiskError::TooLarge {
+                path: dir.to_path_buf(),
+                what: format!("more than {SEGMENTS_MAX} log segments"),
+            });
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), DiskError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(DiskError::io("sync directory", dir))
+}
+
+/// Reads every segment of `dir` (creating the directory and a first segment if there are
+/// none), runs core recovery, and truncates torn tails. Returns what core needs to start and
+/// the writer for the newest segment.
+pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
+    fs::create_dir_all(dir).map_err(DiskError::io("create data directory", dir))?;
+    let mut segments = list_segments(dir)?;
+    if segments.is_empty() {
+        let path = dir.join(segment_file_name(0));
+        File::create(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(DiskError::io("create log segment", &path))?;
+        sync_dir(dir)?;
+        segments.push((0, path));
+    }
+    let mut contents = Vec::with_capacity(segments.len());
+    for (_, path) in &segments {
+        let len = fs::metadata(path)
+            .map_err(DiskError::io("stat log segment", path))?
+            .len();
+        if len > SEGMENT_BYTES_MAX {
+            return Err(DiskError::TooLarge {
+                path: path.clone(),
+                what: format!("log segment of {len} bytes, over the limit of {SEGMENT_BYTES_MAX}"),
+            });
+        }
+        contents.push(fs::read(path).map_err(DiskError::io("read log segment", path))?);
+    }
+    let views: Vec<Segment<'_>> = segments
+        .iter()
+        .zip(&contents)
+        .map(|((base, _), bytes)| Segment { base: *base, bytes })
+        .collect();
+    let recovered = recover_segments(&views).map_err(|error| {
+        let (base, offset) = match &error {
+            RecoveryError::Corrupt { base, offset, .. }
+            | RecoveryError::Unreadable { base, offset, .. } => (*base, *offset),
+        };
+        let path = segments
+            .iter()
+            .find(|(b, _)| *b == base)
+            .map_or_else(|| dir.join(segment_file_name(base)), |(_, p)| p.clone());
+        DiskError::Corrupt {
+            path,
+            position: offset - base,
+            error,
+        }
+    })?;
+    drop(views);
+    drop(contents);
+    for torn in &recovered.torn {
+        let path = dir.join(segment_file_name(torn.base));
+        tracing::warn!(
+            file = %path.display(),
+            position = torn.offset - torn.base,
+            dropped_bytes = torn.dropped_bytes,
+            "truncating a torn tail (bytes written but never synced)"
+        );
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| {
+                f.set_len(torn.offset - torn.base)?;
+                f.sync_all()
+            })
+            .map_err(DiskError::io("truncate torn tail of", &path))?;
+    }
+    let path = dir.join(segment_file_name(recovered.segment_base));
+    let file = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(DiskError::io("open log segment for append", &path))?;
+    let writer = LogWriter {
+        dir: dir.to_path_buf(),
+        file,
+        path,
+        segments: segments.into_iter().map(|(b, _)| b).collect(),
+        stats: Arc::new(DiskStats::default()),
+    };
+    Ok((recovered, writer))
+}
+
+/// What the node task asks of the disk thread, in log order.
+#[derive(Debug)]
+pub enum DiskCommand {
+    /// Append to the newest segment; report durable up to `end`.
+    Persist { bytes: Vec<u8>, end: u64 },
+    /// Start the segment at `base` holding `bytes`; report durable up to `end`.
+    Compact { base: u64, bytes: Vec<u8>, end: u64 },
+    /// Delete every segment older than `base`.
+    DropBefore { base: u64 },
+}
+
+/// What the disk thread reports back.
+#[derive(Debug)]
+pub enum DiskEvent {
+    /// Every log byte before `upto` is written and synced.
+    Persisted { upto: u64 },
+    /// A write or sync failed. The thread has stopped; the node must stop too, since it can
+    /// no longer know which bytes are durable.
+    Failed(DiskError),
+}
+
+/// Owns the newest segment file. Lives on the disk thread.
+#[derive(Debug)]
+pub struct LogWriter {
+    dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    /// Bases of the segments on disk, oldest first.
+    segments: Vec<u64>,
+    stats: Arc<DiskStats>,
+}
+
+impl LogWriter {
+    pub fn stats(&self) -> Arc<DiskStats> {
+        self.stats.clone()
+    }
+
+    /// Starts the disk thread. It ends, after syncing what it was given, when every sender
+    /// of `commands` is dropped.
+    pub fn spawn(
+        self,
+        commands: std_mpsc::Receiver<DiskCommand>,
+        events: mpsc::UnboundedSender<DiskEvent>,
+    ) -> io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("tern-disk".to_string())
+            .spawn(move || self.run(commands, events))
+    }
+
+    fn run(
+        mut self,
+        commands: std_mpsc::Receiver<DiskCommand>,
+        events: mpsc::UnboundedSender<DiskEvent>,
+    ) {
+        let mut batch = Vec::new();
+        // Group commit: take everything that queued up while the last sync ran.
+        while let Ok(first) = commands.recv() {
+            batch.push(first);
+            batch.extend(commands.try_iter());
+            match self.apply(&mut batch) {
+                Ok(Some(upto)) => {
+                    if events.send(DiskEvent::Persisted { upto }).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, "log write failed; the node stops");
+                    let _ = events.send(DiskEvent::Failed(error));
+                    return;
+                }
+            }
+        }
+        if let Err(error) = self.file.sync_data() {
+            tracing::error!(file = %self.path.display(), %error, "final sync failed");
+        }
+    }
+
+    /// Carries out one batch: writes, then one sync per touched file, then deletions.
+    fn apply(&mut self, batch: &mut Vec<DiskCommand>) -> Result<Option<u64>, DiskError> {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut upto = None;
+        let mut drop_before = None;
+        let mut new_segment = false;
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .commands
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for command in batch.drain(..) {
+            match command {
+                DiskCommand::Persist { bytes, end } => {
+                    if pending.is_empty() {
+                        pending = bytes;
+                    } else {
+                        pending.extend_from_slice(&bytes);
+                    }
+                    upto = Some(end);
+                }
+                DiskCommand::Compact { base, bytes, end } => {
+                    // The old segment's bytes come first in the log: write and sync them
+                    // before the new segment takes appends.
+                    self.write(&pending)?;
+                    pending.clear();
+                    self.sync()?;
+                    let path = self.dir.join(segment_file_name(base));
+                    let file = OpenOptions::new()
+                        .create(true)
+                        .truncate(true)
+                        .write(true)
+                        .open(&path)
+                        .map_err(DiskError::io("create log segment", &path))?;
+                    self.file = file;
+                    self.path = path;
+                    self.segments.push(base);
+                    self.write(&bytes)?;
+                    new_segment = true;
+                    upto = Some(end);
+                }
+                DiskCommand::DropBefore { base } => drop_before = Some(base),
+            }
+        }
+        self.write(&pending)?;
+        if upto.is_some() {
+            self.sync()?;
+        }
+        if new_segment {
+            sync_dir(&self.dir)?;
+        }
+        if let Some(base) = drop_before {
+            self.drop_before(base)?;
+        }
+        Ok(upto)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), DiskError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(bytes)
+            .map_err(DiskError::io("append to log segment", &self.path))?;
+        self.stats
+            .bytes_written
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), DiskError> {
+        self.file
+            .sync_data()
+            .map_err(DiskError::io("fdatasync log segment", &self.path))?;
+        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn drop_before(&mut self, base: u64) -> Result<(), DiskError> {
+        let (old, keep): (Vec<u64>, Vec<u64>) = self.segments.iter().partition(|b| **b < base);
+        for b in &old {
+            let path = self.dir.join(segment_file_name(*b));
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(DiskError::io("delete old log segment", &path)(e)),
+            }
+        }
+        self.segments = keep;
+        if !old.is_empty() {
+            tracing::info!(
+                segments = old.len(),
+                base,
+                "compaction done; dropped old segments"
+            );
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_core::log::Record;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tern-disk-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn write_via_thread(writer: LogWriter, commands: Vec<DiskCommand>) -> Vec<u64> {
+        let (tx, rx) = std_mpsc::channel();
+        let (etx, mut erx) = mpsc::unbounded_channel();
+        let handle = writer.spawn(rx, etx).unwrap();
+        for c in commands {
+            tx.send(c).unwrap();
+        }
+        drop(tx);
+        handle.join().unwrap();
+        let mut ups = Vec::new();
+        while let Ok(DiskEvent::Persisted { upto }) = erx.try_recv() {
+            ups.push(upto);
+        }
+        ups
+    }
+
+    #[test]
+    fn names_round_trip_and_strangers_are_ignored() {
+        assert_eq!(parse_segment_name(&segment_file_name(1234)), Some(1234));
+        assert_eq!(parse_segment_name("log-12.tern"), None);
+        assert_eq!(parse_segment_name("notes.txt"), None);
+    }
+
+    #[test]
+    fn appends_survive_reopen_and_a_torn_tail_is_truncated() {
+        let dir = temp_dir("torn");
+        let (rec, writer) = open(&dir).unwrap();
+        assert_eq!(rec.log_end, 0);
+        let a = Record::Boot { epoch: 1 }.encode();
+        let b = Record::Boot { epoch: 2 }.encode();
+        let end_a = a.len() as u64;
+        let end_b = end_a + b.len() as u64;
+        let ups = write_via_thread(
+            writer,
+            vec![
+                DiskCommand::Persist {
+                    bytes: a,
+                    end: end_a,
+                },
+                DiskCommand::Persist {
+                    bytes: b,
+                    end: end_b,
+                },
+            ],
+        );
+        assert_eq!(ups.last(), Some(&end_b));
+        // Tear the tail: half a record of garbage after the valid ones.
+        let path = dir.join(segment_file_name(0));
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&Record::Boot { epoch: 3 }.encode()[..7])
+            .unwrap();
+        drop(f);
+        let (rec, _writer) = open(&dir).unwrap();
+        assert_eq!(rec.epoch, 2);
+        assert_eq!(rec.log_end, end_b);
+        assert_eq!(fs::metadata(&path).unwrap().len(), end_b);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn compaction_starts_a_segment_and_drops_the_old_ones() {
+        let dir = temp_dir("compact");
+        let (_, writer) = open(&dir).unwrap();
+        let a = Record::Boot { epoch: 1 }.encode();
+        let end_a = a.len() as u64;
+        let snapshot = Record::Boot { epoch: 1 }.encode();
+        let end_s = end_a + snapshot.len() as u64;
+        write_via_thread(
+            writer,
+            vec![
+                DiskCommand::Persist {
+                    bytes: a,
+                    end: end_a,
+                },
+                DiskCommand::Compact {
+                    base: end_a,
+                    bytes: snapshot,
+                    end: end_s,
+                },
+                DiskCommand::DropBefore { base: end_a },
+            ],
+        );
+        let names: Vec<u64> = list_segments(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect();
+        assert_eq!(names, vec![end_a]);
+        let (rec, _) = open(&dir).unwrap();
+        assert_eq!(rec.segment_base, end_a);
+        assert_eq!(rec.log_end, end_s);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn corruption_names_the_file_and_position() {
+        let dir = temp_dir("corrupt");
+        fs::create_dir_all(&dir).unwrap();
+        let mut log = Record::Boot { epoch: 1 }.encode();
+        let second = log.len();
+        Record::Boot { epoch: 2 }.encode_into(&mut log);
+        Record::Durable {
+            upto: log.len() as u64 + 100,
+        }
+        .encode_into(&mut log);
+        log[second + 13] ^= 0xff;
+        let path = dir.join(segment_file_name(0));
+        fs::write(&path, &log).unwrap();
+        let err = open(&dir).unwrap_err();
+        match &err {
+            DiskError::Corrupt {
+                path: p, position, ..
+            } => {
+                assert_eq!(p, &path);
+                assert_eq!(*position, second as u64);
+            }
+            other => panic!("expected corruption, got {other}"),
+        }
+        assert!(err.to_string().contains(&segment_file_name(0)));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

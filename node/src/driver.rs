@@ -1,0 +1,249 @@
+//! The node task: the one task that owns the `tern_core::Node`.
+//!
+//! It waits for a peer message or client request, a finished sync or the next deadline,
+//! calls `handle`, drains every output and carries it out: frames go to the peer link or
+//! client connection queues, log bytes go to the disk thread. It never blocks on a socket
+//! or a file, and it decides nothing about keys, versions or quorums.
+
+use crate::disk::{DiskCommand, DiskEvent, DiskStats};
+use crate::limits::{NODE_BATCH_EVENTS_MAX, SHUTDOWN_DRAIN_TIMEOUT_MS};
+use crate::wire;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Duration;
+use tern_core::{ClientId, Input, Message, Node, NodeId, Output, Request, RequestError, Time};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// What connections hand to the node task.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Peer {
+        from: NodeId,
+        message: Message,
+    },
+    ClientOpen {
+        client: ClientId,
+        replies: mpsc::Sender<Vec<u8>>,
+    },
+    ClientRequest {
+        client: ClientId,
+        request: u64,
+        body: Request,
+    },
+    ClientClosed {
+        client: ClientId,
+    },
+}
+
+/// Figures the driver keeps beside core's own stats; readable from any task.
+#[derive(Debug, Default)]
+pub struct DriverStats {
+    /// Peer messages dropped because the peer's queue was full (core resends).
+    pub peer_messages_dropped: AtomicU64,
+    /// Client connections closed because they stopped reading their replies.
+    pub clients_dropped: AtomicU64,
+    pub requests: AtomicU64,
+    pub events: AtomicU64,
+    pub handles: AtomicU64,
+}
+
+pub(crate) struct Driver {
+    pub node: Node,
+    pub origin: Instant,
+    pub events: mpsc::Receiver<Event>,
+    pub disk: Option<std_mpsc::Sender<DiskCommand>>,
+    pub disk_events: mpsc::UnboundedReceiver<DiskEvent>,
+    pub disk_thread: Option<std::thread::JoinHandle<()>>,
+    pub disk_stats: Arc<DiskStats>,
+    pub peers: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
+    pub clients: HashMap<ClientId, mpsc::Sender<Vec<u8>>>,
+    /// Client requests given to core and not yet answered, and whether each is a write.
+    pub inflight: HashMap<(ClientId, u64), bool>,
+    pub booted: Arc<AtomicBool>,
+    pub shutdown: watch::Receiver<bool>,
+    pub draining: watch::Sender<bool>,
+    pub stats: Arc<DriverStats>,
+}
+
+/// How the node task ended.
+#[derive(Debug)]
+pub enum Exit {
+    /// Asked to stop; in-flight requests were answered (or refused at the drain deadline).
+    Clean,
+    /// The log could not be written; the node stopped so as not to acknowledge anything
+    /// it could not make durable.
+    DiskFailed(crate::disk::DiskError),
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, time: Time) -> Instant {
+        // Deadlines past a year are as good as never.
+        let micros = time.micros().min(365 * 24 * 3600 * 1_000_000);
+        self.origin + Duration::from_micros(micros)
+    }
+
+    fn handle(&mut self, input: Input) {
+        let now = self.now();
+        self.node.handle(now, input);
+        self.stats.handles.fetch_add(1, Ordering::Relaxed);
+        self.drain();
+    }
+
+    /// Carries out every output core has queued.
+    fn drain(&mut self) {
+        while let Some(output) = self.node.poll_output() {
+            match output {
+                Output::Send { to, message } => {
+                    let Some(link) = self.peers.get(&to) else {
+                        continue;
+                    };
+                    if link.try_send(wire::peer_message_frame(&message)).is_err() {
+                        self.stats
+                            .peer_messages_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Output::Reply {
+                    client,
+                    request,
+                    result,
+                } => {
+                    self.inflight.remove(&(client, request));
+                    let Some(replies) = self.clients.get(&client) else {
+                        continue;
+                    };
+                    if replies
+                        .try_send(wire::reply_frame(request, &result))
+                        .is_err()
+                    {
+                        // The client stopped reading (or left): drop its connection.
+                        self.clients.remove(&client);
+                        self.stats.clients_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Output::Persist { bytes, end } => {
+                    self.send_to_disk(DiskCommand::Persist { bytes, end })
+                }
+                Output::Compact { base, bytes, end } => {
+                    tracing::info!(base, bytes = bytes.len(), "compacting the log");
+                    self.send_to_disk(DiskCommand::Compact { base, bytes, end })
+                }
+                Output::DropSegmentsBefore { base } => {
+                    self.send_to_disk(DiskCommand::DropBefore { base })
+                }
+            }
+        }
+        if !self.booted.load(Ordering::Relaxed) && self.node.is_booted() {
+            self.booted.store(true, Ordering::Relaxed);
+            tracing::info!(node = %self.node.id(), epoch = self.node.epoch(), "node booted");
+        }
+    }
+
+    fn send_to_disk(&mut self, command: DiskCommand) {
+        // A send fails only if the disk thread stopped; it reported why on `disk_events`.
+        if let Some(disk) = &self.disk {
+            let _ = disk.send(command);
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        self.stats.events.fetch_add(1, Ordering::Relaxed);
+        match event {
+            Event::Peer { from, message } => self.handle(Input::Peer { from, message }),
+            Event::ClientOpen { client, replies } => {
+                self.clients.insert(client, replies);
+            }
+            Event::ClientRequest {
+                client,
+                request,
+                body,
+            } => {
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.inflight.insert((client, request), body.op.is_write());
+                self.handle(Input::Client {
+                    client,
+                    request,
+                    body,
+                });
+            }
+            Event::ClientClosed { client } => {
+                self.clients.remove(&client);
+            }
+        }
+    }
+
+    pub async fn run(mut self) -> Exit {
+        self.drain();
+        let mut drain_deadline: Option<Instant> = None;
+        let exit = loop {
+            let wake = self.node.poll_timeout().map(|t| self.instant(t));
+            let wake = wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                event = self.disk_events.recv() => match event {
+                    Some(DiskEvent::Persisted { upto }) => self.handle(Input::Persisted { upto }),
+                    Some(DiskEvent::Failed(error)) => break Exit::DiskFailed(error),
+                    None => break Exit::DiskFailed(crate::disk::DiskError::Io {
+                        op: "run disk thread",
+                        path: Default::default(),
+                        source: std::io::Error::other("the disk thread stopped"),
+                    }),
+                },
+                _ = self.shutdown.changed(), if drain_deadline.is_none() => {
+                    tracing::info!(inflight = self.inflight.len(), "shutting down: answering in-flight requests");
+                    let _ = self.draining.send(true);
+                    drain_deadline = Some(Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_TIMEOUT_MS));
+                }
+                event = self.events.recv() => {
+                    let Some(event) = event else { break Exit::Clean };
+                    self.handle_event(event);
+                    for _ in 0..NODE_BATCH_EVENTS_MAX {
+                        match self.events.try_recv() {
+                            Ok(event) => self.handle_event(event),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => self.handle(Input::Tick),
+            }
+            if let Some(deadline) = drain_deadline {
+                if self.inflight.is_empty() || Instant::now() >= deadline {
+                    break Exit::Clean;
+                }
+            }
+        };
+        self.finish().await;
+        exit
+    }
+
+    /// Answers what is still in flight, lets the disk thread sync and stop, closes links.
+    async fn finish(&mut self) {
+        let _ = self.draining.send(true);
+        for ((client, request), write) in std::mem::take(&mut self.inflight) {
+            let error = if write {
+                RequestError::Indeterminate
+            } else {
+                RequestError::Timeout
+            };
+            if let Some(replies) = self.clients.get(&client) {
+                let _ = replies.try_send(wire::reply_frame(request, &Err(error)));
+            }
+        }
+        self.clients.clear();
+        self.peers.clear();
+        self.disk = None;
+        if let Some(thread) = self.disk_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        tracing::info!(
+            syncs = self.disk_stats.syncs.load(Ordering::Relaxed),
+            "node stopped; log synced"
+        );
+    }
+}

@@ -1,0 +1,333 @@
+//! Starting a node inside any tokio program: recover the log, bind, spawn the node task,
+//! the peer links and the listener, and hand back a handle that stops it cleanly.
+//!
+//! `MasterlessNode::new(id, host, port, peers).start()` is the founding usage; `tern-node`,
+//! the tests and the examples all go through `start`.
+
+use crate::disk::{self, DiskError, DiskStats};
+use crate::driver::{Driver, DriverStats, Exit};
+use crate::limits::{CONNECTIONS_MAX, NODE_QUEUE_EVENTS_MAX, PEER_QUEUE_FRAMES_MAX};
+use crate::net::{self, Shared};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tern_core::{Config, ConfigError, Node, NodeId, Span};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Everything one node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub id: NodeId,
+    /// Address to listen on for clients and peers (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Every other member, with the address it listens on (`host:port`).
+    pub peers: Vec<(NodeId, String)>,
+    /// Directory holding this node's log segments.
+    pub data_dir: PathBuf,
+    /// Log size above which core compacts (None: core's default).
+    pub compact_min_bytes: Option<u64>,
+    /// How long a coordinator works on a request before answering with an error.
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl NodeOptions {
+    /// The cluster configuration these options describe.
+    pub fn config(&self) -> Config {
+        let mut nodes: Vec<NodeId> = self.peers.iter().map(|(id, _)| *id).collect();
+        nodes.push(self.id);
+        nodes.sort();
+        let mut config = Config::new(nodes);
+        if let Some(bytes) = self.compact_min_bytes {
+            config.compact_min_bytes = bytes;
+        }
+        if let Some(ms) = self.request_timeout_ms {
+            config.request_timeout = Span::from_millis(ms);
+        }
+        config
+    }
+}
+
+/// Why a node did not start.
+#[derive(Debug)]
+pub enum StartError {
+    Config(ConfigError),
+    Disk(DiskError),
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "bad cluster configuration: {e}"),
+            StartError::Disk(e) => write!(f, "{e}"),
+            StartError::Bind { addr, source } => write!(
+                f,
+                "cannot listen on {addr}: {source} (is another node already using this port?)"
+            ),
+            StartError::Spawn(e) => write!(f, "cannot start the disk thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running node. Dropping it does not stop the node; call `shutdown`.
+#[derive(Debug)]
+pub struct RunningNode {
+    id: NodeId,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Exit>,
+    disk_stats: Arc<DiskStats>,
+    stats: Arc<DriverStats>,
+    recovered_keys: usize,
+}
+
+impl RunningNode {
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The address the node listens on (useful after binding port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn disk_stats(&self) -> &DiskStats {
+        &self.disk_stats
+    }
+
+    pub fn stats(&self) -> &DriverStats {
+        &self.stats
+    }
+
+    /// Keys recovered from the log at start-up.
+    pub fn recovered_keys(&self) -> usize {
+        self.recovered_keys
+    }
+
+    /// Stops the node: new requests are refused, in-flight ones are answered (or, at the
+    /// drain deadline, reported as indeterminate or timed out), the log is synced.
+    pub async fn shutdown(self) -> Exit {
+        let _ = self.shutdown.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the node stops by itself (a disk failure) or through `shutdown`.
+    pub async fn wait(self) -> Exit {
+        match self.task.await {
+            Ok(exit) => exit,
+            Err(e) => panic!("the node task panicked: {e}"),
+        }
+    }
+
+    /// A handle that can ask the node to stop from elsewhere.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Starts a node on `options.listen`.
+pub async fn start(options: NodeOptions) -> Result<RunningNode, StartError> {
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    start_on(listener, options).await
+}
+
+/// Starts a node on a listener the caller already bound (tests bind port 0 first, so they
+/// know every address before any node starts).
+pub async fn start_on(
+    listener: TcpListener,
+    options: NodeOptions,
+) -> Result<RunningNode, StartError> {
+    let config = options.config();
+    config.validate().map_err(StartError::Config)?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let dir = options.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || disk::open(&dir))
+        .await
+        .map_err(|e| StartError::Spawn(std::io::Error::other(e.to_string())))?;
+    let (recovered, writer) = opened.map_err(StartError::Disk)?;
+    let recovered_keys = recovered.objects.len();
+    tracing::info!(
+        node = %options.id,
+        keys = recovered_keys,
+        records = recovered.records,
+        log_bytes = recovered.log_bytes,
+        torn_tails = recovered.torn.len(),
+        "log recovered"
+    );
+    let node = Node::new(config.clone(), options.id, seed(options.id), recovered)
+        .map_err(StartError::Config)?;
+    let disk_stats = writer.stats();
+    let (disk_tx, disk_rx) = std_mpsc::channel();
+    let (disk_events_tx, disk_events) = mpsc::unbounded_channel();
+    let disk_thread = writer
+        .spawn(disk_rx, disk_events_tx)
+        .map_err(StartError::Spawn)?;
+
+    let (events_tx, events) = mpsc::channel(NODE_QUEUE_EVENTS_MAX);
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let (draining_tx, draining) = watch::channel(false);
+    let (stopped_tx, stopped) = watch::channel(false);
+    let booted = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(DriverStats::default());
+
+    let mut peers = HashMap::new();
+    for (peer, peer_addr) in &options.peers {
+        let (tx, rx) = mpsc::channel(PEER_QUEUE_FRAMES_MAX);
+        peers.insert(*peer, tx);
+        tokio::spawn(net::peer_link(
+            options.id,
+            *peer,
+            peer_addr.clone(),
+            rx,
+            stopped.clone(),
+        ));
+    }
+    let shared = Shared {
+        id: options.id,
+        members: Arc::new(config.nodes.clone()),
+        events: events_tx,
+        booted: booted.clone(),
+        next_client: Arc::new(AtomicU64::new(1)),
+        draining,
+        stopped,
+        connections: Arc::new(Semaphore::new(CONNECTIONS_MAX)),
+    };
+    tokio::spawn(net::accept_loop(listener, shared));
+    let driver = Driver {
+        node,
+        origin: tokio::time::Instant::now(),
+        events,
+        disk: Some(disk_tx),
+        disk_events,
+        disk_thread: Some(disk_thread),
+        disk_stats: disk_stats.clone(),
+        peers,
+        clients: HashMap::new(),
+        inflight: HashMap::new(),
+        booted,
+        shutdown,
+        draining: draining_tx,
+        stats: stats.clone(),
+    };
+    let task = tokio::spawn(async move {
+        let exit = driver.run().await;
+        let _ = stopped_tx.send(true);
+        exit
+    });
+    tracing::info!(node = %options.id, %addr, "listening");
+    Ok(RunningNode {
+        id: options.id,
+        addr,
+        shutdown: shutdown_tx,
+        task,
+        disk_stats,
+        stats,
+        recovered_keys,
+    })
+}
+
+/// The node's RNG seed. Core's determinism is for the simulator; in production a seed that
+/// differs between runs is what we want, and the clock and pid are the driver's to read.
+fn seed(id: NodeId) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32) ^ u64::from(id.0)
+}
+
+/// The founding usage: `MasterlessNode::new(i, host, port, peers).start()`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tern_node::StartError> {
+/// use tern_node::MasterlessNode;
+/// let peers = vec![(2, "127.0.0.1:7002".to_string()), (3, "127.0.0.1:7003".to_string())];
+/// let node = MasterlessNode::new(1, "127.0.0.1", 7001, peers)
+///     .data_dir("./data/node-1")
+///     .start()
+///     .await?;
+/// node.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MasterlessNode {
+    options: NodeOptions,
+    host: String,
+    port: u16,
+}
+
+impl MasterlessNode {
+    /// Node `id` listening on `host:port`, with `peers` as `(id, "host:port")`. Data goes to
+    /// `./tern-data/node-{id}` unless `data_dir` says otherwise.
+    pub fn new(
+        id: u32,
+        host: &str,
+        port: u16,
+        peers: impl IntoIterator<Item = (u32, String)>,
+    ) -> MasterlessNode {
+        let options = NodeOptions {
+            id: NodeId(id),
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            peers: peers.into_iter().map(|(i, a)| (NodeId(i), a)).collect(),
+            data_dir: PathBuf::from(format!("tern-data/node-{id}")),
+            compact_min_bytes: None,
+            request_timeout_ms: None,
+        };
+        MasterlessNode {
+            options,
+            host: host.to_string(),
+            port,
+        }
+    }
+
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> MasterlessNode {
+        self.options.data_dir = dir.into();
+        self
+    }
+
+    pub fn compact_min_bytes(mut self, bytes: u64) -> MasterlessNode {
+        self.options.compact_min_bytes = Some(bytes);
+        self
+    }
+
+    pub fn options(&self) -> &NodeOptions {
+        &self.options
+    }
+
+    /// Resolves the host, recovers the log and starts serving.
+    pub async fn start(mut self) -> Result<RunningNode, StartError> {
+        let target = format!("{}:{}", self.host, self.port);
+        let addr = tokio::net::lookup_host(&target)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| StartError::Bind {
+                addr: self.options.listen,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("cannot resolve {target}"),
+                ),
+            })?;
+        self.options.listen = addr;
+        start(self.options).await
+    }
+}

@@ -1,0 +1,57 @@
+//! Limits of the node driver: every queue, connection and frame has a named maximum here,
+//! with the unit last. Core's limits (keys, values, messages) are in `tern_core::limits`.
+//!
+//! What happens at each limit:
+//! - a frame over its maximum gets an error reply and the connection is closed;
+//! - a client over its in-flight maximum is not read from until a reply goes out;
+//! - a full peer queue drops the newest message and counts it (core resends what matters);
+//! - a full client reply queue closes that client's connection (it stopped reading);
+//! - connections over the maximum get a `Busy` error frame and are closed.
+
+use tern_core::limits::{CLOCK_ENTRIES_MAX, KEY_BYTES_MAX, MESSAGE_BYTES_MAX, VALUE_BYTES_MAX};
+
+/// Bytes of the fixed frame header (magic, version, opcode, reserved, length, request id).
+pub const FRAME_HEADER_BYTES: usize = 20;
+/// Longest body of a frame a client may send: a request with the longest key, the longest
+/// value and a context with the most clock entries (each at most 20 bytes in postcard).
+pub const REQUEST_BODY_BYTES_MAX: usize =
+    KEY_BYTES_MAX + VALUE_BYTES_MAX + 20 * CLOCK_ENTRIES_MAX + 4096;
+/// Longest body of a frame between peers, and of a reply to a client (an object with all its
+/// siblings can be as large as a peer message).
+pub const PEER_BODY_BYTES_MAX: usize = MESSAGE_BYTES_MAX;
+/// Longest error message carried in an error frame.
+pub const ERROR_MESSAGE_BYTES_MAX: usize = 1024;
+/// Once the first byte of a frame arrived, the rest must arrive within this time.
+pub const FRAME_COMPLETE_TIMEOUT_MS: u64 = 10_000;
+/// Open connections (clients and peers) one node serves at once.
+pub const CONNECTIONS_MAX: usize = 1024;
+/// Requests one client connection may have in flight; the node stops reading that
+/// connection at this many until replies go out.
+pub const CLIENT_INFLIGHT_MAX: usize = 1024;
+/// Frames queued for one client connection. Replies are bounded by the in-flight maximum,
+/// so this only fills when the client stops reading.
+pub const CLIENT_QUEUE_FRAMES_MAX: usize = 2 * CLIENT_INFLIGHT_MAX + 16;
+/// Messages queued for one peer before the newest are dropped.
+pub const PEER_QUEUE_FRAMES_MAX: usize = 65_536;
+/// Events (peer messages, client requests) queued for the node task.
+pub const NODE_QUEUE_EVENTS_MAX: usize = 16_384;
+/// Events the node task handles before it looks at disk completions and timers again.
+pub const NODE_BATCH_EVENTS_MAX: usize = 512;
+/// Bytes a connection writer gathers into one write call.
+pub const WRITE_BATCH_BYTES_MAX: usize = 256 * 1024;
+/// First and longest wait between attempts to reconnect to a peer.
+pub const RECONNECT_BACKOFF_MIN_MS: u64 = 50;
+pub const RECONNECT_BACKOFF_MAX_MS: u64 = 1_000;
+/// How long a shutdown waits for in-flight client requests before closing anyway.
+pub const SHUTDOWN_DRAIN_TIMEOUT_MS: u64 = 5_000;
+/// Largest log segment file recovery reads into memory.
+pub const SEGMENT_BYTES_MAX: u64 = 64 << 30;
+/// Most log segment files a data directory may hold.
+pub const SEGMENTS_MAX: usize = 4096;
+/// Largest YAML config file.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1 << 20;
+
+const _: () = assert!(REQUEST_BODY_BYTES_MAX < PEER_BODY_BYTES_MAX);
+const _: () = assert!(PEER_BODY_BYTES_MAX < u32::MAX as usize);
+const _: () = assert!(CLIENT_QUEUE_FRAMES_MAX > CLIENT_INFLIGHT_MAX);
+const _: () = assert!(RECONNECT_BACKOFF_MIN_MS <= RECONNECT_BACKOFF_MAX_MS);
