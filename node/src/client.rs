@@ -334,7 +334,7 @@ impl Client {
     pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
         let write = request.op.is_write();
         let timeout = Duration::from_millis(self.inner.options.reply_timeout_ms);
-        let attempts = self.inner.nodes.len().max(1) * 2;
+        let attempts = self.inner.nodes.len().max(2) * 2;
         let mut last = None;
         for _ in 0..attempts {
             let conn = self.connection().await?;
@@ -381,6 +381,10 @@ impl Client {
                         // Nothing was done: another node may be able to do it.
                         Err(e @ (RequestError::Starting | RequestError::Unavailable { .. })) => {
                             self.fail_over(&conn);
+                            if e == RequestError::Starting {
+                                // A node finishes starting within milliseconds.
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
                             last = Some(ClientError::Request(e));
                         }
                         Err(e) => return Err(ClientError::Request(e)),
