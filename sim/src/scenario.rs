@@ -61,6 +61,9 @@ pub struct WorkloadSpec {
     pub think_us: [u64; 2],
     /// How long a client waits for a reply before it calls the outcome unknown.
     pub client_timeout_ms: u64,
+    /// This fraction of sets writes a brand-new key that is never written again, so that a
+    /// lost write cannot hide behind a later overwrite.
+    pub fresh_key_fraction: f64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -161,6 +164,7 @@ impl Default for WorkloadSpec {
             acknowledged_writes: 1_000,
             think_us: [0, 2_000],
             client_timeout_ms: 3_000,
+            fresh_key_fraction: 0.0,
         }
     }
 }
@@ -227,7 +231,7 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), String> {
         let c = &self.cluster;
         let w = &self.workload;
-        let checks: [(bool, &str); 12] = [
+        let checks: [(bool, &str); 13] = [
             (
                 c.nodes >= 1 && c.nodes <= 16,
                 "cluster.nodes must be 1..=16",
@@ -270,6 +274,10 @@ impl Scenario {
             (
                 w.zipf_exponent > 0.0,
                 "workload.zipf_exponent must be positive",
+            ),
+            (
+                (0.0..=1.0).contains(&w.fresh_key_fraction),
+                "workload.fresh_key_fraction must be in [0, 1]",
             ),
         ];
         for (ok, why) in checks {

@@ -94,6 +94,8 @@ pub struct Workload {
     acked: u64,
     writes_in_flight: u64,
     attempts: u64,
+    /// Keys handed out by `fresh_key_fraction`, numbered after the shared ones.
+    fresh_keys: u32,
     pub history: History,
 }
 
@@ -135,6 +137,7 @@ impl Workload {
             acked: 0,
             writes_in_flight: 0,
             attempts: 0,
+            fresh_keys: 0,
             history: History::default(),
         }
     }
@@ -214,7 +217,13 @@ impl Workload {
             {
                 kind = OpKind::Get;
             }
-            (kind, self.pick_key())
+            let key = if kind == OpKind::Set && self.rng.chance(self.spec.fresh_key_fraction) {
+                self.fresh_keys += 1;
+                self.spec.keys.saturating_add(self.fresh_keys)
+            } else {
+                self.pick_key()
+            };
+            (kind, key)
         };
         let context = self.clients[c]
             .contexts

@@ -11,7 +11,7 @@ use crate::checker::{self, Durability, Violation};
 use crate::disk::{CrashDamage, Disk, SyncTarget};
 use crate::rng::{derive_seed, SimRng, TraceHash};
 use crate::scenario::Scenario;
-use crate::workload::{key_name, OpKind, Workload};
+use crate::workload::{OpKind, Workload};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use tern_core::codec::encode_body;
@@ -73,7 +73,7 @@ enum Event {
     },
     FinalReads,
     FinalRead {
-        key: u32,
+        key: Vec<u8>,
     },
 }
 
@@ -191,10 +191,11 @@ pub struct World {
     phase: Phase,
     fault_phase_end: Time,
     finals: BTreeMap<Vec<u8>, Object>,
-    final_keys: Vec<u32>,
+    /// Set once the final reads have started.
+    final_started: bool,
     final_pending: usize,
     final_next_request: u64,
-    final_requests: BTreeMap<u64, u32>,
+    final_requests: BTreeMap<u64, Vec<u8>>,
     faults: FaultCounts,
     violations: Vec<Violation>,
     hash: TraceHash,
@@ -244,7 +245,7 @@ impl World {
             phase: Phase::Fault,
             fault_phase_end: Time::ZERO,
             finals: BTreeMap::new(),
-            final_keys: Vec::new(),
+            final_started: false,
             final_pending: 0,
             final_next_request: 0,
             final_requests: BTreeMap::new(),
@@ -310,7 +311,7 @@ impl World {
                 }
                 Phase::Calm { since } => {
                     let bound = since + Span(self.scenario.phases.calm_max_s * 1_000_000);
-                    if self.final_pending == 0 && !self.final_keys.is_empty() {
+                    if self.final_pending == 0 && self.final_started {
                         self.phase = Phase::Done;
                         break;
                     }
@@ -754,27 +755,22 @@ impl World {
     }
 
     fn start_final_reads(&mut self) {
-        let keys: Vec<u32> = (0..self.scenario.workload.keys)
-            .filter(|k| self.workload.history.keys_written.contains(&key_name(*k)))
-            .collect();
+        let keys: Vec<Vec<u8>> = self.workload.history.keys_written.iter().cloned().collect();
         self.final_pending = keys.len();
-        self.final_keys = keys.clone();
-        if keys.is_empty() {
-            self.final_keys.push(u32::MAX); // Nothing to read: mark the phase as started.
-        }
+        self.final_started = true;
         for key in keys {
             self.send_final_read(key);
         }
     }
 
     /// Reads `key` from every replica (R = N) through a node, which repairs stale replicas.
-    fn send_final_read(&mut self, key: u32) {
+    fn send_final_read(&mut self, key: Vec<u8>) {
         let request = self.final_next_request;
         self.final_next_request += 1;
-        self.final_requests.insert(request, key);
+        self.final_requests.insert(request, key.clone());
         let n = self.scenario.cluster.n;
         let body = Request {
-            op: Op::Get { key: key_name(key) },
+            op: Op::Get { key: key.clone() },
             quorum: Quorum {
                 n: Some(n),
                 r: Some(n),
@@ -782,7 +778,7 @@ impl World {
             },
             timeout_ms: None,
         };
-        let node = (key as usize + request as usize) % self.procs.len();
+        let node = request as usize % self.procs.len();
         self.send_request(node, CHECKER_CLIENT, request, body);
         let timeout = self.scenario.workload.client_timeout_ms * 1_000;
         self.after(
@@ -801,12 +797,12 @@ impl World {
         match result {
             Some(Ok(Response::Object(object))) => {
                 self.workload.history.reads.push(checker::ReadRecord {
-                    key: key_name(key),
+                    key: key.clone(),
                     start: self.now,
                     end: self.now,
                     object: object.clone(),
                 });
-                self.finals.insert(key_name(key), object);
+                self.finals.insert(key, object);
                 self.final_pending -= 1;
             }
             _ => self.after(FINAL_READ_RETRY.micros(), Event::FinalRead { key }),
