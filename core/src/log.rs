@@ -52,6 +52,7 @@ struct BootBody {
 
 #[derive(Serialize, Deserialize)]
 struct ObjectBody {
+    #[serde(with = "serde_bytes")]
     key: Vec<u8>,
     object: Object,
 }
@@ -59,6 +60,7 @@ struct ObjectBody {
 /// Encodes exactly like `ObjectBody`, without copying the key and object.
 #[derive(Serialize)]
 struct ObjectBodyRef<'a> {
+    #[serde(with = "serde_bytes")]
     key: &'a [u8],
     object: &'a Object,
 }

@@ -22,15 +22,24 @@ pub struct Quorum {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Read every live version of `key`.
-    Get { key: Vec<u8> },
+    Get {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
     /// Write `value`, replacing the versions `context` has seen (empty: replace nothing).
     Set {
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         context: VectorClock,
     },
     /// Write a tombstone, replacing the versions `context` has seen.
-    Delete { key: Vec<u8>, context: VectorClock },
+    Delete {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        context: VectorClock,
+    },
 }
 
 impl Op {
@@ -143,13 +152,18 @@ pub enum Message {
     /// Merge this object into your copy of the key; acknowledge once it is durable.
     Replicate {
         req: RequestId,
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         object: Object,
     },
     /// The replicated object (or a successor) is durable here.
     ReplicateAck { req: RequestId },
     /// Send me your durable copy of the key.
-    Read { req: RequestId, key: Vec<u8> },
+    Read {
+        req: RequestId,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
     /// A replica's durable copy of the key (empty if it has none).
     ReadReply { req: RequestId, object: Object },
     /// Coordinate this request for me: I am not a replica of its key.

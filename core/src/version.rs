@@ -176,6 +176,7 @@ impl PartialOrd for VectorClock {
 pub struct Sibling {
     pub dot: Dot,
     pub context: VectorClock,
+    #[serde(with = "serde_bytes")]
     pub value: Option<Vec<u8>>,
 }
 

@@ -50,8 +50,9 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes (at most {} nodes down at once), {} partitions, {} torn tails truncated; sectors at crash: {} kept, {} dropped, {} torn",
+        "faults: {} crashes ({} power cuts of all nodes; at most {} down at once), {} partitions, {} torn tails truncated; sectors at crash: {} kept, {} dropped, {} torn",
         f.crashes,
+        f.power_cuts,
         f.max_down,
         f.partitions_symmetric + f.partitions_asymmetric + f.partitions_isolate,
         f.torn_tails_truncated,
@@ -195,6 +196,10 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             ),
         ),
         (
+            "power cuts",
+            format!("every {:?} ms (0: none)", sc.faults.power_cut_interval_ms),
+        ),
+        (
             "partitions",
             format!(
                 "every {:?} ms, lasting {:?} ms",
@@ -208,7 +213,8 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     let _ = writeln!(s, "\n## Faults injected\n");
     let _ = writeln!(s, "| fault | count |\n|---|---|");
     let rows = [
-        ("node crashes", f.crashes),
+        ("node crashes (power cuts included)", f.crashes),
+        ("power cuts of the whole cluster", f.power_cuts),
         ("node restarts", f.restarts),
         ("most nodes down at once", u64::from(f.max_down)),
         ("pending sectors kept at a crash", f.damage.kept),

@@ -97,6 +97,8 @@ pub struct FaultSpec {
     pub crash_interval_ms: [u64; 2],
     pub restart_delay_ms: [u64; 2],
     pub max_down: u32,
+    /// Time between power cuts of the whole cluster (every node crashes at once). 0 disables.
+    pub power_cut_interval_ms: [u64; 2],
     /// Time between partitions, and how long each lasts. 0 disables partitions.
     pub partition_interval_ms: [u64; 2],
     pub partition_duration_ms: [u64; 2],
@@ -199,6 +201,7 @@ impl Default for FaultSpec {
             crash_interval_ms: [0, 0],
             restart_delay_ms: [100, 1_000],
             max_down: 1,
+            power_cut_interval_ms: [0, 0],
             partition_interval_ms: [0, 0],
             partition_duration_ms: [100, 1_000],
         }
@@ -292,6 +295,10 @@ impl Scenario {
             ("disk.fsync_us", self.disk.fsync_us),
             ("faults.crash_interval_ms", self.faults.crash_interval_ms),
             ("faults.restart_delay_ms", self.faults.restart_delay_ms),
+            (
+                "faults.power_cut_interval_ms",
+                self.faults.power_cut_interval_ms,
+            ),
             (
                 "faults.partition_interval_ms",
                 self.faults.partition_interval_ms,

@@ -64,6 +64,7 @@ enum Event {
         client: u32,
     },
     Crash,
+    PowerCut,
     Restart {
         node: usize,
     },
@@ -120,6 +121,7 @@ struct Proc {
 #[derive(Clone, Debug, Default)]
 pub struct FaultCounts {
     pub crashes: u64,
+    pub power_cuts: u64,
     pub restarts: u64,
     pub max_down: u32,
     pub partitions_symmetric: u64,
@@ -137,6 +139,16 @@ pub struct FaultCounts {
     pub read_repairs: u64,
     pub resends: u64,
     pub forwarded: u64,
+}
+
+impl FaultCounts {
+    /// Adds a node incarnation's counters (at its crash, or at the end of the run).
+    fn absorb(&mut self, stats: &tern_core::NodeStats) {
+        self.compactions += stats.compactions;
+        self.read_repairs += stats.read_repairs;
+        self.resends += stats.resends;
+        self.forwarded += stats.forwarded;
+    }
 }
 
 /// Everything a run produced; the report is written from this.
@@ -282,6 +294,13 @@ impl World {
             let gap = self.fault_rng.range(self.scenario.faults.crash_interval_ms) * 1_000;
             self.after(gap, Event::Crash);
         }
+        if self.scenario.faults.power_cut_interval_ms[1] > 0 {
+            let gap = self
+                .fault_rng
+                .range(self.scenario.faults.power_cut_interval_ms)
+                * 1_000;
+            self.after(gap, Event::PowerCut);
+        }
         if self.scenario.faults.partition_interval_ms[1] > 0 {
             let gap = self
                 .fault_rng
@@ -423,6 +442,7 @@ impl World {
             }
             Event::ClientWake { client } => self.client_next(client),
             Event::Crash => self.crash_one(),
+            Event::PowerCut => self.power_cut(),
             Event::Restart { node } => {
                 if self.procs[node].node.is_none() {
                     self.start_node(node);
@@ -637,23 +657,48 @@ impl World {
             .collect();
         if self.down_count() < faults.max_down && !up.is_empty() {
             let i = up[self.fault_rng.index(up.len())];
-            let disk = &self.scenario.disk;
-            let weights = [disk.crash_keep, disk.crash_drop, disk.crash_torn];
-            let p = &mut self.procs[i];
-            p.node = None;
-            p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
-            let damage = p.disk.crash(&mut self.disk_rng, weights);
-            self.faults.damage.kept += damage.kept;
-            self.faults.damage.dropped += damage.dropped;
-            self.faults.damage.torn += damage.torn;
-            self.faults.crashes += 1;
-            self.faults.max_down = self.faults.max_down.max(self.down_count());
-            self.hash.u64(0xc4a5_0000 | i as u64);
-            let delay = self.fault_rng.range(faults.restart_delay_ms) * 1_000;
-            self.after(delay, Event::Restart { node: i });
+            self.crash_node(i);
         }
         let gap = self.fault_rng.range(faults.crash_interval_ms) * 1_000;
         self.after(gap, Event::Crash);
+    }
+
+    /// Every node loses power at the same instant.
+    fn power_cut(&mut self) {
+        if self.phase != Phase::Fault {
+            return;
+        }
+        self.faults.power_cuts += 1;
+        for i in 0..self.procs.len() {
+            if self.procs[i].node.is_some() {
+                self.crash_node(i);
+            }
+        }
+        let gap = self
+            .fault_rng
+            .range(self.scenario.faults.power_cut_interval_ms)
+            * 1_000;
+        self.after(gap, Event::PowerCut);
+    }
+
+    /// Kills node `i` now: its unsynced sectors are kept, dropped or torn; it restarts later.
+    fn crash_node(&mut self, i: usize) {
+        let disk = &self.scenario.disk;
+        let weights = [disk.crash_keep, disk.crash_drop, disk.crash_torn];
+        let p = &mut self.procs[i];
+        if let Some(node) = p.node.take() {
+            self.faults.absorb(node.stats());
+        }
+        p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
+        let damage = p.disk.crash(&mut self.disk_rng, weights);
+        self.faults.damage.kept += damage.kept;
+        self.faults.damage.dropped += damage.dropped;
+        self.faults.damage.torn += damage.torn;
+        self.faults.crashes += 1;
+        self.faults.max_down = self.faults.max_down.max(self.down_count());
+        self.hash.u64(0xc4a5_0000 | i as u64);
+        let delay = self.fault_rng.range(self.scenario.faults.restart_delay_ms) * 1_000;
+        self.after(delay, Event::Restart { node: i });
     }
 
     fn start_partition(&mut self) {
@@ -846,11 +891,7 @@ impl World {
         violations.extend(checker::check_convergence(&replicas));
         for p in &self.procs {
             if let Some(node) = &p.node {
-                let s = node.stats();
-                self.faults.compactions += s.compactions;
-                self.faults.read_repairs += s.read_repairs;
-                self.faults.resends += s.resends;
-                self.faults.forwarded += s.forwarded;
+                self.faults.absorb(node.stats());
             }
         }
         let mut acked_by_kind = BTreeMap::new();
