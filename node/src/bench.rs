@@ -361,6 +361,20 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Busy and total CPU seconds of the whole machine, from /proc/stat (ticks of 1/100 s).
+pub fn machine_cpu_seconds() -> Option<(f64, f64)> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let total: f64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4).unwrap_or(&0.0);
+    Some(((total - idle) / 100.0, total / 100.0))
+}
+
 fn cpu_model() -> String {
     fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -410,25 +424,32 @@ pub async fn run(options: BenchOptions) -> Result<(), String> {
         .as_ref()
         .map(|c| (0..c.len()).filter_map(|i| c.pid(i)).collect())
         .unwrap_or_default();
-    let cpu = |pids: &[u32]| -> f64 {
-        pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>()
-            + cpu_seconds(std::process::id()).unwrap_or(0.0)
+    let cpu = |pids: &[u32]| -> (f64, f64) {
+        let ours = pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>()
+            + cpu_seconds(std::process::id()).unwrap_or(0.0);
+        (ours, machine_cpu_seconds().map_or(0.0, |(busy, _)| busy))
     };
     let mut phases = Vec::new();
     let mut cpu_rows = Vec::new();
-    let before = cpu(&pids);
-    let sets = phase("set", &clients, &options).await;
-    let after = cpu(&pids);
-    cpu_rows.push(("set", after - before, sets.seconds));
-    println!("{}", sets.row());
-    phases.push(sets);
-    if !options.no_gets {
+    let names: &[&'static str] = if options.no_gets {
+        &["set"]
+    } else {
+        &["set", "get"]
+    };
+    for name in names {
         let before = cpu(&pids);
-        let gets = phase("get", &clients, &options).await;
+        let result = phase(name, &clients, &options).await;
         let after = cpu(&pids);
-        cpu_rows.push(("get", after - before, gets.seconds));
-        println!("{}", gets.row());
-        phases.push(gets);
+        let row = CpuRow {
+            name,
+            ours: after.0 - before.0,
+            machine: after.1 - before.1,
+            seconds: result.seconds,
+            ops: result.ok,
+        };
+        println!("{}   {}", result.row(), row.line());
+        cpu_rows.push(row);
+        phases.push(result);
     }
     let mut memory = String::new();
     if options.memory {
@@ -494,12 +515,31 @@ async fn measure_memory(
     Ok(out)
 }
 
-fn render(
-    options: &BenchOptions,
-    phases: &[Phase],
-    cpu: &[(&str, f64, f64)],
-    memory: &str,
-) -> String {
+/// CPU used during one phase.
+#[derive(Debug)]
+struct CpuRow {
+    name: &'static str,
+    /// CPU seconds of the nodes and the benchmark client.
+    ours: f64,
+    /// CPU seconds of the whole machine (ours and anything else running).
+    machine: f64,
+    seconds: f64,
+    ops: u64,
+}
+
+impl CpuRow {
+    fn line(&self) -> String {
+        format!(
+            "{}: tern {:.2} cores, whole machine {:.2} cores, {:.1} CPU-us per op",
+            self.name,
+            self.ours / self.seconds,
+            self.machine / self.seconds,
+            self.ours * 1e6 / self.ops.max(1) as f64
+        )
+    }
+}
+
+fn render(options: &BenchOptions, phases: &[Phase], cpu: &[CpuRow], memory: &str) -> String {
     let mut r = String::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let _ = writeln!(r, "# Tern benchmark\n");
@@ -530,14 +570,10 @@ fn render(
     }
     let _ = writeln!(
         r,
-        "\nCPU (all nodes and the benchmark client, user+system, from /proc):\n"
+        "\nCPU (user+system from /proc; \"tern\" is the nodes and the benchmark client, \"whole machine\" includes anything else that ran):\n"
     );
-    for (name, cpu, secs) in cpu {
-        let _ = writeln!(
-            r,
-            "- {name}: {cpu:.1} CPU-seconds in {secs:.1} s wall = {:.2} cores busy",
-            cpu / secs
-        );
+    for row in cpu {
+        let _ = writeln!(r, "- {}", row.line());
     }
     if !memory.is_empty() {
         let _ = writeln!(r, "\n## Memory and restart\n\n{memory}");

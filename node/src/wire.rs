@@ -250,12 +250,28 @@ fn frame(opcode: Opcode, request: u64, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Encodes `body` straight after the header, without an intermediate buffer: one
+/// allocation per frame on the hot paths (peer messages, requests, replies).
+fn frame_of<T: Serialize + ?Sized>(opcode: Opcode, request: u64, body: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    encode_frame(opcode, request, &[], &mut out);
+    let mut out =
+        postcard::to_extend(body, out).expect("postcard encodes every Tern type into a Vec");
+    let len = out.len() - FRAME_HEADER_BYTES;
+    assert!(
+        len < u32::MAX as usize,
+        "frame body over u32: callers bound bodies"
+    );
+    out[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+    out
+}
+
 pub fn request_frame(request: u64, body: &Request) -> Vec<u8> {
-    frame(Opcode::Request, request, &encode_body(body))
+    frame_of(Opcode::Request, request, body)
 }
 
 pub fn reply_frame(request: u64, result: &ClientResult) -> Vec<u8> {
-    frame(Opcode::Reply, request, &encode_body(result))
+    frame_of(Opcode::Reply, request, result)
 }
 
 pub fn error_frame(request: u64, code: ErrorCode, message: &str) -> Vec<u8> {
@@ -274,8 +290,9 @@ pub fn peer_hello_frame(from: NodeId) -> Vec<u8> {
     frame(Opcode::PeerHello, 0, &encode_body(&PeerHello { from }))
 }
 
+/// A peer message frame; the body is exactly `Message::encode`.
 pub fn peer_message_frame(message: &Message) -> Vec<u8> {
-    frame(Opcode::PeerMessage, 0, &message.encode())
+    frame_of(Opcode::PeerMessage, 0, message)
 }
 
 pub fn ping_frame(request: u64) -> Vec<u8> {
@@ -352,6 +369,20 @@ mod tests {
         let reply = reply_frame(7, &Err(RequestError::Busy));
         let result: ClientResult = decode(&reply[FRAME_HEADER_BYTES..]).unwrap();
         assert_eq!(result, Err(RequestError::Busy));
+    }
+
+    #[test]
+    fn peer_frames_carry_exactly_the_core_encoding() {
+        let message = Message::ReplicateAck {
+            req: tern_core::RequestId(9),
+        };
+        let bytes = peer_message_frame(&message);
+        assert_eq!(&bytes[FRAME_HEADER_BYTES..], message.encode().as_slice());
+        let head: [u8; FRAME_HEADER_BYTES] = bytes[..FRAME_HEADER_BYTES].try_into().unwrap();
+        assert_eq!(
+            parse_header(&head, 1 << 20).unwrap().len,
+            bytes.len() - FRAME_HEADER_BYTES
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ struct Cli {
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, global = true)]
     log: Option<String>,
+    /// Runtime threads for sockets and the node task (1: a single thread, which costs the
+    /// least CPU per request; the disk thread is separate either way).
+    #[arg(long, global = true, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Args, Debug)]
@@ -182,7 +186,17 @@ async fn run_cluster(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = if cli.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cli.threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tern-node: cannot start the runtime: {e}");
