@@ -113,7 +113,7 @@ fn print_parameters(scenario: &Scenario, path: &Path, seed: u64) {
         path.display()
     );
     println!(
-        "derived: {} nodes N={} R={} W={}; {} clients over {} {:?} keys; target {} acknowledged writes; crashes every {:?} ms (at most {} down), partitions every {:?} ms; loss {}%, duplication {}%; sub-seeds derived per node, network, disk, workload and faults",
+        "derived: {} nodes N={} R={} W={}; {} clients over {} {:?} keys; target {} acknowledged writes; crashes every {:?} ms (at most {} down), power cuts every {:?} ms, partitions every {:?} ms; loss {}%, duplication {}%",
         c.nodes,
         c.n,
         c.r,
@@ -124,9 +124,18 @@ fn print_parameters(scenario: &Scenario, path: &Path, seed: u64) {
         w.acknowledged_writes,
         f.crash_interval_ms,
         f.max_down,
+        f.power_cut_interval_ms,
         f.partition_interval_ms,
         scenario.network.loss * 100.0,
         scenario.network.duplicate * 100.0
+    );
+    let sub = |label: &str| sim::rng::derive_seed(seed, label, 0, 0);
+    println!(
+        "sub-seeds: network {:016x}, disk {:016x}, workload {:016x}, faults {:016x}; node n incarnation i: derive_seed({seed}, \"node\", n, i)",
+        sub("network"),
+        sub("disk"),
+        sub("workload"),
+        sub("faults")
     );
 }
 

@@ -14,13 +14,19 @@ pub fn replay_command(scenario_path: &str, seed: u64) -> String {
     format!("cargo run --release -p sim -- --seed {seed} {scenario_path}")
 }
 
+/// Longest latency the report resolves; longer ones count as this.
+const LATENCY_US_MAX: u64 = 3_600_000_000;
+
 fn percentiles(samples: &[u64]) -> Option<[u64; 5]> {
     if samples.is_empty() {
         return None;
     }
-    let mut h = Histogram::<u64>::new(3).expect("3 significant figures is valid");
+    // Fixed bounds: 1 us to an hour. (`Histogram::new` would clamp at its initial tiny
+    // range instead of growing when fed through `saturating_record`.)
+    let mut h = Histogram::<u64>::new_with_bounds(1, LATENCY_US_MAX, 3)
+        .expect("1 us .. 1 h at 3 significant figures is a valid histogram");
     for s in samples {
-        h.saturating_record(*s);
+        h.saturating_record((*s).max(1));
     }
     Some([
         h.value_at_quantile(0.5),
@@ -358,4 +364,20 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_cover_the_whole_range() {
+        let samples: Vec<u64> = (1..=1000).map(|i| i * 1_000).collect();
+        let [p50, p90, p99, _, max] = percentiles(&samples).unwrap();
+        assert!((499_000..=501_000).contains(&p50), "{p50}");
+        assert!((899_000..=901_000).contains(&p90), "{p90}");
+        assert!((989_000..=991_000).contains(&p99), "{p99}");
+        assert!((999_000..=1_001_000).contains(&max), "{max}");
+        assert_eq!(percentiles(&[]), None);
+    }
 }

@@ -155,6 +155,13 @@ impl Workload {
         self.clients.iter().all(|c| c.stopped)
     }
 
+    /// Stops every client after its current request (the fault phase ran out of time).
+    pub fn stop_all(&mut self) {
+        for client in &mut self.clients {
+            client.stopped = true;
+        }
+    }
+
     pub fn think(&mut self) -> u64 {
         self.rng.range(self.spec.think_us)
     }

@@ -326,6 +326,7 @@ impl World {
                             self.scenario.workload.acknowledged_writes
                         ),
                     });
+                    self.workload.stop_all();
                     self.enter_calm();
                 }
                 Phase::Calm { since } => {

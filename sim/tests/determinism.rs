@@ -53,3 +53,23 @@ fn bad_scenarios_are_refused_with_a_reason() {
     let err = Scenario::parse("network: { latency_us: [5, 1] }").unwrap_err();
     assert!(err.contains("latency_us"), "{err}");
 }
+
+#[test]
+fn a_workload_that_cannot_finish_in_time_is_a_liveness_violation() {
+    let mut scenario = small_chaos();
+    scenario.workload.acknowledged_writes = 1_000_000;
+    scenario.phases.fault_max_s = 2;
+    let outcome = sim::run(&scenario, 1);
+    assert!(!outcome.passed());
+    assert!(
+        outcome.violations.iter().any(|v| v.checker == "liveness"),
+        "{:?}",
+        outcome.violations
+    );
+    // What was acknowledged before the cut-off is still checked, and still preserved.
+    assert!(outcome.durability.acknowledged > 0);
+    assert_eq!(
+        outcome.durability.preserved(),
+        outcome.durability.acknowledged
+    );
+}
