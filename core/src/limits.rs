@@ -14,8 +14,9 @@ pub const KEY_BYTES_MAX: usize = 1024;
 pub const VALUE_BYTES_MAX: usize = 256 * 1024;
 /// Most siblings a coordinator lets one key hold after a write.
 pub const SIBLINGS_MAX: usize = 16;
-/// Most entries a decoded vector clock may hold (one per node incarnation that wrote the key).
-pub const CLOCK_ENTRIES_MAX: usize = 4096;
+/// Most siblings a decoded object may hold. Replicas may merge past `SIBLINGS_MAX` (two
+/// partitioned sides each at the limit); this only stops hostile bytes.
+pub const SIBLINGS_DECODE_MAX: usize = 1024;
 /// Largest encoded object (all siblings of one key) a replica accepts from a peer.
 pub const OBJECT_BYTES_MAX: usize = 2 * SIBLINGS_MAX * (VALUE_BYTES_MAX + 1024);
 /// Largest encoded peer message.
@@ -37,4 +38,5 @@ const _: () = assert!(MESSAGE_BYTES_MAX > KEY_BYTES_MAX + OBJECT_BYTES_MAX);
 const _: () = assert!(RECORD_BYTES_MAX >= MESSAGE_BYTES_MAX);
 const _: () = assert!(RECORD_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(REPLICATION_N_MAX <= CLUSTER_NODES_MAX);
+const _: () = assert!(SIBLINGS_DECODE_MAX >= 8 * SIBLINGS_MAX);
 const _: () = assert!(PARTITIONS as usize >= CLUSTER_NODES_MAX);

@@ -13,6 +13,7 @@
 //! sibling makes obsolete. Merge is a join: commutative, associative and idempotent.
 
 use crate::ids::NodeId;
+use crate::limits::SIBLINGS_DECODE_MAX;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -192,9 +193,43 @@ impl Sibling {
 }
 
 /// All live versions of one key, sorted by dot, none obsolete.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoded as the list of siblings. Decoding rebuilds the invariants (sorted, no duplicate,
+/// none obsolete) whatever order the bytes came in, and refuses more than
+/// `SIBLINGS_DECODE_MAX` siblings so that a hostile peer cannot make the rebuild quadratic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<Sibling>")]
 pub struct Object {
     siblings: Vec<Sibling>,
+}
+
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.siblings.serialize(serializer)
+    }
+}
+
+impl TryFrom<Vec<Sibling>> for Object {
+    type Error = String;
+
+    fn try_from(siblings: Vec<Sibling>) -> Result<Object, String> {
+        if siblings.len() > SIBLINGS_DECODE_MAX {
+            return Err(format!(
+                "{} siblings, over SIBLINGS_DECODE_MAX ({SIBLINGS_DECODE_MAX})",
+                siblings.len()
+            ));
+        }
+        let sorted = siblings.windows(2).all(|w| w[0].dot < w[1].dot);
+        let obsolete = siblings.iter().any(|s| {
+            siblings
+                .iter()
+                .any(|o| o.dot != s.dot && o.context.covers(s.dot))
+        });
+        if sorted && !obsolete {
+            return Ok(Object { siblings });
+        }
+        Ok(Object::from_siblings(siblings))
+    }
 }
 
 impl Object {
@@ -408,6 +443,34 @@ mod tests {
             // The result equals the history applied in order.
             prop_assert_eq!(&ab_c, &Object::from_siblings(h.clone()));
         }
+    }
+
+    #[test]
+    fn decoded_objects_are_normalised_and_bounded() {
+        let a = Sibling {
+            dot: dot(2, 1),
+            context: VectorClock::new(),
+            value: Some(b"a".to_vec()),
+        };
+        let mut seen = VectorClock::new();
+        seen.add(dot(2, 1));
+        let b = Sibling {
+            dot: dot(1, 1),
+            context: seen,
+            value: Some(b"b".to_vec()),
+        };
+        // Unsorted, duplicated, and holding a sibling that another makes obsolete.
+        let raw = vec![a.clone(), b.clone(), a.clone()];
+        let bytes = crate::codec::encode_body(&raw);
+        let object: Object = crate::codec::decode_body(&bytes).unwrap();
+        assert_eq!(object.siblings(), &[b]);
+        assert_eq!(
+            crate::codec::encode_body(&object),
+            crate::codec::encode_body(&vec![object.siblings()[0].clone()])
+        );
+        let many = vec![a; SIBLINGS_DECODE_MAX + 1];
+        let bytes = crate::codec::encode_body(&many);
+        assert!(crate::codec::decode_body::<Object>(&bytes).is_err());
     }
 
     #[test]
