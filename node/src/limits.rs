@@ -8,14 +8,18 @@
 //! - a full client reply queue closes that client's connection (it stopped reading);
 //! - connections over the maximum get a `Busy` error frame and are closed.
 
-use tern_core::limits::{CLOCK_ENTRIES_MAX, KEY_BYTES_MAX, MESSAGE_BYTES_MAX, VALUE_BYTES_MAX};
+use tern_core::limits::{KEY_BYTES_MAX, MESSAGE_BYTES_MAX, VALUE_BYTES_MAX};
 
 /// Bytes of the fixed frame header (magic, version, opcode, reserved, length, request id).
 pub const FRAME_HEADER_BYTES: usize = 20;
+/// Longest encoded causal context a client may send with a write: room for about 3,000
+/// clock entries (at most 20 bytes each in postcard), far more than a cluster of
+/// `CLUSTER_NODES_MAX` nodes produces in practice.
+pub const CONTEXT_BYTES_MAX: usize = 64 * 1024;
 /// Longest body of a frame a client may send: a request with the longest key, the longest
-/// value and a context with the most clock entries (each at most 20 bytes in postcard).
+/// value and the longest context.
 pub const REQUEST_BODY_BYTES_MAX: usize =
-    KEY_BYTES_MAX + VALUE_BYTES_MAX + 20 * CLOCK_ENTRIES_MAX + 4096;
+    KEY_BYTES_MAX + VALUE_BYTES_MAX + CONTEXT_BYTES_MAX + 4096;
 /// Longest body of a frame between peers, and of a reply to a client (an object with all its
 /// siblings can be as large as a peer message).
 pub const PEER_BODY_BYTES_MAX: usize = MESSAGE_BYTES_MAX;
