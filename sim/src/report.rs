@@ -349,7 +349,7 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             format!("{:.0}x", sim_s / wall.seconds.max(1e-9)),
         ),
         (
-            "read repairs / resends / forwards (live incarnations)",
+            "read repairs / resends / forwards (all incarnations)",
             format!("{} / {} / {}", f.read_repairs, f.resends, f.forwarded),
         ),
         ("log compactions", f.compactions.to_string()),
