@@ -65,6 +65,9 @@ pub(crate) struct Driver {
     pub shutdown: watch::Receiver<bool>,
     pub draining: watch::Sender<bool>,
     pub stats: Arc<DriverStats>,
+    /// Log bytes from this batch of events, handed to the disk thread as one command when
+    /// the batch ends (fewer wake-ups of the disk thread; it coalesces further).
+    pub persist: Option<(Vec<u8>, u64)>,
 }
 
 /// How the node task ended.
@@ -145,7 +148,18 @@ impl Driver {
         }
     }
 
+    /// Hands the log bytes gathered so far to the disk thread.
+    fn flush_persist(&mut self) {
+        if let Some((bytes, end)) = self.persist.take() {
+            self.send_to_disk(DiskCommand::Persist { bytes, end });
+        }
+    }
+
     fn send_to_disk(&mut self, command: DiskCommand) {
+        // Log order: appends gathered earlier go first.
+        if !matches!(command, DiskCommand::Persist { .. }) {
+            self.flush_persist();
+        }
         // A send fails only if the disk thread stopped; it reported why on `disk_events`.
         if let Some(disk) = &self.disk {
             let _ = disk.send(command);
@@ -212,6 +226,7 @@ impl Driver {
                 }
                 _ = tokio::time::sleep_until(wake) => self.handle(Input::Tick),
             }
+            self.flush_persist();
             if let Some(deadline) = drain_deadline {
                 if self.inflight.is_empty() || Instant::now() >= deadline {
                     break Exit::Clean;
@@ -237,6 +252,7 @@ impl Driver {
         }
         self.clients.clear();
         self.peers.clear();
+        self.flush_persist();
         self.disk = None;
         if let Some(thread) = self.disk_thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

@@ -228,6 +228,7 @@ pub async fn start_on(
         shutdown,
         draining: draining_tx,
         stats: stats.clone(),
+        persist: None,
     };
     let task = tokio::spawn(async move {
         let exit = driver.run().await;
