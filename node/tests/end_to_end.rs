@@ -166,3 +166,59 @@ async fn compaction_keeps_disk_use_near_live_data() {
     assert_eq!(node.recovered_keys(), 20);
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_under_load_answers_or_refuses_every_request() {
+    let mut cluster = Cluster::start(3, "e2e-shutdown").await;
+    let only_node_1 = Client::connect(&[cluster.addr(0)]).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..64 {
+        let client = only_node_1.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = (0u32, 0u32, 0u32);
+            for i in 0..200 {
+                let key = format!("s-{t}-{i}");
+                match client.set(key.as_bytes(), b"v", &VectorClock::new()).await {
+                    Ok(_) => outcomes.0 += 1,
+                    Err(e) if e.maybe_applied() => outcomes.1 += 1,
+                    Err(_) => {
+                        outcomes.2 += 1;
+                        break;
+                    }
+                }
+            }
+            outcomes
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    cluster.stop(0).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "shutdown hung"
+    );
+    let (mut ok, mut maybe, mut refused) = (0, 0, 0);
+    for task in tasks {
+        // Every request ends: answered, indeterminate or refused; none hangs.
+        let (o, m, r) = tokio::time::timeout(std::time::Duration::from_secs(20), task)
+            .await
+            .expect("a request hung across the shutdown")
+            .unwrap();
+        ok += o;
+        maybe += m;
+        refused += r;
+    }
+    assert!(ok > 0, "no write succeeded before the shutdown");
+    assert!(refused > 0, "no request was refused after the shutdown");
+    // Every acknowledged write is readable from the two nodes left.
+    let client = Client::connect(&[cluster.addr(1), cluster.addr(2)])
+        .await
+        .unwrap();
+    let object = client.get(b"s-0-0").await.unwrap();
+    assert_eq!(
+        object.values().count(),
+        1,
+        "ok {ok} maybe {maybe} refused {refused}"
+    );
+    cluster.shutdown().await;
+}
