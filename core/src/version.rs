@@ -105,7 +105,10 @@ impl VectorClock {
         }
         match self.entries.binary_search_by(|e| e.0.cmp(&dot.actor)) {
             Ok(at) => self.entries[at].1 = self.entries[at].1.max(dot.seq),
-            Err(at) => self.entries.insert(at, (dot.actor, dot.seq)),
+            Err(at) => {
+                self.entries.reserve_exact(1);
+                self.entries.insert(at, (dot.actor, dot.seq));
+            }
         }
     }
 
@@ -304,6 +307,9 @@ impl Object {
             .siblings
             .binary_search_by(|s| s.dot.cmp(&sibling.dot))
             .unwrap_or_else(|at| at);
+        // Grow by exactly one: most keys hold one sibling for their whole life, and the
+        // default growth (to four) would quadruple what every key costs in memory.
+        self.siblings.reserve_exact(1);
         self.siblings.insert(at, sibling);
         true
     }
