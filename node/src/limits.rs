@@ -27,6 +27,9 @@ pub const PEER_BODY_BYTES_MAX: usize = MESSAGE_BYTES_MAX;
 pub const ERROR_MESSAGE_BYTES_MAX: usize = 1024;
 /// Once the first byte of a frame arrived, the rest must arrive within this time.
 pub const FRAME_COMPLETE_TIMEOUT_MS: u64 = 10_000;
+/// A write to a connection that makes no progress for this long closes the connection
+/// (the other side stopped reading).
+pub const WRITE_STALL_TIMEOUT_MS: u64 = 30_000;
 /// Open connections (clients and peers) one node serves at once.
 pub const CONNECTIONS_MAX: usize = 1024;
 /// Requests one client connection may have in flight; the node stops reading that

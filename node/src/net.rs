@@ -9,6 +9,7 @@ use crate::driver::Event;
 use crate::limits::{
     CLIENT_INFLIGHT_MAX, CLIENT_QUEUE_FRAMES_MAX, PEER_BODY_BYTES_MAX, RECONNECT_BACKOFF_MAX_MS,
     RECONNECT_BACKOFF_MIN_MS, REQUEST_BODY_BYTES_MAX, WRITE_BATCH_BYTES_MAX,
+    WRITE_STALL_TIMEOUT_MS,
 };
 use crate::wire::{self, ErrorCode, FrameError, Opcode, PeerHello, PongBody};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -216,7 +217,8 @@ async fn serve_client(
                     node: shared.id,
                     booted: shared.booted.load(Ordering::Relaxed),
                 };
-                if replies.send(wire::pong_frame(request, pong)).await.is_err() {
+                // A full queue means the client stopped reading: close rather than wait.
+                if replies.try_send(wire::pong_frame(request, pong)).is_err() {
                     break;
                 }
             }
@@ -239,13 +241,17 @@ async fn serve_client(
                         ErrorCode::ShuttingDown,
                         "the node is shutting down; nothing was done; retry on another node",
                     );
-                    if replies.send(frame).await.is_err() {
+                    if replies.try_send(frame).is_err() {
                         break;
                     }
                     continue;
                 }
                 // At the in-flight limit, stop reading until a reply goes out.
-                match permits.acquire().await {
+                let permit = tokio::select! {
+                    permit = permits.acquire() => permit,
+                    _ = stopped.wait_for(|s| *s) => break,
+                };
+                match permit {
                     Ok(permit) => permit.forget(),
                     Err(_) => break,
                 }
@@ -268,8 +274,15 @@ async fn serve_client(
     }
     let _ = shared.events.send(Event::ClientClosed { client }).await;
     drop(replies);
-    // The writer ends once the node task dropped its sender and the queue is flushed.
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    // The writer ends once the node task dropped its sender and the queue is flushed; one
+    // that cannot flush in time is stopped, so no task outlives its connection.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
 }
 
 /// Drains a frame queue into a socket, gathering frames into large writes. Returns a permit
@@ -296,8 +309,15 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if write.write_all(&out).await.is_err() {
-            break;
+        // A client that stops reading would stall this task forever: give up on it.
+        let stall = Duration::from_millis(WRITE_STALL_TIMEOUT_MS);
+        match tokio::time::timeout(stall, write.write_all(&out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                tracing::info!("closing a connection that stopped reading its replies");
+                break;
+            }
         }
         out.clear();
         if let Some(permits) = &permits {
@@ -372,11 +392,19 @@ pub(crate) async fn peer_link(
                     Err(_) => break,
                 }
             }
-            let written = write.write_all(&out).await;
+            let stall = Duration::from_millis(WRITE_STALL_TIMEOUT_MS);
+            let written = tokio::time::timeout(stall, write.write_all(&out)).await;
             out.clear();
-            if let Err(error) = written {
-                tracing::info!(peer = %to, %error, "peer connection lost");
-                break;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::info!(peer = %to, %error, "peer connection lost");
+                    break;
+                }
+                Err(_) => {
+                    tracing::info!(peer = %to, "peer stopped reading; reconnecting");
+                    break;
+                }
             }
         }
     }

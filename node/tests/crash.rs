@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tern_core::VectorClock;
+use tern_core::{RequestError, VectorClock};
 use tern_node::bench::ProcessCluster;
 use tern_node::{Client, ClientError, ClientOptions};
 
@@ -165,9 +165,17 @@ async fn acknowledged_writes_survive_repeated_sigkill() {
                 let mut attempt = 0;
                 let object = loop {
                     match reader.get(key.as_bytes()).await {
-                        Err(ClientError::Timeout { .. } | ClientError::Unavailable { .. })
-                            if attempt < 20 =>
-                        {
+                        // Nothing read yet (a replica slow or restarting): ask again.
+                        Err(
+                            ClientError::Timeout { .. }
+                            | ClientError::Unavailable { .. }
+                            | ClientError::Request(
+                                RequestError::Timeout
+                                | RequestError::Unavailable { .. }
+                                | RequestError::Busy
+                                | RequestError::Starting,
+                            ),
+                        ) if attempt < 20 => {
                             attempt += 1;
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
