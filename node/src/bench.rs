@@ -222,7 +222,8 @@ pub struct BenchOptions {
     /// Nodes to start (as `tern-node` processes) when --nodes is not given.
     #[arg(long, default_value_t = 3)]
     pub start: u32,
-    /// Where started nodes keep their data (emptied first).
+    /// Started nodes keep their data in a fresh folder `bench-PID` under this one, removed
+    /// at the end (nothing else in it is touched).
     #[arg(long, default_value = "./bench-data")]
     pub data_dir: PathBuf,
     /// Number of sets (and then of gets).
@@ -392,16 +393,19 @@ pub async fn run(options: BenchOptions) -> Result<(), String> {
         return Err("--count, --inflight and --connections must be at least 1".to_string());
     }
     let mut cluster = None;
+    let scratch = options
+        .data_dir
+        .join(format!("bench-{}", std::process::id()));
     let addrs: Vec<String> = match &options.nodes {
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
         None => {
             let exe = std::env::current_exe()
                 .map_err(|e| format!("cannot find tern-node itself: {e}"))?;
-            let _ = fs::remove_dir_all(&options.data_dir);
+            let _ = fs::remove_dir_all(&scratch);
             let c = ProcessCluster::spawn(
                 &exe,
                 options.start,
-                &options.data_dir,
+                &scratch,
                 &["--log".to_string(), "warn".to_string()],
             )
             .map_err(|e| e.to_string())?;
@@ -468,7 +472,7 @@ pub async fn run(options: BenchOptions) -> Result<(), String> {
     }
     drop(cluster);
     if options.nodes.is_none() {
-        let _ = fs::remove_dir_all(&options.data_dir);
+        let _ = fs::remove_dir_all(&scratch);
     }
     Ok(())
 }

@@ -81,7 +81,8 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// A running node. Dropping it does not stop the node; call `shutdown`.
+/// A running node. `shutdown` stops it and waits; dropping the handle also stops it (the
+/// same drain as `shutdown`), without waiting, unless a `stopper` is still held.
 #[derive(Debug)]
 pub struct RunningNode {
     id: NodeId,
