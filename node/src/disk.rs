@@ -53,6 +53,8 @@ pub enum DiskError {
     },
     /// The data directory holds more, or larger, segments than this build will read.
     TooLarge { path: PathBuf, what: String },
+    /// Another running node (process `pid`) uses this data directory.
+    Locked { path: PathBuf, pid: u32 },
 }
 
 impl DiskError {
@@ -81,6 +83,11 @@ impl fmt::Display for DiskError {
                 path.display()
             ),
             DiskError::TooLarge { path, what } => write!(f, "{}: {what}", path.display()),
+            DiskError::Locked { path, pid } => write!(
+                f,
+                "refusing to start: {} says process {pid} runs a node on this data directory; two nodes must never share one",
+                path.display()
+            ),
         }
     }
 }
@@ -122,11 +129,73 @@ fn sync_dir(dir: &Path) -> Result<(), DiskError> {
         .map_err(DiskError::io("sync directory", dir))
 }
 
+const LOCK_FILE: &str = "LOCK";
+
+/// Keeps a second node off a data directory while this one runs: a `LOCK` file holding
+/// the owner's process id, removed when the disk thread ends. A lock left by a process that
+/// no longer runs (a crash, SIGKILL) is taken over.
+#[derive(Debug)]
+struct DirLock {
+    path: PathBuf,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<DirLock, DiskError> {
+        let path = dir.join(LOCK_FILE);
+        for _ in 0..3 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    file.write_all(std::process::id().to_string().as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .map_err(DiskError::io("write lock file", &path))?;
+                    return Ok(DirLock { path });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let holder = fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<u32>().ok());
+                    if let Some(pid) = holder.filter(|pid| runs_a_node(*pid)) {
+                        return Err(DiskError::Locked { path, pid });
+                    }
+                    tracing::warn!(file = %path.display(), "taking over a lock left by a node that no longer runs");
+                    match fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(DiskError::io("remove stale lock file", &path)(e)),
+                    }
+                }
+                Err(e) => return Err(DiskError::io("create lock file", &path)(e)),
+            }
+        }
+        Err(DiskError::io("create lock file", &path)(io::Error::other(
+            "another process keeps creating it",
+        )))
+    }
+}
+
+/// True if `pid` is this process, or a live process running the same executable (a
+/// process id reused by an unrelated program does not count).
+fn runs_a_node(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let theirs = fs::read_link(format!("/proc/{pid}/exe"));
+    let ours = fs::read_link("/proc/self/exe");
+    matches!((theirs, ours), (Ok(a), Ok(b)) if a == b)
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// Reads every segment of `dir` (creating the directory and a first segment if there are
 /// none), runs core recovery, and truncates torn tails. Returns what core needs to start and
 /// the writer for the newest segment.
 pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
     fs::create_dir_all(dir).map_err(DiskError::io("create data directory", dir))?;
+    let lock = DirLock::acquire(dir)?;
     let mut segments = list_segments(dir)?;
     if segments.is_empty() {
         let path = dir.join(segment_file_name(0));
@@ -199,6 +268,7 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
         path,
         segments: segments.into_iter().map(|(b, _)| b).collect(),
         stats: Arc::new(DiskStats::default()),
+        _lock: lock,
     };
     Ok((recovered, writer))
 }
@@ -233,6 +303,8 @@ pub struct LogWriter {
     /// Bases of the segments on disk, oldest first.
     segments: Vec<u64>,
     stats: Arc<DiskStats>,
+    /// Held until the disk thread ends, after its last sync.
+    _lock: DirLock,
 }
 
 impl LogWriter {
@@ -406,6 +478,23 @@ mod tests {
             ups.push(upto);
         }
         ups
+    }
+
+    #[test]
+    fn a_directory_in_use_is_refused_and_a_stale_lock_is_taken_over() {
+        let dir = temp_dir("lock");
+        let (_, writer) = open(&dir).unwrap();
+        match open(&dir) {
+            Err(DiskError::Locked { pid, .. }) => assert_eq!(pid, std::process::id()),
+            other => panic!("expected the directory to be locked, got {other:?}"),
+        }
+        drop(writer);
+        assert!(!dir.join(LOCK_FILE).exists());
+        // A lock whose process is gone (pid 0 never runs a node) is taken over.
+        fs::write(dir.join(LOCK_FILE), "0").unwrap();
+        let (_, writer) = open(&dir).unwrap();
+        drop(writer);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
