@@ -6,8 +6,9 @@
 //! or a file, and it decides nothing about keys, versions or quorums.
 
 use crate::disk::{DiskCommand, DiskEvent, DiskStats};
-use crate::limits::{NODE_BATCH_EVENTS_MAX, SHUTDOWN_DRAIN_TIMEOUT_MS};
+use crate::limits::{NODE_BATCH_EVENTS_MAX, SHUTDOWN_DRAIN_TIMEOUT_MS, STATS_LOG_INTERVAL_MS};
 use crate::wire;
+use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -60,7 +61,9 @@ pub(crate) struct Driver {
     pub peers: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
     pub clients: HashMap<ClientId, mpsc::Sender<Vec<u8>>>,
     /// Client requests given to core and not yet answered, and whether each is a write.
-    pub inflight: HashMap<(ClientId, u64), bool>,
+    pub inflight: HashMap<(ClientId, u64), (bool, Instant)>,
+    /// Request latencies since the last stats line, in microseconds.
+    pub latency: Latency,
     pub booted: Arc<AtomicBool>,
     pub shutdown: watch::Receiver<bool>,
     pub draining: watch::Sender<bool>,
@@ -68,6 +71,30 @@ pub(crate) struct Driver {
     /// Log bytes from this batch of events, handed to the disk thread as one command when
     /// the batch ends (fewer wake-ups of the disk thread; it coalesces further).
     pub persist: Option<(Vec<u8>, u64)>,
+}
+
+/// Client request latencies (request in, reply out), logged every `STATS_LOG_INTERVAL_MS`.
+#[derive(Debug)]
+pub(crate) struct Latency {
+    writes: Histogram<u64>,
+    reads: Histogram<u64>,
+    errors: u64,
+    next_log: Instant,
+    syncs_logged: u64,
+}
+
+impl Latency {
+    pub fn new() -> Latency {
+        let histogram =
+            || Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("histogram bounds");
+        Latency {
+            writes: histogram(),
+            reads: histogram(),
+            errors: 0,
+            next_log: Instant::now() + Duration::from_millis(STATS_LOG_INTERVAL_MS),
+            syncs_logged: 0,
+        }
+    }
 }
 
 /// How the node task ended.
@@ -117,7 +144,16 @@ impl Driver {
                     request,
                     result,
                 } => {
-                    self.inflight.remove(&(client, request));
+                    if let Some((write, since)) = self.inflight.remove(&(client, request)) {
+                        let micros = since.elapsed().as_micros() as u64;
+                        let histogram = if write {
+                            &mut self.latency.writes
+                        } else {
+                            &mut self.latency.reads
+                        };
+                        let _ = histogram.record(micros.max(1));
+                        self.latency.errors += u64::from(result.is_err());
+                    }
                     let Some(replies) = self.clients.get(&client) else {
                         continue;
                     };
@@ -179,7 +215,8 @@ impl Driver {
                 body,
             } => {
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                self.inflight.insert((client, request), body.op.is_write());
+                self.inflight
+                    .insert((client, request), (body.op.is_write(), Instant::now()));
                 self.handle(Input::Client {
                     client,
                     request,
@@ -210,7 +247,8 @@ impl Driver {
                     }),
                 },
                 _ = self.shutdown.changed(), if drain_deadline.is_none() => {
-                    tracing::info!(inflight = self.inflight.len(), "shutting down: answering in-flight requests");
+                    let (node, inflight) = (self.node.id(), self.inflight.len());
+                    tracing::info!(%node, inflight, "shutting down: answering in-flight requests");
                     let _ = self.draining.send(true);
                     drain_deadline = Some(Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_TIMEOUT_MS));
                 }
@@ -227,6 +265,9 @@ impl Driver {
                 _ = tokio::time::sleep_until(wake) => self.handle(Input::Tick),
             }
             self.flush_persist();
+            if Instant::now() >= self.latency.next_log {
+                self.log_stats();
+            }
             if let Some(deadline) = drain_deadline {
                 if self.inflight.is_empty() || Instant::now() >= deadline {
                     break Exit::Clean;
@@ -237,10 +278,39 @@ impl Driver {
         exit
     }
 
+    /// One info line about the last interval, if anything happened in it.
+    fn log_stats(&mut self) {
+        let l = &mut self.latency;
+        l.next_log = Instant::now() + Duration::from_millis(STATS_LOG_INTERVAL_MS);
+        let syncs = self.disk_stats.syncs.load(Ordering::Relaxed);
+        if l.writes.is_empty() && l.reads.is_empty() && syncs == l.syncs_logged {
+            return;
+        }
+        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        tracing::info!(
+            node = %self.node.id(),
+            writes = l.writes.len(),
+            write_p50_ms = ms(&l.writes, 0.5),
+            write_p99_ms = ms(&l.writes, 0.99),
+            reads = l.reads.len(),
+            read_p50_ms = ms(&l.reads, 0.5),
+            read_p99_ms = ms(&l.reads, 0.99),
+            errors = l.errors,
+            fdatasyncs = syncs - l.syncs_logged,
+            peer_messages_dropped = self.stats.peer_messages_dropped.load(Ordering::Relaxed),
+            "stats for the last {} s",
+            STATS_LOG_INTERVAL_MS / 1000
+        );
+        l.writes.reset();
+        l.reads.reset();
+        l.errors = 0;
+        l.syncs_logged = syncs;
+    }
+
     /// Answers what is still in flight, lets the disk thread sync and stop, closes links.
     async fn finish(&mut self) {
         let _ = self.draining.send(true);
-        for ((client, request), write) in std::mem::take(&mut self.inflight) {
+        for ((client, request), (write, _)) in std::mem::take(&mut self.inflight) {
             let error = if write {
                 RequestError::Indeterminate
             } else {
@@ -258,6 +328,7 @@ impl Driver {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         tracing::info!(
+            node = %self.node.id(),
             syncs = self.disk_stats.syncs.load(Ordering::Relaxed),
             "node stopped; log synced"
         );

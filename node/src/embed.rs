@@ -225,6 +225,7 @@ pub async fn start_on(
         peers,
         clients: HashMap::new(),
         inflight: HashMap::new(),
+        latency: crate::driver::Latency::new(),
         booted,
         shutdown,
         draining: draining_tx,

@@ -51,6 +51,8 @@ pub const RECONNECT_BACKOFF_MIN_MS: u64 = 50;
 pub const RECONNECT_BACKOFF_MAX_MS: u64 = 1_000;
 /// How long a shutdown waits for in-flight client requests before closing anyway.
 pub const SHUTDOWN_DRAIN_TIMEOUT_MS: u64 = 5_000;
+/// How often a node logs its request latencies and sync count (when anything happened).
+pub const STATS_LOG_INTERVAL_MS: u64 = 10_000;
 /// Largest log segment file recovery reads into memory.
 pub const SEGMENT_BYTES_MAX: u64 = 64 << 30;
 /// Most log segment files a data directory may hold.
