@@ -1,7 +1,7 @@
 //! Every size and queue in Tern has a named maximum, here, with the unit last.
 //!
 //! What happens at each limit is defined where the limit is checked:
-//! - keys and values over their maximum are rejected with `RequestError::TooLarge`;
+//! - keys, values and contexts over their maximum are rejected with `RequestError::TooLarge`;
 //! - a full request table rejects new requests with `RequestError::Busy`;
 //! - a write that would leave more siblings than `SIBLINGS_MAX` is rejected with
 //!   `RequestError::TooManySiblings` (read, then write with the context);
@@ -17,6 +17,9 @@ pub const SIBLINGS_MAX: usize = 16;
 /// Most siblings a decoded object may hold. Replicas may merge past `SIBLINGS_MAX` (two
 /// partitioned sides each at the limit); this only stops hostile bytes.
 pub const SIBLINGS_DECODE_MAX: usize = 1024;
+/// Most entries the causal context of one request may hold (one per node incarnation that
+/// wrote the key); a request with more is refused with `RequestError::TooLarge`.
+pub const CONTEXT_ENTRIES_MAX: usize = 3_000;
 /// Largest encoded object (all siblings of one key) a replica accepts from a peer.
 pub const OBJECT_BYTES_MAX: usize = 2 * SIBLINGS_MAX * (VALUE_BYTES_MAX + 1024);
 /// Largest encoded peer message.

@@ -15,8 +15,8 @@
 
 use crate::ids::{ClientId, NodeId, RequestId};
 use crate::limits::{
-    CLUSTER_NODES_MAX, DOTS_PER_EPOCH_MAX, KEY_BYTES_MAX, OBJECT_BYTES_MAX, PENDING_REQUESTS_MAX,
-    REPLICATION_N_MAX, SIBLINGS_MAX, VALUE_BYTES_MAX,
+    CLUSTER_NODES_MAX, CONTEXT_ENTRIES_MAX, DOTS_PER_EPOCH_MAX, KEY_BYTES_MAX, OBJECT_BYTES_MAX,
+    PENDING_REQUESTS_MAX, REPLICATION_N_MAX, SIBLINGS_MAX, VALUE_BYTES_MAX,
 };
 use crate::log::{Record, Recovered};
 use crate::message::{ClientResult, Message, Op, Quorum, Request, RequestError, Response};
@@ -228,15 +228,6 @@ fn live_weight(key: &[u8], object: &Object) -> u64 {
     (key.len() + object.weight_bytes() + crate::log::RECORD_HEADER_BYTES) as u64
 }
 
-/// One key as a replica holds it.
-#[derive(Clone, Debug, Default)]
-struct Entry {
-    object: Object,
-    /// Log length after the record that last changed this key: replies about the key wait
-    /// until the log is durable up to here.
-    written_at: u64,
-}
-
 /// Who is waiting for a request's outcome.
 #[derive(Clone, Copy, Debug)]
 enum Origin {
@@ -295,7 +286,12 @@ pub struct Node {
     /// The log is durable up to the end of the Boot record: the node may mint dots.
     booted: bool,
     boot_end: u64,
-    store: BTreeMap<Vec<u8>, Entry>,
+    /// Every key this replica holds. Built once, by recovery, and handed over whole.
+    store: BTreeMap<Vec<u8>, Object>,
+    /// For each key whose latest change may not be durable yet, the log length after the
+    /// record of that change: replies about the key wait until the log is durable up to
+    /// there. Keys leave this table as `Persisted` covers them, so it stays small.
+    unsynced: BTreeMap<Vec<u8>, u64>,
     /// Log length covered by `Persist` outputs already emitted.
     emitted_end: u64,
     /// Bytes appended during this `handle`, emitted as one `Persist` at its end.
@@ -340,19 +336,8 @@ impl Node {
             .epoch
             .checked_add(1)
             .ok_or(ConfigError::EpochsExhausted)?;
-        let mut live_bytes = 0;
-        let store = recovered
-            .objects
-            .into_iter()
-            .map(|(key, object)| {
-                live_bytes += live_weight(&key, &object);
-                let entry = Entry {
-                    object,
-                    written_at: 0,
-                };
-                (key, entry)
-            })
-            .collect();
+        let store = recovered.objects;
+        let live_bytes = store.iter().map(|(k, o)| live_weight(k, o)).sum();
         let mut node = Node {
             id,
             ring: Ring::new(&config.nodes),
@@ -364,6 +349,7 @@ impl Node {
             booted: false,
             boot_end: 0,
             store,
+            unsynced: BTreeMap::new(),
             emitted_end: recovered.log_end,
             batch: Vec::new(),
             durable_upto: recovered.log_end,
@@ -406,12 +392,12 @@ impl Node {
 
     /// This replica's copy of `key`, durable or not.
     pub fn object(&self, key: &[u8]) -> Option<&Object> {
-        self.store.get(key).map(|e| &e.object)
+        self.store.get(key)
     }
 
     /// Every key this node holds, in key order.
     pub fn objects(&self) -> impl Iterator<Item = (&[u8], &Object)> {
-        self.store.iter().map(|(k, e)| (k.as_slice(), &e.object))
+        self.store.iter().map(|(k, o)| (k.as_slice(), o))
     }
 
     /// Requests being coordinated or forwarded right now.
@@ -504,6 +490,7 @@ impl Node {
             return;
         }
         self.durable_upto = upto;
+        self.unsynced.retain(|_, at| *at > upto);
         if !self.booted && self.durable_upto >= self.boot_end {
             self.booted = true;
         }
@@ -549,8 +536,8 @@ impl Node {
             epoch: self.actor.epoch,
         }
         .encode_into(&mut bytes);
-        for (key, entry) in &self.store {
-            Record::encode_object(key, &entry.object, &mut bytes);
+        for (key, object) in &self.store {
+            Record::encode_object(key, object, &mut bytes);
         }
         let end = base + bytes.len() as u64;
         self.emitted_end = end;
@@ -558,6 +545,11 @@ impl Node {
         self.compacting = Some((base, end));
         self.stats.compactions += 1;
         self.outbox.push_back(Output::Compact { base, bytes, end });
+    }
+
+    /// The log length that must be durable before a reply about `key` may go out.
+    fn written_at(&self, key: &[u8]) -> u64 {
+        self.unsynced.get(key).copied().unwrap_or(0)
     }
 
     fn send_when_durable(&mut self, offset: u64, to: NodeId, message: Message) {
@@ -611,10 +603,8 @@ impl Node {
             }
             Message::ReplicateAck { req } => self.handle_replicate_ack(from, req),
             Message::Read { req, key } => {
-                let (object, written_at) = match self.store.get(&key) {
-                    Some(e) => (e.object.clone(), e.written_at),
-                    None => (Object::new(), 0),
-                };
+                let object = self.store.get(&key).cloned().unwrap_or_default();
+                let written_at = self.written_at(&key);
                 self.send_when_durable(written_at, from, Message::ReadReply { req, object });
             }
             Message::ReadReply { req, object } => self.handle_read_reply(from, req, object),
@@ -636,28 +626,23 @@ impl Node {
             self.stats.replicate_refused += 1;
             return;
         }
-        let entry = self.store.entry(key.clone()).or_default();
-        let mut merged = entry.object.clone();
-        let changed = merged.merge(&object);
-        let written_at = if changed {
+        let current = self.store.get(&key);
+        let mut merged = current.cloned().unwrap_or_default();
+        let written_at = if merged.merge(&object) {
             if merged.weight_bytes() > OBJECT_BYTES_MAX {
                 // Refuse rather than write a record we could not read back; the sender
                 // counts this replica as not having acknowledged.
                 self.stats.replicate_refused += 1;
                 return;
             }
-            let weight =
-                live_weight(&key, &merged) as i64 - live_weight(&key, &entry.object) as i64;
-            self.live_bytes = self.live_bytes.saturating_add_signed(weight);
+            let before = current.map_or(0, |o| live_weight(&key, o));
+            self.live_bytes = (self.live_bytes + live_weight(&key, &merged)).saturating_sub(before);
             let end = self.append_object(&key, &merged);
-            let entry = Entry {
-                object: merged,
-                written_at: end,
-            };
-            self.store.insert(key, entry);
+            self.unsynced.insert(key.clone(), end);
+            self.store.insert(key, merged);
             end
         } else {
-            entry.written_at
+            self.written_at(&key)
         };
         self.send_when_durable(written_at, from, Message::ReplicateAck { req });
     }
@@ -822,6 +807,12 @@ impl Node {
                 return Err(too_large("value", value.len(), VALUE_BYTES_MAX));
             }
         }
+        if let Op::Set { context, .. } | Op::Delete { context, .. } = &request.op {
+            if context.len() > CONTEXT_ENTRIES_MAX {
+                let what = "context (clock entries)";
+                return Err(too_large(what, context.len(), CONTEXT_ENTRIES_MAX));
+            }
+        }
         Ok(())
     }
 
@@ -896,11 +887,7 @@ impl Node {
             actor: self.actor,
             seq: self.next_seq,
         };
-        let mut object = self
-            .store
-            .get(&key)
-            .map(|e| e.object.clone())
-            .unwrap_or_default();
+        let mut object = self.store.get(&key).cloned().unwrap_or_default();
         object.insert(Sibling {
             dot,
             context,

@@ -361,6 +361,20 @@ fn bad_requests_get_typed_errors() {
         h.set(1, &big_key, "v", VectorClock::new()),
         Err(RequestError::TooLarge { .. })
     ));
+    let mut context = VectorClock::new();
+    for epoch in 0..=tern_core::limits::CONTEXT_ENTRIES_MAX as u32 {
+        context.add(tern_core::Dot {
+            actor: tern_core::ActorId {
+                node: NodeId(1),
+                epoch,
+            },
+            seq: 1,
+        });
+    }
+    assert!(matches!(
+        h.set(1, "k", "v", context),
+        Err(RequestError::TooLarge { .. })
+    ));
     let bad = Quorum {
         n: Some(3),
         r: None,
