@@ -173,6 +173,10 @@ pub enum Input {
     Persisted { upto: u64 },
     /// A deadline from `poll_timeout` has passed (any input also runs due timers).
     Tick,
+    /// A log write or sync failed. Nothing written since the last `Persisted` can be trusted
+    /// to be on disk (a failed fsync may have dropped dirty pages), so the node answers what
+    /// it coordinates, acknowledges nothing more and asks to be halted (`Output::Halt`).
+    PersistFailed,
 }
 
 /// Something the driver must do.
@@ -205,6 +209,9 @@ pub enum Output {
     DropSegmentsBefore {
         base: u64,
     },
+    /// Stop this node: after `PersistFailed` it serves nothing. Restarting it recovers from
+    /// the durable log.
+    Halt,
 }
 
 /// Counters a driver may report. They never affect behaviour.
@@ -316,6 +323,8 @@ pub struct Node {
     outbox: VecDeque<Output>,
     /// Messages this node sends to itself (it is a replica of its own writes).
     loopback: VecDeque<Message>,
+    /// Set by `PersistFailed`: the node refuses everything until it is restarted.
+    halted: bool,
     stats: NodeStats,
 }
 
@@ -366,6 +375,7 @@ impl Node {
             now: Time::ZERO,
             outbox: VecDeque::new(),
             loopback: VecDeque::new(),
+            halted: false,
             stats: NodeStats::default(),
         };
         node.boot_end = node.append(&Record::Boot { epoch });
@@ -425,7 +435,24 @@ impl Node {
             self.started = Some(self.now);
             self.next_heartbeat = self.now;
         }
+        if self.halted {
+            if let Input::Client {
+                client, request, ..
+            } = input
+            {
+                let error = RequestError::Unavailable {
+                    needed: 1,
+                    alive: 0,
+                };
+                self.reply(Origin::Client { client, request }, Err(error));
+            }
+            return;
+        }
         match input {
+            Input::PersistFailed => {
+                self.handle_persist_failed();
+                return;
+            }
             Input::Peer { from, message } => self.handle_peer(from, message),
             Input::Client {
                 client,
@@ -508,6 +535,20 @@ impl Node {
                 self.send(to, message);
             }
         }
+    }
+
+    fn handle_persist_failed(&mut self) {
+        self.halted = true;
+        self.waiters.clear();
+        self.loopback.clear();
+        self.batch.clear();
+        self.unsynced.clear();
+        let reqs: Vec<RequestId> = self.requests.keys().copied().collect();
+        for req in reqs {
+            let result = self.expire(req);
+            self.finish(req, result);
+        }
+        self.outbox.push_back(Output::Halt);
     }
 
     /// Starts a new segment holding a snapshot of every key once the log is both over the
@@ -1117,6 +1158,65 @@ mod tests {
         assert!(matches!(
             Node::new(config(), NodeId(9), 0, Recovered::empty()),
             Err(ConfigError::NotAMember(NodeId(9)))
+        ));
+    }
+
+    #[test]
+    fn a_failed_sync_answers_pending_writes_as_indeterminate_and_halts() {
+        let nodes = vec![NodeId(1), NodeId(2), NodeId(3)];
+        let mut node = Node::new(Config::new(nodes), NodeId(1), 7, Recovered::empty()).unwrap();
+        let Some(Output::Persist { end, .. }) = node.poll_output() else {
+            panic!("expected the boot record");
+        };
+        node.handle(Time(1), Input::Persisted { upto: end });
+        while node.poll_output().is_some() {}
+        let set = Request::new(Op::Set {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            context: crate::version::VectorClock::new(),
+        });
+        let client = ClientId(1);
+        node.handle(
+            Time(2),
+            Input::Client {
+                client,
+                request: 5,
+                body: set,
+            },
+        );
+        while node.poll_output().is_some() {}
+        node.handle(Time(3), Input::PersistFailed);
+        let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert_eq!(
+            outputs,
+            vec![
+                Output::Reply {
+                    client,
+                    request: 5,
+                    result: Err(RequestError::Indeterminate)
+                },
+                Output::Halt
+            ]
+        );
+        // Whatever comes later is refused, and nothing is acknowledged.
+        node.handle(Time(4), Input::Persisted { upto: u64::MAX });
+        let get = Request::new(Op::Get { key: b"k".to_vec() });
+        node.handle(
+            Time(5),
+            Input::Client {
+                client,
+                request: 6,
+                body: get,
+            },
+        );
+        let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert!(matches!(
+            outputs.as_slice(),
+            [Output::Reply {
+                request: 6,
+                result: Err(RequestError::Unavailable { .. }),
+                ..
+            }]
         ));
     }
 

@@ -113,6 +113,7 @@ impl Harness {
                     let disk = self.disks.get_mut(&id).unwrap();
                     *disk = disk.split_off(&base);
                 }
+                Output::Halt => panic!("{id} halted, but the harness never fails a sync"),
             }
         }
         if let Some(end) = synced {

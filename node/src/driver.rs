@@ -176,6 +176,9 @@ impl Driver {
                 Output::DropSegmentsBefore { base } => {
                     self.send_to_disk(DiskCommand::DropBefore { base })
                 }
+                Output::Halt => {
+                    tracing::error!(node = %self.node.id(), "halted: the log could not be made durable");
+                }
             }
         }
         if !self.booted.load(Ordering::Relaxed) && self.node.is_booted() {
@@ -239,7 +242,11 @@ impl Driver {
                 biased;
                 event = self.disk_events.recv() => match event {
                     Some(DiskEvent::Persisted { upto }) => self.handle(Input::Persisted { upto }),
-                    Some(DiskEvent::Failed(error)) => break Exit::DiskFailed(error),
+                    Some(DiskEvent::Failed(error)) => {
+                        // Core answers what it coordinates and acknowledges nothing more.
+                        self.handle(Input::PersistFailed);
+                        break Exit::DiskFailed(error);
+                    }
                     None => break Exit::DiskFailed(crate::disk::DiskError::Io {
                         op: "run disk thread",
                         path: Default::default(),

@@ -549,6 +549,13 @@ impl World {
                 Output::DropSegmentsBefore { base } => {
                     self.procs[i].disk.drop_segments_before(base);
                 }
+                Output::Halt => self.violations.push(Violation {
+                    checker: "recovery",
+                    detail: format!(
+                        "{} halted, but the simulated disk never fails a sync",
+                        self.procs[i].id
+                    ),
+                }),
             }
         }
         self.start_sync(i);
