@@ -56,9 +56,10 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes ({} power cuts of all nodes; at most {} down at once), {} partitions, {} torn tails truncated; sectors at crash: {} kept, {} dropped, {} torn",
+        "faults: {} crashes ({} power cuts of all nodes, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at crash: {} kept, {} dropped, {} torn",
         f.crashes,
         f.power_cuts,
+        f.fsync_failures,
         f.max_down,
         f.partitions_symmetric + f.partitions_asymmetric + f.partitions_isolate,
         f.torn_tails_truncated,
@@ -186,7 +187,13 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             "loss / duplication",
             format!("{}% / {}%", n.loss * 100.0, n.duplicate * 100.0),
         ),
-        ("fsync", format!("{:?} us", sc.disk.fsync_us)),
+        (
+            "fsync",
+            format!(
+                "{:?} us, fails with probability {}",
+                sc.disk.fsync_us, sc.disk.fsync_failure
+            ),
+        ),
         (
             "crash damage weights",
             format!(
@@ -221,6 +228,10 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     let rows = [
         ("node crashes (power cuts included)", f.crashes),
         ("power cuts of the whole cluster", f.power_cuts),
+        (
+            "failed fsyncs (the node halted and restarted)",
+            f.fsync_failures,
+        ),
         ("node restarts", f.restarts),
         ("most nodes down at once", u64::from(f.max_down)),
         ("pending sectors kept at a crash", f.damage.kept),

@@ -88,6 +88,8 @@ pub struct DiskSpec {
     pub crash_keep: u32,
     pub crash_drop: u32,
     pub crash_torn: u32,
+    /// Probability that a sync fails (during the fault phase). The node halts and restarts.
+    pub fsync_failure: f64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -191,6 +193,7 @@ impl Default for DiskSpec {
             crash_keep: 1,
             crash_drop: 1,
             crash_torn: 1,
+            fsync_failure: 0.0,
         }
     }
 }
@@ -234,7 +237,7 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), String> {
         let c = &self.cluster;
         let w = &self.workload;
-        let checks: [(bool, &str); 13] = [
+        let checks: [(bool, &str); 14] = [
             (
                 c.nodes >= 1 && c.nodes <= 16,
                 "cluster.nodes must be 1..=16",
@@ -277,6 +280,10 @@ impl Scenario {
             (
                 w.zipf_exponent > 0.0,
                 "workload.zipf_exponent must be positive",
+            ),
+            (
+                (0.0..1.0).contains(&self.disk.fsync_failure),
+                "disk.fsync_failure must be in [0, 1)",
             ),
             (
                 (0.0..=1.0).contains(&w.fresh_key_fraction),

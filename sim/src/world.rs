@@ -122,6 +122,7 @@ struct Proc {
 pub struct FaultCounts {
     pub crashes: u64,
     pub power_cuts: u64,
+    pub fsync_failures: u64,
     pub restarts: u64,
     pub max_down: u32,
     pub partitions_symmetric: u64,
@@ -395,10 +396,20 @@ impl World {
                 end,
                 target,
             } => {
-                let p = &mut self.procs[node];
+                let p = &self.procs[node];
                 if p.incarnation != incarnation || p.node.is_none() {
                     return;
                 }
+                let fail = self.phase == Phase::Fault
+                    && self.disk_rng.chance(self.scenario.disk.fsync_failure);
+                if fail {
+                    // The sync failed: the node must not trust anything it wrote since the
+                    // last sync; core answers, halts, and the node is restarted.
+                    self.faults.fsync_failures += 1;
+                    self.handle(node, Input::PersistFailed);
+                    return;
+                }
+                let p = &mut self.procs[node];
                 p.disk.complete_sync(&target);
                 p.syncing = false;
                 self.handle(node, Input::Persisted { upto: end });
@@ -549,13 +560,9 @@ impl World {
                 Output::DropSegmentsBefore { base } => {
                     self.procs[i].disk.drop_segments_before(base);
                 }
-                Output::Halt => self.violations.push(Violation {
-                    checker: "recovery",
-                    detail: format!(
-                        "{} halted, but the simulated disk never fails a sync",
-                        self.procs[i].id
-                    ),
-                }),
+                // Core halts only after a failed sync: the process dies (its unsynced
+                // sectors meet the usual fate) and restarts later.
+                Output::Halt => self.crash_node(i),
             }
         }
         self.start_sync(i);
