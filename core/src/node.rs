@@ -177,6 +177,9 @@ pub enum Input {
     /// to be on disk (a failed fsync may have dropped dirty pages), so the node answers what
     /// it coordinates, acknowledges nothing more and asks to be halted (`Output::Halt`).
     PersistFailed,
+    /// The driver is stopping the node (its drain deadline passed): answer every request
+    /// still pending with what its deadline would have said, and refuse new ones.
+    Shutdown,
 }
 
 /// Something the driver must do.
@@ -323,7 +326,7 @@ pub struct Node {
     outbox: VecDeque<Output>,
     /// Messages this node sends to itself (it is a replica of its own writes).
     loopback: VecDeque<Message>,
-    /// Set by `PersistFailed`: the node refuses everything until it is restarted.
+    /// Set by `PersistFailed` or `Shutdown`: the node refuses everything until restarted.
     halted: bool,
     stats: NodeStats,
 }
@@ -450,7 +453,12 @@ impl Node {
         }
         match input {
             Input::PersistFailed => {
-                self.handle_persist_failed();
+                self.stop();
+                self.outbox.push_back(Output::Halt);
+                return;
+            }
+            Input::Shutdown => {
+                self.stop();
                 return;
             }
             Input::Peer { from, message } => self.handle_peer(from, message),
@@ -537,7 +545,10 @@ impl Node {
         }
     }
 
-    fn handle_persist_failed(&mut self) {
+    /// Answers every pending request as its deadline would (writes `Indeterminate`, reads
+    /// `Timeout`), sends no acknowledgement still waiting for durability, and refuses
+    /// whatever comes next.
+    fn stop(&mut self) {
         self.halted = true;
         self.waiters.clear();
         self.loopback.clear();
@@ -548,7 +559,6 @@ impl Node {
             let result = self.expire(req);
             self.finish(req, result);
         }
-        self.outbox.push_back(Output::Halt);
     }
 
     /// Starts a new segment holding a snapshot of every key once the log is both over the
@@ -1218,6 +1228,39 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    #[test]
+    fn shutdown_answers_pending_reads_as_timeout_without_halting() {
+        let nodes = vec![NodeId(1), NodeId(2), NodeId(3)];
+        let mut node = Node::new(Config::new(nodes), NodeId(1), 7, Recovered::empty()).unwrap();
+        let Some(Output::Persist { end, .. }) = node.poll_output() else {
+            panic!("expected the boot record");
+        };
+        node.handle(Time(1), Input::Persisted { upto: end });
+        while node.poll_output().is_some() {}
+        let get = Request::new(Op::Get { key: b"k".to_vec() });
+        let client = ClientId(1);
+        node.handle(
+            Time(2),
+            Input::Client {
+                client,
+                request: 9,
+                body: get,
+            },
+        );
+        while node.poll_output().is_some() {}
+        node.handle(Time(3), Input::Shutdown);
+        let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert_eq!(
+            outputs,
+            vec![Output::Reply {
+                client,
+                request: 9,
+                result: Err(RequestError::Timeout)
+            }]
+        );
+        assert_eq!(node.pending_requests(), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
-use tern_core::{ClientId, Input, Message, Node, NodeId, Output, Request, RequestError, Time};
+use tern_core::{ClientId, Input, Message, Node, NodeId, Output, Request, Time};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -317,15 +317,15 @@ impl Driver {
     /// Answers what is still in flight, lets the disk thread sync and stop, closes links.
     async fn finish(&mut self) {
         let _ = self.draining.send(true);
-        for ((client, request), (write, _)) in std::mem::take(&mut self.inflight) {
-            let error = if write {
-                RequestError::Indeterminate
-            } else {
-                RequestError::Timeout
-            };
-            if let Some(replies) = self.clients.get(&client) {
-                let _ = replies.try_send(wire::reply_frame(request, &Err(error)));
-            }
+        // Core answers what is still pending (a write Indeterminate, a read Timeout); the
+        // replies go out through `drain` like any other.
+        self.handle(Input::Shutdown);
+        if !self.inflight.is_empty() {
+            // Not expected: every request the driver tracks went to core. Their connections
+            // close below, which the client reports as indeterminate for a write.
+            let unanswered = self.inflight.len();
+            tracing::warn!(unanswered, "requests left unanswered at shutdown");
+            self.inflight.clear();
         }
         self.clients.clear();
         self.peers.clear();
