@@ -1171,15 +1171,20 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_failed_sync_answers_pending_writes_as_indeterminate_and_halts() {
-        let nodes = vec![NodeId(1), NodeId(2), NodeId(3)];
-        let mut node = Node::new(Config::new(nodes), NodeId(1), 7, Recovered::empty()).unwrap();
+    /// Node 1 of three, with its Boot record durable.
+    fn booted_node() -> Node {
+        let mut node = Node::new(config(), NodeId(1), 7, Recovered::empty()).unwrap();
         let Some(Output::Persist { end, .. }) = node.poll_output() else {
             panic!("expected the boot record");
         };
         node.handle(Time(1), Input::Persisted { upto: end });
         while node.poll_output().is_some() {}
+        node
+    }
+
+    #[test]
+    fn a_failed_sync_answers_pending_writes_as_indeterminate_and_halts() {
+        let mut node = booted_node();
         let set = Request::new(Op::Set {
             key: b"k".to_vec(),
             value: b"v".to_vec(),
@@ -1232,13 +1237,7 @@ mod tests {
 
     #[test]
     fn shutdown_answers_pending_reads_as_timeout_without_halting() {
-        let nodes = vec![NodeId(1), NodeId(2), NodeId(3)];
-        let mut node = Node::new(Config::new(nodes), NodeId(1), 7, Recovered::empty()).unwrap();
-        let Some(Output::Persist { end, .. }) = node.poll_output() else {
-            panic!("expected the boot record");
-        };
-        node.handle(Time(1), Input::Persisted { upto: end });
-        while node.poll_output().is_some() {}
+        let mut node = booted_node();
         let get = Request::new(Op::Get { key: b"k".to_vec() });
         let client = ClientId(1);
         node.handle(
