@@ -130,21 +130,7 @@ async fn pipelined_requests_fail_over_and_survive_restarts() {
 #[tokio::test]
 async fn compaction_keeps_disk_use_near_live_data() {
     let dir = common::TempDir::new("compact");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = tern_node::NodeOptions {
-        id: tern_core::NodeId(1),
-        listen: listener.local_addr().unwrap(),
-        peers: Vec::new(),
-        data_dir: dir.0.join("node-1"),
-        compact_min_bytes: Some(64 * 1024),
-        request_timeout_ms: None,
-    };
-    let node = tern_node::start_on(listener, options.clone())
-        .await
-        .unwrap();
-    let client = Client::connect(&[options.listen.to_string()])
-        .await
-        .unwrap();
+    let (node, options, client) = common::single_node(&dir, Some(64 * 1024)).await;
     // Overwrite 20 keys many times: history grows, live data does not.
     let value = vec![b'x'; 1000];
     for round in 0..100 {

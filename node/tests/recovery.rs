@@ -7,26 +7,11 @@ mod common;
 use common::TempDir;
 use std::fs::OpenOptions;
 use std::io::Write;
-use tern_core::NodeId;
 use tern_node::disk::segment_file_name;
-use tern_node::{Client, NodeOptions, StartError};
+use tern_node::{NodeOptions, StartError};
 
 async fn single_node_with_keys(dir: &TempDir, keys: usize) -> NodeOptions {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = NodeOptions {
-        id: NodeId(1),
-        listen: listener.local_addr().unwrap(),
-        peers: Vec::new(),
-        data_dir: dir.0.join("node-1"),
-        compact_min_bytes: None,
-        request_timeout_ms: None,
-    };
-    let node = tern_node::start_on(listener, options.clone())
-        .await
-        .unwrap();
-    let client = Client::connect(&[options.listen.to_string()])
-        .await
-        .unwrap();
+    let (node, options, client) = common::single_node(dir, None).await;
     for k in 0..keys {
         client
             .put(format!("k{k}").as_bytes(), b"value")

@@ -30,6 +30,29 @@ impl Drop for TempDir {
     }
 }
 
+/// One node with no peers, its data under `dir`, and a client connected to it.
+pub async fn single_node(
+    dir: &TempDir,
+    compact_min_bytes: Option<u64>,
+) -> (RunningNode, NodeOptions, Client) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = NodeOptions {
+        id: NodeId(1),
+        listen: listener.local_addr().unwrap(),
+        peers: Vec::new(),
+        data_dir: dir.0.join("node-1"),
+        compact_min_bytes,
+        request_timeout_ms: None,
+    };
+    let node = tern_node::start_on(listener, options.clone())
+        .await
+        .unwrap();
+    let client = Client::connect(&[options.listen.to_string()])
+        .await
+        .unwrap();
+    (node, options, client)
+}
+
 pub struct Cluster {
     pub dir: TempDir,
     pub options: Vec<NodeOptions>,
