@@ -11,10 +11,18 @@ pub struct NodeId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ClientId(pub u64);
 
-/// A request a node coordinates. Unique over the life of the cluster: the high 32 bits are
-/// the coordinator's epoch, which is durable before it coordinates anything.
+/// A request a node coordinates or forwards. Unique over the life of the cluster: the high
+/// 64 bits are the node's random incarnation id, the low 64 bits count the requests of that
+/// incarnation (at most `REQUESTS_PER_INCARNATION_MAX`; they never wrap). A late reply to a
+/// request of an earlier life can therefore never be taken for a reply to a new one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RequestId(pub u64);
+pub struct RequestId(pub u128);
+
+impl RequestId {
+    pub fn new(incarnation: u64, seq: u64) -> RequestId {
+        RequestId((u128::from(incarnation) << 64) | u128::from(seq))
+    }
+}
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,7 +4,13 @@
 //! - keys, values and contexts over their maximum are rejected with `RequestError::TooLarge`;
 //! - a full request table rejects new requests with `RequestError::Busy`;
 //! - a write that would leave more siblings than `SIBLINGS_MAX` is rejected with
-//!   `RequestError::TooManySiblings` (read, then write with the context);
+//!   `RequestError::TooManySiblings` (read, then write with the context), and one that would
+//!   leave an object over `OBJECT_WRITE_BYTES_MAX` with `RequestError::TooLarge`;
+//! - a replica stores only objects that fit (`version::Object::fits`: at most
+//!   `SIBLINGS_DECODE_MAX` siblings and `OBJECT_BYTES_MAX` encoded bytes), so that whatever it
+//!   holds it can send, repair and recover; a `Replicate` whose merge would not fit is
+//!   refused (not acknowledged, counted), and a read whose replies merge into an object that
+//!   does not fit is answered `TooLarge` (counted);
 //! - a frame or record longer than its maximum is a `DecodeError::TooLarge`, never an
 //!   allocation.
 
@@ -14,18 +20,25 @@ pub const KEY_BYTES_MAX: usize = 1024;
 pub const VALUE_BYTES_MAX: usize = 256 * 1024;
 /// Most siblings a coordinator lets one key hold after a write.
 pub const SIBLINGS_MAX: usize = 16;
-/// Most siblings a decoded object may hold. Replicas may merge past `SIBLINGS_MAX` (two
-/// partitioned sides each at the limit); this only stops hostile bytes.
+/// Most siblings a replica stores, and a decoded object may hold. Replicas may merge past
+/// `SIBLINGS_MAX` (partitioned sides each at the limit) up to this; a merge past it is
+/// refused, so that every stored object decodes again (recovery, messages).
 pub const SIBLINGS_DECODE_MAX: usize = 1024;
 /// Most entries the causal context of one request may hold (one per node incarnation that
 /// wrote the key); a request with more is refused with `RequestError::TooLarge`.
 pub const CONTEXT_ENTRIES_MAX: usize = 3_000;
-/// Largest encoded object (all siblings of one key) a replica accepts from a peer.
+/// Largest encoded object (all siblings of one key, as postcard encodes it) a replica stores.
 pub const OBJECT_BYTES_MAX: usize = 2 * SIBLINGS_MAX * (VALUE_BYTES_MAX + 1024);
-/// Largest encoded peer message.
-pub const MESSAGE_BYTES_MAX: usize = OBJECT_BYTES_MAX + KEY_BYTES_MAX + 4096;
-/// Largest payload of one log record.
-pub const RECORD_BYTES_MAX: usize = MESSAGE_BYTES_MAX;
+/// Largest encoded object a client write may leave: half of what a replica stores, so that
+/// two partitioned sides that each wrote up to it still merge into an object that fits.
+pub const OBJECT_WRITE_BYTES_MAX: usize = OBJECT_BYTES_MAX / 2;
+/// Bytes a message or record adds around one object and its key: tags, request ids, length
+/// prefixes and a dot (generously).
+pub const ENVELOPE_BYTES_MAX: usize = 256;
+/// Largest encoded peer message: an object that fits, its key and the envelope.
+pub const MESSAGE_BYTES_MAX: usize = OBJECT_BYTES_MAX + KEY_BYTES_MAX + ENVELOPE_BYTES_MAX;
+/// Largest payload of one log record: an object that fits and its key.
+pub const RECORD_BYTES_MAX: usize = OBJECT_BYTES_MAX + KEY_BYTES_MAX + ENVELOPE_BYTES_MAX;
 /// Most requests one node coordinates (or forwards) at once.
 pub const PENDING_REQUESTS_MAX: usize = 8192;
 /// Most nodes in a cluster.
@@ -34,10 +47,22 @@ pub const CLUSTER_NODES_MAX: usize = 64;
 pub const REPLICATION_N_MAX: usize = 7;
 /// Number of fixed partitions in the ring.
 pub const PARTITIONS: u32 = 64;
-/// Most dots one node incarnation issues before it must restart with a new epoch.
-pub const DOTS_PER_EPOCH_MAX: u64 = u64::MAX >> 1;
+/// Most dots one node incarnation mints; past it, writes are refused with `Busy` until the
+/// node restarts (as a new incarnation). Never reached in practice; it exists so that the
+/// counter can never wrap.
+pub const DOTS_PER_INCARNATION_MAX: u64 = u64::MAX >> 1;
+/// Most request ids one node incarnation issues; past it, requests are refused with `Busy`
+/// until the node restarts. Request ids never wrap around.
+pub const REQUESTS_PER_INCARNATION_MAX: u64 = u64::MAX >> 1;
+/// Forwarded requests a node remembers (by sender and request id), so that a duplicated
+/// `Forward` message is never run twice. The oldest is forgotten first; a duplicate that
+/// arrives after `FORWARDS_REMEMBERED_MAX` newer forwards would run again, which needs a
+/// message delayed far past every request timeout.
+pub const FORWARDS_REMEMBERED_MAX: usize = 2 * PENDING_REQUESTS_MAX;
 
 const _: () = assert!(MESSAGE_BYTES_MAX > KEY_BYTES_MAX + OBJECT_BYTES_MAX);
+const _: () = assert!(OBJECT_WRITE_BYTES_MAX >= SIBLINGS_MAX * (VALUE_BYTES_MAX / 2));
+const _: () = assert!(2 * OBJECT_WRITE_BYTES_MAX <= OBJECT_BYTES_MAX);
 const _: () = assert!(RECORD_BYTES_MAX >= MESSAGE_BYTES_MAX);
 const _: () = assert!(RECORD_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(REPLICATION_N_MAX <= CLUSTER_NODES_MAX);

@@ -11,12 +11,19 @@
 //!
 //! Recovery keeps the longest valid prefix. What follows the first bad byte is either a torn
 //! tail (bytes that were written but never synced: truncate and go on) or corruption of
-//! synced bytes (refuse to start). The two are told apart by `Durable { upto }` records:
-//! core writes one at the head of each batch, saying how much of the log it knew to be
-//! synced. If any valid record after the bad offset says the bad offset had been synced,
-//! the damage is corruption; otherwise it is a torn tail. Corruption inside the very last
-//! synced batch, with no later batch to vouch for it, is indistinguishable from a torn tail
-//! and is treated as one (docs/CONTRACT.md).
+//! synced bytes (refuse to start). The two are told apart by `Durable { upto, log_id }`
+//! records: core writes one at the head of each batch, saying how much of the log it knew to
+//! be synced. If a mark after the bad offset says the bad offset had been synced, the damage
+//! is corruption; otherwise it is a torn tail. Corruption inside the very last synced batch,
+//! with no later batch to vouch for it, is indistinguishable from a torn tail and is treated
+//! as one (docs/CONTRACT.md).
+//!
+//! Past a bad offset, records can only be found by scanning for the magic number, and a
+//! scan can land inside a value: a client may store bytes that frame a valid `Durable`
+//! record. So a scanned mark is believed only if it carries this log's `log_id` (a random
+//! number drawn when the log was created, written in its `Boot` records and never sent to a
+//! client) and vouches only for offsets before its own position. Value bytes cannot steer
+//! recovery without guessing 64 random bits.
 
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
 use crate::limits::RECORD_BYTES_MAX;
@@ -37,17 +44,20 @@ const TAG_DURABLE: u8 = 3;
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
-    /// A node incarnation started with this epoch. Dots it mints use it.
-    Boot { epoch: u32 },
+    /// A node incarnation started: its random incarnation id (dots it mints carry it) and
+    /// the log's id (drawn once, when the log was created, and kept for its whole life).
+    Boot { incarnation: u64, log_id: u64 },
     /// The full object of a key after a change. Replaying merges, so order does not matter.
     Object { key: Vec<u8>, object: Object },
-    /// Every log byte before `upto` had been synced when this record was written.
-    Durable { upto: u64 },
+    /// Every log byte before `upto` had been synced when this record was written. `log_id`
+    /// is the log's id, so that a mark framed inside a value is never believed.
+    Durable { upto: u64, log_id: u64 },
 }
 
 #[derive(Serialize, Deserialize)]
 struct BootBody {
-    epoch: u32,
+    incarnation: u64,
+    log_id: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -68,18 +78,30 @@ struct ObjectBodyRef<'a> {
 #[derive(Serialize, Deserialize)]
 struct DurableBody {
     upto: u64,
+    log_id: u64,
 }
 
 impl Record {
     /// Appends the encoded record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
-            Record::Boot { epoch } => {
-                frame(TAG_BOOT, &encode_body(&BootBody { epoch: *epoch }), out)
+            Record::Boot {
+                incarnation,
+                log_id,
+            } => {
+                let body = BootBody {
+                    incarnation: *incarnation,
+                    log_id: *log_id,
+                };
+                frame(TAG_BOOT, &encode_body(&body), out)
             }
             Record::Object { key, object } => Record::encode_object(key, object, out),
-            Record::Durable { upto } => {
-                frame(TAG_DURABLE, &encode_body(&DurableBody { upto: *upto }), out)
+            Record::Durable { upto, log_id } => {
+                let body = DurableBody {
+                    upto: *upto,
+                    log_id: *log_id,
+                };
+                frame(TAG_DURABLE, &encode_body(&body), out)
             }
         }
     }
@@ -130,9 +152,13 @@ impl Record {
             return Err(DecodeError::BadChecksum { stored, computed });
         }
         let record = match tag {
-            TAG_BOOT => Record::Boot {
-                epoch: decode_body::<BootBody>(payload)?.epoch,
-            },
+            TAG_BOOT => {
+                let body = decode_body::<BootBody>(payload)?;
+                Record::Boot {
+                    incarnation: body.incarnation,
+                    log_id: body.log_id,
+                }
+            }
             TAG_OBJECT => {
                 let body = decode_body::<ObjectBody>(payload)?;
                 Record::Object {
@@ -140,9 +166,13 @@ impl Record {
                     object: body.object,
                 }
             }
-            TAG_DURABLE => Record::Durable {
-                upto: decode_body::<DurableBody>(payload)?.upto,
-            },
+            TAG_DURABLE => {
+                let body = decode_body::<DurableBody>(payload)?;
+                Record::Durable {
+                    upto: body.upto,
+                    log_id: body.log_id,
+                }
+            }
             other => return Err(DecodeError::UnknownTag(other)),
         };
         Ok((record, end))
@@ -189,8 +219,10 @@ pub struct Segment<'a> {
 pub struct Recovered {
     /// Every key's object, merged from all valid records of all segments.
     pub objects: BTreeMap<Vec<u8>, Object>,
-    /// The highest epoch any incarnation booted with (0 for a new node).
-    pub epoch: u32,
+    /// The incarnation id of the newest `Boot` record (`None` for a new log).
+    pub incarnation: Option<u64>,
+    /// The log's id, from its `Boot` records (`None` for a new log).
+    pub log_id: Option<u64>,
     /// Logical offset of the newest segment's first byte; appends go to that segment.
     pub segment_base: u64,
     /// Logical end of the newest segment's valid prefix; new records are appended here.
@@ -268,7 +300,11 @@ pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
 /// segment that compaction made redundant but the driver had not deleted yet does no harm.
 pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryError> {
     let mut recovered = Recovered::empty();
-    let mut synced_max = 0u64;
+    // Marks reached by walking valid records: believed as they are.
+    let mut synced_walked = 0u64;
+    // Marks found by scanning past damage: (own offset, upto, log id), believed only if
+    // they carry this log's id and vouch for offsets before themselves.
+    let mut scanned: Vec<(u64, u64, u64)> = Vec::new();
     let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
     for segment in segments {
         let bytes = segment.bytes;
@@ -276,8 +312,8 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
         while at < bytes.len() {
             match Record::decode_at(bytes, at) {
                 Ok((record, next)) => {
-                    if let Record::Durable { upto } = record {
-                        synced_max = synced_max.max(upto);
+                    if let Record::Durable { upto, .. } = record {
+                        synced_walked = synced_walked.max(upto);
                     }
                     apply(&mut recovered, record);
                     recovered.records += 1;
@@ -292,7 +328,7 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
                     });
                 }
                 Err(reason) => {
-                    synced_max = synced_max.max(synced_after(bytes, at));
+                    scanned.extend(marks_after(bytes, at, segment.base));
                     bad.push((segment.base, segment.base + at as u64, reason));
                     recovered.torn.push(TornTail {
                         base: segment.base,
@@ -307,6 +343,13 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
         recovered.segment_base = segment.base;
         recovered.log_end = segment.base + at as u64;
     }
+    let synced_scanned = scanned
+        .iter()
+        .filter(|(own, upto, log_id)| Some(*log_id) == recovered.log_id && upto <= own)
+        .map(|(_, upto, _)| *upto)
+        .max()
+        .unwrap_or(0);
+    let synced_max = synced_walked.max(synced_scanned);
     for (base, offset, reason) in bad {
         if synced_max > offset {
             return Err(RecoveryError::Corrupt {
@@ -322,7 +365,14 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
 
 fn apply(recovered: &mut Recovered, record: Record) {
     match record {
-        Record::Boot { epoch } => recovered.epoch = recovered.epoch.max(epoch),
+        Record::Boot {
+            incarnation,
+            log_id,
+        } => {
+            recovered.incarnation = Some(incarnation);
+            // The first Boot record names the log; every later one repeats it.
+            recovered.log_id.get_or_insert(log_id);
+        }
         Record::Object { key, object } => {
             recovered.objects.entry(key).or_default().merge(&object);
         }
@@ -330,10 +380,11 @@ fn apply(recovered: &mut Recovered, record: Record) {
     }
 }
 
-/// The highest `Durable` mark among the valid records after the bad bytes at `bad`.
-fn synced_after(bytes: &[u8], bad: usize) -> u64 {
+/// The `Durable` marks that a scan finds after the bad bytes at `bad`: (own logical offset,
+/// upto, log id). The caller decides which to believe.
+fn marks_after(bytes: &[u8], bad: usize, base: u64) -> Vec<(u64, u64, u64)> {
     let magic = RECORD_MAGIC.to_le_bytes();
-    let mut synced = 0;
+    let mut marks = Vec::new();
     let mut at = bad + 1;
     while at + RECORD_HEADER_BYTES <= bytes.len() {
         if bytes[at..at + 4] != magic {
@@ -342,15 +393,15 @@ fn synced_after(bytes: &[u8], bad: usize) -> u64 {
         }
         match Record::decode_at(bytes, at) {
             Ok((record, next)) => {
-                if let Record::Durable { upto } = record {
-                    synced = synced.max(upto);
+                if let Record::Durable { upto, log_id } = record {
+                    marks.push((base + at as u64, upto, log_id));
                 }
                 at = next;
             }
             Err(_) => at += 1,
         }
     }
-    synced
+    marks
 }
 
 #[cfg(test)]
@@ -360,12 +411,14 @@ mod tests {
     use crate::version::{ActorId, Dot, Sibling, VectorClock};
     use proptest::prelude::*;
 
+    const LOG: u64 = 0x5eed_101d;
+
     fn object(seq: u64, value: &[u8]) -> Object {
         Object::single(Sibling {
             dot: Dot {
                 actor: ActorId {
                     node: NodeId(1),
-                    epoch: 1,
+                    incarnation: 1,
                 },
                 seq,
             },
@@ -378,12 +431,18 @@ mod tests {
         let mut log = Vec::new();
         let mut starts = Vec::new();
         let records = [
-            Record::Boot { epoch: 1 },
+            Record::Boot {
+                incarnation: 1,
+                log_id: LOG,
+            },
             Record::Object {
                 key: b"a".to_vec(),
                 object: object(1, b"one"),
             },
-            Record::Durable { upto: 0 },
+            Record::Durable {
+                upto: 0,
+                log_id: LOG,
+            },
             Record::Object {
                 key: b"b".to_vec(),
                 object: object(2, b"two"),
@@ -414,7 +473,8 @@ mod tests {
     fn clean_log_recovers_everything() {
         let (log, _) = sample_log();
         let rec = recover(&log).unwrap();
-        assert_eq!(rec.epoch, 1);
+        assert_eq!(rec.incarnation, Some(1));
+        assert_eq!(rec.log_id, Some(LOG));
         assert_eq!(rec.objects.len(), 2);
         assert_eq!(rec.log_end, log.len() as u64);
         assert!(rec.torn.is_empty());
@@ -445,6 +505,7 @@ mod tests {
         // The Durable record at starts[2] claims 0 synced; write a later one claiming all of it.
         Record::Durable {
             upto: log.len() as u64,
+            log_id: LOG,
         }
         .encode_into(&mut log);
         log[starts[1] + RECORD_HEADER_BYTES + 1] ^= 0x40;
@@ -477,8 +538,16 @@ mod tests {
         let (old, _) = sample_log();
         let base = old.len() as u64;
         let mut new = Vec::new();
-        Record::Durable { upto: base }.encode_into(&mut new);
-        Record::Boot { epoch: 2 }.encode_into(&mut new);
+        Record::Durable {
+            upto: base,
+            log_id: LOG,
+        }
+        .encode_into(&mut new);
+        Record::Boot {
+            incarnation: 2,
+            log_id: LOG,
+        }
+        .encode_into(&mut new);
         let rec = recover_segments(&[
             Segment {
                 base: 0,
@@ -487,7 +556,7 @@ mod tests {
             Segment { base, bytes: &new },
         ])
         .unwrap();
-        assert_eq!(rec.epoch, 2);
+        assert_eq!(rec.incarnation, Some(2));
         assert_eq!(rec.objects.len(), 2);
         assert_eq!(rec.segment_base, base);
         assert_eq!(rec.log_end, base + new.len() as u64);
@@ -507,6 +576,49 @@ mod tests {
             matches!(err, RecoveryError::Corrupt { base: 0, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_mark_framed_inside_a_value_cannot_make_a_torn_tail_look_like_corruption() {
+        let (mut log, _) = sample_log();
+        let synced = log.len();
+        // A value holding a perfectly framed Durable mark that claims the whole log synced,
+        // with a guessed log id: as a client could store it.
+        let mut value = b"prefix:".to_vec();
+        Record::Durable {
+            upto: 1 << 40,
+            log_id: 7,
+        }
+        .encode_into(&mut value);
+        let start = log.len();
+        Record::Object {
+            key: b"evil".to_vec(),
+            object: object(3, &value),
+        }
+        .encode_into(&mut log);
+        // The record is torn: its first sector's tail never reached the disk.
+        log[start + 9] ^= 0xff;
+        let rec = recover(&log).expect("a torn tail, not corruption");
+        assert_eq!(rec.log_end, synced as u64);
+        // A mark with the right log id but claiming bytes past its own position is not
+        // believed either; one with the right id vouching for earlier bytes is.
+        let mut honest = log.clone();
+        let here = honest.len() as u64;
+        Record::Durable {
+            upto: here + 100,
+            log_id: LOG,
+        }
+        .encode_into(&mut honest);
+        assert!(recover(&honest).is_ok());
+        Record::Durable {
+            upto: here,
+            log_id: LOG,
+        }
+        .encode_into(&mut honest);
+        assert!(matches!(
+            recover(&honest),
+            Err(RecoveryError::Corrupt { .. })
+        ));
     }
 
     proptest! {

@@ -79,9 +79,12 @@ pub enum Response {
     /// The merged versions of the key (empty if it never existed). Write with
     /// `object.clock()` as the context to replace them all.
     Object(Object),
-    /// The write is durable on W replicas. `context` is the key's clock at the coordinator
-    /// after the write: a follow-up write with it replaces this one.
-    Written { dot: Dot, context: VectorClock },
+    /// The write is durable on W replicas. `object` is the coordinator's copy of the key
+    /// after the write: this write and every version it did not replace. Its `clock()` is
+    /// the context for a follow-up write, and covers exactly these versions (and those they
+    /// replaced): the client is shown every version the context claims, so a follow-up
+    /// write replaces only what its client has seen.
+    Written { dot: Dot, object: Object },
 }
 
 /// Why a request did not succeed. Every variant says whether the write may have happened.

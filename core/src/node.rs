@@ -15,14 +15,16 @@
 
 use crate::ids::{ClientId, NodeId, RequestId};
 use crate::limits::{
-    CLUSTER_NODES_MAX, CONTEXT_ENTRIES_MAX, DOTS_PER_EPOCH_MAX, KEY_BYTES_MAX, OBJECT_BYTES_MAX,
-    PENDING_REQUESTS_MAX, REPLICATION_N_MAX, SIBLINGS_MAX, VALUE_BYTES_MAX,
+    CLUSTER_NODES_MAX, CONTEXT_ENTRIES_MAX, DOTS_PER_INCARNATION_MAX, FORWARDS_REMEMBERED_MAX,
+    KEY_BYTES_MAX, OBJECT_BYTES_MAX, OBJECT_WRITE_BYTES_MAX, PENDING_REQUESTS_MAX,
+    REPLICATION_N_MAX, REQUESTS_PER_INCARNATION_MAX, SIBLINGS_DECODE_MAX, SIBLINGS_MAX,
+    VALUE_BYTES_MAX,
 };
 use crate::log::{Record, Recovered};
 use crate::message::{ClientResult, Message, Op, Quorum, Request, RequestError, Response};
 use crate::ring::Ring;
 use crate::time::{Span, Time};
-use crate::version::{ActorId, Dot, Object, Sibling};
+use crate::version::{ActorId, Dot, Object, ObjectTooLarge, Sibling};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -100,16 +102,11 @@ impl Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigError {
     NoNodes,
-    TooManyNodes {
-        count: usize,
-        max: usize,
-    },
+    TooManyNodes { count: usize, max: usize },
     DuplicateNode,
     NotAMember(NodeId),
     Quorum(String),
     ZeroSpan(&'static str),
-    /// The log says this node has booted 2^32-1 times; it cannot mint new dots.
-    EpochsExhausted,
 }
 
 impl fmt::Display for ConfigError {
@@ -123,7 +120,6 @@ impl fmt::Display for ConfigError {
             ConfigError::NotAMember(id) => write!(f, "node {id} is not in the member list"),
             ConfigError::Quorum(why) => write!(f, "bad default quorum: {why}"),
             ConfigError::ZeroSpan(name) => write!(f, "{name} must be greater than zero"),
-            ConfigError::EpochsExhausted => write!(f, "this node's epoch counter is exhausted"),
         }
     }
 }
@@ -231,6 +227,10 @@ pub struct NodeStats {
     pub busy: u64,
     pub replicate_refused: u64,
     pub compactions: u64,
+    /// Duplicated `Forward` messages ignored.
+    pub duplicate_forwards: u64,
+    /// Reads whose replies merged into an object too large to store or send.
+    pub reads_too_large: u64,
 }
 
 /// Roughly what one key costs in a snapshot.
@@ -291,6 +291,8 @@ pub struct Node {
     ring: Ring,
     rng: ChaCha8Rng,
     actor: ActorId,
+    /// The log's random id, written into every `Boot` and `Durable` record.
+    log_id: u64,
     next_seq: u64,
     next_req: u64,
     /// The log is durable up to the end of the Boot record: the node may mint dots.
@@ -319,6 +321,9 @@ pub struct Node {
     waiters: BTreeMap<u64, Vec<(NodeId, Message)>>,
     requests: BTreeMap<RequestId, Pending>,
     timers: BTreeSet<(Time, RequestId)>,
+    /// Forwarded requests already taken, newest last (`FORWARDS_REMEMBERED_MAX` of them).
+    forwards_seen: BTreeSet<(NodeId, RequestId)>,
+    forwards_order: VecDeque<(NodeId, RequestId)>,
     last_heard: BTreeMap<NodeId, Time>,
     started: Option<Time>,
     next_heartbeat: Time,
@@ -344,18 +349,26 @@ impl Node {
         if !config.nodes.contains(&id) {
             return Err(ConfigError::NotAMember(id));
         }
-        let epoch = recovered
-            .epoch
-            .checked_add(1)
-            .ok_or(ConfigError::EpochsExhausted)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // A random incarnation id: unique without coordination, even on an empty disk. It
+        // only has to differ from the last one this log knew and from zero.
+        let mut incarnation = rng.next_u64();
+        while incarnation == 0 || Some(incarnation) == recovered.incarnation {
+            incarnation = rng.next_u64();
+        }
+        let log_id = recovered.log_id.unwrap_or_else(|| rng.next_u64());
         let store = recovered.objects;
         let live_bytes = store.iter().map(|(k, o)| live_weight(k, o)).sum();
         let mut node = Node {
             id,
             ring: Ring::new(&config.nodes),
             config,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            actor: ActorId { node: id, epoch },
+            rng,
+            actor: ActorId {
+                node: id,
+                incarnation,
+            },
+            log_id,
             next_seq: 1,
             next_req: 1,
             booted: false,
@@ -364,7 +377,10 @@ impl Node {
             unsynced: BTreeMap::new(),
             emitted_end: recovered.log_end,
             batch: Vec::new(),
-            durable_upto: recovered.log_end,
+            // Nothing read back is trusted as durable until the first sync after start (the
+            // Boot record's), which the driver extends to every segment and the directory:
+            // after a process kill, recovery reads bytes that were never synced.
+            durable_upto: 0,
             durable_marked: 0,
             log_bytes: recovered.log_bytes,
             live_bytes,
@@ -372,6 +388,8 @@ impl Node {
             waiters: BTreeMap::new(),
             requests: BTreeMap::new(),
             timers: BTreeSet::new(),
+            forwards_seen: BTreeSet::new(),
+            forwards_order: VecDeque::new(),
             last_heard: BTreeMap::new(),
             started: None,
             next_heartbeat: Time::ZERO,
@@ -381,7 +399,10 @@ impl Node {
             halted: false,
             stats: NodeStats::default(),
         };
-        node.boot_end = node.append(&Record::Boot { epoch });
+        node.boot_end = node.append(&Record::Boot {
+            incarnation,
+            log_id,
+        });
         node.flush_log();
         Ok(node)
     }
@@ -390,8 +411,9 @@ impl Node {
         self.id
     }
 
-    pub fn epoch(&self) -> u32 {
-        self.actor.epoch
+    /// The random id of this incarnation: the actor of every dot it mints.
+    pub fn incarnation(&self) -> u64 {
+        self.actor.incarnation
     }
 
     /// True once the Boot record is durable and the node coordinates requests.
@@ -496,6 +518,7 @@ impl Node {
             // Vouch for what is synced, so recovery can tell corruption from a torn tail.
             Record::Durable {
                 upto: self.durable_upto,
+                log_id: self.log_id,
             }
             .encode_into(&mut self.batch);
             self.durable_marked = self.durable_upto;
@@ -580,11 +603,13 @@ impl Node {
         let mut bytes = Vec::with_capacity(self.live_bytes as usize);
         Record::Durable {
             upto: self.durable_upto,
+            log_id: self.log_id,
         }
         .encode_into(&mut bytes);
         self.durable_marked = self.durable_upto;
         Record::Boot {
-            epoch: self.actor.epoch,
+            incarnation: self.actor.incarnation,
+            log_id: self.log_id,
         }
         .encode_into(&mut bytes);
         for (key, object) in &self.store {
@@ -603,7 +628,10 @@ impl Node {
         self.unsynced.get(key).copied().unwrap_or(0)
     }
 
+    /// Sends once the log is durable up to `offset`, and never before the first sync after
+    /// start: what recovery read back may have been written but never synced.
     fn send_when_durable(&mut self, offset: u64, to: NodeId, message: Message) {
+        let offset = offset.max(self.boot_end);
         if offset <= self.durable_upto {
             self.send(to, message);
         } else {
@@ -660,6 +688,19 @@ impl Node {
             }
             Message::ReadReply { req, object } => self.handle_read_reply(from, req, object),
             Message::Forward { req, request } => {
+                // The network may deliver a Forward twice: run it once, or one client write
+                // would be applied twice, and a refusal of the copy could reach the client
+                // while the first copy applies. Request ids are unique per incarnation.
+                if !self.forwards_seen.insert((from, req)) {
+                    self.stats.duplicate_forwards += 1;
+                    return;
+                }
+                self.forwards_order.push_back((from, req));
+                if self.forwards_order.len() > FORWARDS_REMEMBERED_MAX {
+                    if let Some(old) = self.forwards_order.pop_front() {
+                        self.forwards_seen.remove(&old);
+                    }
+                }
                 self.handle_request(Origin::Peer { from, req }, request, true)
             }
             Message::ForwardReply { req, result } => {
@@ -680,9 +721,9 @@ impl Node {
         let current = self.store.get(&key);
         let mut merged = current.cloned().unwrap_or_default();
         let written_at = if merged.merge(&object) {
-            if merged.weight_bytes() > OBJECT_BYTES_MAX {
-                // Refuse rather than write a record we could not read back; the sender
-                // counts this replica as not having acknowledged.
+            if merged.fits().is_err() {
+                // Refuse rather than store what could not be sent, repaired or read back;
+                // the sender counts this replica as not having acknowledged.
                 self.stats.replicate_refused += 1;
                 return;
             }
@@ -713,7 +754,7 @@ impl Node {
                 if acks.len() >= *w {
                     let response = Response::Written {
                         dot: *dot,
-                        context: object.clock(),
+                        object: std::mem::take(object),
                     };
                     self.finish(req, Ok(response));
                 }
@@ -746,6 +787,22 @@ impl Node {
                 let mut merged = Object::new();
                 for reply in replies.values() {
                     merged.merge(reply);
+                }
+                if let Err(too_large) = merged.fits() {
+                    // Each replica's copy fits, but together they do not: no replica could
+                    // store the repair, and no message could carry it.
+                    self.stats.reads_too_large += 1;
+                    let (what, len, max) = match too_large {
+                        ObjectTooLarge::Siblings(n) => ("siblings", n, SIBLINGS_DECODE_MAX),
+                        ObjectTooLarge::Bytes(n) => ("bytes", n, OBJECT_BYTES_MAX),
+                    };
+                    let error = RequestError::TooLarge {
+                        what: format!("the key's versions merged across replicas ({what})"),
+                        len: len as u64,
+                        max: max as u64,
+                    };
+                    self.finish(req, Err(error));
+                    return;
                 }
                 let stale: BTreeSet<NodeId> = replies
                     .iter()
@@ -797,7 +854,10 @@ impl Node {
             self.reply(origin, Err(RequestError::Starting));
             return;
         }
-        if self.requests.len() >= PENDING_REQUESTS_MAX {
+        if self.requests.len() >= PENDING_REQUESTS_MAX
+            || self.next_req >= REQUESTS_PER_INCARNATION_MAX
+            || self.next_seq >= DOTS_PER_INCARNATION_MAX
+        {
             self.stats.busy += 1;
             self.reply(origin, Err(RequestError::Busy));
             return;
@@ -868,7 +928,11 @@ impl Node {
     }
 
     fn new_request_id(&mut self) -> RequestId {
-        let id = RequestId((u64::from(self.actor.epoch) << 32) | (self.next_req & 0xffff_ffff));
+        assert!(
+            self.next_req < REQUESTS_PER_INCARNATION_MAX,
+            "admission refuses requests once the ids run out"
+        );
+        let id = RequestId::new(self.actor.incarnation, self.next_req);
         self.next_req += 1;
         id
     }
@@ -933,7 +997,10 @@ impl Node {
             self.booted,
             "dots are minted only after the Boot record is durable"
         );
-        assert!(self.next_seq < DOTS_PER_EPOCH_MAX, "dot sequence exhausted");
+        assert!(
+            self.next_seq < DOTS_PER_INCARNATION_MAX,
+            "admission refuses writes once the dots run out"
+        );
         let dot = Dot {
             actor: self.actor,
             seq: self.next_seq,
@@ -952,11 +1019,12 @@ impl Node {
             self.reply(origin, Err(error));
             return;
         }
-        if object.weight_bytes() > OBJECT_BYTES_MAX {
+        let bytes = object.encoded_bytes();
+        if bytes > OBJECT_WRITE_BYTES_MAX {
             let error = RequestError::TooLarge {
                 what: "object (all versions of the key)".to_string(),
-                len: object.weight_bytes() as u64,
-                max: OBJECT_BYTES_MAX as u64,
+                len: bytes as u64,
+                max: OBJECT_WRITE_BYTES_MAX as u64,
             };
             self.reply(origin, Err(error));
             return;

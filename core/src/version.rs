@@ -1,11 +1,15 @@
 //! Causality: dotted version vectors.
 //!
 //! Every write gets a *dot*, `(actor, seq)`, minted by the replica that coordinates it. An
-//! actor is one incarnation of a node: `(node, epoch)`, where the epoch is made durable before
-//! the node mints anything, so a dot is never minted twice even if a crash loses the log tail.
-//! Within one actor, `seq` only grows, and the coordinator applies every dot to its own copy
-//! of the key before minting the next, so a vector-clock entry `actor: n` truly covers every
-//! dot of that actor up to `n` on that key.
+//! actor is one incarnation of a node: `(node, incarnation)`, where the incarnation id is a
+//! random 64-bit number drawn at boot (from the seed the driver gives, which production
+//! draws from the OS), so a dot is never minted twice, not even by a node that lost its
+//! whole disk and boots on an empty one. Within one actor, `seq` only grows (it counts the
+//! writes the incarnation coordinated, over all keys), and the coordinator applies every dot
+//! to its own copy of the key before minting the next and replicates the whole object, so
+//! any copy of a key holding `actor: n` also holds every earlier dot of that actor on the
+//! key, or a version that replaced it: a vector-clock entry `actor: n` taken from an object
+//! covers only versions that object holds or replaced.
 //!
 //! A key holds an [`Object`]: a set of [`Sibling`]s, each a value (or a tombstone) with its dot
 //! and the causal context the client wrote it with. A sibling is *obsolete* once another
@@ -13,15 +17,15 @@
 //! sibling makes obsolete. Merge is a join: commutative, associative and idempotent.
 
 use crate::ids::NodeId;
-use crate::limits::SIBLINGS_DECODE_MAX;
+use crate::limits::{OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
-/// One incarnation of a node: the node id and the epoch it booted with.
+/// One incarnation of a node: the node id and the random incarnation id it booted with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ActorId {
     pub node: NodeId,
-    pub epoch: u32,
+    pub incarnation: u64,
 }
 
 /// The identity of one write: the actor that coordinated it and its sequence number there.
@@ -195,6 +199,15 @@ impl Sibling {
     }
 }
 
+/// Why an object does not fit in a replica (see `Object::fits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectTooLarge {
+    /// This many siblings, over `SIBLINGS_DECODE_MAX`.
+    Siblings(usize),
+    /// This many encoded bytes, over `OBJECT_BYTES_MAX`.
+    Bytes(usize),
+}
+
 /// All live versions of one key, sorted by dot, none obsolete.
 ///
 /// Encoded as the list of siblings. Decoding rebuilds the invariants (sorted, no duplicate,
@@ -296,6 +309,26 @@ impl Object {
         self.siblings.iter().map(Sibling::weight_bytes).sum()
     }
 
+    /// Bytes this object takes encoded, exactly (as postcard writes it).
+    pub fn encoded_bytes(&self) -> usize {
+        crate::codec::encode_body(self).len()
+    }
+
+    /// Whether a replica may store this object: at most `SIBLINGS_DECODE_MAX` siblings and
+    /// `OBJECT_BYTES_MAX` encoded bytes. Everything that fits can be logged, recovered, and
+    /// sent in any message (`MESSAGE_BYTES_MAX` has room for it): the one rule every place
+    /// that accepts an object applies.
+    pub fn fits(&self) -> Result<(), ObjectTooLarge> {
+        if self.siblings.len() > SIBLINGS_DECODE_MAX {
+            return Err(ObjectTooLarge::Siblings(self.siblings.len()));
+        }
+        let bytes = self.encoded_bytes();
+        if bytes > OBJECT_BYTES_MAX {
+            return Err(ObjectTooLarge::Bytes(bytes));
+        }
+        Ok(())
+    }
+
     /// Adds one sibling unless it is known or obsolete; drops the siblings it makes obsolete.
     /// Returns true if the object changed.
     pub fn insert(&mut self, sibling: Sibling) -> bool {
@@ -332,7 +365,7 @@ mod tests {
     fn actor(node: u32) -> ActorId {
         ActorId {
             node: NodeId(node),
-            epoch: 1,
+            incarnation: 1,
         }
     }
 

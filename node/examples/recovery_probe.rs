@@ -26,10 +26,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("tern-recovery-probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut log = Vec::new();
-    Record::Boot { epoch: 1 }.encode_into(&mut log);
+    Record::Boot {
+        incarnation: 1,
+        log_id: 1,
+    }
+    .encode_into(&mut log);
     let actor = ActorId {
         node: NodeId(1),
-        epoch: 1,
+        incarnation: 1,
     };
     let mut raw = 0u64;
     for i in 0..count {

@@ -94,7 +94,9 @@ impl std::error::Error for ClientError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
     pub dot: Dot,
-    /// Write with this context to replace this write.
+    /// The key after the write: this write and every concurrent version it did not replace.
+    pub object: Object,
+    /// `object.clock()`: write with this context to replace exactly the versions in `object`.
     pub context: VectorClock,
 }
 
@@ -467,7 +469,11 @@ impl Client {
 
     async fn write(&self, op: Op) -> Result<Written, ClientError> {
         match self.request(Request::new(op)).await? {
-            Response::Written { dot, context } => Ok(Written { dot, context }),
+            Response::Written { dot, object } => Ok(Written {
+                dot,
+                context: object.clock(),
+                object,
+            }),
             other => Err(self.unexpected(other)),
         }
     }

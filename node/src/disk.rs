@@ -509,8 +509,16 @@ mod tests {
         let dir = temp_dir("torn");
         let (rec, writer) = open(&dir).unwrap();
         assert_eq!(rec.log_end, 0);
-        let a = Record::Boot { epoch: 1 }.encode();
-        let b = Record::Boot { epoch: 2 }.encode();
+        let a = Record::Boot {
+            incarnation: 1,
+            log_id: 1,
+        }
+        .encode();
+        let b = Record::Boot {
+            incarnation: 2,
+            log_id: 1,
+        }
+        .encode();
         let end_a = a.len() as u64;
         let end_b = end_a + b.len() as u64;
         let ups = write_via_thread(
@@ -530,11 +538,17 @@ mod tests {
         // Tear the tail: half a record of garbage after the valid ones.
         let path = dir.join(segment_file_name(0));
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&Record::Boot { epoch: 3 }.encode()[..7])
-            .unwrap();
+        f.write_all(
+            &Record::Boot {
+                incarnation: 3,
+                log_id: 1,
+            }
+            .encode()[..7],
+        )
+        .unwrap();
         drop(f);
         let (rec, _writer) = open(&dir).unwrap();
-        assert_eq!(rec.epoch, 2);
+        assert_eq!(rec.incarnation, Some(2));
         assert_eq!(rec.log_end, end_b);
         assert_eq!(fs::metadata(&path).unwrap().len(), end_b);
         fs::remove_dir_all(&dir).unwrap();
@@ -544,9 +558,17 @@ mod tests {
     fn compaction_starts_a_segment_and_drops_the_old_ones() {
         let dir = temp_dir("compact");
         let (_, writer) = open(&dir).unwrap();
-        let a = Record::Boot { epoch: 1 }.encode();
+        let a = Record::Boot {
+            incarnation: 1,
+            log_id: 1,
+        }
+        .encode();
         let end_a = a.len() as u64;
-        let snapshot = Record::Boot { epoch: 1 }.encode();
+        let snapshot = Record::Boot {
+            incarnation: 1,
+            log_id: 1,
+        }
+        .encode();
         let end_s = end_a + snapshot.len() as u64;
         write_via_thread(
             writer,
@@ -579,11 +601,21 @@ mod tests {
     fn corruption_names_the_file_and_position() {
         let dir = temp_dir("corrupt");
         fs::create_dir_all(&dir).unwrap();
-        let mut log = Record::Boot { epoch: 1 }.encode();
+        let mut log = Record::Boot {
+            incarnation: 1,
+            log_id: 1,
+        }
+        .encode();
         let second = log.len();
-        Record::Boot { epoch: 2 }.encode_into(&mut log);
+        Record::Boot {
+            incarnation: 2,
+            log_id: 1,
+        }
+        .encode_into(&mut log);
+        // A later batch vouches that everything before it had been synced.
         Record::Durable {
-            upto: log.len() as u64 + 100,
+            upto: log.len() as u64,
+            log_id: 1,
         }
         .encode_into(&mut log);
         log[second + 13] ^= 0xff;

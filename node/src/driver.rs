@@ -183,7 +183,7 @@ impl Driver {
         }
         if !self.booted.load(Ordering::Relaxed) && self.node.is_booted() {
             self.booted.store(true, Ordering::Relaxed);
-            tracing::info!(node = %self.node.id(), epoch = self.node.epoch(), "node booted");
+            tracing::info!(node = %self.node.id(), incarnation = format_args!("{:016x}", self.node.incarnation()), "node booted");
         }
     }
 

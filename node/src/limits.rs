@@ -13,10 +13,11 @@ use tern_core::limits::{KEY_BYTES_MAX, MESSAGE_BYTES_MAX, VALUE_BYTES_MAX};
 /// Bytes of the fixed frame header (magic, version, opcode, reserved, length, request id).
 pub const FRAME_HEADER_BYTES: usize = 20;
 /// Longest encoded causal context a client may send with a write: room for core's
-/// `CONTEXT_ENTRIES_MAX` clock entries (at most 21 bytes each in postcard), so that core,
-/// not the frame limit, is what refuses an oversized context (with `TooLarge`).
-pub const CONTEXT_BYTES_MAX: usize = 64 * 1024;
-const _: () = assert!(CONTEXT_BYTES_MAX >= 21 * tern_core::limits::CONTEXT_ENTRIES_MAX + 8);
+/// `CONTEXT_ENTRIES_MAX` clock entries (at most 25 bytes each in postcard: a node id, a
+/// 64-bit incarnation id and a sequence number, all varints), so that core, not the frame
+/// limit, is what refuses an oversized context (with `TooLarge`).
+pub const CONTEXT_BYTES_MAX: usize = 96 * 1024;
+const _: () = assert!(CONTEXT_BYTES_MAX >= 25 * tern_core::limits::CONTEXT_ENTRIES_MAX + 8);
 /// Longest body of a frame a client may send: a request with the longest key, the longest
 /// value and the longest context.
 pub const REQUEST_BODY_BYTES_MAX: usize =

@@ -3,15 +3,165 @@
 //! They take plain data (what clients saw, what replicas hold), not the simulator, so that
 //! tests can feed each one a history with a planted violation and watch it fail.
 //!
-//! - durability: every acknowledged write is in the final read (same dot, same value) or made
-//!   obsolete by a version whose context has seen its dot; and no value appears that no
-//!   client ever wrote;
+//! - durability: every acknowledged write is in the final read (same dot, same value) or
+//!   superseded by a version written by a client who had been shown it (directly, or through
+//!   a version that itself legitimately superseded it); and no value appears that no client
+//!   ever wrote;
+//! - failed writes: a set whose outcome was a definite failure never appears in any read or
+//!   in the final state;
+//! - acknowledged means durable: when a write is acknowledged, W replicas hold it in their
+//!   synced state (checked by the world at that moment, see `World`);
+//! - dots: one dot names one version, and one write attempt runs once (a value appears under
+//!   one dot only);
 //! - stale reads: a read that began after a write was acknowledged returns that write or a
 //!   causal successor;
 //! - convergence: at the end, every replica of a key holds the same versions.
 
 use std::collections::{BTreeMap, BTreeSet};
-use tern_core::{Dot, NodeId, Object, Time};
+use tern_core::{ActorId, Dot, NodeId, Object, Sibling, Time, VectorClock};
+
+/// How a write attempt ended, as its client saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Still waiting (the run ended first).
+    Pending,
+    Acknowledged,
+    /// A definite failure: nothing was written (unavailable, busy, starting, too large...).
+    Failed,
+    /// It may or may not have been applied (indeterminate, or the client gave up waiting).
+    Unknown,
+}
+
+/// One write attempt: what a client sent, and how it ended.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub client: u32,
+    /// The client's request number; requests of one client are numbered in order.
+    pub request: u64,
+    pub key: Vec<u8>,
+    pub context: VectorClock,
+    /// `None` for a delete.
+    pub value: Option<Vec<u8>>,
+    /// The dot, once acknowledged.
+    pub dot: Option<Dot>,
+    pub outcome: AttemptOutcome,
+}
+
+/// What each client was shown of each key: (client, key) -> dot -> the request whose reply
+/// first showed it (a write's own dot counts as shown by its reply).
+pub type Observed = BTreeMap<(u32, Vec<u8>), BTreeMap<Dot, u64>>;
+
+/// Everything the exact durability checker needs to know about who saw what.
+#[derive(Clone, Copy, Debug)]
+pub struct Provenance<'a> {
+    pub attempts: &'a [Attempt],
+    pub observed: &'a Observed,
+    /// Every version some client was shown, by key and dot.
+    pub versions: &'a BTreeMap<(Vec<u8>, Dot), Sibling>,
+}
+
+/// A key and a context's entries: how a delete whose dot is unknown is found.
+type DeleteKey<'a> = (&'a [u8], Vec<(ActorId, u64)>);
+
+/// Finds which attempts wrote a version, and whether a version's writer had seen a dot.
+struct Justifier<'a> {
+    p: Provenance<'a>,
+    by_dot: BTreeMap<(&'a [u8], Dot), usize>,
+    by_value: BTreeMap<&'a [u8], usize>,
+    /// Deletes whose dot the client never learned, by key and context.
+    deletes: BTreeMap<DeleteKey<'a>, Vec<usize>>,
+    memo: BTreeMap<(usize, Dot), bool>,
+}
+
+impl<'a> Justifier<'a> {
+    fn new(p: Provenance<'a>) -> Justifier<'a> {
+        let mut j = Justifier {
+            p,
+            by_dot: BTreeMap::new(),
+            by_value: BTreeMap::new(),
+            deletes: BTreeMap::new(),
+            memo: BTreeMap::new(),
+        };
+        for (i, a) in p.attempts.iter().enumerate() {
+            if let Some(dot) = a.dot {
+                j.by_dot.insert((a.key.as_slice(), dot), i);
+            }
+            match &a.value {
+                Some(value) => {
+                    j.by_value.insert(value.as_slice(), i);
+                }
+                None if a.dot.is_none() => {
+                    j.deletes
+                        .entry((a.key.as_slice(), a.context.iter().collect()))
+                        .or_default()
+                        .push(i);
+                }
+                None => {}
+            }
+        }
+        j
+    }
+
+    /// The attempts that may have written `sibling` of `key` (one, except for a delete whose
+    /// dot its client never learned: every such delete with the same context).
+    fn writers(&self, key: &[u8], sibling: &Sibling) -> Vec<usize> {
+        if let Some(i) = self.by_dot.get(&(key, sibling.dot)) {
+            return vec![*i];
+        }
+        match &sibling.value {
+            Some(value) => self
+                .by_value
+                .get(value.as_slice())
+                .copied()
+                .into_iter()
+                .collect(),
+            None => self
+                .deletes
+                .get(&(key, sibling.context.iter().collect::<Vec<_>>()))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// True if the client of `attempt` had been shown `dot` before sending it, directly or
+    /// through a version whose own writer legitimately superseded it.
+    fn justified(&mut self, attempt: usize, key: &[u8], dot: Dot) -> bool {
+        if let Some(known) = self.memo.get(&(attempt, dot)) {
+            return *known;
+        }
+        let a = &self.p.attempts[attempt];
+        let mut verdict = false;
+        if let Some(seen) = self.p.observed.get(&(a.client, key.to_vec())) {
+            let before = a.request;
+            if seen.get(&dot).is_some_and(|at| *at < before) {
+                verdict = true;
+            } else {
+                // Newest first: the version a client overwrote is usually its latest one.
+                let shown: Vec<Dot> = seen
+                    .iter()
+                    .filter(|(u, at)| **at < before && **u != dot)
+                    .map(|(u, _)| *u)
+                    .collect();
+                'search: for u in shown.into_iter().rev() {
+                    let Some(version) = self.p.versions.get(&(key.to_vec(), u)) else {
+                        continue;
+                    };
+                    if !version.context.covers(dot) {
+                        continue;
+                    }
+                    for writer in self.writers(key, version) {
+                        if writer != attempt && self.justified(writer, key, dot) {
+                            verdict = true;
+                            break 'search;
+                        }
+                    }
+                }
+            }
+        }
+        self.memo.insert((attempt, dot), verdict);
+        verdict
+    }
+}
 
 /// An acknowledged write as the client saw it.
 #[derive(Clone, Debug)]
@@ -60,18 +210,23 @@ impl Durability {
     }
 }
 
-/// Checks every acknowledged write against the final read of its key. `written` holds every
-/// value any client ever sent (acknowledged or not): anything else in a final read is a
-/// value that appeared from nowhere.
+/// Checks every acknowledged write against the final read of its key. A write missing from
+/// the final object counts as superseded only if a final version that covers its dot was
+/// written by a client who had been shown it (see `Justifier::justified`); a context that
+/// claims a version nobody showed its client is a lost update. `written` holds every value
+/// any client ever sent (acknowledged or not): anything else in a final read is a value that
+/// appeared from nowhere.
 pub fn check_durability(
     acked: &[WriteRecord],
     finals: &BTreeMap<Vec<u8>, Object>,
     written: &BTreeSet<Vec<u8>>,
+    provenance: Provenance<'_>,
 ) -> Durability {
     let mut verdict = Durability {
         acknowledged: acked.len() as u64,
         ..Durability::default()
     };
+    let mut justifier = Justifier::new(provenance);
     let empty = Object::new();
     for write in acked {
         let object = finals.get(&write.key).unwrap_or(&empty);
@@ -88,17 +243,38 @@ pub fn check_durability(
                     ),
                 ));
             }
-        } else if object
+            continue;
+        }
+        let covering: Vec<&Sibling> = object
             .siblings()
             .iter()
-            .any(|s| s.context.covers(write.dot))
-        {
+            .filter(|s| s.context.covers(write.dot))
+            .collect();
+        if covering.is_empty() {
+            verdict.violations.push(Violation::new(
+                "durability",
+                format!(
+                    "key {} lost the write {:?} acknowledged at {}",
+                    show(&write.key),
+                    write.dot,
+                    write.ack
+                ),
+            ));
+            continue;
+        }
+        let legitimate = covering.iter().any(|s| {
+            justifier
+                .writers(&write.key, s)
+                .into_iter()
+                .any(|w| justifier.justified(w, &write.key, write.dot))
+        });
+        if legitimate {
             verdict.superseded += 1;
         } else {
             verdict.violations.push(Violation::new(
                 "durability",
                 format!(
-                    "key {} lost the write {:?} acknowledged at {}",
+                    "key {}: the write {:?} acknowledged at {} was replaced by a write whose client had never been shown it (lost update)",
                     show(&write.key),
                     write.dot,
                     write.ack
@@ -123,6 +299,106 @@ pub fn check_durability(
         }
     }
     verdict
+}
+
+/// Checks that no set whose outcome was a definite failure (nothing written) shows up in any
+/// read or in the final state. Returns the number of failed sets and the violations.
+pub fn check_failed_writes(
+    attempts: &[Attempt],
+    reads: &[ReadRecord],
+    finals: &BTreeMap<Vec<u8>, Object>,
+) -> (u64, Vec<Violation>) {
+    let failed: BTreeMap<&[u8], &Attempt> = attempts
+        .iter()
+        .filter(|a| a.outcome == AttemptOutcome::Failed)
+        .filter_map(|a| a.value.as_deref().map(|v| (v, a)))
+        .collect();
+    let mut violations = Vec::new();
+    let objects = reads
+        .iter()
+        .map(|r| (&r.key, &r.object))
+        .chain(finals.iter());
+    for (key, object) in objects {
+        for value in object.values() {
+            if let Some(a) = failed.get(value) {
+                violations.push(Violation::new(
+                    "failed write",
+                    format!(
+                        "key {}: client {} was told its write (request {}) failed, yet its value is visible",
+                        show(key),
+                        a.client,
+                        a.request
+                    ),
+                ));
+            }
+        }
+    }
+    violations.sort_by(|a, b| a.detail.cmp(&b.detail));
+    violations.dedup();
+    (failed.len() as u64, violations)
+}
+
+/// Watches every version that replicas exchange: one (key, dot) must always name the same
+/// version, and one value (each set attempt writes a unique one) must carry one dot: two
+/// dots for one value mean the write ran twice.
+#[derive(Debug, Default)]
+pub struct DotLedger {
+    versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
+    values: BTreeMap<Vec<u8>, (Vec<u8>, Dot)>,
+    pub violations: Vec<Violation>,
+}
+
+impl DotLedger {
+    /// Versions seen so far.
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    pub fn observe(&mut self, key: &[u8], object: &Object) {
+        for sibling in object.siblings() {
+            match self.versions.get(&(key.to_vec(), sibling.dot)) {
+                Some(known) if known != sibling => {
+                    self.violations.push(Violation::new(
+                        "dots",
+                        format!(
+                            "key {}: dot {:?} was minted twice, for two different versions",
+                            show(key),
+                            sibling.dot
+                        ),
+                    ));
+                }
+                Some(_) => continue,
+                None => {
+                    self.versions
+                        .insert((key.to_vec(), sibling.dot), sibling.clone());
+                }
+            }
+            if let Some(value) = &sibling.value {
+                match self.values.get(value) {
+                    Some((k, d)) if (k.as_slice(), *d) != (key, sibling.dot) => {
+                        self.violations.push(Violation::new(
+                            "dots",
+                            format!(
+                                "key {}: one write ran twice (its value carries dots {:?} and {:?})",
+                                show(key),
+                                d,
+                                sibling.dot
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.values
+                            .insert(value.clone(), (key.to_vec(), sibling.dot));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Checks that no read missed a write acknowledged before the read began. Returns the number
@@ -198,7 +474,7 @@ mod tests {
         Dot {
             actor: ActorId {
                 node: NodeId(1),
-                epoch: 1,
+                incarnation: 1,
             },
             seq,
         }
@@ -226,15 +502,136 @@ mod tests {
         values.iter().map(|v| v.to_vec()).collect()
     }
 
+    /// A history: who wrote what with which context, and what each client was shown.
+    #[derive(Default)]
+    struct Story {
+        attempts: Vec<Attempt>,
+        observed: Observed,
+        versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
+    }
+
+    impl Story {
+        /// Client `client` writes `value` (request `request`) with `context`, acknowledged
+        /// as dot `seq`; it sees its own write.
+        fn write(
+            &mut self,
+            client: u32,
+            request: u64,
+            seq: u64,
+            value: &[u8],
+            context: VectorClock,
+        ) {
+            self.attempts.push(Attempt {
+                client,
+                request,
+                key: b"k".to_vec(),
+                context: context.clone(),
+                value: Some(value.to_vec()),
+                dot: Some(dot(seq)),
+                outcome: AttemptOutcome::Acknowledged,
+            });
+            self.show(client, request, seq, value, context);
+        }
+
+        /// The reply to `client`'s request `request` shows it the version `seq`.
+        fn show(
+            &mut self,
+            client: u32,
+            request: u64,
+            seq: u64,
+            value: &[u8],
+            context: VectorClock,
+        ) {
+            self.observed
+                .entry((client, b"k".to_vec()))
+                .or_default()
+                .entry(dot(seq))
+                .or_insert(request);
+            self.versions.insert(
+                (b"k".to_vec(), dot(seq)),
+                Sibling {
+                    dot: dot(seq),
+                    context,
+                    value: Some(value.to_vec()),
+                },
+            );
+        }
+
+        fn provenance(&self) -> Provenance<'_> {
+            Provenance {
+                attempts: &self.attempts,
+                observed: &self.observed,
+                versions: &self.versions,
+            }
+        }
+    }
+
+    fn covering(seqs: &[u64]) -> VectorClock {
+        let mut context = VectorClock::new();
+        for seq in seqs {
+            context.add(dot(*seq));
+        }
+        context
+    }
+
     #[test]
     fn durability_accepts_present_and_superseded_writes() {
         let acked = [write(1, b"a", 10), write(2, b"b", 20)];
-        let mut context = VectorClock::new();
-        context.add(dot(1));
-        let finals = BTreeMap::from([(b"k".to_vec(), object(2, b"b", context))]);
-        let verdict = check_durability(&acked, &finals, &written(&[b"a", b"b"]));
+        // Client 7 wrote a; client 8 read it (request 3), then wrote b over it.
+        let mut story = Story::default();
+        story.write(7, 1, 1, b"a", VectorClock::new());
+        story.show(8, 3, 1, b"a", VectorClock::new());
+        story.write(8, 4, 2, b"b", covering(&[1]));
+        let finals = BTreeMap::from([(b"k".to_vec(), object(2, b"b", covering(&[1])))]);
+        let verdict =
+            check_durability(&acked, &finals, &written(&[b"a", b"b"]), story.provenance());
         assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
         assert_eq!((verdict.present, verdict.superseded), (1, 1));
+    }
+
+    #[test]
+    fn durability_catches_a_lost_update_by_a_context_its_client_never_saw() {
+        let acked = [write(1, b"a", 10), write(2, b"b", 20)];
+        // Client 8 never read a, yet its context claims it (as a write reply's whole-key
+        // clock used to): a is replaced without anyone having seen it.
+        let mut story = Story::default();
+        story.write(7, 1, 1, b"a", VectorClock::new());
+        story.write(8, 4, 2, b"b", covering(&[1]));
+        let finals = BTreeMap::from([(b"k".to_vec(), object(2, b"b", covering(&[1])))]);
+        let written = written(&[b"a", b"b"]);
+        let verdict = check_durability(&acked, &finals, &written, story.provenance());
+        assert_eq!(verdict.violations.len(), 1, "{:?}", verdict.violations);
+        assert!(verdict.violations[0].detail.contains("lost update"));
+        // Seen after the write was sent is still not seen before it.
+        story.show(8, 5, 1, b"a", VectorClock::new());
+        let verdict = check_durability(&acked, &finals, &written, story.provenance());
+        assert_eq!(verdict.violations.len(), 1, "{:?}", verdict.violations);
+    }
+
+    #[test]
+    fn durability_follows_supersession_through_versions_a_client_saw() {
+        let acked = [write(1, b"a", 10), write(2, b"b", 20), write(3, b"c", 30)];
+        // 8 saw a and wrote b over it; 9 saw only b and wrote c over b (its context covers a
+        // through b's): a is legitimately superseded by c.
+        let mut story = Story::default();
+        story.write(7, 1, 1, b"a", VectorClock::new());
+        story.show(8, 2, 1, b"a", VectorClock::new());
+        story.write(8, 3, 2, b"b", covering(&[1]));
+        story.show(9, 4, 2, b"b", covering(&[1]));
+        story.write(9, 5, 3, b"c", covering(&[1, 2]));
+        let finals = BTreeMap::from([(b"k".to_vec(), object(3, b"c", covering(&[1, 2])))]);
+        let all = written(&[b"a", b"b", b"c"]);
+        let verdict = check_durability(&acked, &finals, &all, story.provenance());
+        assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+        assert_eq!(verdict.superseded, 2);
+        // Had b's writer never seen a, the chain would not justify c replacing a.
+        let mut bad = Story::default();
+        bad.write(7, 1, 1, b"a", VectorClock::new());
+        bad.write(8, 3, 2, b"b", covering(&[1]));
+        bad.show(9, 4, 2, b"b", covering(&[1]));
+        bad.write(9, 5, 3, b"c", covering(&[1, 2]));
+        let verdict = check_durability(&acked, &finals, &all, bad.provenance());
+        assert_eq!(verdict.violations.len(), 1, "{:?}", verdict.violations);
     }
 
     #[test]
@@ -242,7 +639,9 @@ mod tests {
         let acked = [write(1, b"a", 10), write(2, b"b", 20)];
         // The final object holds write 2, which never saw write 1: write 1 is lost.
         let finals = BTreeMap::from([(b"k".to_vec(), object(2, b"b", VectorClock::new()))]);
-        let verdict = check_durability(&acked, &finals, &written(&[b"a", b"b"]));
+        let story = Story::default();
+        let verdict =
+            check_durability(&acked, &finals, &written(&[b"a", b"b"]), story.provenance());
         assert_eq!(verdict.violations.len(), 1);
         assert_eq!(verdict.preserved(), 1);
     }
@@ -251,8 +650,45 @@ mod tests {
     fn durability_catches_a_changed_and_an_invented_value() {
         let acked = [write(1, b"a", 10)];
         let finals = BTreeMap::from([(b"k".to_vec(), object(1, b"z", VectorClock::new()))]);
-        let verdict = check_durability(&acked, &finals, &written(&[b"a"]));
+        let story = Story::default();
+        let verdict = check_durability(&acked, &finals, &written(&[b"a"]), story.provenance());
         assert_eq!(verdict.violations.len(), 2, "{:?}", verdict.violations);
+    }
+
+    #[test]
+    fn failed_write_checker_catches_a_refused_value_that_became_visible() {
+        let mut story = Story::default();
+        story.write(7, 1, 1, b"a", VectorClock::new());
+        story.attempts.push(Attempt {
+            client: 8,
+            request: 2,
+            key: b"k".to_vec(),
+            context: VectorClock::new(),
+            value: Some(b"refused".to_vec()),
+            dot: None,
+            outcome: AttemptOutcome::Failed,
+        });
+        let clean = BTreeMap::from([(b"k".to_vec(), object(1, b"a", VectorClock::new()))]);
+        let (failed, violations) = check_failed_writes(&story.attempts, &[], &clean);
+        assert_eq!((failed, violations.len()), (1, 0));
+        let leaked = BTreeMap::from([(b"k".to_vec(), object(2, b"refused", VectorClock::new()))]);
+        let (_, violations) = check_failed_writes(&story.attempts, &[], &leaked);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+    }
+
+    #[test]
+    fn dot_ledger_catches_a_dot_minted_twice_and_a_write_run_twice() {
+        let mut ledger = DotLedger::default();
+        ledger.observe(b"k", &object(1, b"a", VectorClock::new()));
+        ledger.observe(b"k", &object(1, b"a", VectorClock::new()));
+        assert!(ledger.violations.is_empty());
+        // Another version under the same dot: an incarnation reused.
+        ledger.observe(b"k", &object(1, b"b", VectorClock::new()));
+        assert_eq!(ledger.violations.len(), 1);
+        // The same value under a second dot: one write applied twice.
+        ledger.observe(b"k", &object(2, b"a", VectorClock::new()));
+        assert_eq!(ledger.violations.len(), 2);
+        assert!(ledger.violations[1].detail.contains("ran twice"));
     }
 
     #[test]

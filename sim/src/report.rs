@@ -2,6 +2,7 @@
 
 use crate::world::RunOutcome;
 use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Wall-clock facts the simulation itself never sees.
@@ -56,9 +57,12 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes ({} power cuts of all nodes, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at crash: {} kept, {} dropped, {} torn",
+        "faults: {} crashes ({} process kills, {} power losses, {} power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at power loss: {} kept, {} dropped, {} torn",
         f.crashes,
+        f.kills,
+        f.power_losses,
         f.power_cuts,
+        f.crashes_after_restart,
         f.fsync_failures,
         f.max_down,
         f.partitions_symmetric + f.partitions_asymmetric + f.partitions_isolate,
@@ -69,11 +73,21 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "durability: {}/{} acknowledged writes preserved ({} present, {} superseded by a causal successor)",
+        "durability: {}/{} acknowledged writes preserved ({} present, {} superseded by a write whose client had seen them)",
         d.preserved(),
         d.acknowledged,
         d.present,
         d.superseded
+    );
+    let _ = writeln!(
+        s,
+        "acknowledged = durable: {} acknowledgements checked against the replicas' synced state",
+        outcome.acks_checked
+    );
+    let _ = writeln!(
+        s,
+        "dots: {} versions watched, each dot one version, each write run once; failed writes: {} definitely failed sets never visible",
+        outcome.versions_watched, outcome.failed_sets
     );
     let _ = writeln!(
         s,
@@ -96,9 +110,24 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     if outcome.passed() {
         let _ = writeln!(s, "result: PASS");
     } else {
-        let _ = writeln!(s, "result: FAIL, {} violations", outcome.violations.len());
-        for v in outcome.violations.iter().take(20) {
-            let _ = writeln!(s, "  [{}] {}", v.checker, v.detail);
+        let mut by_checker: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for v in &outcome.violations {
+            by_checker.entry(v.checker).or_default().push(&v.detail);
+        }
+        let counts: Vec<String> = by_checker
+            .iter()
+            .map(|(c, v)| format!("{c} {}", v.len()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "result: FAIL, {} violations ({})",
+            outcome.violations.len(),
+            counts.join(", ")
+        );
+        for (checker, details) in &by_checker {
+            for detail in details.iter().take(5) {
+                let _ = writeln!(s, "  [{checker}] {detail}");
+            }
         }
         let _ = writeln!(s, "replay: {}", replay_command(path, outcome.seed));
     }

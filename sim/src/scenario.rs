@@ -64,6 +64,31 @@ pub struct WorkloadSpec {
     /// This fraction of sets writes a brand-new key that is never written again, so that a
     /// lost write cannot hide behind a later overwrite.
     pub fresh_key_fraction: f64,
+    /// Which causal context a write carries, as relative weights.
+    pub contexts: ContextMix,
+    /// This fraction of sets writes an adversarial value: bytes that frame valid log records
+    /// (a `Durable` mark claiming far more than was synced), so that recovery is tested
+    /// against values that look like its own metadata.
+    pub adversarial_fraction: f64,
+    /// This fraction of sets writes a large value, spanning many disk sectors, of a size in
+    /// `large_value_bytes`.
+    pub large_fraction: f64,
+    pub large_value_bytes: [u32; 2],
+}
+
+/// How a write picks its context (relative weights).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContextMix {
+    /// Read-modify-write: read the key first, then write with the read's context.
+    pub read: u32,
+    /// Write with the context of this client's previous write reply for the key (empty if
+    /// there was none).
+    pub reply: u32,
+    /// A blind write: an empty context, replacing nothing.
+    pub blind: u32,
+    /// The newest context this client holds for the key, from a read or a write reply.
+    pub latest: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -89,6 +114,7 @@ pub struct DiskSpec {
     pub crash_drop: u32,
     pub crash_torn: u32,
     /// Probability that a sync fails (during the fault phase). The node halts and restarts.
+    /// The pages of a failed sync stay readable until evicted but never reach the disk.
     pub fsync_failure: f64,
 }
 
@@ -97,6 +123,13 @@ pub struct DiskSpec {
 pub struct FaultSpec {
     /// Time between crash attempts (a crash is skipped if `max_down` nodes are down).
     pub crash_interval_ms: [u64; 2],
+    /// The fraction of single-node crashes that kill the process only: its unsynced bytes
+    /// stay readable in the page cache, still unsynced (a later power loss decides their
+    /// fate). The others are power losses of that machine.
+    pub kill_fraction: f64,
+    /// Probability that a restarted node crashes again at a dangerous moment: during
+    /// recovery or before its first sync completes (within `disk.fsync_us[1]` of starting).
+    pub crash_after_restart: f64,
     pub restart_delay_ms: [u64; 2],
     pub max_down: u32,
     /// Time between power cuts of the whole cluster (every node crashes at once). 0 disables.
@@ -169,6 +202,21 @@ impl Default for WorkloadSpec {
             think_us: [0, 2_000],
             client_timeout_ms: 3_000,
             fresh_key_fraction: 0.0,
+            contexts: ContextMix::default(),
+            adversarial_fraction: 0.0,
+            large_fraction: 0.0,
+            large_value_bytes: [4_096, 65_536],
+        }
+    }
+}
+
+impl Default for ContextMix {
+    fn default() -> ContextMix {
+        ContextMix {
+            read: 0,
+            reply: 0,
+            blind: 0,
+            latest: 1,
         }
     }
 }
@@ -202,6 +250,8 @@ impl Default for FaultSpec {
     fn default() -> FaultSpec {
         FaultSpec {
             crash_interval_ms: [0, 0],
+            kill_fraction: 0.0,
+            crash_after_restart: 0.0,
             restart_delay_ms: [100, 1_000],
             max_down: 1,
             power_cut_interval_ms: [0, 0],
@@ -237,7 +287,7 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), String> {
         let c = &self.cluster;
         let w = &self.workload;
-        let checks: [(bool, &str); 14] = [
+        let checks: [(bool, &str); 19] = [
             (
                 c.nodes >= 1 && c.nodes <= 16,
                 "cluster.nodes must be 1..=16",
@@ -288,6 +338,28 @@ impl Scenario {
             (
                 (0.0..=1.0).contains(&w.fresh_key_fraction),
                 "workload.fresh_key_fraction must be in [0, 1]",
+            ),
+            (
+                w.contexts.read + w.contexts.reply + w.contexts.blind + w.contexts.latest > 0,
+                "workload.contexts weights must not all be zero",
+            ),
+            (
+                (0.0..=1.0).contains(&w.adversarial_fraction)
+                    && (0.0..=1.0).contains(&w.large_fraction),
+                "workload.adversarial_fraction and workload.large_fraction must be in [0, 1]",
+            ),
+            (
+                w.large_value_bytes[0] <= w.large_value_bytes[1]
+                    && w.large_value_bytes[1] as usize <= tern_core::limits::VALUE_BYTES_MAX,
+                "workload.large_value_bytes must be [min, max] within VALUE_BYTES_MAX",
+            ),
+            (
+                (0.0..=1.0).contains(&self.faults.kill_fraction),
+                "faults.kill_fraction must be in [0, 1]",
+            ),
+            (
+                (0.0..=1.0).contains(&self.faults.crash_after_restart),
+                "faults.crash_after_restart must be in [0, 1]",
             ),
         ];
         for (ok, why) in checks {

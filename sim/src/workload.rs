@@ -1,18 +1,24 @@
 //! The workload: simulated clients issuing sets, gets and deletes, and the history they see.
 //!
-//! Each client runs one request at a time against a random node. Writes carry the context the
-//! client last saw for the key (read-modify-write), so concurrent clients make siblings and
-//! later writes resolve them. A write whose outcome is not a success (indeterminate,
+//! Each client runs one request at a time against a random node. Each write carries a context
+//! chosen by the scenario's `contexts` weights: read-modify-write (read the key, then write
+//! with the read's context), the context of the client's previous write reply, a blind write
+//! (empty context), or the newest context the client holds. Concurrent clients make siblings
+//! and later writes resolve them. Every write attempt is recorded with its context, and every
+//! version each client was shown, so that the durability checker can tell a write that was
+//! superseded by a client who saw it from one that was silently dropped. A write whose outcome is not a success (indeterminate,
 //! unavailable, busy, a client-side timeout) is retried as a new attempt until one is
 //! acknowledged; every attempt writes a value unique to it. The workload ends once exactly
 //! `acknowledged_writes` writes are acknowledged: a write starts only while the acknowledged
 //! and in-flight writes together are below the target.
 
-use crate::checker::{ReadRecord, WriteRecord};
+use crate::checker::{Attempt, AttemptOutcome, Observed, ReadRecord, WriteRecord};
 use crate::rng::SimRng;
 use crate::scenario::{KeyDistribution, WorkloadSpec};
 use std::collections::{BTreeMap, BTreeSet};
-use tern_core::{ClientResult, Op, Request, RequestError, Response, Time, VectorClock};
+use tern_core::{
+    ClientResult, Dot, Object, Op, Request, RequestError, Response, Sibling, Time, VectorClock,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum OpKind {
@@ -56,17 +62,44 @@ struct InFlight {
     key: u32,
     value: Option<Vec<u8>>,
     start: Time,
+    /// Index into `History::attempts` for a write.
+    attempt: Option<usize>,
+}
+
+/// Where a write takes its context from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContextMode {
+    /// Read the key first, then write with the read's context.
+    Read,
+    /// The context of this client's previous write reply for the key.
+    Reply,
+    /// No context.
+    Blind,
+    /// The newest context the client holds for the key.
+    Latest,
+}
+
+/// A write the client has chosen and retries until it is acknowledged.
+#[derive(Clone, Copy, Debug)]
+struct Planned {
+    kind: OpKind,
+    key: u32,
+    mode: ContextMode,
+    /// For `ContextMode::Read`: the read before the write is done.
+    read_done: bool,
 }
 
 #[derive(Debug, Default)]
 struct Client {
     next_request: u64,
     in_flight: Option<InFlight>,
-    /// A write to retry: kind and key.
-    retry: Option<(OpKind, u32)>,
-    /// Read this key before the next write (the last write had too many siblings).
-    read_first: bool,
-    contexts: BTreeMap<u32, VectorClock>,
+    planned: Option<Planned>,
+    /// The newest context for each key, from a read or a write reply.
+    latest: BTreeMap<u32, VectorClock>,
+    /// The context of the last successful read of each key.
+    read: BTreeMap<u32, VectorClock>,
+    /// The context of the last write reply for each key.
+    reply: BTreeMap<u32, VectorClock>,
     stopped: bool,
 }
 
@@ -75,6 +108,12 @@ struct Client {
 pub struct History {
     pub acked: Vec<WriteRecord>,
     pub reads: Vec<ReadRecord>,
+    /// Every write attempt, with the context it carried and how it ended.
+    pub attempts: Vec<Attempt>,
+    /// What each client has been shown of each key: dot -> the request that first showed it.
+    pub observed: Observed,
+    /// Every version any client was shown, by key and dot.
+    pub versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
     /// Every value any set attempt carried.
     pub written: BTreeSet<Vec<u8>>,
     /// Every key any write attempt touched.
@@ -83,6 +122,19 @@ pub struct History {
     pub outcomes: BTreeMap<(OpKind, &'static str), u64>,
     /// Successful latencies by op, in simulated microseconds.
     pub latencies: BTreeMap<OpKind, Vec<u64>>,
+}
+
+impl History {
+    /// Records that `client` was shown `object` of `key` by the reply to `request`.
+    fn observe(&mut self, client: u32, request: u64, key: &[u8], object: &Object) {
+        let seen = self.observed.entry((client, key.to_vec())).or_default();
+        for sibling in object.siblings() {
+            seen.entry(sibling.dot).or_insert(request);
+            self.versions
+                .entry((key.to_vec(), sibling.dot))
+                .or_insert_with(|| sibling.clone());
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -109,6 +161,18 @@ pub struct Issue {
 
 pub fn key_name(index: u32) -> Vec<u8> {
     format!("key-{index:05}").into_bytes()
+}
+
+/// A `Durable` record claiming that far more of the log was synced than ever was, framed
+/// exactly as core frames its own: a value carrying it tests that recovery cannot be steered
+/// by the bytes of a value.
+fn forged_durable_record() -> Vec<u8> {
+    // The log id is the log's secret; a client can only guess it.
+    tern_core::Record::Durable {
+        upto: 1 << 40,
+        log_id: 0x7e57_0000_0000_0001,
+    }
+    .encode()
 }
 
 impl Workload {
@@ -162,6 +226,12 @@ impl Workload {
         }
     }
 
+    /// The key of `client`'s write `request`, while the client still waits for it.
+    pub fn in_flight_write(&self, client: u32, request: u64) -> Option<Vec<u8>> {
+        let flight = self.clients.get(client as usize)?.in_flight.as_ref()?;
+        (flight.request == request && flight.kind != OpKind::Get).then(|| key_name(flight.key))
+    }
+
     pub fn think(&mut self) -> u64 {
         self.rng.range(self.spec.think_us)
     }
@@ -179,13 +249,30 @@ impl Workload {
         at.min(self.zipf_cdf.len() - 1) as u32
     }
 
+    fn pick_mode(&mut self) -> ContextMode {
+        let c = &self.spec.contexts;
+        [
+            ContextMode::Read,
+            ContextMode::Reply,
+            ContextMode::Blind,
+            ContextMode::Latest,
+        ][self.rng.weighted(&[c.read, c.reply, c.blind, c.latest])]
+    }
+
     fn value(&mut self, client: u32) -> Vec<u8> {
         self.attempts += 1;
-        let len = self.rng.range([
+        let mut len = self.rng.range([
             u64::from(self.spec.value_bytes[0]),
             u64::from(self.spec.value_bytes[1]),
         ]) as usize;
+        if self.rng.chance(self.spec.large_fraction) {
+            let [lo, hi] = self.spec.large_value_bytes;
+            len = self.rng.range([u64::from(lo), u64::from(hi)]) as usize;
+        }
         let mut value = format!("c{client}-a{}:", self.attempts).into_bytes();
+        if self.rng.chance(self.spec.adversarial_fraction) {
+            value.extend_from_slice(&forged_durable_record());
+        }
         let mut fill = self.attempts;
         while value.len() < len {
             fill = crate::rng::mix64(fill);
@@ -204,13 +291,8 @@ impl Workload {
         if self.clients[c].stopped {
             return None;
         }
-        let (kind, key) = if let Some((kind, key)) = self.clients[c].retry {
-            if self.clients[c].read_first {
-                self.clients[c].read_first = false;
-                (OpKind::Get, key)
-            } else {
-                (kind, key)
-            }
+        let (kind, key, mode) = if let Some(p) = self.clients[c].planned {
+            (p.kind, p.key, Some(p.mode))
         } else {
             if self.acked >= self.spec.acknowledged_writes {
                 self.clients[c].stopped = true;
@@ -230,13 +312,36 @@ impl Workload {
             } else {
                 self.pick_key()
             };
-            (kind, key)
+            let mode = (kind != OpKind::Get).then(|| self.pick_mode());
+            if let Some(mode) = mode {
+                self.writes_in_flight += 1;
+                self.clients[c].planned = Some(Planned {
+                    kind,
+                    key,
+                    mode,
+                    read_done: false,
+                });
+            }
+            (kind, key, mode)
         };
-        let context = self.clients[c]
-            .contexts
-            .get(&key)
-            .cloned()
-            .unwrap_or_default();
+        // A read-modify-write reads first.
+        let kind = match &mut self.clients[c].planned {
+            Some(p) if p.mode == ContextMode::Read && !p.read_done => {
+                p.read_done = true;
+                OpKind::Get
+            }
+            _ => kind,
+        };
+        let context = match mode {
+            Some(ContextMode::Read) => self.clients[c].read.get(&key),
+            Some(ContextMode::Reply) => self.clients[c].reply.get(&key),
+            Some(ContextMode::Latest) => self.clients[c].latest.get(&key),
+            Some(ContextMode::Blind) | None => None,
+        }
+        .cloned()
+        .unwrap_or_default();
+        let request = self.clients[c].next_request;
+        self.clients[c].next_request += 1;
         let (op, value) = match kind {
             OpKind::Get => (Op::Get { key: key_name(key) }, None),
             OpKind::Set => {
@@ -245,32 +350,38 @@ impl Workload {
                 let op = Op::Set {
                     key: key_name(key),
                     value: value.clone(),
-                    context,
+                    context: context.clone(),
                 };
                 (op, Some(value))
             }
             OpKind::Delete => (
                 Op::Delete {
                     key: key_name(key),
-                    context,
+                    context: context.clone(),
                 },
                 None,
             ),
         };
-        if kind != OpKind::Get {
+        let attempt = (kind != OpKind::Get).then(|| {
             self.history.keys_written.insert(key_name(key));
-            if self.clients[c].retry.is_none() {
-                self.writes_in_flight += 1;
-            }
-        }
-        let request = self.clients[c].next_request;
-        self.clients[c].next_request += 1;
+            self.history.attempts.push(Attempt {
+                client,
+                request,
+                key: key_name(key),
+                context,
+                value: value.clone(),
+                dot: None,
+                outcome: AttemptOutcome::Pending,
+            });
+            self.history.attempts.len() - 1
+        });
         self.clients[c].in_flight = Some(InFlight {
             request,
             kind,
             key,
             value,
             start: now,
+            attempt,
         });
         Some(Issue {
             client,
@@ -301,11 +412,21 @@ impl Workload {
             .outcomes
             .entry((flight.kind, outcome_name(&result)))
             .or_default() += 1;
+        if let Some(i) = flight.attempt {
+            self.history.attempts[i].outcome = match &result {
+                Some(Ok(_)) => AttemptOutcome::Acknowledged,
+                Some(Err(e)) if !e.maybe_applied() => AttemptOutcome::Failed,
+                _ => AttemptOutcome::Unknown,
+            };
+        }
         let key = key_name(flight.key);
         match (flight.kind, result) {
             (OpKind::Get, Some(Ok(Response::Object(object)))) => {
                 self.latency(OpKind::Get, flight.start, now);
-                self.clients[c].contexts.insert(flight.key, object.clock());
+                self.history.observe(client, request, &key, &object);
+                let context = object.clock();
+                self.clients[c].read.insert(flight.key, context.clone());
+                self.clients[c].latest.insert(flight.key, context);
                 self.history.reads.push(ReadRecord {
                     key,
                     start: flight.start,
@@ -314,10 +435,23 @@ impl Workload {
                 });
             }
             (OpKind::Get, _) => {}
-            (kind, Some(Ok(Response::Written { dot, context }))) => {
+            (kind, Some(Ok(Response::Written { dot, object }))) => {
                 self.latency(kind, flight.start, now);
-                self.clients[c].contexts.insert(flight.key, context);
-                self.clients[c].retry = None;
+                // The client has seen its own write, and every version the reply shows.
+                self.history
+                    .observed
+                    .entry((client, key.clone()))
+                    .or_default()
+                    .entry(dot)
+                    .or_insert(request);
+                self.history.observe(client, request, &key, &object);
+                let context = object.clock();
+                if let Some(i) = flight.attempt {
+                    self.history.attempts[i].dot = Some(dot);
+                }
+                self.clients[c].reply.insert(flight.key, context.clone());
+                self.clients[c].latest.insert(flight.key, context);
+                self.clients[c].planned = None;
                 self.writes_in_flight -= 1;
                 self.acked += 1;
                 assert!(
@@ -332,11 +466,17 @@ impl Workload {
                     ack: now,
                 });
             }
-            (kind, Some(Err(RequestError::TooManySiblings { .. }))) => {
-                self.clients[c].retry = Some((kind, flight.key));
-                self.clients[c].read_first = true;
+            (_, result) => {
+                // Retry the write; read first if the key holds too many versions.
+                if let Some(p) = &mut self.clients[c].planned {
+                    if let Some(Err(RequestError::TooManySiblings { .. })) = result {
+                        p.mode = ContextMode::Read;
+                    }
+                    if p.mode == ContextMode::Read {
+                        p.read_done = flight.kind == OpKind::Get;
+                    }
+                }
             }
-            (kind, _) => self.clients[c].retry = Some((kind, flight.key)),
         }
         true
     }

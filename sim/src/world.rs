@@ -7,7 +7,7 @@
 //! send (encoded, through the network model), reply, append + sync. Nothing here decides
 //! about keys, versions or quorums; it only injects faults and records what happened.
 
-use crate::checker::{self, Durability, Violation};
+use crate::checker::{self, DotLedger, Durability, Provenance, Violation};
 use crate::disk::{CrashDamage, Disk, SyncTarget};
 use crate::rng::{derive_seed, SimRng, TraceHash};
 use crate::scenario::Scenario;
@@ -64,6 +64,11 @@ enum Event {
         client: u32,
     },
     Crash,
+    /// A restarted node crashes again at a dangerous moment (see `FaultSpec`).
+    CrashAgain {
+        node: usize,
+        incarnation: u32,
+    },
     PowerCut,
     Restart {
         node: usize,
@@ -121,6 +126,12 @@ struct Proc {
 #[derive(Clone, Debug, Default)]
 pub struct FaultCounts {
     pub crashes: u64,
+    /// Crashes that killed the process only (the page cache survived).
+    pub kills: u64,
+    /// Crashes that cut one machine's power (power cuts of all nodes counted apart).
+    pub power_losses: u64,
+    /// Crashes that struck a node during recovery or before its first sync completed.
+    pub crashes_after_restart: u64,
     pub power_cuts: u64,
     pub fsync_failures: u64,
     pub restarts: u64,
@@ -135,6 +146,8 @@ pub struct FaultCounts {
     pub messages_to_down_nodes: u64,
     pub damage: CrashDamage,
     pub torn_tails_truncated: u64,
+    /// Bytes a failed sync left readable but never wrote, evicted before recovery read them.
+    pub bytes_evicted: u64,
     pub bytes_truncated: u64,
     pub compactions: u64,
     pub read_repairs: u64,
@@ -166,6 +179,13 @@ pub struct RunOutcome {
     pub stale_pairs: u64,
     pub reads_checked: u64,
     pub keys_converged: u64,
+    /// Acknowledgements checked against the synced state of the replicas, at the moment
+    /// each was sent.
+    pub acks_checked: u64,
+    /// Distinct versions the dot checker watched.
+    pub versions_watched: u64,
+    /// Sets that failed definitely, whose values the failed-write checker looked for.
+    pub failed_sets: u64,
     pub violations: Vec<Violation>,
     pub outcomes: BTreeMap<(OpKind, &'static str), u64>,
     pub latencies: BTreeMap<OpKind, Vec<u64>>,
@@ -177,6 +197,15 @@ impl RunOutcome {
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }
+}
+
+/// How a node goes down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CrashKind {
+    /// The process is killed; the machine, and its page cache, stay up.
+    Kill = 1,
+    /// The machine loses power.
+    PowerLoss = 2,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +220,7 @@ pub struct World {
     scenario: Scenario,
     seed: u64,
     config: Config,
+    ring: tern_core::ring::Ring,
     now: Time,
     seq: u64,
     queue: BinaryHeap<Scheduled>,
@@ -211,6 +241,8 @@ pub struct World {
     final_requests: BTreeMap<u64, Vec<u8>>,
     faults: FaultCounts,
     violations: Vec<Violation>,
+    dots: DotLedger,
+    acks_checked: u64,
     hash: TraceHash,
     events: u64,
 }
@@ -245,6 +277,7 @@ impl World {
             workload: Workload::new(&scenario.workload, derive_seed(seed, "workload", 0, 0)),
             scenario: scenario.clone(),
             seed,
+            ring: tern_core::ring::Ring::new(&config.nodes),
             config,
             now: Time::ZERO,
             seq: 0,
@@ -264,6 +297,8 @@ impl World {
             final_requests: BTreeMap::new(),
             faults: FaultCounts::default(),
             violations: Vec::new(),
+            dots: DotLedger::default(),
+            acks_checked: 0,
             hash: TraceHash::default(),
             events: 0,
         }
@@ -406,6 +441,7 @@ impl World {
                     // The sync failed: the node must not trust anything it wrote since the
                     // last sync; core answers, halts, and the node is restarted.
                     self.faults.fsync_failures += 1;
+                    self.procs[node].disk.fail_sync(&target);
                     self.handle(node, Input::PersistFailed);
                     return;
                 }
@@ -454,6 +490,14 @@ impl World {
             }
             Event::ClientWake { client } => self.client_next(client),
             Event::Crash => self.crash_one(),
+            Event::CrashAgain { node, incarnation } => {
+                let p = &self.procs[node];
+                if self.phase == Phase::Fault && p.incarnation == incarnation && p.node.is_some() {
+                    self.faults.crashes_after_restart += 1;
+                    let kind = self.crash_kind();
+                    self.crash_node(node, kind);
+                }
+            }
             Event::PowerCut => self.power_cut(),
             Event::Restart { node } => {
                 if self.procs[node].node.is_none() {
@@ -476,6 +520,9 @@ impl World {
     fn start_node(&mut self, i: usize) {
         let p = &mut self.procs[i];
         p.incarnation += 1;
+        // As the production node does: sync what the page cache holds and evict it, so that
+        // recovery reads what is on the disk, not pages a failed sync left readable.
+        self.faults.bytes_evicted += p.disk.evict_cache();
         let recovered = match recover_segments(&p.disk.segments()) {
             Ok(r) => r,
             Err(e) => {
@@ -504,8 +551,23 @@ impl World {
         let node = tern_core::Node::new(self.config.clone(), p.id, seed, recovered)
             .expect("the simulator builds valid configs");
         p.node = Some(node);
+        let incarnation = p.incarnation;
         if p.incarnation > 1 {
             self.faults.restarts += 1;
+            if self.phase == Phase::Fault
+                && self
+                    .fault_rng
+                    .chance(self.scenario.faults.crash_after_restart)
+            {
+                let delay = self.fault_rng.range([0, self.scenario.disk.fsync_us[1]]);
+                self.after(
+                    delay,
+                    Event::CrashAgain {
+                        node: i,
+                        incarnation,
+                    },
+                );
+            }
         }
         self.drain(i);
     }
@@ -534,8 +596,11 @@ impl World {
                     request,
                     result,
                 } => {
-                    let latency = self.latency();
                     let client = client.0 as u32;
+                    if let Ok(Response::Written { dot, .. }) = &result {
+                        self.check_acknowledgement(client, request, *dot);
+                    }
+                    let latency = self.latency();
                     self.after(
                         latency,
                         Event::ClientReply {
@@ -560,9 +625,9 @@ impl World {
                 Output::DropSegmentsBefore { base } => {
                     self.procs[i].disk.drop_segments_before(base);
                 }
-                // Core halts only after a failed sync: the process dies (its unsynced
-                // sectors meet the usual fate) and restarts later.
-                Output::Halt => self.crash_node(i),
+                // Core halts only after a failed sync: the process exits (the machine and
+                // its page cache stay up) and restarts later.
+                Output::Halt => self.crash_node(i, CrashKind::Kill),
             }
         }
         self.start_sync(i);
@@ -626,6 +691,9 @@ impl World {
 
     fn send(&mut self, from: NodeId, to: NodeId, message: &Message) {
         self.faults.messages_sent += 1;
+        if let Message::Replicate { key, object, .. } = message {
+            self.dots.observe(key, object);
+        }
         if self.blocked.contains(&(from, to)) {
             self.faults.messages_blocked += 1;
             return;
@@ -672,7 +740,8 @@ impl World {
             .collect();
         if self.down_count() < faults.max_down && !up.is_empty() {
             let i = up[self.fault_rng.index(up.len())];
-            self.crash_node(i);
+            let kind = self.crash_kind();
+            self.crash_node(i, kind);
         }
         let gap = self.fault_rng.range(faults.crash_interval_ms) * 1_000;
         self.after(gap, Event::Crash);
@@ -686,7 +755,10 @@ impl World {
         self.faults.power_cuts += 1;
         for i in 0..self.procs.len() {
             if self.procs[i].node.is_some() {
-                self.crash_node(i);
+                self.crash_node(i, CrashKind::PowerLoss);
+            } else {
+                // A node that is down loses its page cache too.
+                self.power_loss(i);
             }
         }
         let gap = self
@@ -696,24 +768,84 @@ impl World {
         self.after(gap, Event::PowerCut);
     }
 
-    /// Kills node `i` now: its unsynced sectors are kept, dropped or torn; it restarts later.
-    fn crash_node(&mut self, i: usize) {
-        let disk = &self.scenario.disk;
-        let weights = [disk.crash_keep, disk.crash_drop, disk.crash_torn];
+    /// A single-node crash: a process kill for `kill_fraction` of them, else a power loss.
+    fn crash_kind(&mut self) -> CrashKind {
+        if self.fault_rng.chance(self.scenario.faults.kill_fraction) {
+            CrashKind::Kill
+        } else {
+            CrashKind::PowerLoss
+        }
+    }
+
+    /// Crashes node `i` now; it restarts later. A kill leaves its unsynced bytes readable
+    /// and unsynced; a power loss keeps, drops or tears each of its unsynced sectors.
+    fn crash_node(&mut self, i: usize, kind: CrashKind) {
         let p = &mut self.procs[i];
         if let Some(node) = p.node.take() {
             self.faults.absorb(node.stats());
         }
         p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
-        let damage = p.disk.crash(&mut self.disk_rng, weights);
+        match kind {
+            CrashKind::Kill => {
+                p.disk.kill();
+                self.faults.kills += 1;
+            }
+            CrashKind::PowerLoss => {
+                self.faults.power_losses += 1;
+                self.power_loss(i);
+            }
+        }
+        self.faults.crashes += 1;
+        self.faults.max_down = self.faults.max_down.max(self.down_count());
+        self.hash.u64(0xc4a5_0000 | (i as u64) | (kind as u64) << 8);
+        let delay = self.fault_rng.range(self.scenario.faults.restart_delay_ms) * 1_000;
+        self.after(delay, Event::Restart { node: i });
+    }
+
+    fn power_loss(&mut self, i: usize) {
+        let disk = &self.scenario.disk;
+        let weights = [disk.crash_keep, disk.crash_drop, disk.crash_torn];
+        let damage = self.procs[i].disk.power_loss(&mut self.disk_rng, weights);
         self.faults.damage.kept += damage.kept;
         self.faults.damage.dropped += damage.dropped;
         self.faults.damage.torn += damage.torn;
-        self.faults.crashes += 1;
-        self.faults.max_down = self.faults.max_down.max(self.down_count());
-        self.hash.u64(0xc4a5_0000 | i as u64);
-        let delay = self.fault_rng.range(self.scenario.faults.restart_delay_ms) * 1_000;
-        self.after(delay, Event::Restart { node: i });
+    }
+
+    /// The moment a write is acknowledged, W replicas of its key must hold it in their synced
+    /// state: what recovery would read after a power cut.
+    fn check_acknowledgement(&mut self, client: u32, request: u64, dot: tern_core::Dot) {
+        if client == CHECKER_CLIENT {
+            return;
+        }
+        let Some(key) = self.workload.in_flight_write(client, request) else {
+            return; // The client gave up waiting; its write is not counted as acknowledged.
+        };
+        self.acks_checked += 1;
+        let c = &self.scenario.cluster;
+        let replicas = self.ring.preference(&key, usize::from(c.n));
+        let holding: Vec<NodeId> = replicas
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.procs[self.index_of(*id)]
+                    .disk
+                    .synced(&key)
+                    .is_some_and(|o| o.has_seen(dot))
+            })
+            .collect();
+        if holding.len() < usize::from(c.w) {
+            self.violations.push(Violation {
+                checker: "acknowledged durable",
+                detail: format!(
+                    "key {} write {dot:?} was acknowledged at {} while only {:?} of its replicas {:?} had it synced (W={})",
+                    String::from_utf8_lossy(&key),
+                    self.now,
+                    holding,
+                    replicas,
+                    c.w
+                ),
+            });
+        }
     }
 
     fn start_partition(&mut self) {
@@ -875,7 +1007,12 @@ impl World {
         let history = std::mem::take(&mut self.workload.history);
         let mut violations = std::mem::take(&mut self.violations);
         let durability = if self.phase == Phase::Done && self.final_pending == 0 {
-            checker::check_durability(&history.acked, &self.finals, &history.written)
+            let provenance = Provenance {
+                attempts: &history.attempts,
+                observed: &history.observed,
+                versions: &history.versions,
+            };
+            checker::check_durability(&history.acked, &self.finals, &history.written, provenance)
         } else {
             Durability {
                 acknowledged: history.acked.len() as u64,
@@ -885,6 +1022,10 @@ impl World {
         violations.extend(durability.violations.iter().cloned());
         let (stale_pairs, stale) = checker::check_stale_reads(&history.acked, &history.reads);
         violations.extend(stale);
+        let (failed_sets, failed) =
+            checker::check_failed_writes(&history.attempts, &history.reads, &self.finals);
+        violations.extend(failed);
+        violations.append(&mut self.dots.violations);
         let mut replicas: BTreeMap<Vec<u8>, Vec<(NodeId, Object)>> = BTreeMap::new();
         let ids: Vec<NodeId> = self.procs.iter().map(|p| p.id).collect();
         let ring = tern_core::ring::Ring::new(&ids);
@@ -931,6 +1072,9 @@ impl World {
             stale_pairs,
             reads_checked: history.reads.len() as u64,
             keys_converged: replicas.len() as u64,
+            acks_checked: self.acks_checked,
+            versions_watched: self.dots.len() as u64,
+            failed_sets,
             violations,
             outcomes: history.outcomes,
             latencies: history.latencies,
