@@ -7,11 +7,28 @@
 //!
 //! A segment is named `log-{base:020}.tern`, where `base` is the logical log offset of its
 //! first byte (docs/PROTOCOL.md §1).
+//!
+//! Recovery must read what is on the device, not what the page cache remembers. Core treats
+//! every byte it is handed as durable, and the page cache can hold bytes that are not:
+//!
+//! - After the process is killed (SIGKILL, a panic that aborts), bytes it wrote but never
+//!   synced stay in the page cache, dirty. A restart that reads them back could acknowledge
+//!   what they hold as durable, and a power cut would then lose it.
+//! - After a failed fsync, Linux may mark the failed dirty pages clean. They stay readable
+//!   from the page cache although they never reached the device, so a restarted process
+//!   reads back data that is not on disk.
+//!
+//! So `open`, before it reads any segment byte, syncs every segment file (the killed
+//! process's bytes become durable before anything trusts them, or start-up fails), then the
+//! data directory (the segment names themselves), and then drops each file's cached pages
+//! with `posix_fadvise(POSIX_FADV_DONTNEED)`, so the read that follows comes from the
+//! device. The pages are clean after the sync, and Linux drops clean pages, including
+//! those a failed fsync marked clean. Only then are the bytes read and handed to core.
 
 use crate::limits::{SEGMENTS_MAX, SEGMENT_BYTES_MAX};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -101,6 +118,23 @@ pub struct DiskStats {
     pub bytes_written: AtomicU64,
     pub batches: AtomicU64,
     pub commands: AtomicU64,
+    /// What `open` did before and after recovery read the log; set once, by `open`.
+    pub at_open: OpenStats,
+}
+
+/// What `open` did to the data directory, so that logs and tests can see that recovery read
+/// only bytes that are on the device (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenStats {
+    /// Segment files synced before any segment byte was read.
+    pub segments_synced: u64,
+    /// The data directory was synced after the segments, before any segment byte was read.
+    pub dir_synced: bool,
+    /// Segment files whose cached pages were dropped right before they were read (0 on
+    /// platforms without `posix_fadvise`).
+    pub segments_evicted: u64,
+    /// Torn tails cut off and synced after recovery.
+    pub torn_tails_truncated: u64,
 }
 
 /// The segments found in a data directory, oldest first.
@@ -121,6 +155,50 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, DiskError> {
     }
     segments.sort();
     Ok(segments)
+}
+
+/// Drops the clean cached pages of `file` so that the next read comes from the device.
+/// Returns whether the platform did it.
+#[cfg(target_os = "linux")]
+fn evict_cached_pages(file: &File) -> io::Result<bool> {
+    // A length of `None` (0 in C) means "to the end of the file".
+    rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed)?;
+    Ok(true)
+}
+
+/// Tern targets Linux. Elsewhere there is no portable way to drop cached pages, so recovery
+/// relies on the sync alone, which covers a killed process but not a failed fsync.
+#[cfg(not(target_os = "linux"))]
+fn evict_cached_pages(_file: &File) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Reads one segment file from the device, refusing one over `SEGMENT_BYTES_MAX` without
+/// reading it all. Also returns whether its cached pages were dropped first.
+fn read_segment(path: &Path) -> Result<(Vec<u8>, bool), DiskError> {
+    let file = File::open(path).map_err(DiskError::io("open log segment", path))?;
+    let len = file
+        .metadata()
+        .map_err(DiskError::io("stat log segment", path))?
+        .len();
+    let too_large = |len: u64| DiskError::TooLarge {
+        path: path.to_path_buf(),
+        what: format!("log segment of {len} bytes, over the limit of {SEGMENT_BYTES_MAX}"),
+    };
+    if len > SEGMENT_BYTES_MAX {
+        return Err(too_large(len));
+    }
+    let evicted = evict_cached_pages(&file)
+        .map_err(DiskError::io("drop cached pages of log segment", path))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // Bounded even if the file grew since the stat.
+    file.take(SEGMENT_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(DiskError::io("read log segment", path))?;
+    if bytes.len() as u64 > SEGMENT_BYTES_MAX {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok((bytes, evicted))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), DiskError> {
@@ -190,9 +268,10 @@ impl Drop for DirLock {
     }
 }
 
-/// Reads every segment of `dir` (creating the directory and a first segment if there are
-/// none), runs core recovery, and truncates torn tails. Returns what core needs to start and
-/// the writer for the newest segment.
+/// Syncs every segment of `dir` and the directory, then reads the segments from the device
+/// (creating the directory and a first segment if there are none), runs core recovery, and
+/// truncates torn tails. Returns what core needs to start and the writer for the newest
+/// segment; the writer's `DiskStats::at_open` says what was synced, evicted and truncated.
 pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
     fs::create_dir_all(dir).map_err(DiskError::io("create data directory", dir))?;
     let lock = DirLock::acquire(dir)?;
@@ -205,18 +284,24 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
         sync_dir(dir)?;
         segments.push((0, path));
     }
+    let mut at_open = OpenStats::default();
+    // Nothing is read before everything is synced: see the module doc. Each file is opened
+    // twice so that at most one is open at a time, however many segments there are.
+    for (_, path) in &segments {
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(DiskError::io("sync log segment before recovery", path))?;
+        at_open.segments_synced += 1;
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(DiskError::io("sync data directory before recovery", dir))?;
+    at_open.dir_synced = true;
     let mut contents = Vec::with_capacity(segments.len());
     for (_, path) in &segments {
-        let len = fs::metadata(path)
-            .map_err(DiskError::io("stat log segment", path))?
-            .len();
-        if len > SEGMENT_BYTES_MAX {
-            return Err(DiskError::TooLarge {
-                path: path.clone(),
-                what: format!("log segment of {len} bytes, over the limit of {SEGMENT_BYTES_MAX}"),
-            });
-        }
-        contents.push(fs::read(path).map_err(DiskError::io("read log segment", path))?);
+        let (bytes, evicted) = read_segment(path)?;
+        at_open.segments_evicted += u64::from(evicted);
+        contents.push(bytes);
     }
     let views: Vec<Segment<'_>> = segments
         .iter()
@@ -256,6 +341,7 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
                 f.sync_all()
             })
             .map_err(DiskError::io("truncate torn tail of", &path))?;
+        at_open.torn_tails_truncated += 1;
     }
     let path = dir.join(segment_file_name(recovered.segment_base));
     let file = OpenOptions::new()
@@ -267,7 +353,10 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
         file,
         path,
         segments: segments.into_iter().map(|(b, _)| b).collect(),
-        stats: Arc::new(DiskStats::default()),
+        stats: Arc::new(DiskStats {
+            at_open,
+            ..DiskStats::default()
+        }),
         _lock: lock,
     };
     Ok((recovered, writer))
@@ -551,6 +640,37 @@ mod tests {
         assert_eq!(rec.incarnation, Some(2));
         assert_eq!(rec.log_end, end_b);
         assert_eq!(fs::metadata(&path).unwrap().len(), end_b);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unsynced_segments_are_synced_and_read_from_the_device_before_recovery() {
+        let dir = temp_dir("unsynced");
+        fs::create_dir_all(&dir).unwrap();
+        // Two segments, as a compaction leaves them before the old one is dropped, written
+        // without any sync, the newer one with a torn tail.
+        let first = Record::Boot { epoch: 1 }.encode();
+        let base = first.len() as u64;
+        let mut second = Record::Boot { epoch: 2 }.encode();
+        let valid = second.len() as u64;
+        second.extend_from_slice(&Record::Boot { epoch: 3 }.encode()[..9]);
+        fs::write(dir.join(segment_file_name(0)), &first).unwrap();
+        let newest = dir.join(segment_file_name(base));
+        fs::write(&newest, &second).unwrap();
+
+        let (rec, writer) = open(&dir).unwrap();
+        let at_open = writer.stats().at_open;
+        assert_eq!(at_open.segments_synced, 2);
+        assert!(at_open.dir_synced);
+        if cfg!(target_os = "linux") {
+            assert_eq!(at_open.segments_evicted, 2);
+        }
+        assert_eq!(at_open.torn_tails_truncated, 1);
+        assert_eq!(rec.epoch, 2);
+        assert_eq!(rec.segment_base, base);
+        assert_eq!(rec.log_end, base + valid);
+        assert_eq!(fs::read(&newest).unwrap().len() as u64, valid);
+        drop(writer);
         fs::remove_dir_all(&dir).unwrap();
     }
 

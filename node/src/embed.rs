@@ -167,12 +167,15 @@ pub async fn start_on(
         .map_err(|e| StartError::Spawn(std::io::Error::other(e.to_string())))?;
     let (recovered, writer) = opened.map_err(StartError::Disk)?;
     let recovered_keys = recovered.objects.len();
+    let at_open = writer.stats().at_open;
     tracing::info!(
         node = %options.id,
         keys = recovered_keys,
         records = recovered.records,
         log_bytes = recovered.log_bytes,
         torn_tails = recovered.torn.len(),
+        segments_synced = at_open.segments_synced,
+        segments_evicted = at_open.segments_evicted,
         "log recovered"
     );
     let node = Node::new(config.clone(), options.id, seed(options.id), recovered)

@@ -1,14 +1,18 @@
 //! Start-up against damaged logs: a torn tail is truncated and the node starts with every
 //! synced write; corruption of synced bytes makes the node refuse to start, naming the file
-//! and the byte, both through the library and the `tern-node` binary.
+//! and the byte, both through the library and the `tern-node` binary; bytes that were never
+//! synced are synced, with the directory, before recovery reads them from the device.
 
 mod common;
 
 use common::TempDir;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::time::Duration;
+use tern_core::Record;
 use tern_node::disk::segment_file_name;
-use tern_node::{NodeOptions, StartError};
+use tern_node::{Client, NodeOptions, StartError};
+use tokio::net::TcpListener;
 
 async fn single_node_with_keys(dir: &TempDir, keys: usize) -> NodeOptions {
     let (node, options, client) = common::single_node(dir, None).await;
@@ -84,4 +88,81 @@ async fn corruption_of_synced_bytes_refuses_to_start_and_names_the_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("refusing to start"), "{stderr}");
     assert!(stderr.contains(&segment_file_name(0)), "{stderr}");
+}
+
+/// As a killed process leaves them: segment bytes in the page cache that nobody synced,
+/// split over two segments, the newer one with a torn tail. The node must sync every segment
+/// and the directory before recovery reads any of them, drop their cached pages so the read
+/// comes from the device, cut off and sync the torn tail, and recover every key intact.
+#[tokio::test]
+async fn unsynced_segments_are_synced_and_read_back_from_the_device() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = TempDir::new("unsynced");
+        let (node, options, client) = common::single_node(&dir, None).await;
+        for k in 0..20 {
+            client
+                .put(format!("k{k}").as_bytes(), format!("value {k}").as_bytes())
+                .await
+                .unwrap();
+        }
+        drop(client);
+        node.shutdown().await;
+        let log = std::fs::read(options.data_dir.join(segment_file_name(0))).unwrap();
+
+        // Split the log at the first record boundary past its middle.
+        let mut mid = 0;
+        while mid < log.len() / 2 {
+            mid = Record::decode_at(&log, mid).unwrap().1;
+        }
+        assert!(mid > 0 && mid < log.len(), "log of {} bytes", log.len());
+        let data_dir = dir.0.join("unsynced-copy");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        std::fs::write(data_dir.join(segment_file_name(0)), &log[..mid]).unwrap();
+        let newest = data_dir.join(segment_file_name(mid as u64));
+        let mut tail = log[mid..].to_vec();
+        let valid_len = tail.len() as u64;
+        tail.extend_from_slice(b"TERN\x40\x00\x00\x00\x01\x02");
+        std::fs::write(&newest, &tail).unwrap();
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let options = NodeOptions {
+            listen: listener.local_addr().unwrap(),
+            data_dir,
+            ..options
+        };
+        let node = tern_node::start_on(listener, options.clone())
+            .await
+            .unwrap();
+        let at_open = node.disk_stats().at_open;
+        assert_eq!(at_open.segments_synced, 2, "{at_open:?}");
+        assert!(at_open.dir_synced, "{at_open:?}");
+        if cfg!(target_os = "linux") {
+            assert_eq!(at_open.segments_evicted, 2, "{at_open:?}");
+        }
+        assert_eq!(at_open.torn_tails_truncated, 1, "{at_open:?}");
+        assert_eq!(node.recovered_keys(), 20);
+
+        let client = Client::connect(&[options.listen.to_string()])
+            .await
+            .unwrap();
+        for k in 0..20 {
+            let object = client.get(format!("k{k}").as_bytes()).await.unwrap();
+            let expected = format!("value {k}");
+            assert_eq!(
+                object.values().collect::<Vec<_>>(),
+                vec![expected.as_bytes()],
+                "key k{k}"
+            );
+        }
+        drop(client);
+        node.shutdown().await;
+        // The torn bytes are gone; the node appended its new Boot record after the valid end.
+        let len = std::fs::metadata(&newest).unwrap().len();
+        assert!(
+            len > valid_len && len < valid_len + 64,
+            "newest segment is {len} bytes, its valid part {valid_len}"
+        );
+    })
+    .await
+    .expect("the test took over 60 s");
 }
