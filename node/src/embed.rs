@@ -252,13 +252,29 @@ pub async fn start_on(
     })
 }
 
-/// The node's RNG seed. Core's determinism is for the simulator; in production a seed that
-/// differs between runs is what we want, and the clock and pid are the driver's to read.
+/// The node's RNG seed, drawn from the operating system's random source. Core's determinism
+/// is for the simulator; in production core draws each incarnation's random id from this
+/// seed, so no two boots, of this node or any other, may share one: 64 random bits make a
+/// repeat a 2^-64 chance per pair of boots.
+///
+/// If the operating system gives no randomness, the seed falls back to the wall clock, the
+/// process id and the node id, with a warning: that seed differs between boots only as far
+/// as the clock moved or the process id changed, so a clock set back can repeat it.
 fn seed(id: NodeId) -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ (u64::from(std::process::id()) << 32) ^ u64::from(id.0)
+    match getrandom::u64() {
+        Ok(seed) => seed,
+        Err(error) => {
+            tracing::warn!(
+                node = %id,
+                %error,
+                "no randomness from the operating system; seeding from the clock and process id, which two boots may share"
+            );
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            nanos ^ (u64::from(std::process::id()) << 32) ^ u64::from(id.0)
+        }
+    }
 }
 
 /// The founding usage: `MasterlessNode::new(i, host, port, peers).start()`.
@@ -335,5 +351,18 @@ impl MasterlessNode {
             })?;
         self.options.listen = addr;
         start(self.options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_between_boots_of_the_same_node() {
+        let mut seeds: Vec<u64> = (0..64).map(|_| seed(NodeId(1))).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        assert_eq!(seeds.len(), 64, "two seeds repeated");
     }
 }
