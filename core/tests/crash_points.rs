@@ -254,12 +254,12 @@ impl Cluster {
         }
     }
 
-    /// Writes; returns the dot, the context the reply carried (the key's clock after the
-    /// write) and the number of syncs durable when the write was acknowledged.
+    /// Writes; returns the dot, the context the reply carried (the clock of the key's object
+    /// it returned: this write and the versions it did not replace) and the number of syncs durable when the write was acknowledged.
     fn put(&mut self, at: NodeId, op: Op) -> (Dot, VectorClock, usize) {
         match self.request(at, op, Quorum::default()) {
-            (Ok(Response::Written { dot, context, .. }), acked_after) => {
-                (dot, context, acked_after)
+            (Ok(Response::Written { dot, object }), acked_after) => {
+                (dot, object.clock(), acked_after)
             }
             (other, _) => panic!("{}: a write failed: {other:?}", self.label),
         }

@@ -649,11 +649,25 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         // Two segments, as a compaction leaves them before the old one is dropped, written
         // without any sync, the newer one with a torn tail.
-        let first = Record::Boot { epoch: 1 }.encode();
+        let first = Record::Boot {
+            incarnation: 1,
+            log_id: 1,
+        }
+        .encode();
         let base = first.len() as u64;
-        let mut second = Record::Boot { epoch: 2 }.encode();
+        let mut second = Record::Boot {
+            incarnation: 2,
+            log_id: 1,
+        }
+        .encode();
         let valid = second.len() as u64;
-        second.extend_from_slice(&Record::Boot { epoch: 3 }.encode()[..9]);
+        second.extend_from_slice(
+            &Record::Boot {
+                incarnation: 3,
+                log_id: 1,
+            }
+            .encode()[..9],
+        );
         fs::write(dir.join(segment_file_name(0)), &first).unwrap();
         let newest = dir.join(segment_file_name(base));
         fs::write(&newest, &second).unwrap();
@@ -666,7 +680,7 @@ mod tests {
             assert_eq!(at_open.segments_evicted, 2);
         }
         assert_eq!(at_open.torn_tails_truncated, 1);
-        assert_eq!(rec.epoch, 2);
+        assert_eq!(rec.incarnation, Some(2));
         assert_eq!(rec.segment_base, base);
         assert_eq!(rec.log_end, base + valid);
         assert_eq!(fs::read(&newest).unwrap().len() as u64, valid);
