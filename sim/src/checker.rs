@@ -250,18 +250,6 @@ pub fn check_durability(
             .iter()
             .filter(|s| s.context.covers(write.dot))
             .collect();
-        if covering.is_empty() {
-            verdict.violations.push(Violation::new(
-                "durability",
-                format!(
-                    "key {} lost the write {:?} acknowledged at {}",
-                    show(&write.key),
-                    write.dot,
-                    write.ack
-                ),
-            ));
-            continue;
-        }
         let legitimate = covering.iter().any(|s| {
             justifier
                 .writers(&write.key, s)
@@ -270,17 +258,22 @@ pub fn check_durability(
         });
         if legitimate {
             verdict.superseded += 1;
-        } else {
-            verdict.violations.push(Violation::new(
-                "durability",
-                format!(
-                    "key {}: the write {:?} acknowledged at {} was replaced by a write whose client had never been shown it (lost update)",
-                    show(&write.key),
-                    write.dot,
-                    write.ack
-                ),
-            ));
+            continue;
         }
+        let how = if covering.is_empty() {
+            "is gone: no final version covers it"
+        } else {
+            "was replaced by a write whose client had never been shown it (lost update)"
+        };
+        verdict.violations.push(Violation::new(
+            "durability",
+            format!(
+                "key {}: the write {:?} acknowledged at {} {how}",
+                show(&write.key),
+                write.dot,
+                write.ack
+            ),
+        ));
     }
     for (key, object) in finals {
         for sibling in object.siblings() {

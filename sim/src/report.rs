@@ -57,11 +57,11 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes ({} process kills, {} power losses, {} power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at power loss: {} kept, {} dropped, {} torn",
+        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at power loss: {} kept, {} dropped, {} torn",
         f.crashes,
         f.kills,
         f.power_losses,
-        f.power_cuts,
+        f.power_cut_losses,
         f.crashes_after_restart,
         f.fsync_failures,
         f.max_down,
@@ -191,7 +191,23 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
                 w.keys, w.key_distribution, w.zipf_exponent
             ),
         ),
-        ("values", format!("{:?} bytes", w.value_bytes)),
+        (
+            "values",
+            format!(
+                "{:?} bytes; {}% large {:?} bytes; {}% adversarial (framing a log record)",
+                w.value_bytes,
+                w.large_fraction * 100.0,
+                w.large_value_bytes,
+                w.adversarial_fraction * 100.0
+            ),
+        ),
+        (
+            "write contexts",
+            format!(
+                "read-modify-write {} / previous write reply {} / blind {} / newest held {}",
+                w.contexts.read, w.contexts.reply, w.contexts.blind, w.contexts.latest
+            ),
+        ),
         (
             "mix",
             format!(
@@ -233,8 +249,12 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         (
             "crashes",
             format!(
-                "every {:?} ms, restart after {:?} ms, at most {} down",
-                sc.faults.crash_interval_ms, sc.faults.restart_delay_ms, sc.faults.max_down
+                "every {:?} ms, restart after {:?} ms, at most {} down; {}% process kills, the rest power losses; {}% crash again during recovery or before the first sync",
+                sc.faults.crash_interval_ms,
+                sc.faults.restart_delay_ms,
+                sc.faults.max_down,
+                sc.faults.kill_fraction * 100.0,
+                sc.faults.crash_after_restart * 100.0
             ),
         ),
         (
@@ -256,16 +276,32 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     let _ = writeln!(s, "| fault | count |\n|---|---|");
     let rows = [
         ("node crashes (power cuts included)", f.crashes),
+        ("process kills (page cache kept)", f.kills),
+        (
+            "power losses (every node a power cut struck included)",
+            f.power_losses,
+        ),
         ("power cuts of the whole cluster", f.power_cuts),
+        (
+            "crashes during recovery or before the first sync",
+            f.crashes_after_restart,
+        ),
         (
             "failed fsyncs (the node halted and restarted)",
             f.fsync_failures,
         ),
         ("node restarts", f.restarts),
         ("most nodes down at once", u64::from(f.max_down)),
-        ("pending sectors kept at a crash", f.damage.kept),
-        ("pending sectors dropped at a crash", f.damage.dropped),
-        ("pending sectors torn at a crash", f.damage.torn),
+        ("pending sectors kept at a power loss", f.damage.kept),
+        ("pending sectors dropped at a power loss", f.damage.dropped),
+        (
+            "pending sectors torn at a power loss (garbage after the prefix)",
+            f.damage.torn,
+        ),
+        (
+            "bytes of failed syncs evicted before recovery",
+            f.bytes_evicted,
+        ),
         (
             "torn log tails truncated by recovery",
             f.torn_tails_truncated,
@@ -332,12 +368,30 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     };
     let _ = writeln!(
         s,
-        "| durability | {}/{} acknowledged writes preserved: {} present with their value, {} superseded by a causal successor; {} violations |",
+        "| durability | {}/{} acknowledged writes preserved: {} present with their value, {} superseded by a write whose client had been shown them; {} violations |",
         d.preserved(),
         d.acknowledged,
         d.present,
         d.superseded,
         count("durability")
+    );
+    let _ = writeln!(
+        s,
+        "| acknowledged = durable | {} acknowledgements checked, each at the moment it was sent, against the synced state of the key's replicas; {} violations |",
+        outcome.acks_checked,
+        count("acknowledged durable")
+    );
+    let _ = writeln!(
+        s,
+        "| dots | {} versions watched in every Replicate sent: each dot one version, each write run once; {} violations |",
+        outcome.versions_watched,
+        count("dots")
+    );
+    let _ = writeln!(
+        s,
+        "| failed writes | {} sets that failed definitely, never visible in a read or the final state; {} violations |",
+        outcome.failed_sets,
+        count("failed write")
     );
     let _ = writeln!(
         s,

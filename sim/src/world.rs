@@ -128,8 +128,10 @@ pub struct FaultCounts {
     pub crashes: u64,
     /// Crashes that killed the process only (the page cache survived).
     pub kills: u64,
-    /// Crashes that cut one machine's power (power cuts of all nodes counted apart).
+    /// Crashes that cut a machine's power, including each node a power cut struck.
     pub power_losses: u64,
+    /// Of `power_losses`, those struck by a power cut of the whole cluster.
+    pub power_cut_losses: u64,
     /// Crashes that struck a node during recovery or before its first sync completed.
     pub crashes_after_restart: u64,
     pub power_cuts: u64,
@@ -755,6 +757,7 @@ impl World {
         self.faults.power_cuts += 1;
         for i in 0..self.procs.len() {
             if self.procs[i].node.is_some() {
+                self.faults.power_cut_losses += 1;
                 self.crash_node(i, CrashKind::PowerLoss);
             } else {
                 // A node that is down loses its page cache too.
