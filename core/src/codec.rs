@@ -1,8 +1,10 @@
 //! Decoding errors and the body encoding shared by the log and the wire.
 //!
 //! Bodies are encoded with postcard (a compact serde format with a published specification,
-//! see docs/PROTOCOL.md). Decoding never panics and never allocates more than the input
-//! could hold: every length is checked against a named maximum before anything is read.
+//! see docs/PROTOCOL.md). Decoding never panics. Every frame and record length is checked
+//! against a named maximum before its body is read, so a body is never larger than that
+//! maximum; inside a body, serde caps what it preallocates for a sequence (about 1 MiB), and
+//! counts such as `SIBLINGS_DECODE_MAX` are checked once the list is decoded.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
