@@ -322,3 +322,87 @@ fn a_write_may_leave_siblings_max_versions_but_not_one_more() {
     assert!(refused);
     assert_eq!(node.object(b"k").unwrap().siblings().len(), SIBLINGS_MAX);
 }
+
+#[test]
+fn a_read_whose_replies_merge_past_the_limit_is_refused_not_repaired() {
+    // Node 1 coordinates a read at R=3; nodes 2 and 3 each hold 600 versions the other
+    // lacks: each copy fits, their merge (1,200 siblings) does not.
+    let mut log = Vec::new();
+    let mut node = booted(3, 9, Recovered::empty(), &mut log);
+    let get = Request {
+        op: Op::Get { key: b"k".to_vec() },
+        quorum: tern_core::Quorum {
+            n: None,
+            r: Some(3),
+            w: None,
+        },
+        timeout_ms: None,
+    };
+    node.handle(
+        Time(5),
+        Input::Client {
+            client: ClientId(4),
+            request: 8,
+            body: get,
+        },
+    );
+    let req = drain(&mut node)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send {
+                message: Message::Read { req, .. },
+                ..
+            } => Some(req),
+            _ => None,
+        })
+        .expect("the coordinator asks its peers");
+    let half = |node: u32| {
+        Object::from_siblings(
+            (1..=600)
+                .map(|seq| Sibling {
+                    dot: dot(node, seq),
+                    context: VectorClock::new(),
+                    value: Some(b"v".to_vec()),
+                })
+                .collect(),
+        )
+    };
+    let mut outputs = Vec::new();
+    for from in [2, 3] {
+        let object = half(from);
+        assert!(object.fits().is_ok());
+        node.handle(
+            Time(6),
+            Input::Peer {
+                from: NodeId(from),
+                message: Message::ReadReply { req, object },
+            },
+        );
+        outputs.extend(drain(&mut node));
+    }
+    let answered = outputs.iter().any(|o| {
+        matches!(
+            o,
+            Output::Reply {
+                request: 8,
+                result: Err(RequestError::TooLarge { .. }),
+                ..
+            }
+        )
+    });
+    assert!(answered, "{outputs:?}");
+    let repairs = outputs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    message: Message::Replicate { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(repairs, 0, "no replica could store the merged object");
+    assert_eq!(node.stats().reads_too_large, 1);
+}
