@@ -6,13 +6,21 @@
 //! and time). See docs/ARCHITECTURE.md for the map.
 
 pub mod codec;
+mod coordinator;
 pub mod ids;
+mod journal;
 pub mod limits;
+mod liveness;
 pub mod log;
 pub mod message;
 pub mod node;
+mod outbox;
+pub mod quorum;
+mod replica;
 pub mod ring;
+mod store;
 pub mod time;
+mod timer;
 pub mod version;
 
 pub use codec::DecodeError;

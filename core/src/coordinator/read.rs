@@ -1,0 +1,120 @@
+//! A quorum read: ask the N replicas, merge the first R replies (`quorum::tally`), and
+//! before answering, repair every replier that was missing something (blocking read repair).
+//! Replies that merge into an object too large to store are answered `TooLarge`, unrepaired.
+
+use super::{Coordinator, Ctx, Pending, Phase};
+use crate::ids::{NodeId, RequestId};
+use crate::limits::{OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
+use crate::message::{Message, RequestError, Response};
+use crate::outbox::Origin;
+use crate::quorum::{tally_yes, Tally};
+use crate::time::Span;
+use crate::version::{Object, ObjectTooLarge};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl Coordinator {
+    pub(super) fn start_read(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        origin: Origin,
+        key: Vec<u8>,
+        replicas: Vec<NodeId>,
+        r: usize,
+        timeout: Span,
+    ) {
+        ctx.stats.reads_coordinated += 1;
+        let req = self.new_request_id(ctx.actor);
+        for node in &replicas {
+            let message = Message::Read {
+                req,
+                key: key.clone(),
+            };
+            ctx.outbox.send(*node, message);
+        }
+        let pending = Pending {
+            origin,
+            key,
+            replicas,
+            deadline: (ctx.now + timeout),
+            next_resend: (ctx.now + ctx.config.resend_interval),
+            phase: Phase::Read {
+                r,
+                replies: BTreeMap::new(),
+            },
+        };
+        self.insert_pending(req, pending);
+    }
+
+    /// A replica's copy of the key.
+    pub fn handle_read_reply(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        req: RequestId,
+        object: Object,
+    ) {
+        let Some(pending) = self.requests.get_mut(&req) else {
+            return;
+        };
+        if !pending.replicas.contains(&from) {
+            return;
+        }
+        let key = pending.key.clone();
+        let (merged, repair) = match &mut pending.phase {
+            Phase::Read { r, replies } => {
+                replies.insert(from, object);
+                if tally_yes(&pending.replicas, *r, replies.keys()) != Tally::Won {
+                    return;
+                }
+                let mut merged = Object::new();
+                for reply in replies.values() {
+                    merged.merge(reply);
+                }
+                if let Err(too_large) = merged.fits() {
+                    // Each replica's copy fits, but together they do not: no replica could
+                    // store the repair, and no message could carry it.
+                    ctx.stats.reads_too_large += 1;
+                    let (what, len, max) = match too_large {
+                        ObjectTooLarge::Siblings(n) => ("siblings", n, SIBLINGS_DECODE_MAX),
+                        ObjectTooLarge::Bytes(n) => ("bytes", n, OBJECT_BYTES_MAX),
+                    };
+                    let error = RequestError::TooLarge {
+                        what: format!("the key's versions merged across replicas ({what})"),
+                        len: len as u64,
+                        max: max as u64,
+                    };
+                    self.finish(ctx.outbox, req, Err(error));
+                    return;
+                }
+                let stale: BTreeSet<NodeId> = replies
+                    .iter()
+                    .filter(|(_, o)| **o != merged)
+                    .map(|(n, _)| *n)
+                    .collect();
+                if stale.is_empty() {
+                    self.finish(ctx.outbox, req, Ok(Response::Object(merged)));
+                    return;
+                }
+                let repair: Vec<NodeId> = stale.iter().copied().collect();
+                let copy = merged.clone();
+                pending.phase = Phase::Repair {
+                    merged,
+                    waiting: stale,
+                };
+                (copy, repair)
+            }
+            // A late reply: repair it too, without waiting for it.
+            Phase::Repair { merged, .. } if object != *merged => (merged.clone(), vec![from]),
+            _ => return,
+        };
+        ctx.stats.read_repairs += repair.len() as u64;
+        for node in repair {
+            let message = Message::Replicate {
+                req,
+                key: key.clone(),
+                object: merged.clone(),
+            };
+            ctx.outbox.send(node, message);
+        }
+    }
+}

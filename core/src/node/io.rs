@@ -1,0 +1,84 @@
+//! What crosses the boundary between `Node` and its driver: `Input`s it handles, `Output`s
+//! it asks for, and the counters it keeps for drivers to report.
+
+use crate::ids::{ClientId, NodeId};
+use crate::message::{ClientResult, Message, Request};
+
+/// Something for the node to act on.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A message from a peer.
+    Peer { from: NodeId, message: Message },
+    /// A client request; `request` is the client's own id for it, echoed in the reply.
+    Client {
+        client: ClientId,
+        request: u64,
+        body: Request,
+    },
+    /// Every log byte before `upto` is durable (written and synced).
+    Persisted { upto: u64 },
+    /// A deadline from `poll_timeout` has passed (any input also runs due timers).
+    Tick,
+    /// A log write or sync failed. Nothing written since the last `Persisted` can be trusted
+    /// to be on disk (a failed fsync may have dropped dirty pages), so the node answers what
+    /// it coordinates, acknowledges nothing more and asks to be halted (`Output::Halt`).
+    PersistFailed,
+    /// The driver is stopping the node (its drain deadline passed): answer every request
+    /// still pending with what its deadline would have said, and refuse new ones.
+    Shutdown,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Send {
+        to: NodeId,
+        message: Message,
+    },
+    Reply {
+        client: ClientId,
+        request: u64,
+        result: ClientResult,
+    },
+    /// Append `bytes` to the newest log segment, then sync; once synced, report
+    /// `Persisted { upto: end }`. `end` is the logical log length after the append.
+    Persist {
+        bytes: Vec<u8>,
+        end: u64,
+    },
+    /// Compaction: start a new segment whose first byte has logical offset `base`, holding
+    /// `bytes` (a snapshot of every live key); later `Persist` outputs append to it. Sync it
+    /// (and its directory), then report `Persisted { upto: end }`.
+    Compact {
+        base: u64,
+        bytes: Vec<u8>,
+        end: u64,
+    },
+    /// The snapshot starting at `base` is durable: every older segment may be deleted.
+    DropSegmentsBefore {
+        base: u64,
+    },
+    /// Stop this node: after `PersistFailed` it serves nothing. Restarting it recovers from
+    /// the durable log.
+    Halt,
+}
+
+/// Counters a driver may report. They never affect behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    pub writes_coordinated: u64,
+    pub reads_coordinated: u64,
+    pub forwarded: u64,
+    pub read_repairs: u64,
+    pub resends: u64,
+    pub indeterminate: u64,
+    pub unavailable: u64,
+    pub timeouts: u64,
+    pub busy: u64,
+    pub replicate_refused: u64,
+    pub compactions: u64,
+    /// Duplicated `Forward` messages ignored.
+    pub duplicate_forwards: u64,
+    /// Reads whose replies merged into an object too large to store or send.
+    pub reads_too_large: u64,
+}

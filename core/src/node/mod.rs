@@ -1,0 +1,442 @@
+//! `Node`: the whole state of one Tern node, driven by inputs, producing outputs.
+//!
+//! A driver (the production `node` crate or the simulator) calls `handle(now, input)`, then
+//! drains `poll_output()` to `None` and carries out every output: send a peer message, reply
+//! to a client, append and sync log bytes. `poll_timeout()` says when to call again with
+//! `Input::Tick`. `Node` does no IO, reads no clock and owns the only RNG, seeded by the
+//! driver. The same seed and inputs give the same outputs.
+//!
+//! `Node` owns its parts and dispatches to them; each part owns its state and is handed
+//! only what it needs for one step:
+//! - `store` (every key this replica holds) and `journal` (log batches, `Durable` marks,
+//!   durability waiters, compaction);
+//! - `replica` (the Replicate and Read handlers), `coordinator` (the table of requests this
+//!   node works on: writes, reads and their repair, forwards), `quorum` (the pure tally);
+//! - `liveness` (heartbeats, the failure detector) and `timer` (node-level timers by name);
+//! - `outbox` (every output of the step, and messages to itself).
+//!
+//! Durability is a state here, not a rule for drivers: a replica's acknowledgement or read
+//! reply about a key is held back until the log bytes that last changed that key are
+//! reported durable by `Input::Persisted`, and nothing goes out before the first sync after
+//! start.
+
+pub mod config;
+mod io;
+
+pub use config::{Config, ConfigError};
+pub use io::{Input, NodeStats, Output};
+
+use crate::coordinator::{Arrival, Coordinator, Ctx};
+use crate::ids::NodeId;
+use crate::journal::Journal;
+use crate::liveness::Liveness;
+use crate::log::Recovered;
+use crate::message::{Message, RequestError};
+use crate::outbox::{Origin, Outbox};
+use crate::replica::Replica;
+use crate::ring::Ring;
+use crate::store::Store;
+use crate::time::Time;
+use crate::timer::{Timer, TimerTable};
+use crate::version::{ActorId, Object};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+/// One Tern node. See the module documentation for the driving contract.
+#[derive(Debug)]
+pub struct Node {
+    id: NodeId,
+    config: Config,
+    ring: Ring,
+    rng: ChaCha8Rng,
+    actor: ActorId,
+    /// Every key this replica holds. Built once, by recovery, and handed over whole.
+    store: Store,
+    journal: Journal,
+    coordinator: Coordinator,
+    liveness: Liveness,
+    timers: TimerTable,
+    now: Time,
+    outbox: Outbox,
+    /// Set by `PersistFailed` or `Shutdown`: the node refuses everything until restarted.
+    halted: bool,
+    stats: NodeStats,
+}
+
+/// The coordinator's view of `$node` for one step, borrowing its fields apart.
+macro_rules! ctx {
+    ($node:ident) => {
+        Ctx {
+            now: $node.now,
+            id: $node.id,
+            actor: $node.actor,
+            booted: $node.journal.booted(),
+            config: &$node.config,
+            ring: &$node.ring,
+            rng: &mut $node.rng,
+            liveness: &$node.liveness,
+            store: &$node.store,
+            outbox: &mut $node.outbox,
+            stats: &mut $node.stats,
+        }
+    };
+}
+
+impl Node {
+    /// Builds a node from its recovered state. Drain `poll_output` before the first
+    /// `handle`: a new node persists its Boot record first.
+    pub fn new(
+        config: Config,
+        id: NodeId,
+        seed: u64,
+        recovered: Recovered,
+    ) -> Result<Node, ConfigError> {
+        config.validate()?;
+        if !config.nodes.contains(&id) {
+            return Err(ConfigError::NotAMember(id));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // A random incarnation id: unique without coordination, even on an empty disk. It
+        // only has to differ from the last one this log knew and from zero.
+        let mut incarnation = rng.next_u64();
+        while incarnation == 0 || Some(incarnation) == recovered.incarnation {
+            incarnation = rng.next_u64();
+        }
+        let log_id = recovered.log_id.unwrap_or_else(|| rng.next_u64());
+        let mut journal = Journal::new(log_id, recovered.log_end, recovered.log_bytes);
+        journal.boot(incarnation);
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Heartbeat, Time::ZERO);
+        let mut node = Node {
+            id,
+            ring: Ring::new(&config.nodes),
+            config,
+            rng,
+            actor: ActorId {
+                node: id,
+                incarnation,
+            },
+            store: Store::new(recovered.objects),
+            journal,
+            coordinator: Coordinator::new(),
+            liveness: Liveness::default(),
+            timers,
+            now: Time::ZERO,
+            outbox: Outbox::new(id),
+            halted: false,
+            stats: NodeStats::default(),
+        };
+        node.journal.flush(&mut node.outbox);
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The random id of this incarnation: the actor of every dot it mints.
+    pub fn incarnation(&self) -> u64 {
+        self.actor.incarnation
+    }
+
+    /// True once the Boot record is durable and the node coordinates requests.
+    pub fn is_booted(&self) -> bool {
+        self.journal.booted()
+    }
+
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// This replica's copy of `key`, durable or not.
+    pub fn object(&self, key: &[u8]) -> Option<&Object> {
+        self.store.get(key)
+    }
+
+    /// Every key this node holds, in key order.
+    pub fn objects(&self) -> impl Iterator<Item = (&[u8], &Object)> {
+        self.store.iter().map(|(k, o)| (k.as_slice(), o))
+    }
+
+    /// Requests being coordinated or forwarded right now.
+    pub fn pending_requests(&self) -> usize {
+        self.coordinator.len()
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outbox.pop()
+    }
+
+    /// The next time the node must be called (with `Input::Tick`) even if nothing arrives:
+    /// the earliest of its named timers and its requests' deadlines.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        [self.timers.next(), self.coordinator.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn handle(&mut self, now: Time, input: Input) {
+        debug_assert!(
+            self.outbox.is_empty(),
+            "drain poll_output before calling handle again"
+        );
+        self.now = self.now.max(now);
+        if self.liveness.start(self.now) {
+            self.timers.set(Timer::Heartbeat, self.now);
+        }
+        if self.halted {
+            if let Input::Client {
+                client, request, ..
+            } = input
+            {
+                let error = RequestError::Unavailable {
+                    needed: 1,
+                    alive: 0,
+                };
+                self.outbox
+                    .reply(Origin::Client { client, request }, Err(error));
+            }
+            return;
+        }
+        match input {
+            Input::PersistFailed => {
+                self.stop();
+                self.outbox.push(Output::Halt);
+                return;
+            }
+            Input::Shutdown => {
+                self.stop();
+                return;
+            }
+            Input::Peer { from, message } => self.handle_peer(from, message),
+            Input::Client {
+                client,
+                request,
+                body,
+            } => {
+                let origin = Origin::Client { client, request };
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_request(&mut ctx, origin, body, Arrival::Client)
+            }
+            Input::Persisted { upto } => self.journal.persisted(upto, &mut self.outbox),
+            Input::Tick => {}
+        }
+        self.handle_timers();
+        while let Some(message) = self.outbox.next_loopback() {
+            self.handle_peer(self.id, message);
+        }
+        self.journal.flush(&mut self.outbox);
+        self.journal.maybe_compact(
+            &self.store,
+            self.actor.incarnation,
+            self.config.compact_min_bytes,
+            &mut self.outbox,
+            &mut self.stats,
+        );
+    }
+
+    /// Answers every pending request as its deadline would (writes `Indeterminate`, reads
+    /// `Timeout`), sends no acknowledgement still waiting for durability, and refuses
+    /// whatever comes next.
+    fn stop(&mut self) {
+        self.halted = true;
+        self.journal.stop();
+        self.outbox.clear_loopback();
+        self.coordinator.stop(&mut self.outbox, &mut self.stats);
+    }
+
+    fn handle_timers(&mut self) {
+        let now = self.now;
+        if self.timers.is_due(Timer::Heartbeat, now) {
+            Liveness::heartbeat(self.id, &self.config, &mut self.outbox);
+            self.timers
+                .set(Timer::Heartbeat, now + self.config.heartbeat_interval);
+        }
+        let mut ctx = ctx!(self);
+        self.coordinator.handle_timers(&mut ctx);
+    }
+
+    fn handle_peer(&mut self, from: NodeId, message: Message) {
+        if from != self.id {
+            if !self.config.nodes.contains(&from) {
+                return; // Not a member: ignore, as the driver should have.
+            }
+            self.liveness.heard(from, self.now);
+        }
+        let mut replica = Replica {
+            store: &mut self.store,
+            journal: &mut self.journal,
+            outbox: &mut self.outbox,
+            stats: &mut self.stats,
+        };
+        match message {
+            Message::Heartbeat => {}
+            Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
+            Message::Read { req, key } => replica.read(from, req, key),
+            Message::ReplicateAck { req } => {
+                let mut ctx = ctx!(self);
+                self.coordinator.handle_replicate_ack(&mut ctx, from, req)
+            }
+            Message::ReadReply { req, object } => {
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_read_reply(&mut ctx, from, req, object)
+            }
+            Message::Forward { req, request } => {
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_forward(&mut ctx, from, req, request)
+            }
+            Message::ForwardReply { req, result } => {
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_forward_reply(&mut ctx, from, req, result)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ClientId;
+    use crate::message::{Op, Request};
+
+    fn config() -> Config {
+        Config::new(vec![NodeId(1), NodeId(2), NodeId(3)])
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let mut c = config();
+        c.w = 4;
+        assert!(matches!(c.validate(), Err(ConfigError::Quorum(_))));
+        let c = Config::new(vec![NodeId(1), NodeId(1)]);
+        assert_eq!(c.validate(), Err(ConfigError::DuplicateNode));
+        assert!(matches!(
+            Node::new(config(), NodeId(9), 0, Recovered::empty()),
+            Err(ConfigError::NotAMember(NodeId(9)))
+        ));
+    }
+
+    /// Node 1 of three, with its Boot record durable.
+    fn booted_node() -> Node {
+        let mut node = Node::new(config(), NodeId(1), 7, Recovered::empty()).unwrap();
+        let Some(Output::Persist { end, .. }) = node.poll_output() else {
+            panic!("expected the boot record");
+        };
+        node.handle(Time(1), Input::Persisted { upto: end });
+        while node.poll_output().is_some() {}
+        node
+    }
+
+    #[test]
+    fn a_failed_sync_answers_pending_writes_as_indeterminate_and_halts() {
+        let mut node = booted_node();
+        let set = Request::new(Op::Set {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            context: crate::version::VectorClock::new(),
+        });
+        let client = ClientId(1);
+        node.handle(
+            Time(2),
+            Input::Client {
+                client,
+                request: 5,
+                body: set,
+            },
+        );
+        while node.poll_output().is_some() {}
+        node.handle(Time(3), Input::PersistFailed);
+        let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert_eq!(
+            outputs,
+            vec![
+                Output::Reply {
+                    client,
+                    request: 5,
+                    result: Err(RequestError::Indeterminate)
+                },
+                Output::Halt
+            ]
+        );
+        // Whatever comes later is refused, and nothing is acknowledged.
+        node.handle(Time(4), Input::Persisted { upto: u64::MAX });
+        let get = Request::new(Op::Get { key: b"k".to_vec() });
+        node.handle(
+            Time(5),
+            Input::Client {
+                client,
+                request: 6,
+                body: get,
+            },
+        );
+        let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert!(matches!(
+            outputs.as_slice(),
+            [Output::Reply {
+                request: 6,
+                result: Err(RequestError::Unavailable { .. }),
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn shutdown_answers_pending_reads_as_timeout_without_halting() {
+        let mut node = booted_node();
+        let get = Request::new(Op::Get { key: b"k".to_vec() });
+        let client = ClientId(1);
+        node.handle(
+            Time(2),
+            Input::Client {
+                client,
+                request: 9,
+                body: get,
+            },
+        );
+        while node.poll_output().is_some() {}
+        node.handle(Time(3), Input::Shutdown);
+        let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert_eq!(
+            outputs,
+            vec![Output::Reply {
+                client,
+                request: 9,
+                result: Err(RequestError::Timeout)
+            }]
+        );
+        assert_eq!(node.pending_requests(), 0);
+    }
+
+    #[test]
+    fn a_new_node_persists_its_boot_record_and_refuses_requests_until_durable() {
+        let mut node = Node::new(config(), NodeId(1), 7, Recovered::empty()).unwrap();
+        let Some(Output::Persist { bytes, end }) = node.poll_output() else {
+            panic!("expected the boot record");
+        };
+        assert_eq!(end, bytes.len() as u64);
+        assert_eq!(node.poll_output(), None);
+        let get = Request::new(Op::Get { key: b"k".to_vec() });
+        node.handle(
+            Time(1),
+            Input::Client {
+                client: ClientId(1),
+                request: 1,
+                body: get,
+            },
+        );
+        let replies: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert!(replies.contains(&Output::Reply {
+            client: ClientId(1),
+            request: 1,
+            result: Err(RequestError::Starting)
+        }));
+        node.handle(Time(2), Input::Persisted { upto: end });
+        while node.poll_output().is_some() {}
+        assert!(node.is_booted());
+    }
+}

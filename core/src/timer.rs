@@ -1,0 +1,57 @@
+//! Node-level timers: one name per reason to wake up, each with an optional deadline, and
+//! the earliest of them. Per-request deadlines live in the coordinator's table instead.
+
+use crate::time::Time;
+
+/// Why a node wakes up on its own (gossip rounds, anti-entropy, hint replay and garbage
+/// collection will join the heartbeat here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// Tell every peer this node is alive.
+    Heartbeat = 0,
+}
+
+impl Timer {
+    pub const ALL: [Timer; 1] = [Timer::Heartbeat];
+}
+
+/// A fixed table of optional deadlines, one per `Timer`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TimerTable {
+    deadlines: [Option<Time>; Timer::ALL.len()],
+}
+
+impl TimerTable {
+    pub fn set(&mut self, timer: Timer, at: Time) {
+        self.deadlines[timer as usize] = Some(at);
+    }
+
+    pub fn get(&self, timer: Timer) -> Option<Time> {
+        self.deadlines[timer as usize]
+    }
+
+    /// True if `timer` is set and due at `now`.
+    pub fn is_due(&self, timer: Timer, now: Time) -> bool {
+        self.get(timer).is_some_and(|at| at <= now)
+    }
+
+    /// The earliest deadline set.
+    pub fn next(&self) -> Option<Time> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_set() {
+        let mut timers = TimerTable::default();
+        assert_eq!(timers.next(), None);
+        timers.set(Timer::Heartbeat, Time(7));
+        assert_eq!(timers.next(), Some(Time(7)));
+        assert!(!timers.is_due(Timer::Heartbeat, Time(6)));
+        assert!(timers.is_due(Timer::Heartbeat, Time(7)));
+    }
+}
