@@ -1,0 +1,215 @@
+//! Recovery: rebuilding a node's state from its log segments, telling a torn tail (cut it)
+//! from corruption of synced bytes (refuse to start). See the `log` module documentation.
+
+use super::record::{Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
+use crate::codec::DecodeError;
+use crate::version::Object;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A torn tail that recovery cut off: the driver truncates the segment that starts at
+/// `base` so that it ends at logical offset `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    pub base: u64,
+    pub offset: u64,
+    pub dropped_bytes: u64,
+}
+
+/// One log file as the driver found it: its bytes, and the logical log offset of its first
+/// byte. Offsets are logical so that they keep growing when compaction starts a new file.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    pub base: u64,
+    pub bytes: &'a [u8],
+}
+
+/// What recovery rebuilt from the durable bytes; handed to `Node::new`.
+#[derive(Clone, Debug, Default)]
+pub struct Recovered {
+    /// Every key's object, merged from all valid records of all segments.
+    pub objects: BTreeMap<Vec<u8>, Object>,
+    /// The incarnation id of the newest `Boot` record (`None` for a new log).
+    pub incarnation: Option<u64>,
+    /// The log's id, from its `Boot` records (`None` for a new log).
+    pub log_id: Option<u64>,
+    /// Logical offset of the newest segment's first byte; appends go to that segment.
+    pub segment_base: u64,
+    /// Logical end of the newest segment's valid prefix; new records are appended here.
+    pub log_end: u64,
+    /// Valid bytes across all segments (what the log occupies on disk after truncation).
+    pub log_bytes: u64,
+    /// Segments with a torn tail cut off. The driver truncates each to its `offset`.
+    pub torn: Vec<TornTail>,
+    /// Number of valid records read.
+    pub records: u64,
+}
+
+impl Recovered {
+    /// The state of a node that has never written anything.
+    pub fn empty() -> Recovered {
+        Recovered::default()
+    }
+}
+
+/// Corruption that recovery will not silently cut off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryError {
+    /// The record at logical `offset` (in the segment starting at `base`) is damaged, and a
+    /// later record proves the log had been synced up to `synced_upto`, past `offset`: these
+    /// were acknowledged bytes.
+    Corrupt {
+        base: u64,
+        offset: u64,
+        synced_upto: u64,
+        reason: DecodeError,
+    },
+    /// A record passed its checksum but its body did not parse: written by a different
+    /// format version, or a bug. Never truncated.
+    Unreadable {
+        base: u64,
+        offset: u64,
+        reason: DecodeError,
+    },
+}
+
+impl fmt::Display for RecoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecoveryError::Corrupt {
+                base,
+                offset,
+                synced_upto,
+                reason,
+            } => write!(
+                f,
+                "log segment {base} is corrupt at byte {} ({reason}); a later record shows the log was synced up to offset {synced_upto}, so this damages acknowledged data and is not a torn write. Restore this node from its replicas (move its data directory away and let it rejoin empty) instead of truncating",
+                offset - base
+            ),
+            RecoveryError::Unreadable {
+                base,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "log segment {base}: the record at byte {} has a valid checksum but cannot be read ({reason}); was it written by a newer version of Tern?",
+                offset - base
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RecoveryError {}
+
+/// Rebuilds a node's state from one log file that starts at offset 0.
+pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
+    recover_segments(&[Segment { base: 0, bytes }])
+}
+
+/// Rebuilds a node's state from all its log segments, oldest first. Replaying merges, so a
+/// segment that compaction made redundant but the driver had not deleted yet does no harm.
+pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryError> {
+    let mut recovered = Recovered::empty();
+    // Marks reached by walking valid records: believed as they are.
+    let mut synced_walked = 0u64;
+    // Marks found by scanning past damage: (own offset, upto, log id), believed only if
+    // they carry this log's id and vouch for offsets before themselves.
+    let mut scanned: Vec<(u64, u64, u64)> = Vec::new();
+    let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
+    for segment in segments {
+        let bytes = segment.bytes;
+        let mut at = 0usize;
+        while at < bytes.len() {
+            match Record::decode_at(bytes, at) {
+                Ok((record, next)) => {
+                    if let Record::Durable { upto, .. } = record {
+                        synced_walked = synced_walked.max(upto);
+                    }
+                    apply(&mut recovered, record);
+                    recovered.records += 1;
+                    at = next;
+                }
+                Err(reason @ (DecodeError::Malformed(_) | DecodeError::UnknownTag(_))) => {
+                    // The checksum matched: these are the bytes that were written.
+                    return Err(RecoveryError::Unreadable {
+                        base: segment.base,
+                        offset: segment.base + at as u64,
+                        reason,
+                    });
+                }
+                Err(reason) => {
+                    scanned.extend(marks_after(bytes, at, segment.base));
+                    bad.push((segment.base, segment.base + at as u64, reason));
+                    recovered.torn.push(TornTail {
+                        base: segment.base,
+                        offset: segment.base + at as u64,
+                        dropped_bytes: (bytes.len() - at) as u64,
+                    });
+                    break;
+                }
+            }
+        }
+        recovered.log_bytes += at as u64;
+        recovered.segment_base = segment.base;
+        recovered.log_end = segment.base + at as u64;
+    }
+    let synced_scanned = scanned
+        .iter()
+        .filter(|(own, upto, log_id)| Some(*log_id) == recovered.log_id && upto <= own)
+        .map(|(_, upto, _)| *upto)
+        .max()
+        .unwrap_or(0);
+    let synced_max = synced_walked.max(synced_scanned);
+    for (base, offset, reason) in bad {
+        if synced_max > offset {
+            return Err(RecoveryError::Corrupt {
+                base,
+                offset,
+                synced_upto: synced_max,
+                reason,
+            });
+        }
+    }
+    Ok(recovered)
+}
+
+fn apply(recovered: &mut Recovered, record: Record) {
+    match record {
+        Record::Boot {
+            incarnation,
+            log_id,
+        } => {
+            recovered.incarnation = Some(incarnation);
+            // The first Boot record names the log; every later one repeats it.
+            recovered.log_id.get_or_insert(log_id);
+        }
+        Record::Object { key, object } => {
+            recovered.objects.entry(key).or_default().merge(&object);
+        }
+        Record::Durable { .. } => {}
+    }
+}
+
+/// The `Durable` marks that a scan finds after the bad bytes at `bad`: (own logical offset,
+/// upto, log id). The caller decides which to believe.
+fn marks_after(bytes: &[u8], bad: usize, base: u64) -> Vec<(u64, u64, u64)> {
+    let magic = RECORD_MAGIC.to_le_bytes();
+    let mut marks = Vec::new();
+    let mut at = bad + 1;
+    while at + RECORD_HEADER_BYTES <= bytes.len() {
+        if bytes[at..at + 4] != magic {
+            at += 1;
+            continue;
+        }
+        match Record::decode_at(bytes, at) {
+            Ok((record, next)) => {
+                if let Record::Durable { upto, log_id } = record {
+                    marks.push((base + at as u64, upto, log_id));
+                }
+                at = next;
+            }
+            Err(_) => at += 1,
+        }
+    }
+    marks
+}

@@ -1,0 +1,184 @@
+//! Siblings and objects: every live version of one key, and their merge (a join).
+
+use super::{Dot, VectorClock};
+use crate::limits::{OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
+use serde::{Deserialize, Serialize};
+
+/// One version of a key: a value (`None` for a tombstone), its dot, and the context it was
+/// written with (everything the writer had seen of the key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sibling {
+    pub dot: Dot,
+    pub context: VectorClock,
+    #[serde(with = "serde_bytes")]
+    pub value: Option<Vec<u8>>,
+}
+
+impl Sibling {
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+
+    /// Bytes this sibling takes in memory and on the wire, roughly.
+    pub fn weight_bytes(&self) -> usize {
+        self.value.as_ref().map_or(0, Vec::len) + 24 * (self.context.len() + 1)
+    }
+}
+
+/// Why an object does not fit in a replica (see `Object::fits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectTooLarge {
+    /// This many siblings, over `SIBLINGS_DECODE_MAX`.
+    Siblings(usize),
+    /// This many encoded bytes, over `OBJECT_BYTES_MAX`.
+    Bytes(usize),
+}
+
+/// All live versions of one key, sorted by dot, none obsolete.
+///
+/// Encoded as the list of siblings. Decoding rebuilds the invariants (sorted, no duplicate,
+/// none obsolete) whatever order the bytes came in, and refuses more than
+/// `SIBLINGS_DECODE_MAX` siblings so that a hostile peer cannot make the rebuild quadratic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<Sibling>")]
+pub struct Object {
+    siblings: Vec<Sibling>,
+}
+
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.siblings.serialize(serializer)
+    }
+}
+
+impl TryFrom<Vec<Sibling>> for Object {
+    type Error = String;
+
+    fn try_from(siblings: Vec<Sibling>) -> Result<Object, String> {
+        if siblings.len() > SIBLINGS_DECODE_MAX {
+            return Err(format!(
+                "{} siblings, over SIBLINGS_DECODE_MAX ({SIBLINGS_DECODE_MAX})",
+                siblings.len()
+            ));
+        }
+        let sorted = siblings.windows(2).all(|w| w[0].dot < w[1].dot);
+        let obsolete = siblings.iter().any(|s| {
+            siblings
+                .iter()
+                .any(|o| o.dot != s.dot && o.context.covers(s.dot))
+        });
+        if sorted && !obsolete {
+            return Ok(Object { siblings });
+        }
+        Ok(Object::from_siblings(siblings))
+    }
+}
+
+impl Object {
+    pub fn new() -> Object {
+        Object::default()
+    }
+
+    /// An object holding exactly one sibling.
+    pub fn single(sibling: Sibling) -> Object {
+        Object {
+            siblings: vec![sibling],
+        }
+    }
+
+    /// Builds an object from any siblings, dropping duplicates and obsolete ones.
+    pub fn from_siblings(siblings: Vec<Sibling>) -> Object {
+        let mut object = Object::new();
+        for sibling in siblings {
+            object.insert(sibling);
+        }
+        object
+    }
+
+    pub fn siblings(&self) -> &[Sibling] {
+        &self.siblings
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.siblings.is_empty()
+    }
+
+    /// The values that are not tombstones.
+    pub fn values(&self) -> impl Iterator<Item = &[u8]> {
+        self.siblings.iter().filter_map(|s| s.value.as_deref())
+    }
+
+    /// True if no sibling holds a value (absent, or deleted).
+    pub fn is_deleted(&self) -> bool {
+        self.siblings.iter().all(Sibling::is_tombstone)
+    }
+
+    /// Everything this object has seen: every sibling's dot and context. A client writes
+    /// with this context to replace all the siblings it read.
+    pub fn clock(&self) -> VectorClock {
+        let mut clock = VectorClock::new();
+        for sibling in &self.siblings {
+            clock.merge(&sibling.context);
+            clock.add(sibling.dot);
+        }
+        clock
+    }
+
+    /// True if this object holds `dot`, or a sibling that makes it obsolete.
+    pub fn has_seen(&self, dot: Dot) -> bool {
+        self.siblings
+            .iter()
+            .any(|s| s.dot == dot || s.context.covers(dot))
+    }
+
+    pub fn weight_bytes(&self) -> usize {
+        self.siblings.iter().map(Sibling::weight_bytes).sum()
+    }
+
+    /// Bytes this object takes encoded, exactly (as postcard writes it).
+    pub fn encoded_bytes(&self) -> usize {
+        crate::codec::encode_body(self).len()
+    }
+
+    /// Whether a replica may store this object: at most `SIBLINGS_DECODE_MAX` siblings and
+    /// `OBJECT_BYTES_MAX` encoded bytes. Everything that fits can be logged, recovered, and
+    /// sent in any message (`MESSAGE_BYTES_MAX` has room for it): the one rule every place
+    /// that accepts an object applies.
+    pub fn fits(&self) -> Result<(), ObjectTooLarge> {
+        if self.siblings.len() > SIBLINGS_DECODE_MAX {
+            return Err(ObjectTooLarge::Siblings(self.siblings.len()));
+        }
+        let bytes = self.encoded_bytes();
+        if bytes > OBJECT_BYTES_MAX {
+            return Err(ObjectTooLarge::Bytes(bytes));
+        }
+        Ok(())
+    }
+
+    /// Adds one sibling unless it is known or obsolete; drops the siblings it makes obsolete.
+    /// Returns true if the object changed.
+    pub fn insert(&mut self, sibling: Sibling) -> bool {
+        if self.has_seen(sibling.dot) {
+            return false;
+        }
+        self.siblings.retain(|s| !sibling.context.covers(s.dot));
+        let at = self
+            .siblings
+            .binary_search_by(|s| s.dot.cmp(&sibling.dot))
+            .unwrap_or_else(|at| at);
+        // Grow by exactly one: most keys hold one sibling for their whole life, and the
+        // default growth (to four) would quadruple what every key costs in memory.
+        self.siblings.reserve_exact(1);
+        self.siblings.insert(at, sibling);
+        true
+    }
+
+    /// Merges `other` into `self` (the join of the two). Returns true if `self` changed.
+    pub fn merge(&mut self, other: &Object) -> bool {
+        let mut changed = false;
+        for sibling in &other.siblings {
+            changed |= self.insert(sibling.clone());
+        }
+        changed
+    }
+}
