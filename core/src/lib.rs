@@ -26,7 +26,9 @@ pub mod version;
 pub use codec::DecodeError;
 pub use ids::{ClientId, NodeId, RequestId};
 pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
-pub use message::{ClientResult, Message, Op, Quorum, Request, RequestError, Response};
-pub use node::{Config, ConfigError, Input, Node, NodeStats, Output};
+pub use message::{
+    ClientResult, Message, Op, Oversized, Quorum, QuorumError, Request, RequestError, Response,
+};
+pub use node::{Config, ConfigError, Input, Node, NodeStats, Output, Setting};
 pub use time::{Span, Time};
 pub use version::{ActorId, Causality, Dot, Object, Sibling, VectorClock};

@@ -87,6 +87,59 @@ pub enum Response {
     Written { dot: Dot, object: Object },
 }
 
+/// What was over its limit in a `TooLarge` refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Oversized {
+    /// The key, in bytes (`KEY_BYTES_MAX`).
+    Key,
+    /// The value, in bytes (`VALUE_BYTES_MAX`).
+    Value,
+    /// The write's context, in clock entries (`CONTEXT_ENTRIES_MAX`).
+    Context,
+    /// The object the write would leave, in encoded bytes (`OBJECT_WRITE_BYTES_MAX`).
+    Object,
+    /// A read's replies merged, in siblings (`SIBLINGS_DECODE_MAX`).
+    MergedSiblings,
+    /// A read's replies merged, in encoded bytes (`OBJECT_BYTES_MAX`).
+    MergedBytes,
+}
+
+impl fmt::Display for Oversized {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Oversized::Key => "key",
+            Oversized::Value => "value",
+            Oversized::Context => "context (clock entries)",
+            Oversized::Object => "object (all versions of the key)",
+            Oversized::MergedSiblings => "the key's versions merged across replicas (siblings)",
+            Oversized::MergedBytes => "the key's versions merged across replicas (bytes)",
+        })
+    }
+}
+
+/// Which of N, R, W is out of range, and the bound it broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuorumError {
+    /// `n` must be between 1 and `max` (the cluster's size, at most `REPLICATION_N_MAX`).
+    N { n: u8, max: u8 },
+    /// `r` must be between 1 and `n`.
+    R { r: u8, n: u8 },
+    /// `w` must be between 1 and `n`.
+    W { w: u8, n: u8 },
+}
+
+impl fmt::Display for QuorumError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QuorumError::N { n, max } => write!(f, "n={n} must be between 1 and {max}"),
+            QuorumError::R { r, n } => write!(f, "r={r} must be between 1 and n={n}"),
+            QuorumError::W { w, n } => write!(f, "w={w} must be between 1 and n={n}"),
+        }
+    }
+}
+
+impl std::error::Error for QuorumError {}
+
 /// Why a request did not succeed. Every variant says whether the write may have happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestError {
@@ -101,10 +154,11 @@ pub enum RequestError {
     Busy,
     /// The node has not finished starting; nothing was done. Retry, or ask another node.
     Starting,
-    /// A key or value is over its limit; nothing was done.
-    TooLarge { what: String, len: u64, max: u64 },
+    /// A key, value, context or object is over its limit (`what` says which, and in what
+    /// unit `len` and `max` count); nothing was done.
+    TooLarge { what: Oversized, len: u64, max: u64 },
     /// N, R or W are out of range for this cluster; nothing was done.
-    InvalidQuorum(String),
+    InvalidQuorum(QuorumError),
     /// The write would leave more concurrent versions than allowed; nothing was done. Read the
     /// key and write with its context to replace them.
     TooManySiblings { count: u32, max: u32 },

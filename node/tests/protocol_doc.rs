@@ -574,11 +574,11 @@ fn the_document_tables_match_the_code() {
         RequestError::Busy,
         RequestError::Starting,
         RequestError::TooLarge {
-            what: String::new(),
+            what: tern_core::Oversized::Key,
             len: 0,
             max: 0,
         },
-        RequestError::InvalidQuorum(String::new()),
+        RequestError::InvalidQuorum(tern_core::QuorumError::N { n: 0, max: 3 }),
         RequestError::TooManySiblings { count: 0, max: 0 },
     ];
     for error in errors {

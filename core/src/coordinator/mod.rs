@@ -14,7 +14,7 @@ use crate::limits::{
     REQUESTS_PER_INCARNATION_MAX, VALUE_BYTES_MAX,
 };
 use crate::liveness::Liveness;
-use crate::message::{ClientResult, Message, Op, Request, RequestError};
+use crate::message::{ClientResult, Message, Op, Oversized, Request, RequestError};
 use crate::node::config::resolve_quorum;
 use crate::node::{Config, NodeStats};
 use crate::outbox::{Origin, Outbox};
@@ -340,23 +340,23 @@ impl Coordinator {
 /// Refuses keys, values and contexts over their limits.
 fn check_request(request: &Request) -> Result<(), RequestError> {
     let key = request.op.key();
-    let too_large = |what: &str, len: usize, max: usize| RequestError::TooLarge {
-        what: what.to_string(),
+    let too_large = |what: Oversized, len: usize, max: usize| RequestError::TooLarge {
+        what,
         len: len as u64,
         max: max as u64,
     };
     if key.len() > KEY_BYTES_MAX {
-        return Err(too_large("key", key.len(), KEY_BYTES_MAX));
+        return Err(too_large(Oversized::Key, key.len(), KEY_BYTES_MAX));
     }
     if let Op::Set { value, .. } = &request.op {
         if value.len() > VALUE_BYTES_MAX {
-            return Err(too_large("value", value.len(), VALUE_BYTES_MAX));
+            return Err(too_large(Oversized::Value, value.len(), VALUE_BYTES_MAX));
         }
     }
     if let Op::Set { context, .. } | Op::Delete { context, .. } = &request.op {
         if context.len() > CONTEXT_ENTRIES_MAX {
-            let what = "context (clock entries)";
-            return Err(too_large(what, context.len(), CONTEXT_ENTRIES_MAX));
+            let len = context.len();
+            return Err(too_large(Oversized::Context, len, CONTEXT_ENTRIES_MAX));
         }
     }
     Ok(())

@@ -5,7 +5,7 @@
 use super::{Coordinator, Ctx, Pending, Phase};
 use crate::ids::{NodeId, RequestId};
 use crate::limits::{OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
-use crate::message::{Message, RequestError, Response};
+use crate::message::{Message, Oversized, RequestError, Response};
 use crate::outbox::Origin;
 use crate::quorum::{tally_yes, Tally};
 use crate::time::Span;
@@ -75,11 +75,13 @@ impl Coordinator {
                     // store the repair, and no message could carry it.
                     ctx.stats.reads_too_large += 1;
                     let (what, len, max) = match too_large {
-                        ObjectTooLarge::Siblings(n) => ("siblings", n, SIBLINGS_DECODE_MAX),
-                        ObjectTooLarge::Bytes(n) => ("bytes", n, OBJECT_BYTES_MAX),
+                        ObjectTooLarge::Siblings(n) => {
+                            (Oversized::MergedSiblings, n, SIBLINGS_DECODE_MAX)
+                        }
+                        ObjectTooLarge::Bytes(n) => (Oversized::MergedBytes, n, OBJECT_BYTES_MAX),
                     };
                     let error = RequestError::TooLarge {
-                        what: format!("the key's versions merged across replicas ({what})"),
+                        what,
                         len: len as u64,
                         max: max as u64,
                     };

@@ -6,7 +6,7 @@
 use super::{Coordinator, Ctx, Pending, Phase};
 use crate::ids::{NodeId, RequestId};
 use crate::limits::{DOTS_PER_INCARNATION_MAX, OBJECT_WRITE_BYTES_MAX, SIBLINGS_MAX};
-use crate::message::{Message, RequestError, Response};
+use crate::message::{Message, Oversized, RequestError, Response};
 use crate::outbox::Origin;
 use crate::quorum::{tally_yes, Tally};
 use crate::time::Span;
@@ -54,7 +54,7 @@ impl Coordinator {
         let bytes = object.encoded_bytes();
         if bytes > OBJECT_WRITE_BYTES_MAX {
             let error = RequestError::TooLarge {
-                what: "object (all versions of the key)".to_string(),
+                what: Oversized::Object,
                 len: bytes as u64,
                 max: OBJECT_WRITE_BYTES_MAX as u64,
             };

@@ -3,7 +3,7 @@
 
 use crate::ids::NodeId;
 use crate::limits::{CLUSTER_NODES_MAX, REPLICATION_N_MAX};
-use crate::message::Quorum;
+use crate::message::{Quorum, QuorumError};
 use crate::time::Span;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -63,16 +63,65 @@ impl Config {
             return Err(ConfigError::DuplicateNode);
         }
         resolve_quorum(self, Quorum::default()).map_err(ConfigError::Quorum)?;
+        if usize::from(self.r) + usize::from(self.w) <= usize::from(self.n) {
+            // A default read could miss a write acknowledged by the default quorum.
+            return Err(ConfigError::QuorumsDoNotOverlap {
+                n: self.n,
+                r: self.r,
+                w: self.w,
+            });
+        }
         let zero = [
-            ("request_timeout", self.request_timeout),
-            ("resend_interval", self.resend_interval),
-            ("heartbeat_interval", self.heartbeat_interval),
-            ("failure_timeout", self.failure_timeout),
+            (Setting::RequestTimeout, self.request_timeout),
+            (Setting::ResendInterval, self.resend_interval),
+            (Setting::HeartbeatInterval, self.heartbeat_interval),
+            (Setting::FailureTimeout, self.failure_timeout),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, span)| *span == Span::ZERO) {
-            return Err(ConfigError::ZeroSpan(name));
+            return Err(ConfigError::ZeroSpan(*name));
+        }
+        // A peer that sends heartbeats on time must never look dead, and a request must get
+        // at least one resend before its deadline.
+        let order = [
+            (
+                Setting::HeartbeatInterval,
+                self.heartbeat_interval,
+                Setting::FailureTimeout,
+                self.failure_timeout,
+            ),
+            (
+                Setting::ResendInterval,
+                self.resend_interval,
+                Setting::RequestTimeout,
+                self.request_timeout,
+            ),
+        ];
+        for (shorter, a, longer, b) in order {
+            if a >= b {
+                return Err(ConfigError::NotShorter { shorter, longer });
+            }
         }
         Ok(())
+    }
+}
+
+/// A timing setting of `Config`, named as the configuration calls it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    RequestTimeout,
+    ResendInterval,
+    HeartbeatInterval,
+    FailureTimeout,
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Setting::RequestTimeout => "request_timeout",
+            Setting::ResendInterval => "resend_interval",
+            Setting::HeartbeatInterval => "heartbeat_interval",
+            Setting::FailureTimeout => "failure_timeout",
+        })
     }
 }
 
@@ -80,11 +129,25 @@ impl Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigError {
     NoNodes,
-    TooManyNodes { count: usize, max: usize },
+    TooManyNodes {
+        count: usize,
+        max: usize,
+    },
     DuplicateNode,
     NotAMember(NodeId),
-    Quorum(String),
-    ZeroSpan(&'static str),
+    Quorum(QuorumError),
+    /// The default R + W is not above N: a read could miss an acknowledged write.
+    QuorumsDoNotOverlap {
+        n: u8,
+        r: u8,
+        w: u8,
+    },
+    ZeroSpan(Setting),
+    /// `shorter` must be shorter than `longer`.
+    NotShorter {
+        shorter: Setting,
+        longer: Setting,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -97,7 +160,14 @@ impl fmt::Display for ConfigError {
             ConfigError::DuplicateNode => write!(f, "a node id appears twice"),
             ConfigError::NotAMember(id) => write!(f, "node {id} is not in the member list"),
             ConfigError::Quorum(why) => write!(f, "bad default quorum: {why}"),
+            ConfigError::QuorumsDoNotOverlap { n, r, w } => write!(
+                f,
+                "bad default quorum: r={r} + w={w} must be more than n={n}, or a read could miss an acknowledged write"
+            ),
             ConfigError::ZeroSpan(name) => write!(f, "{name} must be greater than zero"),
+            ConfigError::NotShorter { shorter, longer } => {
+                write!(f, "{shorter} must be shorter than {longer}")
+            }
         }
     }
 }
@@ -112,22 +182,26 @@ pub(crate) struct Resolved {
     pub w: usize,
 }
 
-pub(crate) fn resolve_quorum(config: &Config, q: Quorum) -> Result<Resolved, String> {
-    let n = usize::from(q.n.unwrap_or(config.n));
-    let r = usize::from(q.r.unwrap_or(config.r));
-    let w = usize::from(q.w.unwrap_or(config.w));
-    let members = config.nodes.len();
-    if n == 0 || n > members.min(REPLICATION_N_MAX) {
-        return Err(format!(
-            "n={n} must be between 1 and {}",
-            members.min(REPLICATION_N_MAX)
-        ));
+pub(crate) fn resolve_quorum(config: &Config, q: Quorum) -> Result<Resolved, QuorumError> {
+    let (n, r, w) = (
+        q.n.unwrap_or(config.n),
+        q.r.unwrap_or(config.r),
+        q.w.unwrap_or(config.w),
+    );
+    // At most CLUSTER_NODES_MAX members, so the bound fits a u8.
+    let max = config.nodes.len().min(REPLICATION_N_MAX) as u8;
+    if n == 0 || n > max {
+        return Err(QuorumError::N { n, max });
     }
     if r == 0 || r > n {
-        return Err(format!("r={r} must be between 1 and n={n}"));
+        return Err(QuorumError::R { r, n });
     }
     if w == 0 || w > n {
-        return Err(format!("w={w} must be between 1 and n={n}"));
+        return Err(QuorumError::W { w, n });
     }
-    Ok(Resolved { n, r, w })
+    Ok(Resolved {
+        n: usize::from(n),
+        r: usize::from(r),
+        w: usize::from(w),
+    })
 }

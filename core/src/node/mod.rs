@@ -23,7 +23,7 @@
 pub mod config;
 mod io;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Setting};
 pub use io::{Input, NodeStats, Output};
 
 use crate::coordinator::{Arrival, Coordinator, Ctx};
