@@ -1,0 +1,206 @@
+//! The fault injector: crashes, power cuts, crashes right after a restart, and the count of
+//! every fault injected.
+//!
+//! Owns `CrashKind` (a process kill or a power loss), `FaultCounts`, and when and how a node
+//! goes down: a random node every `crash_interval_ms` unless `max_down` are down, every node
+//! at a power cut, a restarted node again before its first sync. Faults are injected only in
+//! the fault phase. It never restarts a node except through `start_node` (core recovery), and
+//! never touches a message or a client.
+
+use super::{Event, Phase, World};
+use crate::disk::CrashDamage;
+
+/// Faults injected, by kind.
+#[derive(Clone, Debug, Default)]
+pub struct FaultCounts {
+    pub crashes: u64,
+    /// Crashes that killed the process only (the page cache survived).
+    pub kills: u64,
+    /// Crashes that cut a machine's power, including each node a power cut struck.
+    pub power_losses: u64,
+    /// Of `power_losses`, those struck by a power cut of the whole cluster.
+    pub power_cut_losses: u64,
+    /// Crashes that struck a node during recovery or before its first sync completed.
+    pub crashes_after_restart: u64,
+    pub power_cuts: u64,
+    pub fsync_failures: u64,
+    pub restarts: u64,
+    pub max_down: u32,
+    pub partitions_symmetric: u64,
+    pub partitions_asymmetric: u64,
+    pub partitions_isolate: u64,
+    pub messages_sent: u64,
+    pub messages_lost: u64,
+    pub messages_duplicated: u64,
+    pub messages_blocked: u64,
+    pub messages_to_down_nodes: u64,
+    pub damage: CrashDamage,
+    pub torn_tails_truncated: u64,
+    /// Bytes a failed sync left readable but never wrote, evicted before recovery read them.
+    pub bytes_evicted: u64,
+    pub bytes_truncated: u64,
+    pub compactions: u64,
+    pub read_repairs: u64,
+    pub resends: u64,
+    pub forwarded: u64,
+}
+
+impl FaultCounts {
+    /// Adds a node incarnation's counters (at its crash, or at the end of the run).
+    pub(super) fn absorb(&mut self, stats: &tern_core::NodeStats) {
+        self.compactions += stats.compactions;
+        self.read_repairs += stats.read_repairs;
+        self.resends += stats.resends;
+        self.forwarded += stats.forwarded;
+    }
+}
+
+/// How a node goes down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CrashKind {
+    /// The process is killed; the machine, and its page cache, stay up.
+    Kill = 1,
+    /// The machine loses power.
+    PowerLoss = 2,
+}
+
+impl World {
+    /// Schedules the first crash, power cut and partition of the scenario (those it enables).
+    pub(super) fn schedule_first_faults(&mut self) {
+        if self.scenario.faults.crash_interval_ms[1] > 0 {
+            let gap = self.fault_rng.range(self.scenario.faults.crash_interval_ms) * 1_000;
+            self.after(gap, Event::Crash);
+        }
+        if self.scenario.faults.power_cut_interval_ms[1] > 0 {
+            let gap = self
+                .fault_rng
+                .range(self.scenario.faults.power_cut_interval_ms)
+                * 1_000;
+            self.after(gap, Event::PowerCut);
+        }
+        if self.scenario.faults.partition_interval_ms[1] > 0 {
+            let gap = self
+                .fault_rng
+                .range(self.scenario.faults.partition_interval_ms)
+                * 1_000;
+            self.after(gap, Event::PartitionStart);
+        }
+    }
+
+    fn down_count(&self) -> u32 {
+        self.procs.iter().filter(|p| p.node.is_none()).count() as u32
+    }
+
+    pub(super) fn crash_one(&mut self) {
+        if self.phase != Phase::Fault {
+            return;
+        }
+        let faults = self.scenario.faults.clone();
+        let up: Vec<usize> = (0..self.procs.len())
+            .filter(|i| self.procs[*i].node.is_some())
+            .collect();
+        if self.down_count() < faults.max_down && !up.is_empty() {
+            let i = up[self.fault_rng.index(up.len())];
+            let kind = self.crash_kind();
+            self.crash_node(i, kind);
+        }
+        let gap = self.fault_rng.range(faults.crash_interval_ms) * 1_000;
+        self.after(gap, Event::Crash);
+    }
+
+    /// Every node loses power at the same instant.
+    pub(super) fn power_cut(&mut self) {
+        if self.phase != Phase::Fault {
+            return;
+        }
+        self.faults.power_cuts += 1;
+        for i in 0..self.procs.len() {
+            if self.procs[i].node.is_some() {
+                self.faults.power_cut_losses += 1;
+                self.crash_node(i, CrashKind::PowerLoss);
+            } else {
+                // A node that is down loses its page cache too.
+                self.power_loss(i);
+            }
+        }
+        let gap = self
+            .fault_rng
+            .range(self.scenario.faults.power_cut_interval_ms)
+            * 1_000;
+        self.after(gap, Event::PowerCut);
+    }
+
+    /// A single-node crash: a process kill for `kill_fraction` of them, else a power loss.
+    fn crash_kind(&mut self) -> CrashKind {
+        if self.fault_rng.chance(self.scenario.faults.kill_fraction) {
+            CrashKind::Kill
+        } else {
+            CrashKind::PowerLoss
+        }
+    }
+
+    /// Crashes node `i` now; it restarts later. A kill leaves its unsynced bytes readable
+    /// and unsynced; a power loss keeps, drops or tears each of its unsynced sectors.
+    pub(super) fn crash_node(&mut self, i: usize, kind: CrashKind) {
+        let p = &mut self.procs[i];
+        if let Some(node) = p.node.take() {
+            self.faults.absorb(node.stats());
+        }
+        p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
+        match kind {
+            CrashKind::Kill => {
+                p.disk.kill();
+                self.faults.kills += 1;
+            }
+            CrashKind::PowerLoss => {
+                self.faults.power_losses += 1;
+                self.power_loss(i);
+            }
+        }
+        self.faults.crashes += 1;
+        self.faults.max_down = self.faults.max_down.max(self.down_count());
+        self.hash.u64(0xc4a5_0000 | (i as u64) | (kind as u64) << 8);
+        let delay = self.fault_rng.range(self.scenario.faults.restart_delay_ms) * 1_000;
+        self.after(delay, Event::Restart { node: i });
+    }
+
+    fn power_loss(&mut self, i: usize) {
+        let disk = &self.scenario.disk;
+        let weights = [disk.crash_keep, disk.crash_drop, disk.crash_torn];
+        let damage = self.procs[i].disk.power_loss(&mut self.disk_rng, weights);
+        self.faults.damage.kept += damage.kept;
+        self.faults.damage.dropped += damage.dropped;
+        self.faults.damage.torn += damage.torn;
+    }
+
+    /// Node `i` has just restarted as `incarnation`: with probability `crash_after_restart`
+    /// (in the fault phase), it crashes again soon: during recovery or before its first sync
+    /// completes.
+    pub(super) fn restarted(&mut self, i: usize, incarnation: u32) {
+        self.faults.restarts += 1;
+        if self.phase == Phase::Fault
+            && self
+                .fault_rng
+                .chance(self.scenario.faults.crash_after_restart)
+        {
+            let delay = self.fault_rng.range([0, self.scenario.disk.fsync_us[1]]);
+            self.after(
+                delay,
+                Event::CrashAgain {
+                    node: i,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// The crash `restarted` scheduled strikes, if that incarnation is still up.
+    pub(super) fn crash_again(&mut self, i: usize, incarnation: u32) {
+        let p = &self.procs[i];
+        if self.phase == Phase::Fault && p.incarnation == incarnation && p.node.is_some() {
+            self.faults.crashes_after_restart += 1;
+            let kind = self.crash_kind();
+            self.crash_node(i, kind);
+        }
+    }
+}

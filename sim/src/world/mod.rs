@@ -1,0 +1,218 @@
+//! The simulated world: nodes running real `tern_core::Node`s on virtual disks, a virtual
+//! network, simulated clients, a fault injector, all driven by one event queue under
+//! virtual time.
+//!
+//! The loop pops the earliest event (ties broken by insertion order), feeds it to a node or a
+//! client, and carries out whatever the node outputs, exactly as the production driver does:
+//! send (encoded, through the network model), reply, append + sync. Nothing here decides
+//! about keys, versions or quorums; it only injects faults and records what happened.
+//!
+//! This module owns `World`, the run loop, the phases and the dispatch of each event to the
+//! part that handles it; each part is an `impl World` block in its own file: `event` (the
+//! queue), `process` (the driver loop over core outputs), `network`, `faults`, `clients`,
+//! `calm` (the final reads) and `verdict` (the checkers' run and `RunOutcome`).
+
+mod calm;
+mod clients;
+mod event;
+mod faults;
+mod network;
+mod process;
+mod verdict;
+
+pub use faults::FaultCounts;
+pub use verdict::RunOutcome;
+
+use crate::checker::{DotLedger, Violation};
+use crate::rng::{derive_seed, SimRng, TraceHash};
+use crate::scenario::Scenario;
+use crate::workload::Workload;
+use event::{Event, EventQueue};
+use process::Proc;
+use std::collections::{BTreeMap, BTreeSet};
+use tern_core::{Config, NodeId, Object, Span, Time};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Fault,
+    Calm { since: Time },
+    Done,
+}
+
+#[derive(Debug)]
+pub struct World {
+    scenario: Scenario,
+    seed: u64,
+    config: Config,
+    ring: tern_core::ring::Ring,
+    now: Time,
+    queue: EventQueue,
+    procs: Vec<Proc>,
+    net_rng: SimRng,
+    disk_rng: SimRng,
+    fault_rng: SimRng,
+    blocked: BTreeSet<(NodeId, NodeId)>,
+    partition_generation: u64,
+    workload: Workload,
+    phase: Phase,
+    fault_phase_end: Time,
+    finals: BTreeMap<Vec<u8>, Object>,
+    /// Set once the final reads have started.
+    final_started: bool,
+    final_pending: usize,
+    final_next_request: u64,
+    final_requests: BTreeMap<u64, Vec<u8>>,
+    faults: FaultCounts,
+    violations: Vec<Violation>,
+    dots: DotLedger,
+    acks_checked: u64,
+    hash: TraceHash,
+    events: u64,
+}
+
+impl World {
+    pub fn new(scenario: &Scenario, seed: u64) -> World {
+        let c = &scenario.cluster;
+        let ids: Vec<NodeId> = (1..=c.nodes).map(NodeId).collect();
+        let mut config = Config::new(ids.clone());
+        config.n = c.n;
+        config.r = c.r;
+        config.w = c.w;
+        config.request_timeout = Span::from_millis(c.request_timeout_ms);
+        config.resend_interval = Span::from_millis(c.resend_interval_ms);
+        config.heartbeat_interval = Span::from_millis(c.heartbeat_interval_ms);
+        config.failure_timeout = Span::from_millis(c.failure_timeout_ms);
+        config.compact_min_bytes = c.compact_min_bytes;
+        let procs = ids
+            .iter()
+            .map(|id| Proc::new(*id, scenario.disk.sector_bytes as usize))
+            .collect();
+        World {
+            workload: Workload::new(&scenario.workload, derive_seed(seed, "workload", 0, 0)),
+            scenario: scenario.clone(),
+            seed,
+            ring: tern_core::ring::Ring::new(&config.nodes),
+            config,
+            now: Time::ZERO,
+            queue: EventQueue::default(),
+            procs,
+            net_rng: SimRng::new(derive_seed(seed, "network", 0, 0)),
+            disk_rng: SimRng::new(derive_seed(seed, "disk", 0, 0)),
+            fault_rng: SimRng::new(derive_seed(seed, "faults", 0, 0)),
+            blocked: BTreeSet::new(),
+            partition_generation: 0,
+            phase: Phase::Fault,
+            fault_phase_end: Time::ZERO,
+            finals: BTreeMap::new(),
+            final_started: false,
+            final_pending: 0,
+            final_next_request: 0,
+            final_requests: BTreeMap::new(),
+            faults: FaultCounts::default(),
+            violations: Vec::new(),
+            dots: DotLedger::default(),
+            acks_checked: 0,
+            hash: TraceHash::default(),
+            events: 0,
+        }
+    }
+
+    /// Runs the scenario to the end and checks the history.
+    pub fn run(mut self) -> RunOutcome {
+        for i in 0..self.procs.len() {
+            self.start_node(i);
+        }
+        for client in 0..self.workload.clients() {
+            let think = self.workload.think();
+            self.after(think, Event::ClientWake { client });
+        }
+        self.schedule_first_faults();
+        let fault_max = Time(self.scenario.phases.fault_max_s * 1_000_000);
+        while let Some(next) = self.queue.pop() {
+            self.now = next.at;
+            self.events += 1;
+            self.hash.u64(next.at.micros());
+            self.step(next.event);
+            match self.phase {
+                Phase::Fault if self.workload.done() => self.enter_calm(),
+                Phase::Fault if self.now > fault_max => {
+                    self.violations.push(Violation {
+                        checker: "liveness",
+                        detail: format!(
+                            "the workload did not finish in the fault phase's {} s ({} of {} writes acknowledged)",
+                            self.scenario.phases.fault_max_s,
+                            self.workload.acknowledged(),
+                            self.scenario.workload.acknowledged_writes
+                        ),
+                    });
+                    self.workload.stop_all();
+                    self.enter_calm();
+                }
+                Phase::Calm { since } => {
+                    let bound = since + Span(self.scenario.phases.calm_max_s * 1_000_000);
+                    if self.final_pending == 0 && self.final_started {
+                        self.phase = Phase::Done;
+                        break;
+                    }
+                    if self.now > bound {
+                        self.violations.push(Violation {
+                            checker: "liveness",
+                            detail: format!(
+                                "{} final reads still unanswered {} s into the calm phase",
+                                self.final_pending, self.scenario.phases.calm_max_s
+                            ),
+                        });
+                        self.phase = Phase::Done;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.finish()
+    }
+
+    /// Hands one event to the part that handles it.
+    fn step(&mut self, event: Event) {
+        match event {
+            Event::Deliver { from, to, bytes } => self.deliver(from, to, bytes),
+            Event::Timer { node, incarnation } => self.timer_fired(node, incarnation),
+            Event::SyncDone {
+                node,
+                incarnation,
+                end,
+                target,
+            } => self.sync_done(node, incarnation, end, target),
+            Event::ClientArrive {
+                node,
+                client,
+                request,
+                body,
+            } => self.client_arrive(node, client, request, body),
+            Event::ClientReply {
+                client,
+                request,
+                result,
+            } => self.client_reply(client, request, result),
+            Event::ClientTimeout { client, request } => self.client_timeout(client, request),
+            Event::ClientWake { client } => self.client_next(client),
+            Event::Crash => self.crash_one(),
+            Event::CrashAgain { node, incarnation } => self.crash_again(node, incarnation),
+            Event::PowerCut => self.power_cut(),
+            Event::Restart { node } => {
+                if self.procs[node].node.is_none() {
+                    self.start_node(node);
+                }
+            }
+            Event::PartitionStart => self.start_partition(),
+            Event::PartitionHeal { generation } => self.heal_partition(generation),
+            Event::FinalReads => self.start_final_reads(),
+            Event::FinalRead { key } => self.send_final_read(key),
+        }
+    }
+}
+
+/// Runs `scenario` with `seed`.
+pub fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
+    World::new(scenario, seed).run()
+}
