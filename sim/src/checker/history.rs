@@ -1,0 +1,58 @@
+//! The records the checkers read: write attempts and how they ended, acknowledged writes,
+//! successful reads, and what each client was shown.
+//!
+//! Plain data the workload fills in as the run goes; it never judges anything.
+
+use std::collections::BTreeMap;
+use tern_core::{Dot, Object, Time, VectorClock};
+
+/// How a write attempt ended, as its client saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Still waiting (the run ended first).
+    Pending,
+    Acknowledged,
+    /// A definite failure: nothing was written (unavailable, busy, starting, too large...).
+    Failed,
+    /// It may or may not have been applied (indeterminate, or the client gave up waiting).
+    Unknown,
+}
+
+/// One write attempt: what a client sent, and how it ended.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub client: u32,
+    /// The client's request number; requests of one client are numbered in order.
+    pub request: u64,
+    pub key: Vec<u8>,
+    pub context: VectorClock,
+    /// `None` for a delete.
+    pub value: Option<Vec<u8>>,
+    /// The dot, once acknowledged.
+    pub dot: Option<Dot>,
+    pub outcome: AttemptOutcome,
+}
+
+/// What each client was shown of each key: (client, key) -> dot -> the request whose reply
+/// first showed it (a write's own dot counts as shown by its reply).
+pub type Observed = BTreeMap<(u32, Vec<u8>), BTreeMap<Dot, u64>>;
+
+/// An acknowledged write as the client saw it.
+#[derive(Clone, Debug)]
+pub struct WriteRecord {
+    pub key: Vec<u8>,
+    pub dot: Dot,
+    /// `None` for a delete.
+    pub value: Option<Vec<u8>>,
+    pub start: Time,
+    pub ack: Time,
+}
+
+/// A successful read as the client saw it.
+#[derive(Clone, Debug)]
+pub struct ReadRecord {
+    pub key: Vec<u8>,
+    pub start: Time,
+    pub end: Time,
+    pub object: Object,
+}

@@ -1,0 +1,55 @@
+//! The checkers: each turns a recorded history into a verdict.
+//!
+//! They take plain data (what clients saw, what replicas hold), not the simulator, so that
+//! tests can feed each one a history with a planted violation and watch it fail.
+//!
+//! - durability: every acknowledged write is in the final read (same dot, same value) or
+//!   superseded by a version written by a client who had been shown it (directly, or through
+//!   a version that itself legitimately superseded it); and no value appears that no client
+//!   ever wrote;
+//! - failed writes: a set whose outcome was a definite failure never appears in any read or
+//!   in the final state;
+//! - acknowledged means durable: when a write is acknowledged, W replicas hold it in their
+//!   synced state (checked by the world at that moment, in `world::clients`);
+//! - dots: one dot names one version, and one write attempt runs once (a value appears under
+//!   one dot only);
+//! - stale reads: a read that began after a write was acknowledged returns that write or a
+//!   causal successor;
+//! - convergence: at the end, every replica of a key holds the same versions.
+//!
+//! This module owns `Violation`, which every checker returns; each checker has its own file,
+//! with a test proving it catches a planted violation, and `history` holds the records they
+//! read. None of them drives the simulation or sees the world.
+
+mod convergence;
+mod dots;
+mod durability;
+mod failed_writes;
+#[cfg(test)]
+mod fixtures;
+mod history;
+mod stale_reads;
+
+pub use convergence::check_convergence;
+pub use dots::DotLedger;
+pub use durability::{check_durability, Durability, Provenance};
+pub use failed_writes::check_failed_writes;
+pub use history::{Attempt, AttemptOutcome, Observed, ReadRecord, WriteRecord};
+pub use stale_reads::check_stale_reads;
+
+/// A broken promise: the checker that found it, and what it saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub checker: &'static str,
+    pub detail: String,
+}
+
+impl Violation {
+    fn new(checker: &'static str, detail: String) -> Violation {
+        Violation { checker, detail }
+    }
+}
+
+fn show(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).into_owned()
+}
