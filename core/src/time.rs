@@ -43,6 +43,10 @@ impl Span {
         Span(ms.saturating_mul(1_000))
     }
 
+    pub const fn from_secs(s: u64) -> Span {
+        Span(s.saturating_mul(1_000_000))
+    }
+
     pub fn micros(self) -> u64 {
         self.0
     }

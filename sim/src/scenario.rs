@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use std::path::Path;
+use tern_core::{Config, NodeId, Span};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -283,23 +284,30 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Rejects scenarios the simulator cannot run meaningfully, with a reason.
-    pub fn validate(&self) -> Result<(), String> {
+    /// The cluster configuration every simulated node runs with: nodes 1..=`nodes` and the
+    /// scenario's quorums and timings. The one place the simulator builds a `Config`.
+    pub fn config(&self) -> Config {
         let c = &self.cluster;
+        let mut config = Config::new((1..=c.nodes).map(NodeId).collect());
+        config.n = c.n;
+        config.r = c.r;
+        config.w = c.w;
+        config.request_timeout = Span::from_millis(c.request_timeout_ms);
+        config.resend_interval = Span::from_millis(c.resend_interval_ms);
+        config.heartbeat_interval = Span::from_millis(c.heartbeat_interval_ms);
+        config.failure_timeout = Span::from_millis(c.failure_timeout_ms);
+        config.compact_min_bytes = c.compact_min_bytes;
+        config
+    }
+
+    /// Rejects scenarios the simulator cannot run meaningfully, with a reason. The cluster
+    /// is checked by core's own `Config::validate`, as every node will check it.
+    pub fn validate(&self) -> Result<(), String> {
+        self.config()
+            .validate()
+            .map_err(|e| format!("cluster: {e}"))?;
         let w = &self.workload;
-        let checks: [(bool, &str); 19] = [
-            (
-                c.nodes >= 1 && c.nodes <= 16,
-                "cluster.nodes must be 1..=16",
-            ),
-            (
-                c.n >= 1 && u32::from(c.n) <= c.nodes,
-                "cluster.n must be 1..=nodes",
-            ),
-            (
-                c.r >= 1 && c.r <= c.n && c.w >= 1 && c.w <= c.n,
-                "cluster.r and cluster.w must be 1..=n",
-            ),
+        let checks: [(bool, &str); 16] = [
             (w.clients >= 1, "workload.clients must be at least 1"),
             (w.keys >= 1, "workload.keys must be at least 1"),
             (

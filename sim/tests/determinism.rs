@@ -44,8 +44,11 @@ fn small_chaos_preserves_every_acknowledged_write_on_several_seeds() {
 
 #[test]
 fn bad_scenarios_are_refused_with_a_reason() {
+    // The cluster is checked by core's own rules, as every node checks its config.
     let err = Scenario::parse("cluster: { nodes: 3, n: 4 }").unwrap_err();
-    assert!(err.contains("cluster.n"), "{err}");
+    assert!(err.contains("cluster: bad default quorum: n=4"), "{err}");
+    let err = Scenario::parse("cluster: { nodes: 3, n: 3, r: 1, w: 2 }").unwrap_err();
+    assert!(err.contains("must be more than n=3"), "{err}");
     let err = Scenario::parse("workload: { clients: 0 }").unwrap_err();
     assert!(err.contains("clients"), "{err}");
     let err = Scenario::parse("bogus_field: 1").unwrap_err();

@@ -4,6 +4,7 @@
 use crate::ids::NodeId;
 use crate::limits::{CLUSTER_NODES_MAX, REPLICATION_N_MAX};
 use crate::message::{Quorum, QuorumError};
+use crate::ring::Ring;
 use crate::time::Span;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -46,6 +47,12 @@ impl Config {
             failure_timeout: Span::from_millis(1_000),
             compact_min_bytes: 64 << 20,
         }
+    }
+
+    /// The replicas of `key` at the default N, in preference order: where every node of this
+    /// cluster places it. Drivers and checkers ask this instead of placing keys themselves.
+    pub fn replicas(&self, key: &[u8]) -> Vec<NodeId> {
+        Ring::new(&self.nodes).preference(key, usize::from(self.n))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

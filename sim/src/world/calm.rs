@@ -28,7 +28,7 @@ impl World {
             }
         }
         let c = &self.scenario.cluster;
-        let settle = c.request_timeout_ms.max(c.failure_timeout_ms) * 1_000 * 2;
+        let settle = Span::from_millis(c.request_timeout_ms.max(c.failure_timeout_ms) * 2).micros();
         self.after(settle + SETTLE_MARGIN.micros(), Event::FinalReads);
     }
 
@@ -58,7 +58,7 @@ impl World {
         };
         let node = request as usize % self.procs.len();
         self.send_request(node, CHECKER_CLIENT, request, body);
-        let timeout = self.scenario.workload.client_timeout_ms * 1_000;
+        let timeout = Span::from_millis(self.scenario.workload.client_timeout_ms).micros();
         self.after(
             timeout,
             Event::ClientTimeout {

@@ -9,6 +9,7 @@ use super::calm::CHECKER_CLIENT;
 use super::{Event, World};
 use crate::checker::Violation;
 use tern_core::codec::encode_body;
+use tern_core::Span;
 use tern_core::{ClientId, ClientResult, Input, NodeId, Request};
 
 impl World {
@@ -23,7 +24,7 @@ impl World {
         };
         let node = self.workload.pick(self.procs.len());
         self.send_request(node, issue.client, issue.request, issue.body);
-        let timeout = self.scenario.workload.client_timeout_ms * 1_000;
+        let timeout = Span::from_millis(self.scenario.workload.client_timeout_ms).micros();
         let request = issue.request;
         self.after(timeout, Event::ClientTimeout { client, request });
     }
@@ -86,7 +87,7 @@ impl World {
         };
         self.acks_checked += 1;
         let c = &self.scenario.cluster;
-        let replicas = self.ring.preference(&key, usize::from(c.n));
+        let replicas = self.config.replicas(&key);
         let holding: Vec<NodeId> = replicas
             .iter()
             .copied()

@@ -9,6 +9,7 @@
 
 use super::{Event, Phase, World};
 use crate::disk::CrashDamage;
+use tern_core::Span;
 
 /// Faults injected, by kind.
 #[derive(Clone, Debug, Default)]
@@ -68,21 +69,25 @@ impl World {
     /// Schedules the first crash, power cut and partition of the scenario (those it enables).
     pub(super) fn schedule_first_faults(&mut self) {
         if self.scenario.faults.crash_interval_ms[1] > 0 {
-            let gap = self.fault_rng.range(self.scenario.faults.crash_interval_ms) * 1_000;
+            let gap =
+                Span::from_millis(self.fault_rng.range(self.scenario.faults.crash_interval_ms))
+                    .micros();
             self.after(gap, Event::Crash);
         }
         if self.scenario.faults.power_cut_interval_ms[1] > 0 {
-            let gap = self
-                .fault_rng
-                .range(self.scenario.faults.power_cut_interval_ms)
-                * 1_000;
+            let gap = Span::from_millis(
+                self.fault_rng
+                    .range(self.scenario.faults.power_cut_interval_ms),
+            )
+            .micros();
             self.after(gap, Event::PowerCut);
         }
         if self.scenario.faults.partition_interval_ms[1] > 0 {
-            let gap = self
-                .fault_rng
-                .range(self.scenario.faults.partition_interval_ms)
-                * 1_000;
+            let gap = Span::from_millis(
+                self.fault_rng
+                    .range(self.scenario.faults.partition_interval_ms),
+            )
+            .micros();
             self.after(gap, Event::PartitionStart);
         }
     }
@@ -104,7 +109,7 @@ impl World {
             let kind = self.crash_kind();
             self.crash_node(i, kind);
         }
-        let gap = self.fault_rng.range(faults.crash_interval_ms) * 1_000;
+        let gap = Span::from_millis(self.fault_rng.range(faults.crash_interval_ms)).micros();
         self.after(gap, Event::Crash);
     }
 
@@ -123,10 +128,11 @@ impl World {
                 self.power_loss(i);
             }
         }
-        let gap = self
-            .fault_rng
-            .range(self.scenario.faults.power_cut_interval_ms)
-            * 1_000;
+        let gap = Span::from_millis(
+            self.fault_rng
+                .range(self.scenario.faults.power_cut_interval_ms),
+        )
+        .micros();
         self.after(gap, Event::PowerCut);
     }
 
@@ -160,7 +166,8 @@ impl World {
         self.faults.crashes += 1;
         self.faults.max_down = self.faults.max_down.max(self.down_count());
         self.hash.u64(0xc4a5_0000 | (i as u64) | (kind as u64) << 8);
-        let delay = self.fault_rng.range(self.scenario.faults.restart_delay_ms) * 1_000;
+        let delay =
+            Span::from_millis(self.fault_rng.range(self.scenario.faults.restart_delay_ms)).micros();
         self.after(delay, Event::Restart { node: i });
     }
 

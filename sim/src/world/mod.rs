@@ -44,7 +44,6 @@ pub struct World {
     scenario: Scenario,
     seed: u64,
     config: Config,
-    ring: tern_core::ring::Ring,
     now: Time,
     queue: EventQueue,
     procs: Vec<Proc>,
@@ -72,18 +71,9 @@ pub struct World {
 
 impl World {
     pub fn new(scenario: &Scenario, seed: u64) -> World {
-        let c = &scenario.cluster;
-        let ids: Vec<NodeId> = (1..=c.nodes).map(NodeId).collect();
-        let mut config = Config::new(ids.clone());
-        config.n = c.n;
-        config.r = c.r;
-        config.w = c.w;
-        config.request_timeout = Span::from_millis(c.request_timeout_ms);
-        config.resend_interval = Span::from_millis(c.resend_interval_ms);
-        config.heartbeat_interval = Span::from_millis(c.heartbeat_interval_ms);
-        config.failure_timeout = Span::from_millis(c.failure_timeout_ms);
-        config.compact_min_bytes = c.compact_min_bytes;
-        let procs = ids
+        let config = scenario.config();
+        let procs = config
+            .nodes
             .iter()
             .map(|id| Proc::new(*id, scenario.disk.sector_bytes as usize))
             .collect();
@@ -91,7 +81,6 @@ impl World {
             workload: Workload::new(&scenario.workload, derive_seed(seed, "workload", 0, 0)),
             scenario: scenario.clone(),
             seed,
-            ring: tern_core::ring::Ring::new(&config.nodes),
             config,
             now: Time::ZERO,
             queue: EventQueue::default(),
@@ -127,7 +116,7 @@ impl World {
             self.after(think, Event::ClientWake { client });
         }
         self.schedule_first_faults();
-        let fault_max = Time(self.scenario.phases.fault_max_s * 1_000_000);
+        let fault_max = Time::ZERO + Span::from_secs(self.scenario.phases.fault_max_s);
         while let Some(next) = self.queue.pop() {
             self.now = next.at;
             self.events += 1;
@@ -149,7 +138,7 @@ impl World {
                     self.enter_calm();
                 }
                 Phase::Calm { since } => {
-                    let bound = since + Span(self.scenario.phases.calm_max_s * 1_000_000);
+                    let bound = since + Span::from_secs(self.scenario.phases.calm_max_s);
                     if self.final_pending == 0 && self.final_started {
                         self.phase = Phase::Done;
                         break;

@@ -7,6 +7,7 @@
 
 use super::{Event, Phase, World};
 use crate::checker::Violation;
+use tern_core::Span;
 use tern_core::{Input, Message, NodeId};
 
 impl World {
@@ -117,9 +118,10 @@ impl World {
         self.partition_generation += 1;
         let generation = self.partition_generation;
         let faults = self.scenario.faults.clone();
-        let duration = self.fault_rng.range(faults.partition_duration_ms) * 1_000;
+        let duration =
+            Span::from_millis(self.fault_rng.range(faults.partition_duration_ms)).micros();
         self.after(duration, Event::PartitionHeal { generation });
-        let gap = self.fault_rng.range(faults.partition_interval_ms) * 1_000;
+        let gap = Span::from_millis(self.fault_rng.range(faults.partition_interval_ms)).micros();
         self.after(duration + gap, Event::PartitionStart);
     }
 

@@ -72,11 +72,10 @@ impl World {
         violations.extend(failed);
         violations.append(&mut self.dots.violations);
         let mut replicas: BTreeMap<Vec<u8>, Vec<(NodeId, Object)>> = BTreeMap::new();
-        let ids: Vec<NodeId> = self.procs.iter().map(|p| p.id).collect();
-        let ring = tern_core::ring::Ring::new(&ids);
         for key in self.finals.keys() {
-            let copies = ring
-                .preference(key, usize::from(self.scenario.cluster.n))
+            let copies = self
+                .config
+                .replicas(key)
                 .into_iter()
                 .map(|id| {
                     let object = self.procs[self.index_of(id)]
