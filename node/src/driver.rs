@@ -71,6 +71,10 @@ pub(crate) struct Driver {
     /// Log bytes from this batch of events, handed to the disk thread as one command when
     /// the batch ends (fewer wake-ups of the disk thread; it coalesces further).
     pub persist: Option<(Vec<u8>, u64)>,
+    /// Core asked to be halted (`Output::Halt`): the run loop ends.
+    pub halted: bool,
+    /// The disk failure that led core to halt, reported as the exit reason.
+    pub disk_error: Option<crate::disk::DiskError>,
 }
 
 /// Client request latencies (request in, reply out), logged every `STATS_LOG_INTERVAL_MS`.
@@ -177,7 +181,9 @@ impl Driver {
                     self.send_to_disk(DiskCommand::DropBefore { base })
                 }
                 Output::Halt => {
+                    // Core decided the node must stop; the run loop ends at the end of this step.
                     tracing::error!(node = %self.node.id(), "halted: the log could not be made durable");
+                    self.halted = true;
                 }
             }
         }
@@ -243,9 +249,10 @@ impl Driver {
                 event = self.disk_events.recv() => match event {
                     Some(DiskEvent::Persisted { upto }) => self.handle(Input::Persisted { upto }),
                     Some(DiskEvent::Failed(error)) => {
-                        // Core answers what it coordinates and acknowledges nothing more.
+                        // Core answers what it coordinates, acknowledges nothing more and asks
+                        // to be halted; the loop stops on that `Halt`, not on its own rule.
+                        self.disk_error = Some(error);
                         self.handle(Input::PersistFailed);
-                        break Exit::DiskFailed(error);
                     }
                     None => break Exit::DiskFailed(crate::disk::DiskError::Io {
                         op: "run disk thread",
@@ -270,6 +277,17 @@ impl Driver {
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => self.handle(Input::Tick),
+            }
+            if self.halted {
+                let error = self
+                    .disk_error
+                    .take()
+                    .unwrap_or_else(|| crate::disk::DiskError::Io {
+                        op: "write the log",
+                        path: Default::default(),
+                        source: std::io::Error::other("core halted the node"),
+                    });
+                break Exit::DiskFailed(error);
             }
             self.flush_persist();
             if Instant::now() >= self.latency.next_log {

@@ -234,6 +234,8 @@ pub async fn start_on(
         draining: draining_tx,
         stats: stats.clone(),
         persist: None,
+        halted: false,
+        disk_error: None,
     };
     let task = tokio::spawn(async move {
         let exit = driver.run().await;
