@@ -29,6 +29,6 @@ pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segme
 pub use message::{
     ClientResult, Message, Op, Oversized, Quorum, QuorumError, Request, RequestError, Response,
 };
-pub use node::{Config, ConfigError, Input, Node, NodeStats, Output, Setting};
+pub use node::{Config, ConfigError, Input, Node, NodeStats, Output, Setting, StartError, Started};
 pub use time::{Span, Time};
 pub use version::{ActorId, Causality, Dot, Object, Sibling, VectorClock};

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tern_core::{
-    recover_segments, ClientId, ClientResult, Config, Input, Message, Node, NodeId, Object, Op,
-    Output, Quorum, Request, RequestError, Response, Segment, Span, Time, VectorClock,
+    ClientId, ClientResult, Config, Input, Message, Node, NodeId, Object, Op, Output, Quorum,
+    Request, RequestError, Response, Segment, Span, Time, VectorClock,
 };
 
 struct Harness {
@@ -55,10 +55,11 @@ impl Harness {
             .iter()
             .map(|(base, bytes)| Segment { base: *base, bytes })
             .collect();
-        let recovered = recover_segments(&segments).expect("clean logs recover");
         self.incarnations += 1;
-        let node = Node::new(self.config.clone(), id, self.incarnations, recovered).unwrap();
-        self.nodes.insert(id, Some(node));
+        let started = Node::start(self.config.clone(), id, self.incarnations, &segments)
+            .expect("clean logs recover");
+        assert!(started.torn.is_empty(), "clean logs have no torn tail");
+        self.nodes.insert(id, Some(started.node));
         self.drain(id);
     }
 

@@ -32,7 +32,10 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
-use tern_core::{recover_segments, Recovered, RecoveryError, Segment};
+use tern_core::{
+    recover_segments, Config, ConfigError, Node, NodeId, Recovered, RecoveryError, Segment,
+    StartError, Started, TornTail,
+};
 use tokio::sync::mpsc;
 
 const SEGMENT_PREFIX: &str = "log-";
@@ -268,20 +271,67 @@ impl Drop for DirLock {
     }
 }
 
-/// Syncs every segment of `dir` and the directory, then reads the segments from the device
-/// (creating the directory and a first segment if there are none), runs core recovery, and
-/// truncates torn tails. Returns what core needs to start and the writer for the newest
-/// segment; the writer's `DiskStats::at_open` says what was synced, evicted and truncated.
+/// Reads every segment of `dir` (creating the directory and a first segment if there are
+/// none), runs core recovery, and truncates torn tails. Returns what core recovered and the
+/// writer for the newest segment. (A node starts through `open_node`; this is for tools
+/// and tests that look at the recovered state itself.)
 pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
-    fs::create_dir_all(dir).map_err(DiskError::io("create data directory", dir))?;
-    let lock = DirLock::acquire(dir)?;
-    let mut segments = list_segments(dir)?;
+    let recover =
+        |segments: &[Segment<'_>]| recover_segments(segments).map_err(StartError::Recovery);
+    let layout = |r: &Recovered| (r.torn.clone(), r.segment_base);
+    open_with(dir, recover, layout).map_err(|failure| match failure {
+        StartFailure::Disk(error) => error,
+        StartFailure::Config(error) => DiskError::Io {
+            op: "recover the log",
+            path: dir.to_path_buf(),
+            source: io::Error::other(error.to_string()),
+        },
+    })
+}
+
+/// Why a node could not start on its data directory.
+#[derive(Debug)]
+pub enum StartFailure {
+    Disk(DiskError),
+    Config(ConfigError),
+}
+
+/// Starts node `id` on the log in `dir`: the segments are synced, evicted and read (see the
+/// module doc), core's `Node::start` recovers them and builds the node, and the torn tails it
+/// names are truncated before the writer opens the newest segment for appends.
+pub fn open_node(
+    dir: &Path,
+    config: Config,
+    id: NodeId,
+    seed: u64,
+) -> Result<(Started, LogWriter), StartFailure> {
+    let start = |segments: &[Segment<'_>]| Node::start(config, id, seed, segments);
+    let layout = |s: &Started| (s.torn.clone(), s.segment_base);
+    open_with(dir, start, layout)
+}
+
+/// The file work around a recovery: lock, list, sync, evict and read every segment, hand
+/// them to `start`, then truncate the torn tails `layout` names and open the segment it
+/// names for appends.
+fn open_with<T>(
+    dir: &Path,
+    start: impl FnOnce(&[Segment<'_>]) -> Result<T, StartError>,
+    layout: impl Fn(&T) -> (Vec<TornTail>, u64),
+) -> Result<(T, LogWriter), StartFailure> {
+    let disk = StartFailure::Disk;
+
+    fs::create_dir_all(dir)
+        .map_err(DiskError::io("create data directory", dir))
+        .map_err(disk)?;
+    let lock = DirLock::acquire(dir).map_err(disk)?;
+    let mut segments = list_segments(dir).map_err(disk)?;
     if segments.is_empty() {
         let path = dir.join(segment_file_name(0));
         File::create(&path)
             .and_then(|f| f.sync_all())
-            .map_err(DiskError::io("create log segment", &path))?;
-        sync_dir(dir)?;
+            .map_err(DiskError::io("create log segment", &path))
+            .map_err(disk)?;
+        sync_dir(dir).map_err(disk)?;
         segments.push((0, path));
     }
     let mut at_open = OpenStats::default();
@@ -290,16 +340,18 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
     for (_, path) in &segments {
         File::open(path)
             .and_then(|f| f.sync_all())
-            .map_err(DiskError::io("sync log segment before recovery", path))?;
+            .map_err(DiskError::io("sync log segment before recovery", path))
+            .map_err(disk)?;
         at_open.segments_synced += 1;
     }
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(DiskError::io("sync data directory before recovery", dir))?;
+        .map_err(DiskError::io("sync data directory before recovery", dir))
+        .map_err(disk)?;
     at_open.dir_synced = true;
     let mut contents = Vec::with_capacity(segments.len());
     for (_, path) in &segments {
-        let (bytes, evicted) = read_segment(path)?;
+        let (bytes, evicted) = read_segment(path).map_err(disk)?;
         at_open.segments_evicted += u64::from(evicted);
         contents.push(bytes);
     }
@@ -308,7 +360,11 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
         .zip(&contents)
         .map(|((base, _), bytes)| Segment { base: *base, bytes })
         .collect();
-    let recovered = recover_segments(&views).map_err(|error| {
+    let started = start(&views).map_err(|failure| {
+        let error = match failure {
+            StartError::Recovery(error) => error,
+            StartError::Config(error) => return StartFailure::Config(error),
+        };
         let (base, offset) = match &error {
             RecoveryError::Corrupt { base, offset, .. }
             | RecoveryError::Unreadable { base, offset, .. } => (*base, *offset),
@@ -317,15 +373,16 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
             .iter()
             .find(|(b, _)| *b == base)
             .map_or_else(|| dir.join(segment_file_name(base)), |(_, p)| p.clone());
-        DiskError::Corrupt {
+        StartFailure::Disk(DiskError::Corrupt {
             path,
             position: offset - base,
             error,
-        }
+        })
     })?;
     drop(views);
     drop(contents);
-    for torn in &recovered.torn {
+    let (torn_tails, segment_base) = layout(&started);
+    for torn in &torn_tails {
         let path = dir.join(segment_file_name(torn.base));
         tracing::warn!(
             file = %path.display(),
@@ -340,14 +397,16 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
                 f.set_len(torn.offset - torn.base)?;
                 f.sync_all()
             })
-            .map_err(DiskError::io("truncate torn tail of", &path))?;
+            .map_err(DiskError::io("truncate torn tail of", &path))
+            .map_err(disk)?;
         at_open.torn_tails_truncated += 1;
     }
-    let path = dir.join(segment_file_name(recovered.segment_base));
+    let path = dir.join(segment_file_name(segment_base));
     let file = OpenOptions::new()
         .append(true)
         .open(&path)
-        .map_err(DiskError::io("open log segment for append", &path))?;
+        .map_err(DiskError::io("open log segment for append", &path))
+        .map_err(disk)?;
     let writer = LogWriter {
         dir: dir.to_path_buf(),
         file,
@@ -359,7 +418,7 @@ pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
         }),
         _lock: lock,
     };
-    Ok((recovered, writer))
+    Ok((started, writer))
 }
 
 /// What the node task asks of the disk thread, in log order.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tern_core::{Config, ConfigError, Node, NodeId, Span};
+use tern_core::{Config, ConfigError, NodeId, Span};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -162,24 +162,27 @@ pub async fn start_on(
         source,
     })?;
     let dir = options.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || disk::open(&dir))
+    let (id, seed) = (options.id, seed(options.id));
+    let start_config = config.clone();
+    let opened = tokio::task::spawn_blocking(move || disk::open_node(&dir, start_config, id, seed))
         .await
         .map_err(|e| StartError::Spawn(std::io::Error::other(e.to_string())))?;
-    let (recovered, writer) = opened.map_err(StartError::Disk)?;
-    let recovered_keys = recovered.objects.len();
+    let (started, writer) = opened.map_err(|failure| match failure {
+        disk::StartFailure::Disk(error) => StartError::Disk(error),
+        disk::StartFailure::Config(error) => StartError::Config(error),
+    })?;
+    let recovered_keys = started.keys;
     let at_open = writer.stats().at_open;
     tracing::info!(
         node = %options.id,
         keys = recovered_keys,
-        records = recovered.records,
-        log_bytes = recovered.log_bytes,
-        torn_tails = recovered.torn.len(),
+        records = started.records,
+        torn_tails = started.torn.len(),
         segments_synced = at_open.segments_synced,
         segments_evicted = at_open.segments_evicted,
         "log recovered"
     );
-    let node = Node::new(config.clone(), options.id, seed(options.id), recovered)
-        .map_err(StartError::Config)?;
+    let node = started.node;
     let disk_stats = writer.stats();
     let (disk_tx, disk_rx) = std_mpsc::channel();
     let (disk_events_tx, disk_events) = mpsc::unbounded_channel();

@@ -30,7 +30,7 @@ use crate::coordinator::{Arrival, Coordinator, Ctx};
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::Liveness;
-use crate::log::Recovered;
+use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
 use crate::message::{Message, RequestError};
 use crate::outbox::{Origin, Outbox};
 use crate::replica::Replica;
@@ -41,6 +41,42 @@ use crate::timer::{Timer, TimerTable};
 use crate::version::{ActorId, Object};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+
+/// A node started on the log segments its driver found (`Node::start`).
+#[derive(Debug)]
+pub struct Started {
+    pub node: Node,
+    /// Torn tails recovery cut off. The driver truncates each segment to its `offset`
+    /// before it carries out the node's first output (the Boot record is appended there).
+    pub torn: Vec<TornTail>,
+    /// Logical offset of the newest segment's first byte: appends go to that segment.
+    pub segment_base: u64,
+    /// Logical end of the newest segment's valid bytes: the node appends from here.
+    pub log_end: u64,
+    /// Valid records read, and keys recovered (for the driver's logs).
+    pub records: u64,
+    pub keys: usize,
+}
+
+/// Why a node could not start on its log.
+#[derive(Debug)]
+pub enum StartError {
+    /// The log is damaged where a later record proves it had been synced, or unreadable.
+    Recovery(RecoveryError),
+    /// The configuration is unusable (or this node is not in it).
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Recovery(e) => write!(f, "refused to start: {e}"),
+            StartError::Config(e) => write!(f, "bad configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
 
 /// One Tern node. See the module documentation for the driving contract.
 #[derive(Debug)]
@@ -128,6 +164,30 @@ impl Node {
         };
         node.journal.flush(&mut node.outbox);
         Ok(node)
+    }
+
+    /// Recovers the log from `segments` (oldest first, as the driver found them, after it
+    /// made sure they are what the disk holds) and builds the node on it: the one way every
+    /// driver starts a node.
+    pub fn start(
+        config: Config,
+        id: NodeId,
+        seed: u64,
+        segments: &[Segment<'_>],
+    ) -> Result<Started, StartError> {
+        let recovered = recover_segments(segments).map_err(StartError::Recovery)?;
+        let torn = recovered.torn.clone();
+        let (segment_base, log_end) = (recovered.segment_base, recovered.log_end);
+        let (records, keys) = (recovered.records, recovered.objects.len());
+        let node = Node::new(config, id, seed, recovered).map_err(StartError::Config)?;
+        Ok(Started {
+            node,
+            torn,
+            segment_base,
+            log_end,
+            records,
+            keys,
+        })
     }
 
     pub fn id(&self) -> NodeId {

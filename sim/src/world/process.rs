@@ -10,7 +10,7 @@ use super::{Event, Phase, World};
 use crate::checker::Violation;
 use crate::disk::{Disk, SyncTarget};
 use crate::rng::derive_seed;
-use tern_core::{recover_segments, Input, NodeId, Output, Response, Time};
+use tern_core::{Input, Node, NodeId, Output, Response, StartError, Time};
 
 #[derive(Debug)]
 pub(super) struct Proc {
@@ -49,34 +49,33 @@ impl World {
         // As the production node does: sync what the page cache holds and evict it, so that
         // recovery reads what is on the disk, not pages a failed sync left readable.
         self.faults.bytes_evicted += p.disk.evict_cache();
-        let recovered = match recover_segments(&p.disk.segments()) {
-            Ok(r) => r,
-            Err(e) => {
-                self.violations.push(Violation {
-                    checker: "recovery",
-                    detail: format!("{} refused to start: {e}", p.id),
-                });
-                return;
-            }
-        };
-        for torn in &recovered.torn {
-            self.faults.torn_tails_truncated += 1;
-            self.faults.bytes_truncated += torn.dropped_bytes;
-            p.disk.truncate(torn.base, torn.offset);
-        }
-        p.written_end = recovered.log_end;
-        p.sync_end = recovered.log_end;
-        p.syncing = false;
-        p.timer_at = None;
         let seed = derive_seed(
             self.seed,
             "node",
             u64::from(p.id.0),
             u64::from(p.incarnation),
         );
-        let node = tern_core::Node::new(self.config.clone(), p.id, seed, recovered)
-            .expect("the simulator builds valid configs");
-        p.node = Some(node);
+        let started = match Node::start(self.config.clone(), p.id, seed, &p.disk.segments()) {
+            Ok(started) => started,
+            Err(StartError::Recovery(e)) => {
+                self.violations.push(Violation {
+                    checker: "recovery",
+                    detail: format!("{} refused to start: {e}", p.id),
+                });
+                return;
+            }
+            Err(StartError::Config(e)) => panic!("the simulator builds valid configs: {e}"),
+        };
+        for torn in &started.torn {
+            self.faults.torn_tails_truncated += 1;
+            self.faults.bytes_truncated += torn.dropped_bytes;
+            p.disk.truncate(torn.base, torn.offset);
+        }
+        p.written_end = started.log_end;
+        p.sync_end = started.log_end;
+        p.syncing = false;
+        p.timer_at = None;
+        p.node = Some(started.node);
         let incarnation = p.incarnation;
         if p.incarnation > 1 {
             self.restarted(i, incarnation);
