@@ -181,4 +181,19 @@ impl Object {
         }
         changed
     }
+
+    /// `merge`, taking `other` by value: its siblings move instead of being copied.
+    pub fn merge_owned(&mut self, other: Object) -> bool {
+        if self.siblings.is_empty() {
+            // `other` keeps the invariants, so the join with nothing is `other` itself.
+            let changed = !other.siblings.is_empty();
+            *self = other;
+            return changed;
+        }
+        let mut changed = false;
+        for sibling in other.siblings {
+            changed |= self.insert(sibling);
+        }
+        changed
+    }
 }
