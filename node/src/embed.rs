@@ -211,7 +211,7 @@ pub async fn start_on(
     }
     let shared = Shared {
         id: options.id,
-        members: Arc::new(config.nodes.clone()),
+        config: Arc::new(config.clone()),
         events: events_tx,
         booted: booted.clone(),
         next_client: Arc::new(AtomicU64::new(1)),

@@ -25,7 +25,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 #[derive(Debug, Clone)]
 pub(crate) struct Shared {
     pub id: NodeId,
-    pub members: Arc<Vec<NodeId>>,
+    /// The cluster's configuration: who may connect as a peer is core's rule.
+    pub config: Arc<tern_core::Config>,
     pub events: mpsc::Sender<Event>,
     pub booted: Arc<AtomicBool>,
     pub next_client: Arc<AtomicU64>,
@@ -104,7 +105,7 @@ async fn serve(stream: TcpStream, shared: Shared) {
     };
     match header.opcode {
         Opcode::PeerHello => match wire::decode::<PeerHello>(&body) {
-            Ok(hello) if hello.from != shared.id && shared.members.contains(&hello.from) => {
+            Ok(hello) if shared.config.is_peer(shared.id, hello.from) => {
                 serve_peer(reader, write, hello.from, shared).await
             }
             Ok(hello) => {

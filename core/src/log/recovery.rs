@@ -184,7 +184,11 @@ fn apply(recovered: &mut Recovered, record: Record) {
             recovered.log_id.get_or_insert(log_id);
         }
         Record::Object { key, object } => {
-            recovered.objects.entry(key).or_default().merge_owned(object);
+            recovered
+                .objects
+                .entry(key)
+                .or_default()
+                .merge_owned(object);
         }
         Record::Durable { .. } => {}
     }

@@ -49,6 +49,12 @@ impl Config {
         }
     }
 
+    /// True if `node` may speak to `me` as a peer: a member of the cluster other than `me`.
+    /// Drivers admit peer connections by this rule, and core ignores anything else.
+    pub fn is_peer(&self, me: NodeId, node: NodeId) -> bool {
+        node != me && self.nodes.contains(&node)
+    }
+
     /// The replicas of `key` at the default N, in preference order: where every node of this
     /// cluster places it. Drivers and checkers ask this instead of placing keys themselves.
     pub fn replicas(&self, key: &[u8]) -> Vec<NodeId> {

@@ -320,7 +320,7 @@ impl Node {
 
     fn handle_peer(&mut self, from: NodeId, message: Message) {
         if from != self.id {
-            if !self.config.nodes.contains(&from) {
+            if !self.config.is_peer(self.id, from) {
                 return; // Not a member: ignore, as the driver should have.
             }
             self.liveness.heard(from, self.now);
