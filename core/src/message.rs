@@ -162,6 +162,9 @@ pub enum RequestError {
     /// The write would leave more concurrent versions than allowed; nothing was done. Read the
     /// key and write with its context to replace them.
     TooManySiblings { count: u32, max: u32 },
+    /// The node is stopping (shutting down, or halted after its log could not be written);
+    /// nothing was done. Retry on another node.
+    ShuttingDown,
 }
 
 impl RequestError {
@@ -189,6 +192,10 @@ impl fmt::Display for RequestError {
                 write!(f, "{what} is {len} bytes, over the limit of {max}")
             }
             RequestError::InvalidQuorum(why) => write!(f, "invalid quorum: {why}"),
+            RequestError::ShuttingDown => write!(
+                f,
+                "shutting down: the node is stopping; nothing was done; retry on another node"
+            ),
             RequestError::TooManySiblings { count, max } => write!(
                 f,
                 "the write would leave {count} concurrent versions (limit {max}); read the key and write with its context"

@@ -381,7 +381,11 @@ impl Client {
                     match result {
                         Ok(response) => return Ok(response),
                         // Nothing was done: another node may be able to do it.
-                        Err(e @ (RequestError::Starting | RequestError::Unavailable { .. })) => {
+                        Err(
+                            e @ (RequestError::Starting
+                            | RequestError::Unavailable { .. }
+                            | RequestError::ShuttingDown),
+                        ) => {
                             self.fail_over(&conn);
                             if e == RequestError::Starting {
                                 // A node finishes starting within milliseconds.

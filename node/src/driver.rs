@@ -264,6 +264,8 @@ impl Driver {
                     let (node, inflight) = (self.node.id(), self.inflight.len());
                     tracing::info!(%node, inflight, "shutting down: answering in-flight requests");
                     let _ = self.draining.send(true);
+                    // Core refuses new requests from now on and finishes those it took.
+                    self.handle(Input::Drain);
                     drain_deadline = Some(Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_TIMEOUT_MS));
                 }
                 event = self.events.recv() => {

@@ -236,7 +236,9 @@ async fn serve_client(
                         break;
                     }
                 };
-                if *shared.draining.borrow() {
+                // While the node drains, core itself refuses new requests (`ShuttingDown`);
+                // once its task has ended there is no core left to ask.
+                if *shared.stopped.borrow() {
                     let frame = wire::error_frame(
                         request,
                         ErrorCode::ShuttingDown,

@@ -580,6 +580,7 @@ fn the_document_tables_match_the_code() {
         },
         RequestError::InvalidQuorum(tern_core::QuorumError::N { n: 0, max: 3 }),
         RequestError::TooManySiblings { count: 0, max: 0 },
+        RequestError::ShuttingDown,
     ];
     for error in errors {
         let code = tern_core::codec::encode_body(&error)[0].to_string();

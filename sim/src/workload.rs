@@ -51,6 +51,7 @@ pub fn outcome_name(result: &Option<ClientResult>) -> &'static str {
             RequestError::TooLarge { .. } => "too large",
             RequestError::InvalidQuorum(_) => "invalid quorum",
             RequestError::TooManySiblings { .. } => "too many siblings",
+            RequestError::ShuttingDown => "shutting down",
         },
     }
 }

@@ -23,6 +23,9 @@ pub enum Input {
     /// to be on disk (a failed fsync may have dropped dirty pages), so the node answers what
     /// it coordinates, acknowledges nothing more and asks to be halted (`Output::Halt`).
     PersistFailed,
+    /// The driver has begun to stop the node: refuse new client and forwarded requests
+    /// (`ShuttingDown`), and keep working on those already taken, as a replica too.
+    Drain,
     /// The driver is stopping the node (its drain deadline passed): answer every request
     /// still pending with what its deadline would have said, and refuse new ones.
     Shutdown,

@@ -94,9 +94,18 @@ pub struct Node {
     timers: TimerTable,
     now: Time,
     outbox: Outbox,
-    /// Set by `PersistFailed` or `Shutdown`: the node refuses everything until restarted.
-    halted: bool,
+    mode: Mode,
     stats: NodeStats,
+}
+
+/// Whether the node takes new requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Serving,
+    /// `Drain`: new requests are refused with `ShuttingDown`; taken ones go on.
+    Draining,
+    /// `PersistFailed` or `Shutdown`: the node refuses everything until restarted.
+    Halted,
 }
 
 /// The coordinator's view of `$node` for one step, borrowing its fields apart.
@@ -159,7 +168,7 @@ impl Node {
             timers,
             now: Time::ZERO,
             outbox: Outbox::new(id),
-            halted: false,
+            mode: Mode::Serving,
             stats: NodeStats::default(),
         };
         node.journal.flush(&mut node.outbox);
@@ -245,21 +254,27 @@ impl Node {
         if self.liveness.start(self.now) {
             self.timers.set(Timer::Heartbeat, self.now);
         }
-        if self.halted {
+        if self.mode == Mode::Halted {
             if let Input::Client {
                 client, request, ..
             } = input
             {
-                let error = RequestError::Unavailable {
-                    needed: 1,
-                    alive: 0,
-                };
+                let error = RequestError::ShuttingDown;
                 self.outbox
                     .reply(Origin::Client { client, request }, Err(error));
             }
             return;
         }
         match input {
+            Input::Drain => self.mode = Mode::Draining,
+            Input::Client {
+                client, request, ..
+            } if self.mode == Mode::Draining => {
+                let error = RequestError::ShuttingDown;
+                self.outbox
+                    .reply(Origin::Client { client, request }, Err(error));
+            }
+
             Input::PersistFailed => {
                 self.stop();
                 self.outbox.push(Output::Halt);
@@ -301,7 +316,7 @@ impl Node {
     /// `Timeout`), sends no acknowledgement still waiting for durability, and refuses
     /// whatever comes next.
     fn stop(&mut self) {
-        self.halted = true;
+        self.mode = Mode::Halted;
         self.journal.stop();
         self.outbox.clear_loopback();
         self.coordinator.stop(&mut self.outbox, &mut self.stats);
@@ -343,6 +358,11 @@ impl Node {
                 let mut ctx = ctx!(self);
                 self.coordinator
                     .handle_read_reply(&mut ctx, from, req, object)
+            }
+            Message::Forward { req, .. } if self.mode == Mode::Draining => {
+                let result = Err(RequestError::ShuttingDown);
+                self.outbox
+                    .send(from, Message::ForwardReply { req, result });
             }
             Message::Forward { req, request } => {
                 let mut ctx = ctx!(self);
@@ -439,7 +459,7 @@ mod tests {
             outputs.as_slice(),
             [Output::Reply {
                 request: 6,
-                result: Err(RequestError::Unavailable { .. }),
+                result: Err(RequestError::ShuttingDown),
                 ..
             }]
         ));
@@ -470,6 +490,62 @@ mod tests {
             }]
         );
         assert_eq!(node.pending_requests(), 0);
+    }
+
+    #[test]
+    fn a_draining_node_refuses_new_requests_and_finishes_those_it_took() {
+        let mut node = booted_node();
+        let client = ClientId(1);
+        let get = |request| Input::Client {
+            client,
+            request,
+            body: Request::new(Op::Get { key: b"k".to_vec() }),
+        };
+        node.handle(Time(2), get(1));
+        let sent: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        let req = sent
+            .iter()
+            .find_map(|o| match o {
+                Output::Send {
+                    message: Message::Read { req, .. },
+                    ..
+                } => Some(*req),
+                _ => None,
+            })
+            .expect("the read asks its peers");
+        node.handle(Time(3), Input::Drain);
+        while node.poll_output().is_some() {}
+        node.handle(Time(4), get(2));
+        let refused: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert!(refused.contains(&Output::Reply {
+            client,
+            request: 2,
+            result: Err(RequestError::ShuttingDown)
+        }));
+        // The read taken before the drain still completes.
+        let reply = Message::ReadReply {
+            req,
+            object: Object::new(),
+        };
+        node.handle(
+            Time(5),
+            Input::Peer {
+                from: NodeId(2),
+                message: reply,
+            },
+        );
+        let answered: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        assert!(
+            answered.iter().any(|o| matches!(
+                o,
+                Output::Reply {
+                    request: 1,
+                    result: Ok(_),
+                    ..
+                }
+            )),
+            "{answered:?}"
+        );
     }
 
     #[test]
