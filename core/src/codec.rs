@@ -56,6 +56,12 @@ pub fn encode_body<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("postcard encodes every Tern type into a Vec")
 }
 
+/// The length `encode_body` would produce, counted without building the bytes.
+pub fn encoded_len<T: Serialize>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .expect("postcard measures every Tern type")
+}
+
 /// Decodes a body that must use all of `bytes`.
 pub fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     let (value, rest) =
@@ -81,5 +87,19 @@ pub fn read_u32(bytes: &[u8], at: usize) -> Result<u32, DecodeError> {
             needed: end,
             available: bytes.len(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encoded_len_counts_what_encode_body_writes() {
+        let value = (
+            7u8,
+            vec![1u64, 300, 70_000],
+            Some(b"bytes".to_vec()),
+            u128::MAX,
+        );
+        assert_eq!(super::encoded_len(&value), super::encode_body(&value).len());
     }
 }

@@ -137,7 +137,7 @@ impl Object {
 
     /// Bytes this object takes encoded, exactly (as postcard writes it).
     pub fn encoded_bytes(&self) -> usize {
-        crate::codec::encode_body(self).len()
+        crate::codec::encoded_len(self)
     }
 
     /// Whether a replica may store this object: at most `SIBLINGS_DECODE_MAX` siblings and
