@@ -96,6 +96,26 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// A request to the key's replicas that resends every `resend_interval` until
+    /// `timeout` from now.
+    fn to_replicas(
+        ctx: &Ctx<'_>,
+        origin: Origin,
+        key: Vec<u8>,
+        replicas: Vec<NodeId>,
+        timeout: Span,
+        phase: Phase,
+    ) -> Pending {
+        Pending {
+            origin,
+            key,
+            replicas,
+            deadline: ctx.now + timeout,
+            next_resend: ctx.now + ctx.config.resend_interval,
+            phase,
+        }
+    }
+
     fn wake(&self) -> Time {
         self.deadline.min(self.next_resend)
     }

@@ -31,17 +31,11 @@ impl Coordinator {
             };
             ctx.outbox.send(*node, message);
         }
-        let pending = Pending {
-            origin,
-            key,
-            replicas,
-            deadline: (ctx.now + timeout),
-            next_resend: (ctx.now + ctx.config.resend_interval),
-            phase: Phase::Read {
-                r,
-                replies: BTreeMap::new(),
-            },
+        let phase = Phase::Read {
+            r,
+            replies: BTreeMap::new(),
         };
+        let pending = Pending::to_replicas(ctx, origin, key, replicas, timeout, phase);
         self.insert_pending(req, pending);
     }
 

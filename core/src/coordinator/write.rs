@@ -74,19 +74,13 @@ impl Coordinator {
             };
             ctx.outbox.send(*node, message);
         }
-        let pending = Pending {
-            origin,
-            key,
-            replicas,
-            deadline: (ctx.now + timeout),
-            next_resend: (ctx.now + ctx.config.resend_interval),
-            phase: Phase::Write {
-                object,
-                dot,
-                acks: BTreeSet::new(),
-                w,
-            },
+        let phase = Phase::Write {
+            object,
+            dot,
+            acks: BTreeSet::new(),
+            w,
         };
+        let pending = Pending::to_replicas(ctx, origin, key, replicas, timeout, phase);
         self.insert_pending(req, pending);
     }
 

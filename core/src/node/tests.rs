@@ -1,0 +1,197 @@
+//! Tests of one node on its own: config checks, booting, halting, draining, shutting down.
+
+use super::*;
+use crate::ids::ClientId;
+use crate::message::{Op, Request};
+
+fn config() -> Config {
+    Config::new(vec![NodeId(1), NodeId(2), NodeId(3)])
+}
+
+#[test]
+fn config_is_validated() {
+    let mut c = config();
+    c.w = 4;
+    assert!(matches!(c.validate(), Err(ConfigError::Quorum(_))));
+    let c = Config::new(vec![NodeId(1), NodeId(1)]);
+    assert_eq!(c.validate(), Err(ConfigError::DuplicateNode));
+    assert!(matches!(
+        Node::new(config(), NodeId(9), 0, Recovered::empty()),
+        Err(ConfigError::NotAMember(NodeId(9)))
+    ));
+}
+
+/// Node 1 of three, with its Boot record durable.
+fn booted_node() -> Node {
+    let mut node = Node::new(config(), NodeId(1), 7, Recovered::empty()).unwrap();
+    let Some(Output::Persist { end, .. }) = node.poll_output() else {
+        panic!("expected the boot record");
+    };
+    node.handle(Time(1), Input::Persisted { upto: end });
+    while node.poll_output().is_some() {}
+    node
+}
+
+#[test]
+fn a_failed_sync_answers_pending_writes_as_indeterminate_and_halts() {
+    let mut node = booted_node();
+    let set = Request::new(Op::Set {
+        key: b"k".to_vec(),
+        value: b"v".to_vec(),
+        context: crate::version::VectorClock::new(),
+    });
+    let client = ClientId(1);
+    node.handle(
+        Time(2),
+        Input::Client {
+            client,
+            request: 5,
+            body: set,
+        },
+    );
+    while node.poll_output().is_some() {}
+    node.handle(Time(3), Input::PersistFailed);
+    let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert_eq!(
+        outputs,
+        vec![
+            Output::Reply {
+                client,
+                request: 5,
+                result: Err(RequestError::Indeterminate)
+            },
+            Output::Halt
+        ]
+    );
+    // Whatever comes later is refused, and nothing is acknowledged.
+    node.handle(Time(4), Input::Persisted { upto: u64::MAX });
+    let get = Request::new(Op::Get { key: b"k".to_vec() });
+    node.handle(
+        Time(5),
+        Input::Client {
+            client,
+            request: 6,
+            body: get,
+        },
+    );
+    let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert!(matches!(
+        outputs.as_slice(),
+        [Output::Reply {
+            request: 6,
+            result: Err(RequestError::ShuttingDown),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn shutdown_answers_pending_reads_as_timeout_without_halting() {
+    let mut node = booted_node();
+    let get = Request::new(Op::Get { key: b"k".to_vec() });
+    let client = ClientId(1);
+    node.handle(
+        Time(2),
+        Input::Client {
+            client,
+            request: 9,
+            body: get,
+        },
+    );
+    while node.poll_output().is_some() {}
+    node.handle(Time(3), Input::Shutdown);
+    let outputs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert_eq!(
+        outputs,
+        vec![Output::Reply {
+            client,
+            request: 9,
+            result: Err(RequestError::Timeout)
+        }]
+    );
+    assert_eq!(node.pending_requests(), 0);
+}
+
+#[test]
+fn a_draining_node_refuses_new_requests_and_finishes_those_it_took() {
+    let mut node = booted_node();
+    let client = ClientId(1);
+    let get = |request| Input::Client {
+        client,
+        request,
+        body: Request::new(Op::Get { key: b"k".to_vec() }),
+    };
+    node.handle(Time(2), get(1));
+    let sent: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    let req = sent
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                message: Message::Read { req, .. },
+                ..
+            } => Some(*req),
+            _ => None,
+        })
+        .expect("the read asks its peers");
+    node.handle(Time(3), Input::Drain);
+    while node.poll_output().is_some() {}
+    node.handle(Time(4), get(2));
+    let refused: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert!(refused.contains(&Output::Reply {
+        client,
+        request: 2,
+        result: Err(RequestError::ShuttingDown)
+    }));
+    // The read taken before the drain still completes.
+    let reply = Message::ReadReply {
+        req,
+        object: Object::new(),
+    };
+    node.handle(
+        Time(5),
+        Input::Peer {
+            from: NodeId(2),
+            message: reply,
+        },
+    );
+    let answered: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert!(
+        answered.iter().any(|o| matches!(
+            o,
+            Output::Reply {
+                request: 1,
+                result: Ok(_),
+                ..
+            }
+        )),
+        "{answered:?}"
+    );
+}
+
+#[test]
+fn a_new_node_persists_its_boot_record_and_refuses_requests_until_durable() {
+    let mut node = Node::new(config(), NodeId(1), 7, Recovered::empty()).unwrap();
+    let Some(Output::Persist { bytes, end }) = node.poll_output() else {
+        panic!("expected the boot record");
+    };
+    assert_eq!(end, bytes.len() as u64);
+    assert_eq!(node.poll_output(), None);
+    let get = Request::new(Op::Get { key: b"k".to_vec() });
+    node.handle(
+        Time(1),
+        Input::Client {
+            client: ClientId(1),
+            request: 1,
+            body: get,
+        },
+    );
+    let replies: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert!(replies.contains(&Output::Reply {
+        client: ClientId(1),
+        request: 1,
+        result: Err(RequestError::Starting)
+    }));
+    node.handle(Time(2), Input::Persisted { upto: end });
+    while node.poll_output().is_some() {}
+    assert!(node.is_booted());
+}
