@@ -10,7 +10,7 @@
 //! - failed writes: a set whose outcome was a definite failure never appears in any read or
 //!   in the final state;
 //! - acknowledged means durable: when a write is acknowledged, W replicas hold it in their
-//!   synced state (checked by the world at that moment, in `world::clients`);
+//!   synced state (the world calls it at that moment, from `world::clients`);
 //! - dots: one dot names one version, and one write attempt runs once (a value appears under
 //!   one dot only);
 //! - stale reads: a read that began after a write was acknowledged returns that write or a
@@ -21,6 +21,7 @@
 //! with a test proving it catches a planted violation, and `history` holds the records they
 //! read. None of them drives the simulation or sees the world.
 
+mod acked_durable;
 mod convergence;
 mod dots;
 mod durability;
@@ -30,6 +31,7 @@ mod fixtures;
 mod history;
 mod stale_reads;
 
+pub use acked_durable::check_acknowledged_durable;
 pub use convergence::check_convergence;
 pub use dots::DotLedger;
 pub use durability::{check_durability, Durability, Provenance};

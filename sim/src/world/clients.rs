@@ -7,7 +7,7 @@
 
 use super::calm::CHECKER_CLIENT;
 use super::{Event, World};
-use crate::checker::Violation;
+use crate::checker;
 use tern_core::codec::encode_body;
 use tern_core::Span;
 use tern_core::{ClientId, ClientResult, Input, NodeId, Request};
@@ -86,30 +86,11 @@ impl World {
             return; // The client gave up waiting; its write is not counted as acknowledged.
         };
         self.acks_checked += 1;
-        let c = &self.scenario.cluster;
         let replicas = self.config.replicas(&key);
-        let holding: Vec<NodeId> = replicas
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.procs[self.index_of(*id)]
-                    .disk
-                    .synced(&key)
-                    .is_some_and(|o| o.has_seen(dot))
-            })
-            .collect();
-        if holding.len() < usize::from(c.w) {
-            self.violations.push(Violation {
-                checker: "acknowledged durable",
-                detail: format!(
-                    "key {} write {dot:?} was acknowledged at {} while only {:?} of its replicas {:?} had it synced (W={})",
-                    String::from_utf8_lossy(&key),
-                    self.now,
-                    holding,
-                    replicas,
-                    c.w
-                ),
-            });
-        }
+        let synced = |id: NodeId| self.procs[self.index_of(id)].disk.synced(&key);
+        let w = self.scenario.cluster.w;
+        let violation =
+            checker::check_acknowledged_durable(&key, dot, self.now, w, &replicas, synced);
+        self.violations.extend(violation);
     }
 }
