@@ -1,0 +1,227 @@
+//! Tests of the log files: locking, segment naming, recovery reads (synced and evicted
+//! first), torn tails, corruption reports, group commit and compaction order.
+
+use super::*;
+use tern_core::log::Record;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tern-disk-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn write_via_thread(writer: LogWriter, commands: Vec<DiskCommand>) -> Vec<u64> {
+    let (tx, rx) = std_mpsc::channel();
+    let (etx, mut erx) = mpsc::unbounded_channel();
+    let handle = writer.spawn(rx, etx).unwrap();
+    for c in commands {
+        tx.send(c).unwrap();
+    }
+    drop(tx);
+    handle.join().unwrap();
+    let mut ups = Vec::new();
+    while let Ok(DiskEvent::Persisted { upto }) = erx.try_recv() {
+        ups.push(upto);
+    }
+    ups
+}
+
+#[test]
+fn a_directory_in_use_is_refused_and_a_stale_lock_is_taken_over() {
+    let dir = temp_dir("lock");
+    let (_, writer) = open(&dir).unwrap();
+    match open(&dir) {
+        Err(DiskError::Locked { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("expected the directory to be locked, got {other:?}"),
+    }
+    drop(writer);
+    assert!(!dir.join(LOCK_FILE).exists());
+    // A lock whose process is gone (pid 0 never runs a node) is taken over.
+    fs::write(dir.join(LOCK_FILE), "0").unwrap();
+    let (_, writer) = open(&dir).unwrap();
+    drop(writer);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn names_round_trip_and_strangers_are_ignored() {
+    assert_eq!(parse_segment_name(&segment_file_name(1234)), Some(1234));
+    assert_eq!(parse_segment_name("log-12.tern"), None);
+    assert_eq!(parse_segment_name("notes.txt"), None);
+}
+
+#[test]
+fn appends_survive_reopen_and_a_torn_tail_is_truncated() {
+    let dir = temp_dir("torn");
+    let (rec, writer) = open(&dir).unwrap();
+    assert_eq!(rec.log_end, 0);
+    let a = Record::Boot {
+        incarnation: 1,
+        log_id: 1,
+    }
+    .encode();
+    let b = Record::Boot {
+        incarnation: 2,
+        log_id: 1,
+    }
+    .encode();
+    let end_a = a.len() as u64;
+    let end_b = end_a + b.len() as u64;
+    let ups = write_via_thread(
+        writer,
+        vec![
+            DiskCommand::Persist {
+                bytes: a,
+                end: end_a,
+            },
+            DiskCommand::Persist {
+                bytes: b,
+                end: end_b,
+            },
+        ],
+    );
+    assert_eq!(ups.last(), Some(&end_b));
+    // Tear the tail: half a record of garbage after the valid ones.
+    let path = dir.join(segment_file_name(0));
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(
+        &Record::Boot {
+            incarnation: 3,
+            log_id: 1,
+        }
+        .encode()[..7],
+    )
+    .unwrap();
+    drop(f);
+    let (rec, _writer) = open(&dir).unwrap();
+    assert_eq!(rec.incarnation, Some(2));
+    assert_eq!(rec.log_end, end_b);
+    assert_eq!(fs::metadata(&path).unwrap().len(), end_b);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unsynced_segments_are_synced_and_read_from_the_device_before_recovery() {
+    let dir = temp_dir("unsynced");
+    fs::create_dir_all(&dir).unwrap();
+    // Two segments, as a compaction leaves them before the old one is dropped, written
+    // without any sync, the newer one with a torn tail.
+    let first = Record::Boot {
+        incarnation: 1,
+        log_id: 1,
+    }
+    .encode();
+    let base = first.len() as u64;
+    let mut second = Record::Boot {
+        incarnation: 2,
+        log_id: 1,
+    }
+    .encode();
+    let valid = second.len() as u64;
+    second.extend_from_slice(
+        &Record::Boot {
+            incarnation: 3,
+            log_id: 1,
+        }
+        .encode()[..9],
+    );
+    fs::write(dir.join(segment_file_name(0)), &first).unwrap();
+    let newest = dir.join(segment_file_name(base));
+    fs::write(&newest, &second).unwrap();
+
+    let (rec, writer) = open(&dir).unwrap();
+    let at_open = writer.stats().at_open;
+    assert_eq!(at_open.segments_synced, 2);
+    assert!(at_open.dir_synced);
+    if cfg!(target_os = "linux") {
+        assert_eq!(at_open.segments_evicted, 2);
+    }
+    assert_eq!(at_open.torn_tails_truncated, 1);
+    assert_eq!(rec.incarnation, Some(2));
+    assert_eq!(rec.segment_base, base);
+    assert_eq!(rec.log_end, base + valid);
+    assert_eq!(fs::read(&newest).unwrap().len() as u64, valid);
+    drop(writer);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn compaction_starts_a_segment_and_drops_the_old_ones() {
+    let dir = temp_dir("compact");
+    let (_, writer) = open(&dir).unwrap();
+    let a = Record::Boot {
+        incarnation: 1,
+        log_id: 1,
+    }
+    .encode();
+    let end_a = a.len() as u64;
+    let snapshot = Record::Boot {
+        incarnation: 1,
+        log_id: 1,
+    }
+    .encode();
+    let end_s = end_a + snapshot.len() as u64;
+    write_via_thread(
+        writer,
+        vec![
+            DiskCommand::Persist {
+                bytes: a,
+                end: end_a,
+            },
+            DiskCommand::Compact {
+                base: end_a,
+                bytes: snapshot,
+                end: end_s,
+            },
+            DiskCommand::DropBefore { base: end_a },
+        ],
+    );
+    let names: Vec<u64> = list_segments(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(names, vec![end_a]);
+    let (rec, _) = open(&dir).unwrap();
+    assert_eq!(rec.segment_base, end_a);
+    assert_eq!(rec.log_end, end_s);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn corruption_names_the_file_and_position() {
+    let dir = temp_dir("corrupt");
+    fs::create_dir_all(&dir).unwrap();
+    let mut log = Record::Boot {
+        incarnation: 1,
+        log_id: 1,
+    }
+    .encode();
+    let second = log.len();
+    Record::Boot {
+        incarnation: 2,
+        log_id: 1,
+    }
+    .encode_into(&mut log);
+    // A later batch vouches that everything before it had been synced.
+    Record::Durable {
+        upto: log.len() as u64,
+        log_id: 1,
+    }
+    .encode_into(&mut log);
+    log[second + 13] ^= 0xff;
+    let path = dir.join(segment_file_name(0));
+    fs::write(&path, &log).unwrap();
+    let err = open(&dir).unwrap_err();
+    match &err {
+        DiskError::Corrupt {
+            path: p, position, ..
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(*position, second as u64);
+        }
+        other => panic!("expected corruption, got {other}"),
+    }
+    assert!(err.to_string().contains(&segment_file_name(0)));
+    fs::remove_dir_all(&dir).unwrap();
+}
