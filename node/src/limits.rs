@@ -55,10 +55,8 @@ pub const RECONNECT_BACKOFF_MAX_MS: u64 = 1_000;
 pub const SHUTDOWN_DRAIN_TIMEOUT_MS: u64 = 5_000;
 /// How often a node logs its request latencies and sync count (when anything happened).
 pub const STATS_LOG_INTERVAL_MS: u64 = 10_000;
-/// Largest log segment file recovery reads into memory.
-pub const SEGMENT_BYTES_MAX: u64 = 64 << 30;
-/// Most log segment files a data directory may hold.
-pub const SEGMENTS_MAX: usize = 4096;
+/// The log's file limits belong to the storage layer the simulator shares.
+pub use tern_storage::{SEGMENTS_MAX, SEGMENT_BYTES_MAX};
 /// Largest YAML config file.
 pub const CONFIG_FILE_BYTES_MAX: u64 = 1 << 20;
 

@@ -57,7 +57,7 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at power loss: {} kept, {} dropped, {} torn",
+        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at power loss: {} kept, {} dropped, {} torn; files at power loss: {} created and lost (name never synced), {} removed and back",
         f.crashes,
         f.kills,
         f.power_losses,
@@ -69,7 +69,9 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         f.torn_tails_truncated,
         f.damage.kept,
         f.damage.dropped,
-        f.damage.torn
+        f.damage.torn,
+        f.damage.files_lost,
+        f.damage.files_back
     );
     let _ = writeln!(
         s,
@@ -297,6 +299,14 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         (
             "pending sectors torn at a power loss (garbage after the prefix)",
             f.damage.torn,
+        ),
+        (
+            "log files created but lost at a power loss (directory not yet synced)",
+            f.damage.files_lost,
+        ),
+        (
+            "log files removed but back after a power loss (directory not yet synced)",
+            f.damage.files_back,
         ),
         (
             "bytes of failed syncs evicted before recovery",

@@ -1,31 +1,20 @@
 //! The log on disk: segment files under the data directory, read back at start-up and
 //! appended to by one dedicated thread that batches syncs (group commit).
 //!
-//! This module does file IO and nothing else. What the bytes mean, which tail is torn and
-//! which damage is corruption is decided by `tern_core::recover_segments`; when to compact
-//! and which segments may go is decided by core's `Compact` and `DropSegmentsBefore`.
+//! The file work itself (which files, in what order they are synced, read, truncated,
+//! created and removed) is `tern_storage`'s, shared with the simulator, which runs the same
+//! code over its virtual disk. This module supplies the real files (`RealDir`: `std::fs`,
+//! `fdatasync`, `posix_fadvise`), the lock that keeps a second node off a data directory,
+//! the disk thread, and errors with full paths. What the bytes mean is core's.
 //!
-//! A segment is named `log-{base:020}.tern`, where `base` is the logical log offset of its
-//! first byte (docs/PROTOCOL.md §1).
-//!
-//! Recovery must read what is on the device, not what the page cache remembers. Core treats
-//! every byte it is handed as durable, and the page cache can hold bytes that are not:
-//!
-//! - After the process is killed (SIGKILL, a panic that aborts), bytes it wrote but never
-//!   synced stay in the page cache, dirty. A restart that reads them back could acknowledge
-//!   what they hold as durable, and a power cut would then lose it.
-//! - After a failed fsync, Linux may mark the failed dirty pages clean. They stay readable
-//!   from the page cache although they never reached the device, so a restarted process
-//!   reads back data that is not on disk.
-//!
-//! So `open`, before it reads any segment byte, syncs every segment file (the killed
-//! process's bytes become durable before anything trusts them, or start-up fails), then the
-//! data directory (the segment names themselves), and then drops each file's cached pages
-//! with `posix_fadvise(POSIX_FADV_DONTNEED)`, so the read that follows comes from the
-//! device. The pages are clean after the sync, and Linux drops clean pages, including
-//! those a failed fsync marked clean. Only then are the bytes read and handed to core.
+//! Recovery must read what is on the device, not what the page cache remembers (see
+//! `tern_storage`'s `open_log`): after a kill, bytes never synced stay in the page cache,
+//! dirty; after a failed fsync, Linux may mark the failed pages clean, readable though they
+//! never reached the device. So every segment and the directory are synced before any byte
+//! is read, and each file's cached pages are dropped with
+//! `posix_fadvise(POSIX_FADV_DONTNEED)` right before it is read: the pages are clean after
+//! the sync, and Linux drops clean pages, including those a failed fsync marked clean.
 
-use crate::limits::{SEGMENTS_MAX, SEGMENT_BYTES_MAX};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -36,25 +25,10 @@ use tern_core::{
     recover_segments, Config, ConfigError, Node, NodeId, Recovered, RecoveryError, Segment,
     StartError, Started, TornTail,
 };
+use tern_storage::{open_log, Dir, Opened, StorageError};
 use tokio::sync::mpsc;
 
-const SEGMENT_PREFIX: &str = "log-";
-const SEGMENT_SUFFIX: &str = ".tern";
-
-/// The file name of the segment whose first byte has logical offset `base`.
-pub fn segment_file_name(base: u64) -> String {
-    format!("{SEGMENT_PREFIX}{base:020}{SEGMENT_SUFFIX}")
-}
-
-fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name
-        .strip_prefix(SEGMENT_PREFIX)?
-        .strip_suffix(SEGMENT_SUFFIX)?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
+pub use tern_storage::{segment_file_name, DiskCommand, OpenStats, Oversized};
 
 /// Why the log could not be opened, read or written.
 #[derive(Debug)]
@@ -72,7 +46,7 @@ pub enum DiskError {
         error: RecoveryError,
     },
     /// The data directory holds more, or larger, segments than this build will read.
-    TooLarge { path: PathBuf, what: String },
+    TooLarge { path: PathBuf, what: Oversized },
     /// Another running node (process `pid`) uses this data directory.
     Locked { path: PathBuf, pid: u32 },
 }
@@ -84,6 +58,35 @@ impl DiskError {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    /// The storage layer's error, with the data directory's path added.
+    fn from_storage(dir: &Path, error: StorageError) -> Result<DiskError, ConfigError> {
+        let path = |file: &str| match file {
+            "" => dir.to_path_buf(),
+            file => dir.join(file),
+        };
+        Ok(match error {
+            StorageError::Io { op, file, source } => DiskError::Io {
+                op,
+                path: path(&file),
+                source,
+            },
+            StorageError::Corrupt {
+                file,
+                position,
+                error,
+            } => DiskError::Corrupt {
+                path: path(&file),
+                position,
+                error,
+            },
+            StorageError::TooLarge { file, what } => DiskError::TooLarge {
+                path: path(&file),
+                what,
+            },
+            StorageError::Config(error) => return Err(error),
+        })
     }
 }
 
@@ -121,43 +124,104 @@ pub struct DiskStats {
     pub bytes_written: AtomicU64,
     pub batches: AtomicU64,
     pub commands: AtomicU64,
-    /// What `open` did before and after recovery read the log; set once, by `open`.
+    /// What opening did before and after recovery read the log; set once, at open.
     pub at_open: OpenStats,
 }
 
-/// What `open` did to the data directory, so that logs and tests can see that recovery read
-/// only bytes that are on the device (see the module doc).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OpenStats {
-    /// Segment files synced before any segment byte was read.
-    pub segments_synced: u64,
-    /// The data directory was synced after the segments, before any segment byte was read.
-    pub dir_synced: bool,
-    /// Segment files whose cached pages were dropped right before they were read (0 on
-    /// platforms without `posix_fadvise`).
-    pub segments_evicted: u64,
-    /// Torn tails cut off and synced after recovery.
-    pub torn_tails_truncated: u64,
+/// The data directory as real files: `tern_storage`'s file system for the node.
+#[derive(Debug)]
+pub struct RealDir {
+    path: PathBuf,
 }
 
-/// The segments found in a data directory, oldest first.
-fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, DiskError> {
-    let mut segments = Vec::new();
-    for entry in fs::read_dir(dir).map_err(DiskError::io("read directory", dir))? {
-        let entry = entry.map_err(DiskError::io("read directory", dir))?;
-        let name = entry.file_name();
-        if let Some(base) = name.to_str().and_then(parse_segment_name) {
-            segments.push((base, entry.path()));
-        }
-        if segments.len() > SEGMENTS_MAX {
-            return Err(DiskError::TooLarge {
-                path: dir.to_path_buf(),
-                what: format!("more than {SEGMENTS_MAX} log segments"),
-            });
+impl RealDir {
+    pub fn new(path: &Path) -> RealDir {
+        RealDir {
+            path: path.to_path_buf(),
         }
     }
-    segments.sort();
-    Ok(segments)
+}
+
+impl Dir for RealDir {
+    type File = File;
+
+    fn create_dir(&mut self) -> io::Result<()> {
+        fs::create_dir_all(&self.path)
+    }
+
+    fn list(&mut self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.path)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+            // Bounded however large the directory: the storage layer refuses anything
+            // with more segments than it will read.
+            if names.len() > tern_storage::SEGMENTS_MAX * 2 + 16 {
+                break;
+            }
+        }
+        Ok(names)
+    }
+
+    fn create(&mut self, name: &str) -> io::Result<File> {
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(self.path.join(name))
+    }
+
+    fn open_append(&mut self, name: &str) -> io::Result<File> {
+        OpenOptions::new().append(true).open(self.path.join(name))
+    }
+
+    fn append(&mut self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        file.write_all(bytes)
+    }
+
+    fn sync(&mut self, file: &mut File) -> io::Result<()> {
+        file.sync_data()
+    }
+
+    fn sync_name(&mut self, name: &str) -> io::Result<()> {
+        // Opened read-only and closed at once, so at most one file is open at a time
+        // however many segments there are.
+        File::open(self.path.join(name))?.sync_all()
+    }
+
+    fn sync_dir(&mut self) -> io::Result<()> {
+        File::open(&self.path)?.sync_all()
+    }
+
+    fn len(&mut self, name: &str) -> io::Result<u64> {
+        Ok(fs::metadata(self.path.join(name))?.len())
+    }
+
+    fn evict(&mut self, name: &str) -> io::Result<bool> {
+        evict_cached_pages(&File::open(self.path.join(name))?)
+    }
+
+    fn read(&mut self, name: &str, max: u64) -> io::Result<Vec<u8>> {
+        let file = File::open(self.path.join(name))?;
+        let capacity = file.metadata().map_or(0, |m| m.len().min(max));
+        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        file.take(max).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
+        let file = OpenOptions::new().write(true).open(self.path.join(name))?;
+        file.set_len(len)?;
+        file.sync_all()
+    }
+
+    fn remove(&mut self, name: &str) -> io::Result<()> {
+        match fs::remove_file(self.path.join(name)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
 }
 
 /// Drops the clean cached pages of `file` so that the next read comes from the device.
@@ -174,40 +238,6 @@ fn evict_cached_pages(file: &File) -> io::Result<bool> {
 #[cfg(not(target_os = "linux"))]
 fn evict_cached_pages(_file: &File) -> io::Result<bool> {
     Ok(false)
-}
-
-/// Reads one segment file from the device, refusing one over `SEGMENT_BYTES_MAX` without
-/// reading it all. Also returns whether its cached pages were dropped first.
-fn read_segment(path: &Path) -> Result<(Vec<u8>, bool), DiskError> {
-    let file = File::open(path).map_err(DiskError::io("open log segment", path))?;
-    let len = file
-        .metadata()
-        .map_err(DiskError::io("stat log segment", path))?
-        .len();
-    let too_large = |len: u64| DiskError::TooLarge {
-        path: path.to_path_buf(),
-        what: format!("log segment of {len} bytes, over the limit of {SEGMENT_BYTES_MAX}"),
-    };
-    if len > SEGMENT_BYTES_MAX {
-        return Err(too_large(len));
-    }
-    let evicted = evict_cached_pages(&file)
-        .map_err(DiskError::io("drop cached pages of log segment", path))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    // Bounded even if the file grew since the stat.
-    file.take(SEGMENT_BYTES_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(DiskError::io("read log segment", path))?;
-    if bytes.len() as u64 > SEGMENT_BYTES_MAX {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok((bytes, evicted))
-}
-
-fn sync_dir(dir: &Path) -> Result<(), DiskError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(DiskError::io("sync directory", dir))
 }
 
 const LOCK_FILE: &str = "LOCK";
@@ -296,8 +326,8 @@ pub enum StartFailure {
     Config(ConfigError),
 }
 
-/// Starts node `id` on the log in `dir`: the segments are synced, evicted and read (see the
-/// module doc), core's `Node::start` recovers them and builds the node, and the torn tails it
+/// Starts node `id` on the log in `dir`: `tern_storage` syncs, evicts and reads the
+/// segments, core's `Node::start` recovers them and builds the node, and the torn tails it
 /// names are truncated before the writer opens the newest segment for appends.
 pub fn open_node(
     dir: &Path,
@@ -310,126 +340,46 @@ pub fn open_node(
     open_with(dir, start, layout)
 }
 
-/// The file work around a recovery: lock, list, sync, evict and read every segment, hand
-/// them to `start`, then truncate the torn tails `layout` names and open the segment it
-/// names for appends.
+/// Locks `dir` and opens its log through `tern_storage`.
 fn open_with<T>(
     dir: &Path,
     start: impl FnOnce(&[Segment<'_>]) -> Result<T, StartError>,
     layout: impl Fn(&T) -> (Vec<TornTail>, u64),
 ) -> Result<(T, LogWriter), StartFailure> {
-    let disk = StartFailure::Disk;
-
     fs::create_dir_all(dir)
         .map_err(DiskError::io("create data directory", dir))
-        .map_err(disk)?;
-    let lock = DirLock::acquire(dir).map_err(disk)?;
-    let mut segments = list_segments(dir).map_err(disk)?;
-    if segments.is_empty() {
-        let path = dir.join(segment_file_name(0));
-        File::create(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(DiskError::io("create log segment", &path))
-            .map_err(disk)?;
-        sync_dir(dir).map_err(disk)?;
-        segments.push((0, path));
-    }
-    let mut at_open = OpenStats::default();
-    // Nothing is read before everything is synced: see the module doc. Each file is opened
-    // twice so that at most one is open at a time, however many segments there are.
-    for (_, path) in &segments {
-        File::open(path)
-            .and_then(|f| f.sync_all())
-            .map_err(DiskError::io("sync log segment before recovery", path))
-            .map_err(disk)?;
-        at_open.segments_synced += 1;
-    }
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(DiskError::io("sync data directory before recovery", dir))
-        .map_err(disk)?;
-    at_open.dir_synced = true;
-    let mut contents = Vec::with_capacity(segments.len());
-    for (_, path) in &segments {
-        let (bytes, evicted) = read_segment(path).map_err(disk)?;
-        at_open.segments_evicted += u64::from(evicted);
-        contents.push(bytes);
-    }
-    let views: Vec<Segment<'_>> = segments
-        .iter()
-        .zip(&contents)
-        .map(|((base, _), bytes)| Segment { base: *base, bytes })
-        .collect();
-    let started = start(&views).map_err(|failure| {
-        let error = match failure {
-            StartError::Recovery(error) => error,
-            StartError::Config(error) => return StartFailure::Config(error),
-        };
-        let (base, offset) = match &error {
-            RecoveryError::Corrupt { base, offset, .. }
-            | RecoveryError::Unreadable { base, offset, .. } => (*base, *offset),
-        };
-        let path = segments
-            .iter()
-            .find(|(b, _)| *b == base)
-            .map_or_else(|| dir.join(segment_file_name(base)), |(_, p)| p.clone());
-        StartFailure::Disk(DiskError::Corrupt {
-            path,
-            position: offset - base,
-            error,
-        })
-    })?;
-    drop(views);
-    drop(contents);
-    let (torn_tails, segment_base) = layout(&started);
-    for torn in &torn_tails {
-        let path = dir.join(segment_file_name(torn.base));
+        .map_err(StartFailure::Disk)?;
+    let lock = DirLock::acquire(dir).map_err(StartFailure::Disk)?;
+    let mut real = RealDir::new(dir);
+    let opened =
+        open_log(&mut real, start, layout).map_err(|error| {
+            match DiskError::from_storage(dir, error) {
+                Ok(error) => StartFailure::Disk(error),
+                Err(error) => StartFailure::Config(error),
+            }
+        })?;
+    let Opened {
+        started,
+        writer,
+        stats,
+    } = opened;
+    if stats.torn_tails_truncated > 0 {
         tracing::warn!(
-            file = %path.display(),
-            position = torn.offset - torn.base,
-            dropped_bytes = torn.dropped_bytes,
-            "truncating a torn tail (bytes written but never synced)"
+            tails = stats.torn_tails_truncated,
+            dropped_bytes = stats.bytes_truncated,
+            "truncated torn tails (bytes written but never synced)"
         );
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|f| {
-                f.set_len(torn.offset - torn.base)?;
-                f.sync_all()
-            })
-            .map_err(DiskError::io("truncate torn tail of", &path))
-            .map_err(disk)?;
-        at_open.torn_tails_truncated += 1;
     }
-    let path = dir.join(segment_file_name(segment_base));
-    let file = OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(DiskError::io("open log segment for append", &path))
-        .map_err(disk)?;
     let writer = LogWriter {
-        dir: dir.to_path_buf(),
-        file,
-        path,
-        segments: segments.into_iter().map(|(b, _)| b).collect(),
+        dir: real,
+        writer,
         stats: Arc::new(DiskStats {
-            at_open,
+            at_open: stats,
             ..DiskStats::default()
         }),
         _lock: lock,
     };
     Ok((started, writer))
-}
-
-/// What the node task asks of the disk thread, in log order.
-#[derive(Debug)]
-pub enum DiskCommand {
-    /// Append to the newest segment; report durable up to `end`.
-    Persist { bytes: Vec<u8>, end: u64 },
-    /// Start the segment at `base` holding `bytes`; report durable up to `end`.
-    Compact { base: u64, bytes: Vec<u8>, end: u64 },
-    /// Delete every segment older than `base`.
-    DropBefore { base: u64 },
 }
 
 /// What the disk thread reports back.
@@ -442,14 +392,11 @@ pub enum DiskEvent {
     Failed(DiskError),
 }
 
-/// Owns the newest segment file. Lives on the disk thread.
+/// Owns the newest segment file and the directory lock. Lives on the disk thread.
 #[derive(Debug)]
 pub struct LogWriter {
-    dir: PathBuf,
-    file: File,
-    path: PathBuf,
-    /// Bases of the segments on disk, oldest first.
-    segments: Vec<u64>,
+    dir: RealDir,
+    writer: tern_storage::LogWriter<File>,
     stats: Arc<DiskStats>,
     /// Held until the disk thread ends, after its last sync.
     _lock: DirLock,
@@ -482,7 +429,9 @@ impl LogWriter {
         while let Ok(first) = commands.recv() {
             batch.push(first);
             batch.extend(commands.try_iter());
-            match self.apply(&mut batch) {
+            let applied = self.writer.apply(&mut self.dir, &mut batch);
+            self.publish_stats();
+            match applied {
                 Ok(Some(upto)) => {
                     if events.send(DiskEvent::Persisted { upto }).is_err() {
                         break;
@@ -490,114 +439,34 @@ impl LogWriter {
                 }
                 Ok(None) => {}
                 Err(error) => {
+                    let error =
+                        DiskError::from_storage(&self.dir.path, error).unwrap_or_else(|config| {
+                            DiskError::Io {
+                                op: "write the log",
+                                path: self.dir.path.clone(),
+                                source: io::Error::other(config.to_string()),
+                            }
+                        });
                     tracing::error!(%error, "log write failed; the node stops");
                     let _ = events.send(DiskEvent::Failed(error));
                     return;
                 }
             }
         }
-        if let Err(error) = self.file.sync_data() {
-            tracing::error!(file = %self.path.display(), %error, "final sync failed");
+        if let Err(error) = self.writer.sync_current(&mut self.dir) {
+            tracing::error!(%error, "final sync failed");
         }
     }
 
-    /// Carries out one batch: writes, then one sync per touched file, then deletions.
-    fn apply(&mut self, batch: &mut Vec<DiskCommand>) -> Result<Option<u64>, DiskError> {
-        let mut pending: Vec<u8> = Vec::new();
-        let mut upto = None;
-        let mut drop_before = None;
-        let mut new_segment = false;
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .commands
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for command in batch.drain(..) {
-            match command {
-                DiskCommand::Persist { bytes, end } => {
-                    if pending.is_empty() {
-                        pending = bytes;
-                    } else {
-                        pending.extend_from_slice(&bytes);
-                    }
-                    upto = Some(end);
-                }
-                DiskCommand::Compact { base, bytes, end } => {
-                    // The old segment's bytes come first in the log: write and sync them
-                    // before the new segment takes appends.
-                    self.write(&pending)?;
-                    pending.clear();
-                    self.sync()?;
-                    let path = self.dir.join(segment_file_name(base));
-                    let file = OpenOptions::new()
-                        .create(true)
-                        .truncate(true)
-                        .write(true)
-                        .open(&path)
-                        .map_err(DiskError::io("create log segment", &path))?;
-                    self.file = file;
-                    self.path = path;
-                    self.segments.push(base);
-                    self.write(&bytes)?;
-                    new_segment = true;
-                    upto = Some(end);
-                }
-                DiskCommand::DropBefore { base } => drop_before = Some(base),
-            }
-        }
-        self.write(&pending)?;
-        if upto.is_some() {
-            self.sync()?;
-        }
-        if new_segment {
-            sync_dir(&self.dir)?;
-        }
-        if let Some(base) = drop_before {
-            self.drop_before(base)?;
-        }
-        Ok(upto)
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), DiskError> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        self.file
-            .write_all(bytes)
-            .map_err(DiskError::io("append to log segment", &self.path))?;
+    /// Mirrors the writer's counters into the shared atomics the node task reads.
+    fn publish_stats(&self) {
+        let now = self.writer.stats();
+        self.stats.syncs.store(now.syncs, Ordering::Relaxed);
         self.stats
             .bytes_written
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn sync(&mut self) -> Result<(), DiskError> {
-        self.file
-            .sync_data()
-            .map_err(DiskError::io("fdatasync log segment", &self.path))?;
-        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn drop_before(&mut self, base: u64) -> Result<(), DiskError> {
-        let (old, keep): (Vec<u64>, Vec<u64>) = self.segments.iter().partition(|b| **b < base);
-        for b in &old {
-            let path = self.dir.join(segment_file_name(*b));
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(DiskError::io("delete old log segment", &path)(e)),
-            }
-        }
-        self.segments = keep;
-        if !old.is_empty() {
-            tracing::info!(
-                segments = old.len(),
-                base,
-                "compaction done; dropped old segments"
-            );
-            sync_dir(&self.dir)?;
-        }
-        Ok(())
+            .store(now.bytes_written, Ordering::Relaxed);
+        self.stats.batches.store(now.batches, Ordering::Relaxed);
+        self.stats.commands.store(now.commands, Ordering::Relaxed);
     }
 }
 

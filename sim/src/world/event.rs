@@ -25,7 +25,8 @@ pub(super) enum Event {
     SyncDone {
         node: usize,
         incarnation: u32,
-        end: u64,
+        /// The log offset the batch makes durable (`None`: it only removed segments).
+        end: Option<u64>,
         target: SyncTarget,
     },
     ClientArrive {

@@ -149,7 +149,7 @@ impl World {
     /// and unsynced; a power loss keeps, drops or tears each of its unsynced sectors.
     pub(super) fn crash_node(&mut self, i: usize, kind: CrashKind) {
         let p = &mut self.procs[i];
-        if let Some(node) = p.node.take() {
+        if let Some(node) = p.stop() {
             self.faults.absorb(node.stats());
         }
         p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
@@ -178,6 +178,8 @@ impl World {
         self.faults.damage.kept += damage.kept;
         self.faults.damage.dropped += damage.dropped;
         self.faults.damage.torn += damage.torn;
+        self.faults.damage.files_lost += damage.files_lost;
+        self.faults.damage.files_back += damage.files_back;
     }
 
     /// Node `i` has just restarted as `incarnation`: with probability `crash_after_restart`

@@ -1,16 +1,20 @@
 //! The driver loop around each node: what the production driver does, over virtual IO.
 //!
-//! Owns `Proc` (one node's process: its `tern_core::Node`, incarnation, disk, sync and timer
-//! state), starting a node from what its disk holds through core recovery, `handle` and
-//! `drain` (carrying out every output), group-commit syncs and timers. It never decides
-//! about keys, versions or quorums, and never chooses when a node fails: that is `faults`.
+//! Owns `Proc` (one node's process: its `tern_core::Node`, incarnation, disk, log writer and
+//! timer state). A node starts from what its disk holds through `tern_storage::open_log`
+//! and core's `Node::start`, the same code the production node runs; its log outputs are
+//! queued and carried out by `tern_storage::LogWriter` one batch at a time (group commit:
+//! whatever queued up while a batch's syncs ran goes in the next), with each batch's syncs
+//! completing after a drawn latency. It never decides about keys, versions or quorums, and
+//! never chooses when a node fails: that is `faults`.
 
 use super::faults::CrashKind;
 use super::{Event, Phase, World};
 use crate::checker::Violation;
 use crate::disk::{Disk, SyncTarget};
 use crate::rng::derive_seed;
-use tern_core::{Input, Node, NodeId, Output, Response, StartError, Time};
+use tern_core::{Input, Node, NodeId, Output, Response, Started, Time};
+use tern_storage::{open_log, DiskCommand, LogWriter, StorageError};
 
 #[derive(Debug)]
 pub(super) struct Proc {
@@ -18,11 +22,12 @@ pub(super) struct Proc {
     pub(super) node: Option<tern_core::Node>,
     pub(super) incarnation: u32,
     pub(super) disk: Disk,
+    /// The log writer of the running incarnation.
+    writer: Option<LogWriter<String>>,
+    /// Log outputs waiting for the disk (lost in a crash, as the node's channel is).
+    queue: Vec<DiskCommand>,
+    /// A batch's syncs are under way.
     syncing: bool,
-    /// Logical log end of everything handed to the disk.
-    written_end: u64,
-    /// Logical log end the last started sync will report.
-    sync_end: u64,
     timer_at: Option<Time>,
 }
 
@@ -34,11 +39,22 @@ impl Proc {
             node: None,
             incarnation: 0,
             disk: Disk::new(sector_bytes),
+            writer: None,
+            queue: Vec::new(),
             syncing: false,
-            written_end: 0,
-            sync_end: 0,
             timer_at: None,
         }
+    }
+}
+
+impl Proc {
+    /// The process ends (a crash or a halt): its node, log writer and queued log outputs
+    /// go with it; the disk stays.
+    pub(super) fn stop(&mut self) -> Option<Node> {
+        self.writer = None;
+        self.queue.clear();
+        self.syncing = false;
+        self.node.take()
     }
 }
 
@@ -46,36 +62,38 @@ impl World {
     pub(super) fn start_node(&mut self, i: usize) {
         let p = &mut self.procs[i];
         p.incarnation += 1;
-        // As the production node does: sync what the page cache holds and evict it, so that
-        // recovery reads what is on the disk, not pages a failed sync left readable.
-        self.faults.bytes_evicted += p.disk.evict_cache();
         let seed = derive_seed(
             self.seed,
             "node",
             u64::from(p.id.0),
             u64::from(p.incarnation),
         );
-        let started = match Node::start(self.config.clone(), p.id, seed, &p.disk.segments()) {
-            Ok(started) => started,
-            Err(StartError::Recovery(e)) => {
+        let (config, id) = (self.config.clone(), p.id);
+        let start = |segments: &[tern_core::Segment<'_>]| Node::start(config, id, seed, segments);
+        let layout = |s: &Started| (s.torn.clone(), s.segment_base);
+        // Start-up takes no virtual time: its syncs complete at once.
+        let opened = open_log(&mut p.disk, start, layout);
+        let syncs = p.disk.take_syncs();
+        p.disk.complete_sync(&syncs);
+        self.faults.bytes_evicted += p.disk.take_evicted_bytes();
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(StorageError::Config(e)) => panic!("the simulator builds valid configs: {e}"),
+            Err(e) => {
                 self.violations.push(Violation {
                     checker: "recovery",
                     detail: format!("{} refused to start: {e}", p.id),
                 });
                 return;
             }
-            Err(StartError::Config(e)) => panic!("the simulator builds valid configs: {e}"),
         };
-        for torn in &started.torn {
-            self.faults.torn_tails_truncated += 1;
-            self.faults.bytes_truncated += torn.dropped_bytes;
-            p.disk.truncate(torn.base, torn.offset);
-        }
-        p.written_end = started.log_end;
-        p.sync_end = started.log_end;
+        self.faults.torn_tails_truncated += opened.stats.torn_tails_truncated;
+        self.faults.bytes_truncated += opened.stats.bytes_truncated;
+        p.writer = Some(opened.writer);
+        p.queue.clear();
         p.syncing = false;
         p.timer_at = None;
-        p.node = Some(started.node);
+        p.node = Some(opened.started.node);
         let incarnation = p.incarnation;
         if p.incarnation > 1 {
             self.restarted(i, incarnation);
@@ -123,18 +141,17 @@ impl World {
                 }
                 Output::Persist { bytes, end } => {
                     self.hash.u64(end);
-                    let p = &mut self.procs[i];
-                    p.disk.append(&bytes);
-                    p.written_end = end;
+                    let command = DiskCommand::Persist { bytes, end };
+                    self.procs[i].queue.push(command);
                 }
                 Output::Compact { base, bytes, end } => {
                     self.hash.u64(end);
-                    let p = &mut self.procs[i];
-                    p.disk.create_segment(base, &bytes);
-                    p.written_end = end;
+                    let command = DiskCommand::Compact { base, bytes, end };
+                    self.procs[i].queue.push(command);
                 }
                 Output::DropSegmentsBefore { base } => {
-                    self.procs[i].disk.drop_segments_before(base);
+                    let command = DiskCommand::DropBefore { base };
+                    self.procs[i].queue.push(command);
                 }
                 // Core halts only after a failed sync: the process exits (the machine and
                 // its page cache stay up) and restarts later.
@@ -145,19 +162,38 @@ impl World {
         self.arm_timer(i);
     }
 
-    /// Group commit: one sync at a time; whatever was written meanwhile goes in the next.
+    /// Group commit: one batch at a time; whatever queued meanwhile goes in the next. The
+    /// batch's writes land in the page cache now; its syncs complete after a drawn latency.
     fn start_sync(&mut self, i: usize) {
-        let p = &self.procs[i];
-        if p.syncing || p.node.is_none() || p.written_end <= p.sync_end {
+        let p = &mut self.procs[i];
+        if p.syncing || p.node.is_none() || p.queue.is_empty() {
             return;
         }
-        let target = p.disk.sync_target();
-        let end = p.written_end;
+        let Some(writer) = p.writer.as_mut() else {
+            return;
+        };
+        let mut batch = std::mem::take(&mut p.queue);
+        let applied = writer.apply(&mut p.disk, &mut batch);
+        let target = p.disk.take_syncs();
+        let end = match applied {
+            Ok(end) => end,
+            Err(e) => {
+                // The virtual disk refuses only what the real one would (a missing file):
+                // a bug in the log code, shown as a violation rather than a panic.
+                self.violations.push(Violation {
+                    checker: "log files",
+                    detail: format!("{} could not write its log: {e}", p.id),
+                });
+                self.handle(i, Input::PersistFailed);
+                return;
+            }
+        };
+        if target.is_empty() {
+            return;
+        }
         let incarnation = p.incarnation;
-        let latency = self.disk_rng.range(self.scenario.disk.fsync_us);
-        let p = &mut self.procs[i];
         p.syncing = true;
-        p.sync_end = end;
+        let latency = self.disk_rng.range(self.scenario.disk.fsync_us);
         self.after(
             latency,
             Event::SyncDone {
@@ -169,9 +205,15 @@ impl World {
         );
     }
 
-    /// A sync of node `i` ends: it may fail (in the fault phase); otherwise its bytes are
-    /// durable and core learns how far.
-    pub(super) fn sync_done(&mut self, i: usize, incarnation: u32, end: u64, target: SyncTarget) {
+    /// The syncs of a batch of node `i` end: they may fail (in the fault phase); otherwise
+    /// what they covered is durable and core learns how far.
+    pub(super) fn sync_done(
+        &mut self,
+        i: usize,
+        incarnation: u32,
+        end: Option<u64>,
+        target: SyncTarget,
+    ) {
         let p = &self.procs[i];
         if p.incarnation != incarnation || p.node.is_none() {
             return;
@@ -189,7 +231,10 @@ impl World {
         let p = &mut self.procs[i];
         p.disk.complete_sync(&target);
         p.syncing = false;
-        self.handle(i, Input::Persisted { upto: end });
+        match end {
+            Some(upto) => self.handle(i, Input::Persisted { upto }),
+            None => self.start_sync(i),
+        }
     }
 
     fn arm_timer(&mut self, i: usize) {

@@ -102,7 +102,7 @@ impl World {
         let disk_bytes = self
             .procs
             .iter()
-            .map(|p| (p.id, p.disk.total_bytes(), p.disk.segment_count()))
+            .map(|p| (p.id, p.disk.total_bytes(), p.disk.file_count()))
             .collect();
         RunOutcome {
             seed: self.seed,

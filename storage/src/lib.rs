@@ -1,0 +1,54 @@
+//! tern-storage: the log's files, over a small file-system trait.
+//!
+//! Core says what to write (`Output::Persist`, `Compact`, `DropSegmentsBefore`) and decides
+//! what the bytes mean (`tern_core::recover_segments`, `Node::start`). This crate owns the
+//! file work in between, once for both drivers: which files a log is made of and how they
+//! are named, what start-up does to them before trusting a byte (sync every segment, sync
+//! the directory, drop cached pages, read, truncate torn tails), and how a batch of
+//! commands is carried out (group commit: one sync per batch; compaction: the old segment
+//! synced before the new one takes appends, the directory synced before the new segment's
+//! bytes are reported durable, old segments removed only when core says so).
+//!
+//! It never touches a file itself: every operation goes through [`Dir`], which the node
+//! implements with real files and the simulator with its virtual disk. It never decides
+//! about keys, versions or recovery policy (core does), and never spawns a thread or waits
+//! (the node runs [`LogWriter::apply`] on its disk thread; the simulator calls it when its
+//! virtual disk is free).
+
+mod dir;
+mod error;
+mod open;
+mod writer;
+
+pub use dir::Dir;
+pub use error::{Oversized, StorageError};
+pub use open::{open_log, OpenStats, Opened};
+pub use writer::{DiskCommand, LogWriter, WriterStats};
+
+/// Largest log segment file recovery reads into memory, in bytes.
+pub const SEGMENT_BYTES_MAX: u64 = 64 << 30;
+/// Most log segment files a data directory may hold.
+pub const SEGMENTS_MAX: usize = 4096;
+
+const SEGMENT_PREFIX: &str = "log-";
+const SEGMENT_SUFFIX: &str = ".tern";
+
+/// The file name of the segment whose first byte has logical offset `base`
+/// (docs/PROTOCOL.md §1): `log-{base:020}.tern`, so names sort as their bases do.
+pub fn segment_file_name(base: u64) -> String {
+    format!("{SEGMENT_PREFIX}{base:020}{SEGMENT_SUFFIX}")
+}
+
+/// The base of a segment file name, or `None` for any other file.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;
