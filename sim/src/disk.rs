@@ -210,7 +210,7 @@ impl Disk {
                 match Record::decode_at(durable, file.decoded_upto) {
                     Ok((record, next)) => {
                         if let Record::Object { key, object } = record {
-                            self.synced.entry(key).or_default().merge(&object);
+                            self.synced.entry(key).or_default().merge_owned(object);
                         }
                         file.decoded_upto = next;
                     }

@@ -1,9 +1,11 @@
 //! Log records: the framing (magic, length, CRC32C, type) and the three record bodies.
 
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
-use crate::limits::RECORD_BYTES_MAX;
-use crate::version::Object;
-use serde::{Deserialize, Serialize};
+use crate::limits::{RECORD_BYTES_MAX, SIBLINGS_DECODE_MAX};
+use crate::version::{ActorId, Dot, Object};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
 
 /// "TERN" read as a little-endian u32.
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"TERN");
@@ -11,7 +13,7 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"TERN");
 pub const RECORD_HEADER_BYTES: usize = 13;
 
 const TAG_BOOT: u8 = 1;
-const TAG_OBJECT: u8 = 2;
+pub(super) const TAG_OBJECT: u8 = 2;
 const TAG_DURABLE: u8 = 3;
 
 /// One log record.
@@ -96,6 +98,23 @@ impl Record {
 
     /// Decodes the record at `at`; returns it and the offset just past it.
     pub fn decode_at(bytes: &[u8], at: usize) -> Result<(Record, usize), DecodeError> {
+        let frame = Frame::at(bytes, at)?;
+        Ok((frame.decode()?, frame.end))
+    }
+}
+
+/// One record's framing, checked (magic, length, checksum) but its body not decoded yet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frame<'a> {
+    pub tag: u8,
+    pub payload: &'a [u8],
+    /// Offset just past the record.
+    pub end: usize,
+}
+
+impl<'a> Frame<'a> {
+    /// Checks the framing of the record at `at`.
+    pub(crate) fn at(bytes: &'a [u8], at: usize) -> Result<Frame<'a>, DecodeError> {
         let magic = read_u32(bytes, at)?;
         if magic != RECORD_MAGIC {
             return Err(DecodeError::BadMagic(magic));
@@ -124,7 +143,17 @@ impl Record {
         if computed != stored {
             return Err(DecodeError::BadChecksum { stored, computed });
         }
-        let record = match tag {
+        Ok(Frame { tag, payload, end })
+    }
+
+    pub(crate) fn is_object(&self) -> bool {
+        self.tag == TAG_OBJECT
+    }
+
+    /// Decodes the body.
+    pub(crate) fn decode(&self) -> Result<Record, DecodeError> {
+        let payload = self.payload;
+        let record = match self.tag {
             TAG_BOOT => {
                 let body = decode_body::<BootBody>(payload)?;
                 Record::Boot {
@@ -148,12 +177,101 @@ impl Record {
             }
             other => return Err(DecodeError::UnknownTag(other)),
         };
-        Ok((record, end))
+        Ok(record)
+    }
+
+    /// For an `Object` record: its key and its siblings' dots (appended to `dots`), read
+    /// without copying or allocating. Fails exactly where `decode` would (same layout,
+    /// same sibling limit, no trailing bytes); the error is `decode`'s, so callers report
+    /// the same thing either way.
+    pub(crate) fn object_dots(&self, dots: &mut Vec<Dot>) -> Result<&'a [u8], DecodeError> {
+        let mark = dots.len();
+        let skimmed = skim_object(self.payload, dots);
+        match skimmed {
+            Some(key) => Ok(key),
+            None => {
+                dots.truncate(mark);
+                match self.decode() {
+                    Err(error) => Err(error),
+                    // Not reached: the skim and the decoder read the same layout.
+                    Ok(_) => Err(DecodeError::Malformed("object record skim failed".into())),
+                }
+            }
+        }
+    }
+}
+
+fn skim_object<'a>(payload: &'a [u8], dots: &mut Vec<Dot>) -> Option<&'a [u8]> {
+    let mut de = postcard::Deserializer::from_bytes(payload);
+    let key = <&serde_bytes::Bytes>::deserialize(&mut de).ok()?;
+    DotsInto(dots).deserialize(&mut de).ok()?;
+    match de.finalize() {
+        Ok([]) => Some(key),
+        _ => None,
+    }
+}
+
+/// A sibling as the skim reads it: the dot kept, the context and value passed over.
+#[derive(Deserialize)]
+struct SiblingSkim<'a> {
+    dot: Dot,
+    #[allow(dead_code)]
+    context: ClockSkim,
+    #[allow(dead_code)]
+    #[serde(borrow)]
+    value: Option<&'a serde_bytes::Bytes>,
+}
+
+/// A vector clock read and dropped entry by entry.
+struct ClockSkim;
+
+impl<'de> Deserialize<'de> for ClockSkim {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ClockSkim, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = ClockSkim;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a vector clock")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ClockSkim, A::Error> {
+                while seq.next_element::<(ActorId, u64)>()?.is_some() {}
+                Ok(ClockSkim)
+            }
+        }
+        deserializer.deserialize_seq(Entries)
+    }
+}
+
+/// An object's siblings, read into their dots.
+struct DotsInto<'v>(&'v mut Vec<Dot>);
+
+impl<'de> DeserializeSeed<'de> for DotsInto<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DotsInto<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of siblings")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut count = 0usize;
+        while let Some(sibling) = seq.next_element::<SiblingSkim<'de>>()? {
+            count += 1;
+            if count > SIBLINGS_DECODE_MAX {
+                return Err(de::Error::custom("too many siblings"));
+            }
+            self.0.push(sibling.dot);
+        }
+        Ok(())
     }
 }
 
 /// Frames one payload: magic, length, checksum, type, payload.
-fn frame(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
+pub(super) fn frame(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
     assert!(
         payload.len() <= RECORD_BYTES_MAX,
         "record payload {} over RECORD_BYTES_MAX; callers bound objects first",

@@ -1,9 +1,9 @@
 //! Recovery: rebuilding a node's state from its log segments, telling a torn tail (cut it)
 //! from corruption of synced bytes (refuse to start). See the `log` module documentation.
 
-use super::record::{Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
+use super::record::{Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
 use crate::codec::DecodeError;
-use crate::version::Object;
+use crate::version::{Dot, Object};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -108,6 +108,14 @@ pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
 
 /// Rebuilds a node's state from all its log segments, oldest first. Replaying merges, so a
 /// segment that compaction made redundant but the driver had not deleted yet does no harm.
+///
+/// Two passes. The first walks every segment forward, checking each record's framing and
+/// body (objects are only skimmed: key and dots, nothing copied), and decides torn tails
+/// and corruption. The second merges the objects newest first, decoding a record in full
+/// only if it adds something: merging is a join, so the order does not change the result,
+/// and a record whose every dot the key's merged object has already seen changes nothing
+/// (`Object::insert` would refuse each sibling). Most records of a log are older versions
+/// of a key that a later record replaced, so most are never decoded.
 pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryError> {
     let mut recovered = Recovered::empty();
     // Marks reached by walking valid records: believed as they are.
@@ -116,26 +124,40 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     // they carry this log's id and vouch for offsets before themselves.
     let mut scanned: Vec<(u64, u64, u64)> = Vec::new();
     let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
+    // Object records in log order, and all their dots, end to end.
+    let mut objects: Vec<ObjectRecord<'_>> = Vec::new();
+    let mut dots: Vec<Dot> = Vec::new();
     for segment in segments {
         let bytes = segment.bytes;
         let mut at = 0usize;
         while at < bytes.len() {
-            match Record::decode_at(bytes, at) {
-                Ok((record, next)) => {
+            let unreadable = |reason| RecoveryError::Unreadable {
+                base: segment.base,
+                offset: segment.base + at as u64,
+                reason,
+            };
+            match Frame::at(bytes, at) {
+                Ok(frame) if frame.is_object() => {
+                    let from = dots.len();
+                    let key = frame.object_dots(&mut dots).map_err(unreadable)?;
+                    objects.push(ObjectRecord {
+                        frame,
+                        key,
+                        dots: from..dots.len(),
+                        offset: segment.base + at as u64,
+                        base: segment.base,
+                    });
+                    recovered.records += 1;
+                    at = frame.end;
+                }
+                Ok(frame) => {
+                    let record = frame.decode().map_err(unreadable)?;
                     if let Record::Durable { upto, .. } = record {
                         synced_walked = synced_walked.max(upto);
                     }
                     apply(&mut recovered, record);
                     recovered.records += 1;
-                    at = next;
-                }
-                Err(reason @ (DecodeError::Malformed(_) | DecodeError::UnknownTag(_))) => {
-                    // The checksum matched: these are the bytes that were written.
-                    return Err(RecoveryError::Unreadable {
-                        base: segment.base,
-                        offset: segment.base + at as u64,
-                        reason,
-                    });
+                    at = frame.end;
                 }
                 Err(reason) => {
                     scanned.extend(marks_after(bytes, at, segment.base));
@@ -170,7 +192,38 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
             });
         }
     }
+    for record in objects.iter().rev() {
+        let seen = |object: &Object| {
+            dots[record.dots.clone()]
+                .iter()
+                .all(|d| object.has_seen(*d))
+        };
+        if recovered.objects.get(record.key).is_some_and(seen) {
+            continue;
+        }
+        match record.frame.decode() {
+            Ok(decoded) => apply(&mut recovered, decoded),
+            // Not reached: the first pass read this body with the same layout.
+            Err(reason) => {
+                return Err(RecoveryError::Unreadable {
+                    base: record.base,
+                    offset: record.offset,
+                    reason,
+                })
+            }
+        }
+    }
     Ok(recovered)
+}
+
+/// An object record the first pass found valid, for the second to merge.
+struct ObjectRecord<'a> {
+    frame: Frame<'a>,
+    key: &'a [u8],
+    /// Its siblings' dots, in the shared list of dots.
+    dots: std::ops::Range<usize>,
+    base: u64,
+    offset: u64,
 }
 
 fn apply(recovered: &mut Recovered, record: Record) {
