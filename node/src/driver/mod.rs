@@ -361,3 +361,6 @@ impl Driver {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
