@@ -12,7 +12,7 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"TERN");
 /// magic + len + crc + type.
 pub const RECORD_HEADER_BYTES: usize = 13;
 
-const TAG_BOOT: u8 = 1;
+pub(super) const TAG_BOOT: u8 = 1;
 pub(super) const TAG_OBJECT: u8 = 2;
 const TAG_DURABLE: u8 = 3;
 
@@ -199,6 +199,14 @@ impl<'a> Frame<'a> {
             }
         }
     }
+}
+
+/// The key of an object record's body: its first field.
+pub(crate) fn object_key(payload: &[u8]) -> Option<&[u8]> {
+    let mut de = postcard::Deserializer::from_bytes(payload);
+    <&serde_bytes::Bytes>::deserialize(&mut de)
+        .ok()
+        .map(|key| &key[..])
 }
 
 fn skim_object<'a>(payload: &'a [u8], dots: &mut Vec<Dot>) -> Option<&'a [u8]> {

@@ -1,7 +1,7 @@
 //! Recovery: rebuilding a node's state from its log segments, telling a torn tail (cut it)
 //! from corruption of synced bytes (refuse to start). See the `log` module documentation.
 
-use super::record::{Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
+use super::record::{object_key, Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
 use crate::codec::DecodeError;
 use crate::version::{Dot, Object};
 use std::collections::BTreeMap;
@@ -109,13 +109,17 @@ pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
 /// Rebuilds a node's state from all its log segments, oldest first. Replaying merges, so a
 /// segment that compaction made redundant but the driver had not deleted yet does no harm.
 ///
-/// Two passes. The first walks every segment forward, checking each record's framing and
-/// body (objects are only skimmed: key and dots, nothing copied), and decides torn tails
-/// and corruption. The second merges the objects newest first, decoding a record in full
-/// only if it adds something: merging is a join, so the order does not change the result,
-/// and a record whose every dot the key's merged object has already seen changes nothing
-/// (`Object::insert` would refuse each sibling). Most records of a log are older versions
-/// of a key that a later record replaced, so most are never decoded.
+/// Two passes. The first walks every segment forward, checking each record's framing,
+/// decoding `Boot` and `Durable` records, and deciding torn tails and corruption. The
+/// second merges the object records newest first, decoding a record in full only if it can
+/// add something: merging is a join, so the order does not change the result, and a record
+/// whose every dot the key's merged object has already seen changes nothing
+/// (`Object::insert` would refuse each sibling). Such records are only skimmed (key and
+/// dots, nothing copied). Most records of a log are older versions of a key that a later
+/// record replaced.
+///
+/// Every record is read by one pass or the other, and the first unreadable one in log
+/// order is the error, as a single forward walk that stops there would report it.
 pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryError> {
     let mut recovered = Recovered::empty();
     // Marks reached by walking valid records: believed as they are.
@@ -124,47 +128,50 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     // they carry this log's id and vouch for offsets before themselves.
     let mut scanned: Vec<(u64, u64, u64)> = Vec::new();
     let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
-    // Object records in log order, and all their dots, end to end.
+    // The first record (in log order) whose body cannot be read.
+    let mut unreadable: Option<RecoveryError> = None;
+    // Object records in log order.
     let mut objects: Vec<ObjectRecord<'_>> = Vec::new();
-    let mut dots: Vec<Dot> = Vec::new();
     for segment in segments {
         let bytes = segment.bytes;
         let mut at = 0usize;
         while at < bytes.len() {
-            let unreadable = |reason| RecoveryError::Unreadable {
-                base: segment.base,
-                offset: segment.base + at as u64,
-                reason,
-            };
+            let offset = segment.base + at as u64;
             match Frame::at(bytes, at) {
-                Ok(frame) if frame.is_object() => {
-                    let from = dots.len();
-                    let key = frame.object_dots(&mut dots).map_err(unreadable)?;
-                    objects.push(ObjectRecord {
-                        frame,
-                        key,
-                        dots: from..dots.len(),
-                        offset: segment.base + at as u64,
-                        base: segment.base,
-                    });
-                    recovered.records += 1;
-                    at = frame.end;
-                }
                 Ok(frame) => {
-                    let record = frame.decode().map_err(unreadable)?;
-                    if let Record::Durable { upto, .. } = record {
-                        synced_walked = synced_walked.max(upto);
+                    if frame.is_object() {
+                        objects.push(ObjectRecord {
+                            frame,
+                            base: segment.base,
+                            offset,
+                        });
+                    } else {
+                        match frame.decode() {
+                            Ok(record) => {
+                                if let Record::Durable { upto, .. } = record {
+                                    synced_walked = synced_walked.max(upto);
+                                }
+                                apply(&mut recovered, record);
+                            }
+                            Err(reason) => {
+                                let error = RecoveryError::Unreadable {
+                                    base: segment.base,
+                                    offset,
+                                    reason,
+                                };
+                                unreadable.get_or_insert(error);
+                            }
+                        }
                     }
-                    apply(&mut recovered, record);
                     recovered.records += 1;
                     at = frame.end;
                 }
                 Err(reason) => {
                     scanned.extend(marks_after(bytes, at, segment.base));
-                    bad.push((segment.base, segment.base + at as u64, reason));
+                    bad.push((segment.base, offset, reason));
                     recovered.torn.push(TornTail {
                         base: segment.base,
-                        offset: segment.base + at as u64,
+                        offset,
                         dropped_bytes: (bytes.len() - at) as u64,
                     });
                     break;
@@ -174,6 +181,27 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
         recovered.log_bytes += at as u64;
         recovered.segment_base = segment.base;
         recovered.log_end = segment.base + at as u64;
+    }
+    let mut dots: Vec<Dot> = Vec::new();
+    for record in objects.iter().rev() {
+        if let Err(reason) = merge_newer_first(&mut recovered, record, &mut dots) {
+            let error = RecoveryError::Unreadable {
+                base: record.base,
+                offset: record.offset,
+                reason,
+            };
+            // Going backwards, a later find is earlier in the log.
+            let earlier = match &unreadable {
+                Some(RecoveryError::Unreadable { offset, .. }) => record.offset < *offset,
+                _ => true,
+            };
+            if earlier {
+                unreadable = Some(error);
+            }
+        }
+    }
+    if let Some(error) = unreadable {
+        return Err(error);
     }
     let synced_scanned = scanned
         .iter()
@@ -192,36 +220,31 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
             });
         }
     }
-    for record in objects.iter().rev() {
-        let seen = |object: &Object| {
-            dots[record.dots.clone()]
-                .iter()
-                .all(|d| object.has_seen(*d))
-        };
-        if recovered.objects.get(record.key).is_some_and(seen) {
-            continue;
-        }
-        match record.frame.decode() {
-            Ok(decoded) => apply(&mut recovered, decoded),
-            // Not reached: the first pass read this body with the same layout.
-            Err(reason) => {
-                return Err(RecoveryError::Unreadable {
-                    base: record.base,
-                    offset: record.offset,
-                    reason,
-                })
-            }
-        }
-    }
     Ok(recovered)
 }
 
-/// An object record the first pass found valid, for the second to merge.
+/// Merges one object record into what the newer records built, reading only as much of
+/// it as it takes to know whether it adds anything.
+fn merge_newer_first(
+    recovered: &mut Recovered,
+    record: &ObjectRecord<'_>,
+    dots: &mut Vec<Dot>,
+) -> Result<(), DecodeError> {
+    let known = object_key(record.frame.payload).and_then(|key| recovered.objects.get(key));
+    if let Some(object) = known {
+        dots.clear();
+        record.frame.object_dots(dots)?;
+        if dots.iter().all(|d| object.has_seen(*d)) {
+            return Ok(());
+        }
+    }
+    apply(recovered, record.frame.decode()?);
+    Ok(())
+}
+
+/// An object record whose framing the first pass checked, for the second to merge.
 struct ObjectRecord<'a> {
     frame: Frame<'a>,
-    key: &'a [u8],
-    /// Its siblings' dots, in the shared list of dots.
-    dots: std::ops::Range<usize>,
     base: u64,
     offset: u64,
 }

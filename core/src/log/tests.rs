@@ -334,3 +334,38 @@ struct ObjectBodyForTest {
     key: Vec<u8>,
     object: Object,
 }
+
+/// A record whose checksum holds but whose body does not parse is refused, never cut; of
+/// several, the first in log order is named, whichever pass of recovery reads it.
+#[test]
+fn the_first_unreadable_record_in_log_order_is_the_error() {
+    let garbage = [0xff_u8; 12];
+    let boot = Record::Boot {
+        incarnation: 1,
+        log_id: LOG,
+    }
+    .encode();
+    let good = Record::Object {
+        key: b"a".to_vec(),
+        object: object(1, b"one"),
+    }
+    .encode();
+    let mut bad_object = Vec::new();
+    record::frame(record::TAG_OBJECT, &garbage, &mut bad_object);
+    let mut bad_boot = Vec::new();
+    record::frame(record::TAG_BOOT, &garbage, &mut bad_boot);
+
+    let unreadable_at = |log: &[u8]| match recover(log) {
+        Err(RecoveryError::Unreadable { offset, .. }) => offset,
+        other => panic!("expected an unreadable record, got {other:?}"),
+    };
+    // An object record first, a Boot record later.
+    let log = [&boot[..], &good, &bad_object, &good, &bad_boot].concat();
+    assert_eq!(unreadable_at(&log), (boot.len() + good.len()) as u64);
+    // A Boot record first, an object record later.
+    let log = [&boot[..], &bad_boot, &good, &bad_object].concat();
+    assert_eq!(unreadable_at(&log), boot.len() as u64);
+    // Two object records: the earlier one.
+    let log = [&boot[..], &bad_object, &good, &bad_object].concat();
+    assert_eq!(unreadable_at(&log), boot.len() as u64);
+}
