@@ -12,7 +12,9 @@
 //!   refused (not acknowledged, counted), and a read whose replies merge into an object that
 //!   does not fit is answered `TooLarge` (counted);
 //! - a frame or record longer than its maximum is a `DecodeError::TooLarge`, never an
-//!   allocation.
+//!   allocation;
+//! - a search query, page or top-k over its maximum is a `search::SearchError` that names the
+//!   limit; a document over `SEARCH_DOCUMENT_BYTES_MAX` is refused by `search::Index::apply`.
 
 /// Longest key, in bytes.
 pub const KEY_BYTES_MAX: usize = 1024;
@@ -59,6 +61,28 @@ pub const REQUESTS_PER_INCARNATION_MAX: u64 = u64::MAX >> 1;
 /// arrives after `FORWARDS_REMEMBERED_MAX` newer forwards would run again, which needs a
 /// message delayed far past every request timeout.
 pub const FORWARDS_REMEMBERED_MAX: usize = 2 * PENDING_REQUESTS_MAX;
+/// Longest search query text, in bytes. Queries are typed by people and programs, not
+/// pasted documents; the bound keeps parsing and the term list small.
+pub const SEARCH_QUERY_BYTES_MAX: usize = 4096;
+/// Most terms one search query may name (each word counts, repeated or not). Every term
+/// costs one posting-list walk per replica, so this bounds the work of one query.
+pub const SEARCH_QUERY_TERMS_MAX: usize = 64;
+/// Deepest nesting of parentheses and `NOT`/`-` in a search query. The parser recurses once
+/// per level, so this bounds its stack whatever the query text.
+pub const SEARCH_QUERY_DEPTH_MAX: usize = 32;
+/// Most hits in one page of search results.
+pub const SEARCH_PAGE_SIZE_MAX: usize = 1000;
+/// Deepest result a search returns: a page must end at or before this rank. Deeper paging
+/// would make every page cost a sort of everything before it; refine the query instead.
+pub const SEARCH_RESULTS_MAX: usize = 10_000;
+/// Longest text `SearchSimilar` compares against: one value, since "more like this" is asked
+/// with a document.
+pub const SIMILAR_TEXT_BYTES_MAX: usize = VALUE_BYTES_MAX;
+/// Most keys one `SearchSimilar` returns.
+pub const SIMILAR_TOP_K_MAX: usize = 1000;
+/// Longest document the search index takes: all the values of one object that fits, so every
+/// stored key can be indexed, and its token count and term frequencies fit in a `u32`.
+pub const SEARCH_DOCUMENT_BYTES_MAX: usize = OBJECT_BYTES_MAX;
 
 const _: () = assert!(MESSAGE_BYTES_MAX > KEY_BYTES_MAX + OBJECT_BYTES_MAX);
 const _: () = assert!(OBJECT_WRITE_BYTES_MAX >= SIBLINGS_MAX * (VALUE_BYTES_MAX / 2));
@@ -68,3 +92,7 @@ const _: () = assert!(RECORD_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(REPLICATION_N_MAX <= CLUSTER_NODES_MAX);
 const _: () = assert!(SIBLINGS_DECODE_MAX >= 8 * SIBLINGS_MAX);
 const _: () = assert!(PARTITIONS as usize >= CLUSTER_NODES_MAX);
+const _: () = assert!(SEARCH_PAGE_SIZE_MAX <= SEARCH_RESULTS_MAX);
+const _: () = assert!(SIMILAR_TOP_K_MAX <= SEARCH_RESULTS_MAX);
+const _: () = assert!(SEARCH_QUERY_TERMS_MAX <= SEARCH_QUERY_BYTES_MAX);
+const _: () = assert!(SEARCH_DOCUMENT_BYTES_MAX < u32::MAX as usize);
