@@ -18,6 +18,7 @@ mod outbox;
 pub mod quorum;
 mod replica;
 pub mod ring;
+pub mod search;
 mod store;
 pub mod time;
 mod timer;
