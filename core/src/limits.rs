@@ -15,6 +15,8 @@
 //!   allocation;
 //! - a search query, page or top-k over its maximum is a `search::SearchError` that names the
 //!   limit; a document over `SEARCH_DOCUMENT_BYTES_MAX` is refused by `search::Index::apply`.
+//! - a client request that has used its tries (`client::Attempt`) ends with the last try's
+//!   failure.
 
 /// Longest key, in bytes.
 pub const KEY_BYTES_MAX: usize = 1024;
@@ -83,6 +85,17 @@ pub const SIMILAR_TOP_K_MAX: usize = 1000;
 /// Longest document the search index takes: all the values of one object that fits, so every
 /// stored key can be indexed, and its token count and term frequencies fit in a `u32`.
 pub const SEARCH_DOCUMENT_BYTES_MAX: usize = OBJECT_BYTES_MAX;
+/// Tries a client makes for one request, per node of its list, when a try did nothing (no
+/// connection, a node starting, unavailable or stopping): every node gets a second chance,
+/// since one may finish starting or come back while the others are tried.
+pub const CLIENT_TRIES_PER_NODE: usize = 2;
+/// Fewest tries a client makes for one request, however short its list: a client of one
+/// node still retries it through the `Starting` answers of a restart.
+pub const CLIENT_TRIES_MIN: usize = 4;
+/// How long a client waits before its next try after a node answered `Starting`, in
+/// milliseconds: a node finishes starting within milliseconds, and trying again at once
+/// would only spend the tries.
+pub const CLIENT_STARTING_RETRY_MS: u64 = 20;
 
 const _: () = assert!(MESSAGE_BYTES_MAX > KEY_BYTES_MAX + OBJECT_BYTES_MAX);
 const _: () = assert!(OBJECT_WRITE_BYTES_MAX >= SIBLINGS_MAX * (VALUE_BYTES_MAX / 2));
@@ -96,3 +109,4 @@ const _: () = assert!(SEARCH_PAGE_SIZE_MAX <= SEARCH_RESULTS_MAX);
 const _: () = assert!(SIMILAR_TOP_K_MAX <= SEARCH_RESULTS_MAX);
 const _: () = assert!(SEARCH_QUERY_TERMS_MAX <= SEARCH_QUERY_BYTES_MAX);
 const _: () = assert!(SEARCH_DOCUMENT_BYTES_MAX < u32::MAX as usize);
+const _: () = assert!(CLIENT_TRIES_PER_NODE >= 2 && CLIENT_TRIES_MIN >= CLIENT_TRIES_PER_NODE);
