@@ -1,18 +1,23 @@
-//! The Rust client: connects to any node of a list, pipelines requests on one connection,
+//! The Rust client: connects to a node of a list, pipelines requests on one connection,
 //! and fails over to another node when a connection fails.
 //!
-//! Retries are only made where they cannot apply a write twice: a connection that cannot be
-//! opened, a node that answers `Starting`, `Unavailable` or `ShuttingDown` (nothing was
-//! done). A write whose connection fails after it was sent, or that gets no answer in
-//! time, is reported as `ClientError::Indeterminate`, never as failed.
+//! Every decision is `tern_core::client`'s, the part the simulator's clients run too: which
+//! node to use (`Failover`, shared by the clones of a client), what each try's end means and
+//! whether to try again (`Attempt`). Retries are only made where they cannot apply a write
+//! twice: a connection that cannot be opened, a node that answers `Starting`, `Unavailable`
+//! or `ShuttingDown` (nothing was done). A write whose connection fails after it was sent,
+//! or that gets no answer in time, is reported as `ClientError::Indeterminate`, never as
+//! failed. This file only does the IO: connections, pipelining, timeouts and sleeps, and
+//! turns core's `ClientFailure` into a `ClientError` with the node names and reasons.
 
 use crate::limits::{PEER_BODY_BYTES_MAX, WRITE_BATCH_BYTES_MAX};
 use crate::wire::{self, ErrorBody, ErrorCode, Opcode, PongBody};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tern_core::client::{Attempt, ClientFailure, Failover, Next, Outcome};
 use tern_core::{ClientResult, Dot, Object, Op, Request, RequestError, Response, VectorClock};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -100,6 +105,13 @@ pub struct Written {
     pub context: VectorClock,
 }
 
+/// Waits `span` (a retry's delay), if it is not zero.
+async fn sleep(span: tern_core::Span) {
+    if span > tern_core::Span::ZERO {
+        tokio::time::sleep(Duration::from_micros(span.micros())).await;
+    }
+}
+
 /// One reply frame, or why none came.
 enum CallError {
     /// The frame never left this process: safe to retry anywhere.
@@ -115,6 +127,8 @@ type Pending = Mutex<HashMap<u64, oneshot::Sender<(Opcode, Vec<u8>)>>>;
 /// replies to waiters by request id.
 #[derive(Debug)]
 struct Connection {
+    /// The node's index in the client's list.
+    index: usize,
     node: String,
     frames: mpsc::UnboundedSender<Vec<u8>>,
     pending: Arc<Pending>,
@@ -123,7 +137,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(node: &str, options: &ClientOptions) -> Result<Connection, String> {
+    async fn open(index: usize, node: &str, options: &ClientOptions) -> Result<Connection, String> {
         let connect = TcpStream::connect(node);
         let stream =
             tokio::time::timeout(Duration::from_millis(options.connect_timeout_ms), connect)
@@ -176,6 +190,7 @@ impl Connection {
                 .clear();
         });
         Ok(Connection {
+            index,
             node: node.to_string(),
             frames,
             pending,
@@ -229,9 +244,20 @@ impl Connection {
 struct Inner {
     nodes: Vec<String>,
     options: ClientOptions,
+    /// The open connection, always to `failover.node()` (a failover drops it).
     current: Mutex<Option<Arc<Connection>>>,
     connecting: tokio::sync::Mutex<()>,
-    next_node: AtomicUsize,
+    /// Locked before `current` when both are.
+    failover: Mutex<Failover>,
+}
+
+/// How one try ended, with the words a `ClientError` needs.
+struct Tried {
+    /// The node's index in the list.
+    index: usize,
+    outcome: Outcome,
+    /// Why the try failed, for the error message (empty for a reply).
+    why: String,
 }
 
 /// A client of a Tern cluster. Cheap to clone; clones share one pipelined connection, so
@@ -252,31 +278,48 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
         let client = Client::lazy(nodes, options);
-        client.connection().await?;
-        Ok(client)
+        if client.inner.nodes.is_empty() {
+            return Err(ClientError::Unavailable { tried: Vec::new() });
+        }
+        // Opening a connection is a read as far as the rules go: it writes nothing.
+        let mut attempt = Attempt::new(false, &client.failover());
+        let mut tried = Vec::new();
+        loop {
+            let (index, why) = match client.connection().await {
+                Ok(_) => return Ok(client),
+                Err(failed) => failed,
+            };
+            let outcome = Outcome::NotSent;
+            match client.decide(&mut attempt, index, outcome) {
+                Next::Retry { after } => {
+                    client.note(&mut tried, index, why);
+                    sleep(after).await;
+                }
+                Next::Done(Err(failure)) => return Err(client.error(failure, why, tried)),
+                Next::Done(Ok(_)) => unreachable!("a connection that failed is no reply"),
+            }
+        }
     }
 
     /// A client that connects on its first request.
     pub fn lazy<S: AsRef<str>>(nodes: &[S], options: ClientOptions) -> Client {
-        let nodes = nodes.iter().map(|n| n.as_ref().to_string()).collect();
+        let nodes: Vec<String> = nodes.iter().map(|n| n.as_ref().to_string()).collect();
+        // An empty list is refused by every request before the rules are asked.
+        let failover = Failover::new(nodes.len().max(1), 0);
         Client {
             inner: Arc::new(Inner {
                 nodes,
                 options,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
-                next_node: AtomicUsize::new(0),
+                failover: Mutex::new(failover),
             }),
         }
     }
 
     /// The node the client is connected to now, if any.
     pub fn current_node(&self) -> Option<String> {
-        let current = self.inner.current.lock().expect("client connection lock");
-        current
-            .as_ref()
-            .filter(|c| c.is_alive())
-            .map(|c| c.node.clone())
+        self.live().map(|c| c.node.clone())
     }
 
     fn live(&self) -> Option<Arc<Connection>> {
@@ -284,8 +327,13 @@ impl Client {
         current.as_ref().filter(|c| c.is_alive()).cloned()
     }
 
-    /// The current connection, or a new one to the next reachable node.
-    async fn connection(&self) -> Result<Arc<Connection>, ClientError> {
+    fn failover(&self) -> std::sync::MutexGuard<'_, Failover> {
+        self.inner.failover.lock().expect("client failover lock")
+    }
+
+    /// The current connection, or a new one to the node the rules name now; else that
+    /// node's index and why it could not be reached.
+    async fn connection(&self) -> Result<Arc<Connection>, (usize, String)> {
         if let Some(conn) = self.live() {
             return Ok(conn);
         }
@@ -293,132 +341,147 @@ impl Client {
         if let Some(conn) = self.live() {
             return Ok(conn);
         }
-        let count = self.inner.nodes.len();
-        let mut tried = Vec::new();
-        for _ in 0..count {
-            let at = self.inner.next_node.load(Ordering::Relaxed) % count;
-            let node = &self.inner.nodes[at];
-            match Connection::open(node, &self.inner.options).await {
-                Ok(conn) => {
-                    let conn = Arc::new(conn);
-                    *self.inner.current.lock().expect("client connection lock") =
-                        Some(conn.clone());
-                    return Ok(conn);
-                }
-                Err(why) => {
-                    tried.push((node.clone(), why));
-                    self.inner.next_node.store(at + 1, Ordering::Relaxed);
-                }
-            }
-        }
-        Err(ClientError::Unavailable { tried })
+        let index = self.failover().node();
+        let node = &self.inner.nodes[index];
+        let conn = Arc::new(
+            Connection::open(index, node, &self.inner.options)
+                .await
+                .map_err(|why| (index, why))?,
+        );
+        *self.inner.current.lock().expect("client connection lock") = Some(conn.clone());
+        Ok(conn)
     }
 
-    /// Stops using `conn`: the next request goes to the next node of the list.
-    fn fail_over(&self, conn: &Arc<Connection>) {
+    /// Asks the rules what the end of a try sent to node `index` means; drops the current
+    /// connection if they moved the client away from its node.
+    fn decide(&self, attempt: &mut Attempt, index: usize, outcome: Outcome) -> Next {
+        let mut failover = self.failover();
+        let next = attempt.decide(&mut failover, index, outcome);
         let mut current = self.inner.current.lock().expect("client connection lock");
-        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+        if current.as_ref().is_some_and(|c| c.index != failover.node()) {
             *current = None;
-            let count = self.inner.nodes.len().max(1);
-            let at = self
-                .inner
-                .nodes
-                .iter()
-                .position(|n| *n == conn.node)
-                .unwrap_or(0);
-            self.inner
-                .next_node
-                .store((at + 1) % count, Ordering::Relaxed);
+        }
+        next
+    }
+
+    /// Remembers why a try on node `index` did nothing, once per node (the latest reason).
+    fn note(&self, tried: &mut Vec<(String, String)>, index: usize, why: String) {
+        let node = &self.inner.nodes[index];
+        match tried.iter_mut().find(|(n, _)| n == node) {
+            Some(entry) => entry.1 = why,
+            None => tried.push((node.clone(), why)),
         }
     }
 
-    /// Sends one request, failing over where that is safe (see the module documentation).
-    pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
-        let write = request.op.is_write();
-        let timeout = Duration::from_millis(self.inner.options.reply_timeout_ms);
-        let attempts = self.inner.nodes.len().max(2) * 2;
-        let mut last = None;
-        for _ in 0..attempts {
-            let conn = self.connection().await?;
-            let node = conn.node.clone();
-            let reply = conn
-                .call(|id| wire::request_frame(id, &request), timeout)
-                .await;
-            let (opcode, body) = match reply {
-                Ok(reply) => reply,
-                Err(CallError::NotSent(why)) => {
-                    self.fail_over(&conn);
-                    last = Some(ClientError::Unavailable {
-                        tried: vec![(node, why)],
-                    });
-                    continue;
+    /// The error a caller sees for core's `failure`: `why` is the last try's reason, `tried`
+    /// those of the tries before it.
+    fn error(
+        &self,
+        failure: ClientFailure,
+        why: String,
+        mut tried: Vec<(String, String)>,
+    ) -> ClientError {
+        let name = |index: usize| self.inner.nodes[index].clone();
+        match failure {
+            ClientFailure::Unavailable { node } => {
+                self.note(&mut tried, node, why);
+                ClientError::Unavailable { tried }
+            }
+            ClientFailure::Indeterminate { node, .. } => ClientError::Indeterminate {
+                node: name(node),
+                why,
+            },
+            ClientFailure::Request(e) => ClientError::Request(e),
+            ClientFailure::Timeout { node } => ClientError::Timeout { node: name(node) },
+            ClientFailure::Protocol { node } => ClientError::Protocol {
+                node: name(node),
+                why,
+            },
+        }
+    }
+
+    /// Sends `request` once, to the current connection or the node the rules name.
+    async fn try_once(&self, request: &Request, timeout: Duration) -> Tried {
+        let conn = match self.connection().await {
+            Ok(conn) => conn,
+            Err((index, why)) => {
+                let outcome = Outcome::NotSent;
+                return Tried {
+                    index,
+                    outcome,
+                    why,
+                };
+            }
+        };
+        let index = conn.index;
+        let reply = conn
+            .call(|id| wire::request_frame(id, request), timeout)
+            .await;
+        let (outcome, why) = match reply {
+            Err(CallError::NotSent(why)) => (Outcome::NotSent, why),
+            Err(CallError::Lost(why)) => (Outcome::ConnectionLost, why),
+            Err(CallError::TimedOut) => (Outcome::TimedOut, "no reply in time".to_string()),
+            Ok((Opcode::Reply, body)) => match wire::decode::<ClientResult>(&body) {
+                Ok(result) => {
+                    let why = match &result {
+                        Ok(_) => String::new(),
+                        Err(e) => e.to_string(),
+                    };
+                    (Outcome::Reply(result), why)
                 }
-                Err(CallError::Lost(why)) => {
-                    self.fail_over(&conn);
-                    if write {
-                        return Err(ClientError::Indeterminate { node, why });
-                    }
-                    last = Some(ClientError::Unavailable {
-                        tried: vec![(node, why)],
-                    });
-                    continue;
+                Err(e) => (Outcome::ProtocolError, format!("unreadable reply: {e}")),
+            },
+            Ok((Opcode::Error, body)) => match wire::decode::<ErrorBody>(&body) {
+                Ok(error)
+                    if ErrorCode::from_number(error.code) == Some(ErrorCode::ShuttingDown) =>
+                {
+                    (Outcome::Refused, error.message)
                 }
-                Err(CallError::TimedOut) => {
-                    if write {
-                        let why = "no reply in time".to_string();
-                        return Err(ClientError::Indeterminate { node, why });
-                    }
-                    return Err(ClientError::Timeout { node });
-                }
-            };
-            match opcode {
-                Opcode::Reply => {
-                    let result: ClientResult =
-                        wire::decode(&body).map_err(|e| ClientError::Protocol {
-                            node: node.clone(),
-                            why: format!("unreadable reply: {e}"),
-                        })?;
-                    match result {
-                        Ok(response) => return Ok(response),
-                        // Nothing was done: another node may be able to do it.
-                        Err(
-                            e @ (RequestError::Starting
-                            | RequestError::Unavailable { .. }
-                            | RequestError::ShuttingDown),
-                        ) => {
-                            self.fail_over(&conn);
-                            if e == RequestError::Starting {
-                                // A node finishes starting within milliseconds.
-                                tokio::time::sleep(Duration::from_millis(20)).await;
-                            }
-                            last = Some(ClientError::Request(e));
-                        }
-                        Err(e) => return Err(ClientError::Request(e)),
-                    }
-                }
-                Opcode::Error => {
-                    let error: ErrorBody =
-                        wire::decode(&body).map_err(|e| ClientError::Protocol {
-                            node: node.clone(),
-                            why: format!("unreadable error frame: {e}"),
-                        })?;
-                    if ErrorCode::from_number(error.code) == Some(ErrorCode::ShuttingDown) {
-                        self.fail_over(&conn);
-                        last = Some(ClientError::Unavailable {
-                            tried: vec![(node, error.message)],
-                        });
-                        continue;
-                    }
+                Ok(error) => {
                     let why = format!("error code {}: {}", error.code, error.message);
-                    return Err(ClientError::Protocol { node, why });
+                    (Outcome::ProtocolError, why)
                 }
-                other => {
-                    let why = format!("unexpected {other:?} frame in reply to a request");
-                    return Err(ClientError::Protocol { node, why });
+                Err(e) => (
+                    Outcome::ProtocolError,
+                    format!("unreadable error frame: {e}"),
+                ),
+            },
+            Ok((other, _)) => {
+                let why = format!("unexpected {other:?} frame in reply to a request");
+                (Outcome::ProtocolError, why)
+            }
+        };
+        Tried {
+            index,
+            outcome,
+            why,
+        }
+    }
+
+    /// Sends one request, failing over where the rules say it is safe (see the module
+    /// documentation).
+    pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
+        if self.inner.nodes.is_empty() {
+            return Err(ClientError::Unavailable { tried: Vec::new() });
+        }
+        let timeout = Duration::from_millis(self.inner.options.reply_timeout_ms);
+        let mut attempt = Attempt::new(request.op.is_write(), &self.failover());
+        let mut tried = Vec::new();
+        loop {
+            let Tried {
+                index,
+                outcome,
+                why,
+            } = self.try_once(&request, timeout).await;
+            match self.decide(&mut attempt, index, outcome) {
+                Next::Retry { after } => {
+                    self.note(&mut tried, index, why);
+                    sleep(after).await;
                 }
+                Next::Done(Ok(response)) => return Ok(response),
+                Next::Done(Err(failure)) => return Err(self.error(failure, why, tried)),
             }
         }
-        Err(last.unwrap_or(ClientError::Unavailable { tried: Vec::new() }))
     }
 
     /// Every live version of `key` (empty object if it never existed or was deleted; see
@@ -482,27 +545,43 @@ impl Client {
         }
     }
 
-    /// Asks the current node whether it is up and has finished starting.
+    /// Asks the current node whether it is up and has finished starting. A node that cannot
+    /// be reached is left for the next request, as the rules say, but not asked again.
     pub async fn ping(&self) -> Result<PongBody, ClientError> {
-        let conn = self.connection().await?;
-        let node = conn.node.clone();
+        if self.inner.nodes.is_empty() {
+            return Err(ClientError::Unavailable { tried: Vec::new() });
+        }
+        let mut attempt = Attempt::once(false);
         let timeout = Duration::from_millis(self.inner.options.reply_timeout_ms);
-        match conn.call(wire::ping_frame, timeout).await {
-            Ok((Opcode::Pong, body)) => wire::decode(&body).map_err(|e| ClientError::Protocol {
-                node,
-                why: format!("unreadable pong: {e}"),
-            }),
-            Ok((other, _)) => Err(ClientError::Protocol {
-                node,
-                why: format!("unexpected {other:?} frame in reply to a ping"),
-            }),
-            Err(CallError::NotSent(why) | CallError::Lost(why)) => {
-                self.fail_over(&conn);
-                Err(ClientError::Unavailable {
-                    tried: vec![(node, why)],
-                })
+        let (index, outcome, why) = match self.connection().await {
+            Err((index, why)) => (index, Outcome::NotSent, why),
+            Ok(conn) => match conn.call(wire::ping_frame, timeout).await {
+                Ok((Opcode::Pong, body)) => match wire::decode(&body) {
+                    Ok(pong) => return Ok(pong),
+                    Err(e) => (
+                        conn.index,
+                        Outcome::ProtocolError,
+                        format!("unreadable pong: {e}"),
+                    ),
+                },
+                Ok((other, _)) => {
+                    let why = format!("unexpected {other:?} frame in reply to a ping");
+                    (conn.index, Outcome::ProtocolError, why)
+                }
+                Err(CallError::NotSent(why)) => (conn.index, Outcome::NotSent, why),
+                Err(CallError::Lost(why)) => (conn.index, Outcome::ConnectionLost, why),
+                Err(CallError::TimedOut) => (
+                    conn.index,
+                    Outcome::TimedOut,
+                    "no reply in time".to_string(),
+                ),
+            },
+        };
+        match self.decide(&mut attempt, index, outcome) {
+            Next::Done(Err(failure)) => Err(self.error(failure, why, Vec::new())),
+            Next::Done(Ok(_)) | Next::Retry { .. } => {
+                unreachable!("a ping that got no pong fails, and is tried once")
             }
-            Err(CallError::TimedOut) => Err(ClientError::Timeout { node }),
         }
     }
 
