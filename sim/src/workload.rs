@@ -1,14 +1,20 @@
 //! The workload: simulated clients issuing sets, gets and deletes, and the history they see.
 //!
-//! Each client runs one request at a time against a random node. Each write carries a context
+//! This is the application on top of the client library: it chooses each client's next
+//! request and records how it ended. Sending it is `world/clients.rs`'s, which follows
+//! `tern_core::client` as the production client does (one node at a time, failing over by
+//! its rules) and reports only each request's final outcome here. Each client runs one
+//! request at a time. Each write carries a context
 //! chosen by the scenario's `contexts` weights: read-modify-write (read the key, then write
 //! with the read's context), the context of the client's previous write reply, a blind write
 //! (empty context), or the newest context the client holds. Concurrent clients make siblings
 //! and later writes resolve them. Every write attempt is recorded with its context, and every
 //! version each client was shown, so that the durability checker can tell a write that was
-//! superseded by a client who saw it from one that was silently dropped. A write whose outcome is not a success (indeterminate,
-//! unavailable, busy, a client-side timeout) is retried as a new attempt until one is
-//! acknowledged; every attempt writes a value unique to it. The workload ends once exactly
+//! superseded by a client who saw it from one that was silently dropped. A write whose
+//! outcome is not a success (indeterminate, unavailable, busy, a timeout) is retried as a
+//! new attempt until one is acknowledged; every attempt writes a value unique to it. A write
+//! counts as definitely failed exactly when the client library would say so
+//! (`ClientFailure::maybe_applied` is false). The workload ends once exactly
 //! `acknowledged_writes` writes are acknowledged: a write starts only while the acknowledged
 //! and in-flight writes together are below the target.
 
@@ -16,9 +22,8 @@ use crate::checker::{Attempt, AttemptOutcome, Observed, ReadRecord, WriteRecord}
 use crate::rng::SimRng;
 use crate::scenario::{KeyDistribution, WorkloadSpec};
 use std::collections::{BTreeMap, BTreeSet};
-use tern_core::{
-    ClientResult, Dot, Object, Op, Request, RequestError, Response, Sibling, Time, VectorClock,
-};
+use tern_core::client::{ClientFailure, Uncertain};
+use tern_core::{Dot, Object, Op, Request, RequestError, Response, Sibling, Time, VectorClock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum OpKind {
@@ -37,12 +42,22 @@ impl OpKind {
     }
 }
 
-/// What ended an attempt, for the report.
-pub fn outcome_name(result: &Option<ClientResult>) -> &'static str {
+/// What ended a request, for the report.
+pub fn outcome_name(result: &Result<Response, ClientFailure>) -> &'static str {
     match result {
-        None => "client timeout",
-        Some(Ok(_)) => "ok",
-        Some(Err(e)) => match e {
+        Ok(_) => "ok",
+        Err(ClientFailure::Unavailable { .. }) => "no node took it",
+        Err(ClientFailure::Indeterminate {
+            why: Uncertain::ConnectionLost,
+            ..
+        }) => "connection lost",
+        Err(ClientFailure::Indeterminate {
+            why: Uncertain::TimedOut,
+            ..
+        })
+        | Err(ClientFailure::Timeout { .. }) => "client timeout",
+        Err(ClientFailure::Protocol { .. }) => "protocol error",
+        Err(ClientFailure::Request(e)) => match e {
             RequestError::Unavailable { .. } => "unavailable",
             RequestError::Indeterminate => "indeterminate",
             RequestError::Timeout => "timeout",
@@ -237,6 +252,7 @@ impl Workload {
         self.rng.range(self.spec.think_us)
     }
 
+    /// The node (an index below `len`) a client starts with.
     pub fn pick(&mut self, len: usize) -> usize {
         self.rng.index(len)
     }
@@ -391,13 +407,13 @@ impl Workload {
         })
     }
 
-    /// Records the end of the client's request (`None`: the client gave up waiting).
-    /// Returns false if the reply is for a request the client no longer waits for.
+    /// Records the end of the client's request, as the client library tells it.
+    /// Returns false if the outcome is for a request the client no longer waits for.
     pub fn complete(
         &mut self,
         client: u32,
         request: u64,
-        result: Option<ClientResult>,
+        result: Result<Response, ClientFailure>,
         now: Time,
     ) -> bool {
         let c = client as usize;
@@ -415,14 +431,14 @@ impl Workload {
             .or_default() += 1;
         if let Some(i) = flight.attempt {
             self.history.attempts[i].outcome = match &result {
-                Some(Ok(_)) => AttemptOutcome::Acknowledged,
-                Some(Err(e)) if !e.maybe_applied() => AttemptOutcome::Failed,
-                _ => AttemptOutcome::Unknown,
+                Ok(_) => AttemptOutcome::Acknowledged,
+                Err(e) if !e.maybe_applied() => AttemptOutcome::Failed,
+                Err(_) => AttemptOutcome::Unknown,
             };
         }
         let key = key_name(flight.key);
         match (flight.kind, result) {
-            (OpKind::Get, Some(Ok(Response::Object(object)))) => {
+            (OpKind::Get, Ok(Response::Object(object))) => {
                 self.latency(OpKind::Get, flight.start, now);
                 self.history.observe(client, request, &key, &object);
                 let context = object.clock();
@@ -436,7 +452,7 @@ impl Workload {
                 });
             }
             (OpKind::Get, _) => {}
-            (kind, Some(Ok(Response::Written { dot, object }))) => {
+            (kind, Ok(Response::Written { dot, object })) => {
                 self.latency(kind, flight.start, now);
                 // The client has seen its own write, and every version the reply shows.
                 self.history
@@ -470,7 +486,9 @@ impl Workload {
             (_, result) => {
                 // Retry the write; read first if the key holds too many versions.
                 if let Some(p) = &mut self.clients[c].planned {
-                    if let Some(Err(RequestError::TooManySiblings { .. })) = result {
+                    if let Err(ClientFailure::Request(RequestError::TooManySiblings { .. })) =
+                        result
+                    {
                         p.mode = ContextMode::Read;
                     }
                     if p.mode == ContextMode::Read {

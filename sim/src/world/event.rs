@@ -29,8 +29,11 @@ pub(super) enum Event {
         end: Option<u64>,
         target: SyncTarget,
     },
+    /// A client's request reaches a node; `connection` is the incarnation of the process
+    /// the client's connection is to (`None` for the final reads, which use none).
     ClientArrive {
         node: usize,
+        connection: Option<u32>,
         client: u32,
         request: u64,
         body: Request,
@@ -45,6 +48,21 @@ pub(super) enum Event {
         request: u64,
     },
     ClientWake {
+        client: u32,
+    },
+    /// A client's try could not open a connection.
+    ClientNotSent {
+        client: u32,
+        request: u64,
+    },
+    /// A client learns that its connection to a node's process closed.
+    ClientConnectionClosed {
+        client: u32,
+        node: usize,
+        incarnation: u32,
+    },
+    /// A client tries its request again, as the client rules said.
+    ClientRetry {
         client: u32,
     },
     Crash,

@@ -5,7 +5,8 @@
 //! goes down: a random node every `crash_interval_ms` unless `max_down` are down, every node
 //! at a power cut, a restarted node again before its first sync. Faults are injected only in
 //! the fault phase. It never restarts a node except through `start_node` (core recovery), and
-//! never touches a message or a client.
+//! never touches a message or a client; a killed process's connections are closed through
+//! `clients`, which tells the clients connected to it.
 
 use super::{Event, Phase, World};
 use crate::disk::CrashDamage;
@@ -152,11 +153,14 @@ impl World {
         if let Some(node) = p.stop() {
             self.faults.absorb(node.stats());
         }
+        let dead = p.incarnation;
         p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
         match kind {
             CrashKind::Kill => {
                 p.disk.kill();
                 self.faults.kills += 1;
+                // The machine stays up and closes the process's connections.
+                self.connections_closed(i, dead);
             }
             CrashKind::PowerLoss => {
                 self.faults.power_losses += 1;

@@ -5,7 +5,9 @@
 //! The loop pops the earliest event (ties broken by insertion order), feeds it to a node or a
 //! client, and carries out whatever the node outputs, exactly as the production driver does:
 //! send (encoded, through the network model), reply, append + sync. Nothing here decides
-//! about keys, versions or quorums; it only injects faults and records what happened.
+//! about keys, versions or quorums, nor what a client does after a failure (that is
+//! `tern_core::client`, as in the production client); it only injects faults and records
+//! what happened.
 //!
 //! This module owns `World`, the run loop, the phases and the dispatch of each event to the
 //! part that handles it; each part is an `impl World` block in its own file: `event` (the
@@ -53,6 +55,8 @@ pub struct World {
     blocked: BTreeSet<(NodeId, NodeId)>,
     partition_generation: u64,
     workload: Workload,
+    /// Each workload client's connection and tries (`clients`).
+    links: Vec<clients::Link>,
     phase: Phase,
     fault_phase_end: Time,
     finals: BTreeMap<Vec<u8>, Object>,
@@ -72,13 +76,19 @@ pub struct World {
 impl World {
     pub fn new(scenario: &Scenario, seed: u64) -> World {
         let config = scenario.config();
-        let procs = config
+        let procs: Vec<Proc> = config
             .nodes
             .iter()
             .map(|id| Proc::new(*id, scenario.disk.sector_bytes as usize))
             .collect();
+        let mut workload = Workload::new(&scenario.workload, derive_seed(seed, "workload", 0, 0));
+        // Each client starts at a node of its own, then fails over by the client rules.
+        let links = (0..workload.clients())
+            .map(|_| clients::Link::new(procs.len(), workload.pick(procs.len())))
+            .collect();
         World {
-            workload: Workload::new(&scenario.workload, derive_seed(seed, "workload", 0, 0)),
+            workload,
+            links,
             scenario: scenario.clone(),
             seed,
             config,
@@ -174,10 +184,11 @@ impl World {
             } => self.sync_done(node, incarnation, end, target),
             Event::ClientArrive {
                 node,
+                connection,
                 client,
                 request,
                 body,
-            } => self.client_arrive(node, client, request, body),
+            } => self.client_arrive(node, connection, client, request, body),
             Event::ClientReply {
                 client,
                 request,
@@ -185,6 +196,13 @@ impl World {
             } => self.client_reply(client, request, result),
             Event::ClientTimeout { client, request } => self.client_timeout(client, request),
             Event::ClientWake { client } => self.client_next(client),
+            Event::ClientNotSent { client, request } => self.client_not_sent(client, request),
+            Event::ClientConnectionClosed {
+                client,
+                node,
+                incarnation,
+            } => self.client_connection_closed(client, node, incarnation),
+            Event::ClientRetry { client } => self.client_try(client),
             Event::Crash => self.crash_one(),
             Event::CrashAgain { node, incarnation } => self.crash_again(node, incarnation),
             Event::PowerCut => self.power_cut(),
