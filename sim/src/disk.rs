@@ -220,6 +220,14 @@ impl Disk {
         }
     }
 
+    /// A copy of every log segment, oldest first: (base, bytes), as start-up would list them.
+    pub fn segment_images(&self) -> Vec<(u64, Vec<u8>)> {
+        self.files
+            .iter()
+            .filter_map(|(name, f)| Some((tern_storage::parse_segment_name(name)?, f.data.clone())))
+            .collect()
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.files.values().map(|f| f.data.len() as u64).sum()
     }

@@ -13,4 +13,4 @@ pub mod workload;
 pub mod world;
 
 pub use scenario::Scenario;
-pub use world::{run, RunOutcome};
+pub use world::{run, run_with, Options, RunOutcome};

@@ -43,6 +43,10 @@ struct Args {
     /// Do not write a report for a single-seed run.
     #[arg(long)]
     no_report: bool,
+    /// Recover a crashed node's log on a second thread ahead of its restart (single-seed
+    /// runs; sweeps already keep every core busy). The run is the same either way.
+    #[arg(long, value_parser = ["on", "off"], default_value = "on")]
+    recovery_thread: String,
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -149,7 +153,10 @@ fn print_parameters(scenario: &Scenario, path: &Path, seed: u64) {
 fn single(path: &Path, scenario: &Scenario, seed: u64, args: &Args) -> Result<bool, String> {
     print_parameters(scenario, path, seed);
     let started = Instant::now();
-    let outcome = sim::run(scenario, seed);
+    let options = sim::Options {
+        recovery_thread: args.recovery_thread == "on",
+    };
+    let outcome = sim::run_with(scenario, seed, options);
     let wall = WallClock {
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -217,7 +224,11 @@ fn sweep(list: Vec<(PathBuf, Scenario, u64)>, jobs: usize) -> Result<bool, Strin
                 break;
             };
             let run_started = Instant::now();
-            let outcome = sim::run(scenario, *seed);
+            // Every core already runs a seed: no extra recovery thread.
+            let options = sim::Options {
+                recovery_thread: false,
+            };
+            let outcome = sim::run_with(scenario, *seed, options);
             let wall = run_started.elapsed().as_secs_f64();
             if tx.send((path.clone(), outcome, wall)).is_err() {
                 break;

@@ -317,6 +317,10 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             f.torn_tails_truncated,
         ),
         ("bytes truncated by recovery", f.bytes_truncated),
+        (
+            "restarts that used the recovery run ahead on a second thread (same result)",
+            f.recoveries_ahead,
+        ),
         ("symmetric partitions", f.partitions_symmetric),
         ("asymmetric (one-way) partitions", f.partitions_asymmetric),
         ("node isolations", f.partitions_isolate),

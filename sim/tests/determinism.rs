@@ -30,6 +30,37 @@ fn the_same_seed_gives_the_same_trace_and_another_seed_a_different_one() {
     assert_ne!(a.trace_hash, c.trace_hash);
 }
 
+/// Recovering crashed nodes' logs on a second thread changes the wall time only: the run,
+/// its trace and its counts are those of recovering at the restart.
+#[test]
+fn the_recovery_thread_changes_nothing_but_the_time() {
+    let scenario = small_chaos();
+    let on = sim::run_with(
+        &scenario,
+        11,
+        sim::Options {
+            recovery_thread: true,
+        },
+    );
+    let off = sim::run_with(
+        &scenario,
+        11,
+        sim::Options {
+            recovery_thread: false,
+        },
+    );
+    assert!(on.faults.crashes > 0, "the scenario crashes nodes");
+    assert!(
+        on.faults.recoveries_ahead > 0,
+        "some restarts used the thread's recovery"
+    );
+    assert_eq!(off.faults.recoveries_ahead, 0);
+    assert_eq!(on.trace_hash, off.trace_hash);
+    assert_eq!(on.events, off.events);
+    assert_eq!(on.faults.crashes, off.faults.crashes);
+    assert_eq!(on.durability.acknowledged, off.durability.acknowledged);
+}
+
 #[test]
 fn small_chaos_preserves_every_acknowledged_write_on_several_seeds() {
     let scenario = small_chaos();

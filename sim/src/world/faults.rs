@@ -41,6 +41,8 @@ pub struct FaultCounts {
     /// Bytes a failed sync left readable but never wrote, evicted before recovery read them.
     pub bytes_evicted: u64,
     pub bytes_truncated: u64,
+    /// Restarts that used the recovery a second thread ran ahead (the same result).
+    pub recoveries_ahead: u64,
     pub compactions: u64,
     pub read_repairs: u64,
     pub resends: u64,
@@ -166,6 +168,10 @@ impl World {
                 self.faults.power_losses += 1;
                 self.power_loss(i);
             }
+        }
+        if self.recovery_thread {
+            let p = &mut self.procs[i];
+            p.ahead = super::ahead::Ahead::start(p.disk.segment_images());
         }
         self.faults.crashes += 1;
         self.faults.max_down = self.faults.max_down.max(self.down_count());

@@ -14,6 +14,7 @@
 //! queue), `process` (the driver loop over core outputs), `network`, `faults`, `clients`,
 //! `calm` (the final reads) and `verdict` (the checkers' run and `RunOutcome`).
 
+mod ahead;
 mod calm;
 mod clients;
 mod event;
@@ -71,10 +72,27 @@ pub struct World {
     acks_checked: u64,
     hash: TraceHash,
     events: u64,
+    /// Recover a crashed node's log on a second thread while the run goes on (`ahead`).
+    recovery_thread: bool,
+}
+
+/// How to run a scenario; none of it changes the run, only how long it takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Recover crashed nodes' logs on a second thread ahead of their restart.
+    pub recovery_thread: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            recovery_thread: true,
+        }
+    }
 }
 
 impl World {
-    pub fn new(scenario: &Scenario, seed: u64) -> World {
+    pub fn new(scenario: &Scenario, seed: u64, options: Options) -> World {
         let config = scenario.config();
         let procs: Vec<Proc> = config
             .nodes
@@ -113,6 +131,7 @@ impl World {
             acks_checked: 0,
             hash: TraceHash::default(),
             events: 0,
+            recovery_thread: options.recovery_thread,
         }
     }
 
@@ -221,5 +240,10 @@ impl World {
 
 /// Runs `scenario` with `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
-    World::new(scenario, seed).run()
+    run_with(scenario, seed, Options::default())
+}
+
+/// Runs `scenario` with `seed` and `options` (the same run whatever the options).
+pub fn run_with(scenario: &Scenario, seed: u64, options: Options) -> RunOutcome {
+    World::new(scenario, seed, options).run()
 }

@@ -13,7 +13,7 @@ use super::{Event, Phase, World};
 use crate::checker::Violation;
 use crate::disk::{Disk, SyncTarget};
 use crate::rng::derive_seed;
-use tern_core::{Input, Node, NodeId, Output, Response, Started, Time};
+use tern_core::{Input, Node, NodeId, Output, Response, StartError, Started, Time};
 use tern_storage::{open_log, DiskCommand, LogWriter, StorageError};
 
 #[derive(Debug)]
@@ -28,6 +28,8 @@ pub(super) struct Proc {
     queue: Vec<DiskCommand>,
     /// A batch's syncs are under way.
     syncing: bool,
+    /// The recovery of this node's log, run on another thread since its crash.
+    pub(super) ahead: Option<super::ahead::Ahead>,
     timer_at: Option<Time>,
 }
 
@@ -42,6 +44,7 @@ impl Proc {
             writer: None,
             queue: Vec::new(),
             syncing: false,
+            ahead: None,
             timer_at: None,
         }
     }
@@ -69,12 +72,24 @@ impl World {
             u64::from(p.incarnation),
         );
         let (config, id) = (self.config.clone(), p.id);
-        let start = |segments: &[tern_core::Segment<'_>]| Node::start(config, id, seed, segments);
+        let ahead = p.ahead.take();
+        let mut used_ahead = false;
+        let start = |segments: &[tern_core::Segment<'_>]| match ahead
+            .and_then(|ahead| ahead.finish(segments))
+        {
+            Some(Ok(recovered)) => {
+                used_ahead = true;
+                Node::start_recovered(config, id, seed, recovered)
+            }
+            Some(Err(error)) => Err(StartError::Recovery(error)),
+            None => Node::start(config, id, seed, segments),
+        };
         let layout = |s: &Started| (s.torn.clone(), s.segment_base);
         // Start-up takes no virtual time: its syncs complete at once.
         let opened = open_log(&mut p.disk, start, layout);
         let syncs = p.disk.take_syncs();
         p.disk.complete_sync(&syncs);
+        self.faults.recoveries_ahead += u64::from(used_ahead);
         self.faults.bytes_evicted += p.disk.take_evicted_bytes();
         let opened = match opened {
             Ok(opened) => opened,

@@ -1,0 +1,121 @@
+//! Recovery ahead of a restart, on a second thread.
+//!
+//! A crashed node writes nothing until it restarts, so its disk holds at the crash exactly
+//! what start-up will read (unless start-up first evicts bytes a failed sync left readable).
+//! At the crash the simulator copies the node's segments to a thread that runs
+//! `tern_core::recover_segments` on them: the same pure function of the same bytes that the
+//! restart would run. At the restart, `start_node` still goes through `tern_storage::open_log`
+//! (syncs, evictions, reads, truncation); if the segments it reads are byte for byte the ones
+//! copied, the thread's result is used, otherwise recovery runs again on the spot. Whichever
+//! thread computed it, the result is the same, so a seed gives the same run either way; only
+//! the wall time changes (`--recovery-thread off` turns this off).
+
+use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tern_core::{recover_segments, Recovered, RecoveryError, Segment};
+
+type Images = Arc<Vec<(u64, Vec<u8>)>>;
+
+/// A recovery under way on another thread, and the segments it reads.
+pub(super) struct Ahead {
+    segments: Images,
+    handle: JoinHandle<Result<Recovered, RecoveryError>>,
+}
+
+impl fmt::Debug for Ahead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ahead")
+            .field("segments", &self.segments.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ahead {
+    /// Starts recovering `segments` (base, bytes) on a new thread; `None` if there is nothing
+    /// to recover or no thread could be started (the restart then recovers on the spot).
+    pub(super) fn start(segments: Vec<(u64, Vec<u8>)>) -> Option<Ahead> {
+        if segments.is_empty() {
+            return None;
+        }
+        let segments: Images = Arc::new(segments);
+        let theirs = segments.clone();
+        let handle = std::thread::Builder::new()
+            .name("sim-recovery".into())
+            .spawn(move || {
+                let views: Vec<Segment<'_>> = theirs
+                    .iter()
+                    .map(|(base, bytes)| Segment { base: *base, bytes })
+                    .collect();
+                recover_segments(&views)
+            })
+            .ok()?;
+        Some(Ahead { segments, handle })
+    }
+
+    /// The recovery of `segments`, if they are exactly the ones this one read. Waits for the
+    /// thread either way, so that none outlives its restart.
+    pub(super) fn finish(
+        self,
+        segments: &[Segment<'_>],
+    ) -> Option<Result<Recovered, RecoveryError>> {
+        let same = self.segments.len() == segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(segments)
+                .all(|((base, bytes), s)| *base == s.base && bytes[..] == *s.bytes);
+        // A recovery that panicked is run again on the main thread, where it panics for all
+        // to see.
+        let result = self.handle.join().ok()?;
+        same.then_some(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_core::log::Record;
+
+    fn log() -> Vec<u8> {
+        let mut log = Record::Boot {
+            incarnation: 1,
+            log_id: 9,
+        }
+        .encode();
+        Record::Object {
+            key: b"k".to_vec(),
+            object: tern_core::Object::new(),
+        }
+        .encode_into(&mut log);
+        log
+    }
+
+    #[test]
+    fn the_result_is_used_only_for_the_same_bytes() {
+        let bytes = log();
+        let same = [Segment {
+            base: 0,
+            bytes: &bytes,
+        }];
+        let ahead = Ahead::start(vec![(0, bytes.clone())]).unwrap();
+        let recovered = ahead.finish(&same).unwrap().unwrap();
+        assert_eq!(recovered.incarnation, Some(1));
+        assert!(recovered.objects.contains_key(&b"k"[..]));
+
+        // One byte less (an eviction at start-up): recover again on the spot.
+        let ahead = Ahead::start(vec![(0, bytes.clone())]).unwrap();
+        let shorter = [Segment {
+            base: 0,
+            bytes: &bytes[..bytes.len() - 1],
+        }];
+        assert!(ahead.finish(&shorter).is_none());
+        // Another base: likewise.
+        let ahead = Ahead::start(vec![(0, bytes.clone())]).unwrap();
+        let moved = [Segment {
+            base: 7,
+            bytes: &bytes,
+        }];
+        assert!(ahead.finish(&moved).is_none());
+    }
+}
