@@ -99,8 +99,11 @@ impl<'a> Justifier<'a> {
                     .filter(|(u, at)| **at < before && **u != dot)
                     .map(|(u, _)| *u)
                     .collect();
+                // One probe for every lookup: the map's keys own their bytes.
+                let mut probe = (key.to_vec(), dot);
                 'search: for u in shown.into_iter().rev() {
-                    let Some(version) = self.p.versions.get(&(key.to_vec(), u)) else {
+                    probe.1 = u;
+                    let Some(version) = self.p.versions.get(&probe) else {
                         continue;
                     };
                     if !version.context.covers(dot) {
