@@ -185,15 +185,7 @@ impl World {
             return; // Lost with the process; the client times out or learns of the close.
         }
         if let Some(incarnation) = connection.filter(|i| *i != p.incarnation) {
-            let latency = self.latency();
-            self.after(
-                latency,
-                Event::ClientConnectionClosed {
-                    client,
-                    node,
-                    incarnation,
-                },
-            );
+            self.tell_closed(client, node, incarnation);
             return;
         }
         let input = Input::Client {
@@ -227,21 +219,24 @@ impl World {
         self.try_ended(client, request, Outcome::NotSent);
     }
 
+    /// `client` learns, a network latency from now, that its connection to node `node`'s
+    /// process of `incarnation` is closed.
+    fn tell_closed(&mut self, client: u32, node: usize, incarnation: u32) {
+        let latency = self.latency();
+        let closed = Event::ClientConnectionClosed {
+            client,
+            node,
+            incarnation,
+        };
+        self.after(latency, closed);
+    }
+
     /// Node `node`'s process of `incarnation` was killed: the machine closes its connections,
     /// and each client connected to it learns so a network latency later.
     pub(super) fn connections_closed(&mut self, node: usize, incarnation: u32) {
         for client in 0..self.links.len() {
             if self.links[client].conn == Some((node, incarnation)) {
-                let latency = self.latency();
-                let client = client as u32;
-                self.after(
-                    latency,
-                    Event::ClientConnectionClosed {
-                        client,
-                        node,
-                        incarnation,
-                    },
-                );
+                self.tell_closed(client as u32, node, incarnation);
             }
         }
     }
