@@ -43,10 +43,11 @@ struct Args {
     /// Do not write a report for a single-seed run.
     #[arg(long)]
     no_report: bool,
-    /// Recover a crashed node's log on a second thread ahead of its restart (single-seed
-    /// runs; sweeps already keep every core busy). The run is the same either way.
+    /// Use a second thread for pure work (starting crashed nodes from their logs ahead of
+    /// their restart, the durability checker) in single-seed runs; sweeps already keep every
+    /// core busy. The run and its verdict are the same either way.
     #[arg(long, value_parser = ["on", "off"], default_value = "on")]
-    recovery_thread: String,
+    second_thread: String,
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -154,7 +155,7 @@ fn single(path: &Path, scenario: &Scenario, seed: u64, args: &Args) -> Result<bo
     print_parameters(scenario, path, seed);
     let started = Instant::now();
     let options = sim::Options {
-        recovery_thread: args.recovery_thread == "on",
+        second_thread: args.second_thread == "on",
     };
     let outcome = sim::run_with(scenario, seed, options);
     let wall = WallClock {
@@ -226,7 +227,7 @@ fn sweep(list: Vec<(PathBuf, Scenario, u64)>, jobs: usize) -> Result<bool, Strin
             let run_started = Instant::now();
             // Every core already runs a seed: no extra recovery thread.
             let options = sim::Options {
-                recovery_thread: false,
+                second_thread: false,
             };
             let outcome = sim::run_with(scenario, *seed, options);
             let wall = run_started.elapsed().as_secs_f64();

@@ -30,23 +30,24 @@ fn the_same_seed_gives_the_same_trace_and_another_seed_a_different_one() {
     assert_ne!(a.trace_hash, c.trace_hash);
 }
 
-/// Recovering crashed nodes' logs on a second thread changes the wall time only: the run,
-/// its trace and its counts are those of recovering at the restart.
+/// A second thread (starting crashed nodes ahead of their restart, the durability checker
+/// beside the others) changes the wall time only: the run, its trace, its counts and its
+/// verdict are those of one thread.
 #[test]
-fn the_recovery_thread_changes_nothing_but_the_time() {
+fn the_second_thread_changes_nothing_but_the_time() {
     let scenario = small_chaos();
     let on = sim::run_with(
         &scenario,
         11,
         sim::Options {
-            recovery_thread: true,
+            second_thread: true,
         },
     );
     let off = sim::run_with(
         &scenario,
         11,
         sim::Options {
-            recovery_thread: false,
+            second_thread: false,
         },
     );
     assert!(on.faults.crashes > 0, "the scenario crashes nodes");
@@ -59,6 +60,11 @@ fn the_recovery_thread_changes_nothing_but_the_time() {
     assert_eq!(on.events, off.events);
     assert_eq!(on.faults.crashes, off.faults.crashes);
     assert_eq!(on.durability.acknowledged, off.durability.acknowledged);
+    assert_eq!(on.durability.present, off.durability.present);
+    assert_eq!(on.durability.superseded, off.durability.superseded);
+    assert_eq!(on.stale_pairs, off.stale_pairs);
+    assert_eq!(on.failed_sets, off.failed_sets);
+    assert_eq!(on.violations.len(), off.violations.len());
 }
 
 #[test]

@@ -185,19 +185,6 @@ impl Node {
         segments: &[Segment<'_>],
     ) -> Result<Started, StartError> {
         let recovered = recover_segments(segments).map_err(StartError::Recovery)?;
-        Node::start_recovered(config, id, seed, recovered)
-    }
-
-    /// `start` for a driver that ran `recover_segments` on the same segments itself (the
-    /// simulator recovers on a second thread while the run goes on; the result is the same
-    /// pure function of the same bytes). The driver must hand exactly what recovery returned
-    /// for the segments it then reads, or the node starts from the wrong state.
-    pub fn start_recovered(
-        config: Config,
-        id: NodeId,
-        seed: u64,
-        recovered: Recovered,
-    ) -> Result<Started, StartError> {
         let torn = recovered.torn.clone();
         let (segment_base, log_end) = (recovered.segment_base, recovered.log_end);
         let (records, keys) = (recovered.records, recovered.objects.len());

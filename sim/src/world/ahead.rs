@@ -3,24 +3,25 @@
 //! A crashed node writes nothing until it restarts, so its disk holds at the crash exactly
 //! what start-up will read (unless start-up first evicts bytes a failed sync left readable).
 //! At the crash the simulator copies the node's segments to a thread that runs
-//! `tern_core::recover_segments` on them: the same pure function of the same bytes that the
-//! restart would run. At the restart, `start_node` still goes through `tern_storage::open_log`
+//! `tern_core::Node::start` on them, with the config, id and seed of the coming incarnation:
+//! the same pure function of the same bytes that the restart would run (the thread also drops
+//! the dead incarnation's state). At the restart, `start_node` still goes through `tern_storage::open_log`
 //! (syncs, evictions, reads, truncation); if the segments it reads are byte for byte the ones
 //! copied, the thread's result is used, otherwise recovery runs again on the spot. Whichever
 //! thread computed it, the result is the same, so a seed gives the same run either way; only
-//! the wall time changes (`--recovery-thread off` turns this off).
+//! the wall time changes (`--second-thread off` turns this off).
 
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use tern_core::{recover_segments, Recovered, RecoveryError, Segment};
+use tern_core::{Node, Segment, StartError, Started};
 
 type Images = Arc<Vec<(u64, Vec<u8>)>>;
 
-/// A recovery under way on another thread, and the segments it reads.
+/// A start under way on another thread, and the segments it reads.
 pub(super) struct Ahead {
     segments: Images,
-    handle: JoinHandle<Result<Recovered, RecoveryError>>,
+    handle: JoinHandle<Result<Started, StartError>>,
 }
 
 impl fmt::Debug for Ahead {
@@ -32,9 +33,14 @@ impl fmt::Debug for Ahead {
 }
 
 impl Ahead {
-    /// Starts recovering `segments` (base, bytes) on a new thread; `None` if there is nothing
-    /// to recover or no thread could be started (the restart then recovers on the spot).
-    pub(super) fn start(segments: Vec<(u64, Vec<u8>)>) -> Option<Ahead> {
+    /// Starts `start` on `segments` (base, bytes) on a new thread, which first drops `dead`
+    /// (the crashed incarnation's state); `None` if there is nothing to recover or no thread
+    /// could be started (the restart then recovers on the spot).
+    pub(super) fn start(
+        segments: Vec<(u64, Vec<u8>)>,
+        dead: Option<Node>,
+        start: impl FnOnce(&[Segment<'_>]) -> Result<Started, StartError> + Send + 'static,
+    ) -> Option<Ahead> {
         if segments.is_empty() {
             return None;
         }
@@ -43,22 +49,20 @@ impl Ahead {
         let handle = std::thread::Builder::new()
             .name("sim-recovery".into())
             .spawn(move || {
+                drop(dead);
                 let views: Vec<Segment<'_>> = theirs
                     .iter()
                     .map(|(base, bytes)| Segment { base: *base, bytes })
                     .collect();
-                recover_segments(&views)
+                start(&views)
             })
             .ok()?;
         Some(Ahead { segments, handle })
     }
 
-    /// The recovery of `segments`, if they are exactly the ones this one read. Waits for the
+    /// The start on `segments`, if they are exactly the ones this one read. Waits for the
     /// thread either way, so that none outlives its restart.
-    pub(super) fn finish(
-        self,
-        segments: &[Segment<'_>],
-    ) -> Option<Result<Recovered, RecoveryError>> {
+    pub(super) fn finish(self, segments: &[Segment<'_>]) -> Option<Result<Started, StartError>> {
         let same = self.segments.len() == segments.len()
             && self
                 .segments
@@ -76,6 +80,11 @@ impl Ahead {
 mod tests {
     use super::*;
     use tern_core::log::Record;
+    use tern_core::{Config, NodeId};
+
+    fn start() -> impl FnOnce(&[Segment<'_>]) -> Result<Started, StartError> + Send + 'static {
+        |segments: &[Segment<'_>]| Node::start(Config::new(vec![NodeId(1)]), NodeId(1), 5, segments)
+    }
 
     fn log() -> Vec<u8> {
         let mut log = Record::Boot {
@@ -98,20 +107,19 @@ mod tests {
             base: 0,
             bytes: &bytes,
         }];
-        let ahead = Ahead::start(vec![(0, bytes.clone())]).unwrap();
-        let recovered = ahead.finish(&same).unwrap().unwrap();
-        assert_eq!(recovered.incarnation, Some(1));
-        assert!(recovered.objects.contains_key(&b"k"[..]));
+        let ahead = Ahead::start(vec![(0, bytes.clone())], None, start()).unwrap();
+        let started = ahead.finish(&same).unwrap().unwrap();
+        assert_eq!((started.records, started.keys), (2, 1));
 
         // One byte less (an eviction at start-up): recover again on the spot.
-        let ahead = Ahead::start(vec![(0, bytes.clone())]).unwrap();
+        let ahead = Ahead::start(vec![(0, bytes.clone())], None, start()).unwrap();
         let shorter = [Segment {
             base: 0,
             bytes: &bytes[..bytes.len() - 1],
         }];
         assert!(ahead.finish(&shorter).is_none());
         // Another base: likewise.
-        let ahead = Ahead::start(vec![(0, bytes.clone())]).unwrap();
+        let ahead = Ahead::start(vec![(0, bytes.clone())], None, start()).unwrap();
         let moved = [Segment {
             base: 7,
             bytes: &bytes,

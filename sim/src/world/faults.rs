@@ -152,7 +152,8 @@ impl World {
     /// and unsynced; a power loss keeps, drops or tears each of its unsynced sectors.
     pub(super) fn crash_node(&mut self, i: usize, kind: CrashKind) {
         let p = &mut self.procs[i];
-        if let Some(node) = p.stop() {
+        let dead_node = p.stop();
+        if let Some(node) = &dead_node {
             self.faults.absorb(node.stats());
         }
         let dead = p.incarnation;
@@ -169,9 +170,19 @@ impl World {
                 self.power_loss(i);
             }
         }
-        if self.recovery_thread {
+        if self.second_thread {
+            // The next start will be incarnation `incarnation + 1` (see `start_node`).
+            let next = self.procs[i].incarnation + 1;
+            let (config, id, seed) = (
+                self.config.clone(),
+                self.procs[i].id,
+                self.node_seed(i, next),
+            );
+            let start = move |segments: &[tern_core::Segment<'_>]| {
+                tern_core::Node::start(config, id, seed, segments)
+            };
             let p = &mut self.procs[i];
-            p.ahead = super::ahead::Ahead::start(p.disk.segment_images());
+            p.ahead = super::ahead::Ahead::start(p.disk.segment_images(), dead_node, start);
         }
         self.faults.crashes += 1;
         self.faults.max_down = self.faults.max_down.max(self.down_count());

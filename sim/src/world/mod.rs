@@ -72,21 +72,23 @@ pub struct World {
     acks_checked: u64,
     hash: TraceHash,
     events: u64,
-    /// Recover a crashed node's log on a second thread while the run goes on (`ahead`).
-    recovery_thread: bool,
+    /// Use a second thread: to start a crashed node from its log while the run goes on
+    /// (`ahead`), and to run the durability checker beside the others (`verdict`).
+    second_thread: bool,
 }
 
 /// How to run a scenario; none of it changes the run, only how long it takes.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
-    /// Recover crashed nodes' logs on a second thread ahead of their restart.
-    pub recovery_thread: bool,
+    /// Use a second thread for work whose result does not depend on it: starting crashed
+    /// nodes from their logs ahead of their restart, and the durability checker.
+    pub second_thread: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
-            recovery_thread: true,
+            second_thread: true,
         }
     }
 }
@@ -131,7 +133,7 @@ impl World {
             acks_checked: 0,
             hash: TraceHash::default(),
             events: 0,
-            recovery_thread: options.recovery_thread,
+            second_thread: options.second_thread,
         }
     }
 

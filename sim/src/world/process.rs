@@ -13,7 +13,7 @@ use super::{Event, Phase, World};
 use crate::checker::Violation;
 use crate::disk::{Disk, SyncTarget};
 use crate::rng::derive_seed;
-use tern_core::{Input, Node, NodeId, Output, Response, StartError, Started, Time};
+use tern_core::{Input, Node, NodeId, Output, Response, Started, Time};
 use tern_storage::{open_log, DiskCommand, LogWriter, StorageError};
 
 #[derive(Debug)]
@@ -62,26 +62,26 @@ impl Proc {
 }
 
 impl World {
+    /// The seed of node `i`'s incarnation `incarnation`: derived from the run's seed.
+    pub(super) fn node_seed(&self, i: usize, incarnation: u32) -> u64 {
+        let id = self.procs[i].id;
+        derive_seed(self.seed, "node", u64::from(id.0), u64::from(incarnation))
+    }
+
     pub(super) fn start_node(&mut self, i: usize) {
+        self.procs[i].incarnation += 1;
+        let seed = self.node_seed(i, self.procs[i].incarnation);
         let p = &mut self.procs[i];
-        p.incarnation += 1;
-        let seed = derive_seed(
-            self.seed,
-            "node",
-            u64::from(p.id.0),
-            u64::from(p.incarnation),
-        );
         let (config, id) = (self.config.clone(), p.id);
         let ahead = p.ahead.take();
         let mut used_ahead = false;
         let start = |segments: &[tern_core::Segment<'_>]| match ahead
             .and_then(|ahead| ahead.finish(segments))
         {
-            Some(Ok(recovered)) => {
+            Some(started) => {
                 used_ahead = true;
-                Node::start_recovered(config, id, seed, recovered)
+                started
             }
-            Some(Err(error)) => Err(StartError::Recovery(error)),
             None => Node::start(config, id, seed, segments),
         };
         let layout = |s: &Started| (s.torn.clone(), s.segment_base);

@@ -51,24 +51,43 @@ impl World {
     pub(super) fn finish(mut self) -> RunOutcome {
         let history = std::mem::take(&mut self.workload.history);
         let mut violations = std::mem::take(&mut self.violations);
-        let durability = if self.phase == Phase::Done && self.final_pending == 0 {
+        let complete = self.phase == Phase::Done && self.final_pending == 0;
+        let finals = &self.finals;
+        let durability_check = || {
+            if !complete {
+                return Durability {
+                    acknowledged: history.acked.len() as u64,
+                    ..Durability::default()
+                };
+            }
             let provenance = Provenance {
                 attempts: &history.attempts,
                 observed: &history.observed,
                 versions: &history.versions,
             };
-            checker::check_durability(&history.acked, &self.finals, &history.written, provenance)
+            checker::check_durability(&history.acked, finals, &history.written, provenance)
+        };
+        let other_checks = || {
+            let stale = checker::check_stale_reads(&history.acked, &history.reads);
+            let failed = checker::check_failed_writes(&history.attempts, &history.reads, finals);
+            (stale, failed)
+        };
+        // The checkers are pure functions of the history: run the longest on a second
+        // thread if allowed; the verdict is the same either way.
+        let (durability, ((stale_pairs, stale), (failed_sets, failed))) = if self.second_thread {
+            std::thread::scope(|scope| {
+                let durability = scope.spawn(durability_check);
+                let others = other_checks();
+                let durability = durability
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (durability, others)
+            })
         } else {
-            Durability {
-                acknowledged: history.acked.len() as u64,
-                ..Durability::default()
-            }
+            (durability_check(), other_checks())
         };
         violations.extend(durability.violations.iter().cloned());
-        let (stale_pairs, stale) = checker::check_stale_reads(&history.acked, &history.reads);
         violations.extend(stale);
-        let (failed_sets, failed) =
-            checker::check_failed_writes(&history.attempts, &history.reads, &self.finals);
         violations.extend(failed);
         violations.append(&mut self.dots.violations);
         let mut replicas: BTreeMap<Vec<u8>, Vec<(NodeId, Object)>> = BTreeMap::new();
