@@ -9,7 +9,8 @@
 //! or it answered `Starting`, `Unavailable` or `ShuttingDown`; a read whose connection was
 //! lost is also tried again. A write is never sent twice: once its frame may have reached a
 //! node, a lost connection or a missing reply ends it as `Indeterminate`. A read with no
-//! reply in time ends as `Timeout`. A request makes at most `tries_max(nodes)` tries
+//! reply in time ends as `Timeout`. A reply the client cannot read ends a write as
+//! `Indeterminate` too (it may have run) and a read as `Protocol`. A request makes at most `tries_max(nodes)` tries
 //! (`limits::CLIENT_TRIES_PER_NODE`, `limits::CLIENT_TRIES_MIN`) and waits
 //! `limits::CLIENT_STARTING_RETRY_MS` after a `Starting` answer.
 //!
@@ -82,8 +83,12 @@ pub enum Outcome {
     /// The node refused the frame because it is stopping (an error frame saying so); it did
     /// nothing with it.
     Refused,
-    /// The node rejected the frame, or answered with something the driver could not read.
-    ProtocolError,
+    /// The node rejected the frame (an error frame other than `Refused`'s): it did nothing
+    /// with it.
+    Rejected,
+    /// The node answered with something the driver could not read: it may have run the
+    /// request.
+    Unreadable,
     /// The node's answer.
     Reply(ClientResult),
 }
@@ -95,6 +100,8 @@ pub enum Uncertain {
     ConnectionLost,
     /// No reply came in time.
     TimedOut,
+    /// The reply could not be read.
+    Unreadable,
 }
 
 /// Why a request did not succeed: what its caller is told. `node` is the index of the node
@@ -111,7 +118,7 @@ pub enum ClientFailure {
     Request(RequestError),
     /// A read got no reply in time; nothing was changed.
     Timeout { node: usize },
-    /// The node rejected the frame or sent something unreadable.
+    /// The node rejected the frame, or a read's reply could not be read.
     Protocol { node: usize },
 }
 
@@ -200,7 +207,13 @@ impl Attempt {
                 return Next::Done(Err(ClientFailure::Indeterminate { node, why }));
             }
             Outcome::TimedOut => return Next::Done(Err(ClientFailure::Timeout { node })),
-            Outcome::ProtocolError => return Next::Done(Err(ClientFailure::Protocol { node })),
+            Outcome::Unreadable if self.write => {
+                let why = Uncertain::Unreadable;
+                return Next::Done(Err(ClientFailure::Indeterminate { node, why }));
+            }
+            Outcome::Rejected | Outcome::Unreadable => {
+                return Next::Done(Err(ClientFailure::Protocol { node }))
+            }
             Outcome::ConnectionLost if self.write => {
                 failover.leave(node);
                 let why = Uncertain::ConnectionLost;
@@ -251,7 +264,8 @@ mod tests {
             "lost" => Outcome::ConnectionLost,
             "timeout" => Outcome::TimedOut,
             "refused" => Outcome::Refused,
-            "protocol" => Outcome::ProtocolError,
+            "rejected" => Outcome::Rejected,
+            "unreadable" => Outcome::Unreadable,
             "ok" => Outcome::Reply(Ok(Response::Object(Object::default()))),
             "starting" => error(RequestError::Starting),
             "unavailable" => error(RequestError::Unavailable {
@@ -286,6 +300,10 @@ mod tests {
                 node,
                 why: Uncertain::TimedOut,
             }) => format!("indeterminate-timeout@{node}"),
+            Err(ClientFailure::Indeterminate {
+                node,
+                why: Uncertain::Unreadable,
+            }) => format!("indeterminate-unreadable@{node}"),
             Err(ClientFailure::Timeout { node }) => format!("timeout@{node}"),
             Err(ClientFailure::Protocol { node }) => format!("protocol@{node}"),
             Err(ClientFailure::Request(e)) => {
@@ -409,6 +427,10 @@ mod tests {
             ClientFailure::Indeterminate {
                 node: 0,
                 why: Uncertain::TimedOut,
+            },
+            ClientFailure::Indeterminate {
+                node: 0,
+                why: Uncertain::Unreadable,
             },
             ClientFailure::Request(RequestError::Indeterminate),
         ];

@@ -429,7 +429,7 @@ impl Client {
                     };
                     (Outcome::Reply(result), why)
                 }
-                Err(e) => (Outcome::ProtocolError, format!("unreadable reply: {e}")),
+                Err(e) => (Outcome::Unreadable, format!("unreadable reply: {e}")),
             },
             Ok((Opcode::Error, body)) => match wire::decode::<ErrorBody>(&body) {
                 Ok(error)
@@ -439,16 +439,13 @@ impl Client {
                 }
                 Ok(error) => {
                     let why = format!("error code {}: {}", error.code, error.message);
-                    (Outcome::ProtocolError, why)
+                    (Outcome::Rejected, why)
                 }
-                Err(e) => (
-                    Outcome::ProtocolError,
-                    format!("unreadable error frame: {e}"),
-                ),
+                Err(e) => (Outcome::Unreadable, format!("unreadable error frame: {e}")),
             },
             Ok((other, _)) => {
                 let why = format!("unexpected {other:?} frame in reply to a request");
-                (Outcome::ProtocolError, why)
+                (Outcome::Unreadable, why)
             }
         };
         Tried {
@@ -560,13 +557,13 @@ impl Client {
                     Ok(pong) => return Ok(pong),
                     Err(e) => (
                         conn.index,
-                        Outcome::ProtocolError,
+                        Outcome::Unreadable,
                         format!("unreadable pong: {e}"),
                     ),
                 },
                 Ok((other, _)) => {
                     let why = format!("unexpected {other:?} frame in reply to a ping");
-                    (conn.index, Outcome::ProtocolError, why)
+                    (conn.index, Outcome::Unreadable, why)
                 }
                 Err(CallError::NotSent(why)) => (conn.index, Outcome::NotSent, why),
                 Err(CallError::Lost(why)) => (conn.index, Outcome::ConnectionLost, why),

@@ -56,6 +56,10 @@ pub fn outcome_name(result: &Result<Response, ClientFailure>) -> &'static str {
             ..
         })
         | Err(ClientFailure::Timeout { .. }) => "client timeout",
+        Err(ClientFailure::Indeterminate {
+            why: Uncertain::Unreadable,
+            ..
+        }) => "unreadable reply",
         Err(ClientFailure::Protocol { .. }) => "protocol error",
         Err(ClientFailure::Request(e)) => match e {
             RequestError::Unavailable { .. } => "unavailable",
