@@ -9,7 +9,8 @@
 //! or it answered `Starting`, `Unavailable` or `ShuttingDown`; a read whose connection was
 //! lost is also tried again. A write is never sent twice: once its frame may have reached a
 //! node, a lost connection or a missing reply ends it as `Indeterminate`. A read with no
-//! reply in time ends as `Timeout`. A reply the client cannot read ends a write as
+//! reply in time ends as `Timeout`; after a try with no reply in time the client's next
+//! request goes to the next node. A reply the client cannot read ends a write as
 //! `Indeterminate` too (it may have run) and a read as `Protocol`. A request makes at most `tries_max(nodes)` tries
 //! (`limits::CLIENT_TRIES_PER_NODE`, `limits::CLIENT_TRIES_MIN`) and waits
 //! `limits::CLIENT_STARTING_RETRY_MS` after a `Starting` answer.
@@ -202,11 +203,16 @@ impl Attempt {
         self.tries += 1;
         let failure = match outcome {
             Outcome::Reply(Ok(response)) => return Next::Done(Ok(response)),
+            // Never sent again (it may still run), but the next request goes elsewhere.
             Outcome::TimedOut if self.write => {
+                failover.leave(node);
                 let why = Uncertain::TimedOut;
                 return Next::Done(Err(ClientFailure::Indeterminate { node, why }));
             }
-            Outcome::TimedOut => return Next::Done(Err(ClientFailure::Timeout { node })),
+            Outcome::TimedOut => {
+                failover.leave(node);
+                return Next::Done(Err(ClientFailure::Timeout { node }));
+            }
             Outcome::Unreadable if self.write => {
                 let why = Uncertain::Unreadable;
                 return Next::Done(Err(ClientFailure::Indeterminate { node, why }));
@@ -414,7 +420,7 @@ mod tests {
         let mut ping = Attempt::once(false);
         let next = ping.decide(&mut failover, 0, Outcome::TimedOut);
         assert_eq!(next, Next::Done(Err(ClientFailure::Timeout { node: 0 })));
-        assert_eq!(failover.node(), 0);
+        assert_eq!(failover.node(), 1, "a silent node is left too");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! whether to try again (`Attempt`). Retries are only made where they cannot apply a write
 //! twice: a connection that cannot be opened, a node that answers `Starting`, `Unavailable`
 //! or `ShuttingDown` (nothing was done). A write whose connection fails after it was sent,
-//! or that gets no answer in time, is reported as `ClientError::Indeterminate`, never as
-//! failed. This file only does the IO: connections, pipelining, timeouts and sleeps, and
+//! that gets no answer in time or whose reply cannot be read, is reported as
+//! `ClientError::Indeterminate`, never as failed; after a reply timeout the next request goes
+//! to the next node. This file only does the IO: connections, pipelining, timeouts and sleeps, and
 //! turns core's `ClientFailure` into a `ClientError` with the node names and reasons.
 
 use crate::limits::{PEER_BODY_BYTES_MAX, WRITE_BATCH_BYTES_MAX};
