@@ -212,3 +212,30 @@ fn a_five_node_cluster_counts_each_key_once() {
         );
     }
 }
+
+#[test]
+fn a_search_needs_r_live_replicas_of_every_partition() {
+    let mut h = Harness::new(3);
+    founding(&mut h);
+    h.crash(NodeId(2));
+    h.crash(NodeId(3));
+    h.advance(tern_core::Span::from_millis(1_500)); // Past the failure timeout.
+    assert_eq!(
+        search(&mut h, 1, "python"),
+        Err(RequestError::Unavailable {
+            needed: 2,
+            alive: 1
+        })
+    );
+    // R=1 is enough with one node: its copies are all there is to merge.
+    let op = Op::Search {
+        query: "python".into(),
+        page: Paging::first(10),
+    };
+    let one = Quorum {
+        n: None,
+        r: Some(1),
+        w: None,
+    };
+    assert_eq!(keys(h.request(NodeId(1), op, one)), ["doc1"]);
+}
