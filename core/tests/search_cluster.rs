@@ -239,3 +239,44 @@ fn a_search_needs_r_live_replicas_of_every_partition() {
     };
     assert_eq!(keys(h.request(NodeId(1), op, one)), ["doc1"]);
 }
+
+/// Siblings split across replicas: node 3 alone holds "pears" (written with W=1 while cut
+/// off), nodes 1 and 2 hold "apples" (the merge is asked of the replicas that hold them). No copy's document holds both words, but the merged
+/// key does: each replica returns the key for the word it holds, and the coordinator matches
+/// the merge.
+#[test]
+fn siblings_split_across_replicas_match_together() {
+    let mut h = Harness::new(3);
+    for peer in [1, 2] {
+        h.cut.insert((NodeId(3), NodeId(peer)));
+        h.cut.insert((NodeId(peer), NodeId(3)));
+    }
+    h.set(1, "k", "apples", VectorClock::new()).unwrap();
+    let op = Op::Set {
+        key: "k".into(),
+        value: "pears".into(),
+        context: VectorClock::new(),
+    };
+    let one = Quorum {
+        n: None,
+        r: None,
+        w: Some(1),
+    };
+    h.request(NodeId(3), op, one).unwrap();
+    h.cut.clear();
+    // Node 3 asks itself and one of the others. Nodes 1 and 2 would ask each other (a W=1
+    // write is not promised to R=2), so they ask all three replicas.
+    assert_eq!(keys(search(&mut h, 3, "apples pears")), ["k"]);
+    let all = Quorum {
+        n: None,
+        r: Some(3),
+        w: None,
+    };
+    for at in 1..=2 {
+        let op = Op::Search {
+            query: "apples pears".into(),
+            page: Paging::first(10),
+        };
+        assert_eq!(keys(h.request(NodeId(at), op, all)), ["k"], "at node {at}");
+    }
+}
