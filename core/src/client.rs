@@ -323,6 +323,9 @@ mod tests {
                     RequestError::TooLarge { .. } => "toolarge",
                     RequestError::InvalidQuorum(_) => "quorum",
                     RequestError::TooManySiblings { .. } => "siblings",
+                    RequestError::InvalidSearch(_) => "search",
+                    RequestError::TooManyCandidates { .. } => "candidates",
+                    RequestError::SearchOff => "searchoff",
                 };
                 format!("error:{name}")
             }

@@ -29,8 +29,10 @@ pub use codec::DecodeError;
 pub use ids::{ClientId, NodeId, RequestId};
 pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 pub use message::{
-    ClientResult, Message, Op, Oversized, Quorum, QuorumError, Request, RequestError, Response,
+    ClientResult, Message, Op, Oversized, Paging, Quorum, QuorumError, Request, RequestError,
+    Response, Scored,
 };
 pub use node::{Config, ConfigError, Input, Node, NodeStats, Output, Setting, StartError, Started};
+pub use search::{SearchError, Stemming};
 pub use time::{Span, Time};
 pub use version::{ActorId, Causality, Dot, Object, Sibling, VectorClock};

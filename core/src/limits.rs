@@ -85,6 +85,11 @@ pub const SIMILAR_TOP_K_MAX: usize = 1000;
 /// Longest document the search index takes: all the values of one object that fits, so every
 /// stored key can be indexed, and its token count and term frequencies fit in a `u32`.
 pub const SEARCH_DOCUMENT_BYTES_MAX: usize = OBJECT_BYTES_MAX;
+/// Most distinct keys one distributed search examines (the union of the candidates every
+/// replica returned). Each candidate costs its object on the wire from every replica asked
+/// and a merge at the coordinator; past this a search is refused with `TooManyCandidates`
+/// ("refine the query") rather than answered from part of the data.
+pub const SEARCH_CANDIDATES_MAX: usize = 10_000;
 /// Tries a client makes for one request, per node of its list, when a try did nothing (no
 /// connection, a node starting, unavailable or stopping): every node gets a second chance,
 /// since one may finish starting or come back while the others are tried.
@@ -109,4 +114,5 @@ const _: () = assert!(SEARCH_PAGE_SIZE_MAX <= SEARCH_RESULTS_MAX);
 const _: () = assert!(SIMILAR_TOP_K_MAX <= SEARCH_RESULTS_MAX);
 const _: () = assert!(SEARCH_QUERY_TERMS_MAX <= SEARCH_QUERY_BYTES_MAX);
 const _: () = assert!(SEARCH_DOCUMENT_BYTES_MAX < u32::MAX as usize);
+const _: () = assert!(SEARCH_CANDIDATES_MAX >= SEARCH_RESULTS_MAX);
 const _: () = assert!(CLIENT_TRIES_PER_NODE >= 2 && CLIENT_TRIES_MIN >= CLIENT_TRIES_PER_NODE);

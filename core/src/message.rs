@@ -6,6 +6,7 @@
 use crate::codec::{decode_body, encode_body, DecodeError};
 use crate::ids::RequestId;
 use crate::limits::MESSAGE_BYTES_MAX;
+use crate::search::SearchError;
 use crate::version::{Dot, Object, VectorClock};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,17 +41,54 @@ pub enum Op {
         key: Vec<u8>,
         context: VectorClock,
     },
+    /// The keys whose documents match `query` (docs/SEARCH.md), ranked by BM25, one page.
+    Search { query: String, page: Paging },
+    /// The `top_k` keys whose documents are closest to `text` by TF-IDF cosine.
+    Similar { text: String, top_k: u32 },
 }
 
+/// Which ranks of a search's results to return: `size` hits from rank `offset` (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paging {
+    pub offset: u32,
+    pub size: u32,
+}
+
+impl Paging {
+    /// The first `size` hits.
+    pub fn first(size: u32) -> Paging {
+        Paging { offset: 0, size }
+    }
+}
+
+/// A key and its score in a search's results. Scores are finite, never NaN (search::rank).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    pub score: f64,
+}
+
+// Scores are never NaN, so equality is reflexive.
+impl Eq for Scored {}
+
 impl Op {
+    /// The key a single-key request is about; empty for a search, which is about no one key
+    /// (and is coordinated by whichever node receives it).
     pub fn key(&self) -> &[u8] {
         match self {
             Op::Get { key } | Op::Set { key, .. } | Op::Delete { key, .. } => key,
+            Op::Search { .. } | Op::Similar { .. } => &[],
         }
     }
 
+    /// A search or a similarity search: it spans every partition.
+    pub fn is_search(&self) -> bool {
+        matches!(self, Op::Search { .. } | Op::Similar { .. })
+    }
+
     pub fn is_write(&self) -> bool {
-        !matches!(self, Op::Get { .. })
+        matches!(self, Op::Set { .. } | Op::Delete { .. })
     }
 }
 
@@ -85,6 +123,14 @@ pub enum Response {
     /// replaced): the client is shown every version the context claims, so a follow-up
     /// write replaces only what its client has seen.
     Written { dot: Dot, object: Object },
+    /// A search's or a similarity search's results, best first (ties by key bytes).
+    /// `total` counts every match (for `Similar`, the hits returned); `next` is the following
+    /// page of a `Search`, if there are more hits within `SEARCH_RESULTS_MAX`.
+    Hits {
+        hits: Vec<Scored>,
+        total: u64,
+        next: Option<Paging>,
+    },
 }
 
 /// What was over its limit in a `TooLarge` refusal.
@@ -165,6 +211,14 @@ pub enum RequestError {
     /// The node is stopping (shutting down, or halted after its log could not be written);
     /// nothing was done. Retry on another node.
     ShuttingDown,
+    /// The query does not parse (what and at which byte), or a page, `top_k` or text is out
+    /// of range; nothing was done. Fix the request.
+    InvalidSearch(SearchError),
+    /// The search would examine more than `max` keys (`SEARCH_CANDIDATES_MAX`, or what one
+    /// replica's reply can carry); nothing was returned. Refine the query with rarer words.
+    TooManyCandidates { max: u64 },
+    /// This cluster keeps no search index (`search_index` off); nothing was done.
+    SearchOff,
 }
 
 impl RequestError {
@@ -196,6 +250,14 @@ impl fmt::Display for RequestError {
                 f,
                 "shutting down: the node is stopping; nothing was done; retry on another node"
             ),
+            RequestError::InvalidSearch(why) => write!(f, "invalid search: {why}"),
+            RequestError::TooManyCandidates { max } => write!(
+                f,
+                "too many candidates: the search would examine more than {max} keys; refine the query with rarer words"
+            ),
+            RequestError::SearchOff => {
+                write!(f, "search is off: this cluster keeps no search index")
+            }
             RequestError::TooManySiblings { count, max } => write!(
                 f,
                 "the write would leave {count} concurrent versions (limit {max}); read the key and write with its context"
@@ -237,6 +299,54 @@ pub enum Message {
         req: RequestId,
         result: ClientResult,
     },
+    /// Search round 1: send me the keys of `partitions` whose documents hold any of `terms`,
+    /// with their objects, and the statistics of `stats_for` (a subset of `partitions`).
+    Gather {
+        req: RequestId,
+        partitions: Vec<u32>,
+        stats_for: Vec<u32>,
+        terms: Vec<String>,
+        /// A similarity search: also the df of every term of the candidates' documents.
+        vectors: bool,
+    },
+    /// The answer to `Gather`. `complete` is false if the candidates or statistics did not
+    /// fit in one message (then both lists are empty: the search is too broad).
+    Gathered {
+        req: RequestId,
+        complete: bool,
+        objects: Vec<KeyObject>,
+        stats: Vec<PartitionStats>,
+    },
+    /// Search round 2: send me your durable copies of these keys.
+    Fetch {
+        req: RequestId,
+        keys: Vec<serde_bytes::ByteBuf>,
+    },
+    /// The answer to `Fetch`, in the order asked (an empty object for a key not held);
+    /// `complete` false, and no objects, if they did not fit in one message.
+    Fetched {
+        req: RequestId,
+        complete: bool,
+        objects: Vec<KeyObject>,
+    },
+}
+
+/// A key and a replica's copy of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyObject {
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    pub object: Object,
+}
+
+/// One partition's search statistics at one replica: documents, tokens, and df of the terms
+/// asked about (terms with df 0 left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionStats {
+    pub partition: u32,
+    pub docs: u64,
+    pub tokens: u64,
+    pub df: Vec<(String, u64)>,
 }
 
 impl Message {
@@ -277,6 +387,62 @@ mod tests {
             result: Err(RequestError::Indeterminate),
         };
         assert_eq!(Message::decode(&r.encode()).unwrap(), r);
+    }
+
+    #[test]
+    fn search_messages_and_results_round_trip() {
+        let messages = [
+            Message::Gather {
+                req: RequestId(3),
+                partitions: vec![0, 5, 63],
+                stats_for: vec![5],
+                terms: vec!["python".into(), "program".into()],
+                vectors: true,
+            },
+            Message::Gathered {
+                req: RequestId(3),
+                complete: true,
+                objects: vec![KeyObject {
+                    key: b"doc1".to_vec(),
+                    object: Object::new(),
+                }],
+                stats: vec![PartitionStats {
+                    partition: 5,
+                    docs: 2,
+                    tokens: 11,
+                    df: vec![("program".into(), 2)],
+                }],
+            },
+            Message::Fetch {
+                req: RequestId(3),
+                keys: vec![serde_bytes::ByteBuf::from(b"doc2".to_vec())],
+            },
+            Message::Fetched {
+                req: RequestId(3),
+                complete: false,
+                objects: Vec::new(),
+            },
+            Message::ForwardReply {
+                req: RequestId(4),
+                result: Ok(Response::Hits {
+                    hits: vec![Scored {
+                        key: b"doc1".to_vec(),
+                        score: 0.909285,
+                    }],
+                    total: 1,
+                    next: Some(Paging::first(10)),
+                }),
+            },
+            Message::ForwardReply {
+                req: RequestId(5),
+                result: Err(RequestError::InvalidSearch(SearchError::Query(
+                    crate::search::QueryError::Unclosed { at: 7 },
+                ))),
+            },
+        ];
+        for m in messages {
+            assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        }
     }
 
     proptest! {

@@ -23,6 +23,11 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// The partition of a key: the same on every node, whatever the membership.
+pub fn partition_of(key: &[u8]) -> u32 {
+    (fnv1a(key) % u64::from(PARTITIONS)) as u32
+}
+
 impl Ring {
     /// `nodes` must be non-empty and free of duplicates (checked by `Config::validate`).
     pub fn new(nodes: &[NodeId]) -> Ring {
@@ -37,15 +42,21 @@ impl Ring {
     }
 
     pub fn partition(&self, key: &[u8]) -> u32 {
-        (fnv1a(key) % u64::from(PARTITIONS)) as u32
+        partition_of(key)
+    }
+
+    /// The first `n` replicas of `partition`, in preference order: the same nodes
+    /// `preference` gives every key of the partition.
+    pub fn partition_replicas(&self, partition: u32, n: usize) -> Vec<NodeId> {
+        let len = self.nodes.len();
+        assert!(n <= len, "n={n} over {len} members; callers validate n");
+        let start = partition as usize % len;
+        (0..n).map(|i| self.nodes[(start + i) % len]).collect()
     }
 
     /// The `n` replicas of `key`, in preference order.
     pub fn preference(&self, key: &[u8], n: usize) -> Vec<NodeId> {
-        let len = self.nodes.len();
-        assert!(n <= len, "n={n} over {len} members; callers validate n");
-        let start = self.partition(key) as usize % len;
-        (0..n).map(|i| self.nodes[(start + i) % len]).collect()
+        self.partition_replicas(self.partition(key), n)
     }
 }
 
@@ -53,6 +64,19 @@ impl Ring {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_partition_has_the_replicas_of_its_keys() {
+        let ring = Ring::new(&(1..=5).map(NodeId).collect::<Vec<_>>());
+        for i in 0..200u32 {
+            let key = format!("key-{i}");
+            let partition = partition_of(key.as_bytes());
+            assert_eq!(
+                ring.partition_replicas(partition, 3),
+                ring.preference(key.as_bytes(), 3)
+            );
+        }
+    }
 
     #[test]
     fn three_nodes_n3_hold_every_key() {

@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tern_core::client::{Attempt, ClientFailure, Failover, Next, Outcome};
-use tern_core::{ClientResult, Dot, Object, Op, Request, RequestError, Response, VectorClock};
+use tern_core::{
+    ClientResult, Dot, Object, Op, Paging, Request, RequestError, Response, Scored, VectorClock,
+};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -95,6 +97,17 @@ impl fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+/// One page of a search's results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchResults {
+    /// Best first; ties by key bytes.
+    pub hits: Vec<Scored>,
+    /// How many keys matched in all.
+    pub total: u64,
+    /// The next page, if there are more hits within `SEARCH_RESULTS_MAX`.
+    pub next: Option<Paging>,
+}
 
 /// The outcome of a successful set or delete.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -491,6 +504,33 @@ impl Client {
             .await?
         {
             Response::Object(object) => Ok(object),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `Search(query)` over the whole cluster (docs/SEARCH.md): the keys whose newest value
+    /// matches, ranked by BM25, one page. A malformed query is
+    /// `ClientError::Request(RequestError::InvalidSearch(..))`, saying what and at which byte.
+    pub async fn search(&self, query: &str, page: Paging) -> Result<SearchResults, ClientError> {
+        let op = Op::Search {
+            query: query.to_string(),
+            page,
+        };
+        match self.request(Request::new(op)).await? {
+            Response::Hits { hits, total, next } => Ok(SearchResults { hits, total, next }),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `SearchSimilar(text, top_k)` over the whole cluster: the `top_k` keys closest to
+    /// `text` by TF-IDF cosine, best first.
+    pub async fn similar(&self, text: &str, top_k: u32) -> Result<Vec<Scored>, ClientError> {
+        let op = Op::Similar {
+            text: text.to_string(),
+            top_k,
+        };
+        match self.request(Request::new(op)).await? {
+            Response::Hits { hits, .. } => Ok(hits),
             other => Err(self.unexpected(other)),
         }
     }

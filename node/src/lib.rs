@@ -16,6 +16,6 @@ pub mod limits;
 mod net;
 pub mod wire;
 
-pub use client::{Client, ClientError, ClientOptions, Written};
+pub use client::{Client, ClientError, ClientOptions, SearchResults, Written};
 pub use driver::{DriverStats, Exit};
 pub use embed::{start, start_on, MasterlessNode, NodeOptions, RunningNode, StartError};

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use tern_core::{
-    ActorId, ClientResult, Dot, Message, NodeId, Object, Op, Quorum, Record, Request, RequestError,
-    RequestId, Response, Sibling, VectorClock,
+    ActorId, ClientResult, Dot, Message, NodeId, Object, Op, Paging, Quorum, Record, Request,
+    RequestError, RequestId, Response, Scored, SearchError, Sibling, VectorClock,
 };
 use tern_node::limits::{FRAME_HEADER_BYTES, PEER_BODY_BYTES_MAX, REQUEST_BODY_BYTES_MAX};
 use tern_node::wire::{self, ErrorBody, ErrorCode, Opcode, PeerHello, PongBody};
@@ -164,6 +164,49 @@ fn examples() -> BTreeMap<&'static str, Example> {
             frame(
                 9,
                 Body::Error(ErrorCode::ShuttingDown, SHUTTING_DOWN.to_string()),
+            ),
+        ),
+        (
+            "search-request",
+            frame(
+                11,
+                Body::Request(Request::new(Op::Search {
+                    query: "Python programming".to_string(),
+                    page: Paging::first(10),
+                })),
+            ),
+        ),
+        (
+            "hits-reply",
+            frame(
+                11,
+                Body::Reply(Ok(Response::Hits {
+                    hits: vec![Scored {
+                        key: b"doc1".to_vec(),
+                        score: 0.909285,
+                    }],
+                    total: 1,
+                    next: None,
+                })),
+            ),
+        ),
+        (
+            "similar-request",
+            frame(
+                12,
+                Body::Request(Request::new(Op::Similar {
+                    text: "coding languages".to_string(),
+                    top_k: 5,
+                })),
+            ),
+        ),
+        (
+            "invalid-search-reply",
+            frame(
+                13,
+                Body::Reply(Err(RequestError::InvalidSearch(SearchError::Query(
+                    tern_core::search::QueryError::Unclosed { at: 7 },
+                )))),
             ),
         ),
         ("ping", frame(10, Body::Ping)),

@@ -31,6 +31,9 @@ pub struct ClusterSpec {
     pub heartbeat_interval_ms: u64,
     pub failure_timeout_ms: u64,
     pub compact_min_bytes: u64,
+    /// Whether each node keeps a search index (core's `Config::search_index`); on unless a
+    /// scenario turns it off to time the store without it.
+    pub search_index: bool,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -176,6 +179,7 @@ impl Default for ClusterSpec {
             heartbeat_interval_ms: 100,
             failure_timeout_ms: 500,
             compact_min_bytes: 1 << 20,
+            search_index: true,
         }
     }
 }
@@ -297,6 +301,7 @@ impl Scenario {
         config.heartbeat_interval = Span::from_millis(c.heartbeat_interval_ms);
         config.failure_timeout = Span::from_millis(c.failure_timeout_ms);
         config.compact_min_bytes = c.compact_min_bytes;
+        config.search_index = c.search_index;
         config
     }
 

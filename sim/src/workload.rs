@@ -71,6 +71,10 @@ pub fn outcome_name(result: &Result<Response, ClientFailure>) -> &'static str {
             RequestError::InvalidQuorum(_) => "invalid quorum",
             RequestError::TooManySiblings { .. } => "too many siblings",
             RequestError::ShuttingDown => "shutting down",
+            // The workload does not search yet (issue 8, item 6).
+            RequestError::InvalidSearch(_) => "invalid search",
+            RequestError::TooManyCandidates { .. } => "too many candidates",
+            RequestError::SearchOff => "search off",
         },
     }
 }

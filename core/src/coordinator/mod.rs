@@ -6,7 +6,10 @@
 
 mod forward;
 mod read;
+mod search;
 mod write;
+
+pub(crate) use search::{Round, SearchReply};
 
 use crate::ids::{NodeId, RequestId};
 use crate::limits::{
@@ -83,6 +86,7 @@ pub(crate) enum Phase {
         to: NodeId,
         effect: Effect,
     },
+    Search(Box<search::SearchState>),
 }
 
 #[derive(Debug)]
@@ -184,10 +188,15 @@ impl Coordinator {
             ctx.outbox.reply(origin, Err(RequestError::Busy));
             return;
         }
-        let replicas = ctx.ring.preference(request.op.key(), quorum.n);
         let timeout = request.timeout_ms.map_or(ctx.config.request_timeout, |ms| {
             Span::from_millis(u64::from(ms))
         });
+        if request.op.is_search() {
+            // Any node coordinates a search: it spans every partition, not one key's.
+            self.start_search(ctx, origin, &request.op, (quorum.n, quorum.r), timeout);
+            return;
+        }
+        let replicas = ctx.ring.preference(request.op.key(), quorum.n);
         if !replicas.contains(&ctx.id) {
             self.forward(ctx, origin, request, replicas, timeout, arrival);
             return;
@@ -221,6 +230,7 @@ impl Coordinator {
                 let sibling = (None, context);
                 self.start_write(ctx, origin, key, sibling, replicas, quorum.w, timeout)
             }
+            Op::Search { .. } | Op::Similar { .. } => unreachable!("searches started above"),
         }
     }
 
@@ -295,6 +305,7 @@ impl Coordinator {
             }
             Phase::Read { .. }
             | Phase::Repair { .. }
+            | Phase::Search(_)
             | Phase::Forward {
                 effect: Effect::Read,
                 ..
@@ -345,6 +356,7 @@ impl Coordinator {
                     messages.push((*node, message));
                 }
             }
+            Phase::Search(state) => messages = state.resend(req),
             Phase::Forward { .. } => {}
         }
         self.timers.insert((wake, req));

@@ -112,7 +112,7 @@ impl Coordinator {
                     self.finish(ctx.outbox, req, Ok(Response::Object(object)));
                 }
             }
-            Phase::Read { .. } | Phase::Forward { .. } => {}
+            Phase::Read { .. } | Phase::Forward { .. } | Phase::Search(_) => {}
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::ids::NodeId;
 use crate::limits::{CLUSTER_NODES_MAX, REPLICATION_N_MAX};
 use crate::message::{Quorum, QuorumError};
 use crate::ring::Ring;
+use crate::search::Stemming;
 use crate::time::Span;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -29,6 +30,12 @@ pub struct Config {
     /// The log is compacted once it holds more than this many bytes and more than twice
     /// the live data.
     pub compact_min_bytes: u64,
+    /// Whether search tokens are stemmed (docs/SEARCH.md, "Tokens"). Every node of a cluster
+    /// must use the same, or a query's terms would not match other nodes' indexes.
+    pub stemming: Stemming,
+    /// Whether each replica keeps a search index of its keys. Off, search requests are
+    /// refused (`SearchOff`) and writes skip the indexing work.
+    pub search_index: bool,
 }
 
 impl Config {
@@ -46,6 +53,8 @@ impl Config {
             heartbeat_interval: Span::from_millis(100),
             failure_timeout: Span::from_millis(1_000),
             compact_min_bytes: 64 << 20,
+            stemming: Stemming::On,
+            search_index: true,
         }
     }
 

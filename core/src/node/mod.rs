@@ -26,15 +26,16 @@ mod io;
 pub use config::{Config, ConfigError, Setting};
 pub use io::{Input, NodeStats, Output};
 
-use crate::coordinator::{Arrival, Coordinator, Ctx};
+use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::Liveness;
 use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
 use crate::message::{Message, RequestError};
 use crate::outbox::{Origin, Outbox};
-use crate::replica::Replica;
+use crate::replica::{Gather, Replica};
 use crate::ring::Ring;
+use crate::search::Tokenizer;
 use crate::store::Store;
 use crate::time::Time;
 use crate::timer::{Timer, TimerTable};
@@ -152,6 +153,7 @@ impl Node {
         journal.boot(incarnation);
         let mut timers = TimerTable::default();
         timers.set(Timer::Heartbeat, Time::ZERO);
+        let tokenizer = config.search_index.then(|| Tokenizer::new(config.stemming));
         let mut node = Node {
             id,
             ring: Ring::new(&config.nodes),
@@ -161,7 +163,7 @@ impl Node {
                 node: id,
                 incarnation,
             },
-            store: Store::new(recovered.objects),
+            store: Store::new(recovered.objects, tokenizer),
             journal,
             coordinator: Coordinator::new(),
             liveness: Liveness::default(),
@@ -373,6 +375,56 @@ impl Node {
                 let mut ctx = ctx!(self);
                 self.coordinator
                     .handle_forward_reply(&mut ctx, from, req, result)
+            }
+            Message::Gather {
+                req,
+                partitions,
+                stats_for,
+                terms,
+                vectors,
+            } => {
+                let ask = Gather {
+                    partitions,
+                    stats_for,
+                    terms,
+                    vectors,
+                };
+                replica.gather(from, req, ask)
+            }
+            Message::Fetch { req, keys } => {
+                let keys = keys.into_iter().map(|k| k.into_vec()).collect();
+                replica.fetch(from, req, keys)
+            }
+            Message::Gathered {
+                req,
+                complete,
+                objects,
+                stats,
+            } => {
+                let reply = SearchReply {
+                    round: Round::Gathering,
+                    complete,
+                    objects,
+                    stats,
+                };
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_search_reply(&mut ctx, from, req, reply)
+            }
+            Message::Fetched {
+                req,
+                complete,
+                objects,
+            } => {
+                let reply = SearchReply {
+                    round: Round::Fetching,
+                    complete,
+                    objects,
+                    stats: Vec::new(),
+                };
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_search_reply(&mut ctx, from, req, reply)
             }
         }
     }

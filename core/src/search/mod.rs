@@ -130,7 +130,7 @@ pub enum ApplyError {
 }
 
 /// Why a search was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SearchError {
     Query(QueryError),
     /// A `SearchSimilar` text longer than `SIMILAR_TEXT_BYTES_MAX`.

@@ -43,7 +43,7 @@ pub enum Expr {
 }
 
 /// What stood where a term was expected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Found {
     End,
     Close,
@@ -51,7 +51,7 @@ pub enum Found {
 }
 
 /// Why a query text is not a query. `at` is a byte offset into the query text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum QueryError {
     /// The text is longer than `SEARCH_QUERY_BYTES_MAX`.
     TooLong { bytes: usize, max: usize },

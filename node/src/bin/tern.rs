@@ -1,4 +1,5 @@
-//! `tern`: the command-line client. `tern set KEY VALUE`, `tern get KEY`, `tern del KEY`.
+//! `tern`: the command-line client. `tern set KEY VALUE`, `tern get KEY`, `tern del KEY`,
+//! `tern search QUERY`, `tern similar TEXT --top-k K` (keys and scores; `--json` for JSON).
 //!
 //! Exit status: 0 done; 1 key not found (get); 2 refused or failed, nothing was done;
 //! 3 unavailable, nothing was done; 4 indeterminate (a write may or may not have happened).
@@ -43,6 +44,109 @@ enum Command {
     Get { key: String },
     /// Delete KEY (every version this client reads first).
     Del { key: String },
+    /// Print the keys whose values match QUERY, best first, with their BM25 scores. Words
+    /// side by side must all appear; `OR`, `NOT` or `-word`, and parentheses, as in
+    /// "python AND (java OR rust) -cobol" (`AND` is a word here: side by side means AND).
+    Search {
+        query: String,
+        /// Hits to print.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// Skip this many hits first (the next page starts at offset + limit).
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the keys whose values are closest to TEXT (TF-IDF cosine), best first.
+    Similar {
+        text: String,
+        /// How many keys to print at most.
+        #[arg(long, default_value_t = 10)]
+        top_k: u32,
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A key as text: itself if it is UTF-8, else its bytes in hex.
+fn key_text(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(text) => text.to_string(),
+        Err(_) => key.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// A JSON string literal of `text`.
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn print_hits(hits: &[tern_core::Scored], total: u64, next: Option<tern_core::Paging>, json: bool) {
+    if json {
+        let items: Vec<String> = hits
+            .iter()
+            .map(|h| {
+                let key = json_string(&key_text(&h.key));
+                format!("{{\"key\":{key},\"score\":{}}}", h.score)
+            })
+            .collect();
+        let next = next.map_or("null".to_string(), |p| {
+            format!("{{\"offset\":{},\"size\":{}}}", p.offset, p.size)
+        });
+        println!(
+            "{{\"hits\":[{}],\"total\":{total},\"next\":{next}}}",
+            items.join(",")
+        );
+        return;
+    }
+    for hit in hits {
+        println!("{}\t{:.6}", key_text(&hit.key), hit.score);
+    }
+    if hits.is_empty() {
+        eprintln!("tern: no match");
+    }
+    if let Some(next) = next {
+        eprintln!(
+            "tern: {total} matches; next page: --offset {} --limit {}",
+            next.offset, next.size
+        );
+    }
+}
+
+/// Points at the byte of a malformed query the error names.
+fn show_query_error(query: &str, error: &ClientError) {
+    use tern_core::search::QueryError;
+    let ClientError::Request(tern_core::RequestError::InvalidSearch(
+        tern_core::SearchError::Query(why),
+    )) = error
+    else {
+        return;
+    };
+    let at = match why {
+        QueryError::Phrase { at }
+        | QueryError::ExpectedTerm { at, .. }
+        | QueryError::UnmatchedClose { at }
+        | QueryError::Unclosed { at }
+        | QueryError::TooManyTerms { at, .. }
+        | QueryError::TooDeep { at, .. } => *at,
+        _ => return,
+    };
+    let column = query.get(..at).map_or(at, |before| before.chars().count());
+    eprintln!("  {query}");
+    eprintln!("  {}^", " ".repeat(column));
 }
 
 fn fail(error: &ClientError) -> ExitCode {
@@ -114,6 +218,36 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Del { key } => match client.remove(key.as_bytes()).await {
             Ok(_) => {
                 println!("OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Search {
+            query,
+            limit,
+            offset,
+            json,
+        } => {
+            let page = tern_core::Paging {
+                offset,
+                size: limit,
+            };
+            match client.search(&query, page).await {
+                Ok(results) => {
+                    print_hits(&results.hits, results.total, results.next, json);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let code = fail(&e);
+                    show_query_error(&query, &e);
+                    code
+                }
+            }
+        }
+        Command::Similar { text, top_k, json } => match client.similar(&text, top_k).await {
+            Ok(hits) => {
+                let total = hits.len() as u64;
+                print_hits(&hits, total, None, json);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),

@@ -1,0 +1,386 @@
+//! A distributed search (`Search` or `Similar`), served like a read at quorum R
+//! (docs/SEARCH.md, "Distributed search"):
+//!
+//! 1. `Gathering`: for every partition, R live replicas are asked (one `Gather` per node,
+//!    listing its partitions) for the keys whose local document holds any of the query's
+//!    scored terms, with their objects; one of them (the first chosen) also sends the
+//!    partition's statistics.
+//! 2. `Fetching`: every candidate key is fetched from each asked replica of its partition
+//!    that did not return it, so that each key is merged from all R copies, as a read does.
+//! 3. The merged documents are indexed in a scratch index, the query is evaluated exactly on
+//!    them, and they are scored with the gathered statistics.
+//!
+//! It never touches the store or the log; divergent copies are not repaired here (a read of
+//! the key repairs them).
+
+use super::{Coordinator, Ctx, Pending, Phase};
+use crate::ids::{NodeId, RequestId};
+use crate::limits::{
+    OBJECT_BYTES_MAX, PARTITIONS, SEARCH_CANDIDATES_MAX, SEARCH_PAGE_SIZE_MAX, SEARCH_RESULTS_MAX,
+    SIMILAR_TEXT_BYTES_MAX, SIMILAR_TOP_K_MAX,
+};
+use crate::message::{
+    ClientResult, KeyObject, Message, Oversized, Paging, PartitionStats, RequestError, Response,
+    Scored,
+};
+use crate::outbox::Origin;
+use crate::ring::partition_of;
+use crate::search::{
+    bm25, document, tfidf_cosine, Hit, Index, PartitionSet, Query, SearchError, Stats, Tokenizer,
+};
+use crate::time::Span;
+use crate::version::Object;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What is being searched for, parsed and checked.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Search {
+        query: Query,
+        page: Paging,
+    },
+    Similar {
+        counts: BTreeMap<String, u32>,
+        top_k: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    Gathering,
+    Fetching,
+}
+
+/// A search in the request table (`Phase::Search`).
+#[derive(Debug)]
+pub(crate) struct SearchState {
+    kind: Kind,
+    /// The terms candidates must hold one of: the query's scored terms, or the text's.
+    terms: Vec<String>,
+    round: Round,
+    /// The partitions each node was asked for (R nodes per partition).
+    asked: BTreeMap<NodeId, Vec<u32>>,
+    /// The partitions whose statistics each node sends (one node per partition).
+    stats_for: BTreeMap<NodeId, Vec<u32>>,
+    /// Nodes whose answer to the current round is still missing.
+    waiting: BTreeSet<NodeId>,
+    /// Round 2: the keys still to fetch from each node.
+    fetch: BTreeMap<NodeId, Vec<Vec<u8>>>,
+    /// Every candidate's copies, by the node that sent them.
+    copies: BTreeMap<Vec<u8>, BTreeMap<NodeId, Object>>,
+    stats: BTreeMap<u32, PartitionStats>,
+}
+
+impl SearchState {
+    /// The messages of the current round to `node` (for a start or a resend).
+    fn message(&self, req: RequestId, node: NodeId) -> Message {
+        match self.round {
+            Round::Gathering => Message::Gather {
+                req,
+                partitions: self.asked.get(&node).cloned().unwrap_or_default(),
+                stats_for: self.stats_for.get(&node).cloned().unwrap_or_default(),
+                terms: self.terms.clone(),
+                vectors: matches!(self.kind, Kind::Similar { .. }),
+            },
+            Round::Fetching => Message::Fetch {
+                req,
+                keys: self.fetch[&node]
+                    .iter()
+                    .map(|k| serde_bytes::ByteBuf::from(k.clone()))
+                    .collect(),
+            },
+        }
+    }
+
+    pub fn resend(&self, req: RequestId) -> Vec<(NodeId, Message)> {
+        let waiting = self.waiting.iter();
+        waiting.map(|&n| (n, self.message(req, n))).collect()
+    }
+}
+
+/// Checks a search request and parses its query: the errors a client can fix.
+fn parse(op: &crate::message::Op, tokenizer: &Tokenizer) -> Result<Kind, SearchError> {
+    match op {
+        crate::message::Op::Search { query, page } => {
+            let size = page.size as usize;
+            if size == 0 || size > SEARCH_PAGE_SIZE_MAX {
+                let max = SEARCH_PAGE_SIZE_MAX;
+                return Err(SearchError::PageSize { size, max });
+            }
+            let end = page.offset as usize + size;
+            if end > SEARCH_RESULTS_MAX {
+                let max = SEARCH_RESULTS_MAX;
+                return Err(SearchError::PageEnd { end, max });
+            }
+            let query = Query::parse(query, tokenizer)?;
+            Ok(Kind::Search { query, page: *page })
+        }
+        crate::message::Op::Similar { text, top_k } => {
+            if text.len() > SIMILAR_TEXT_BYTES_MAX {
+                let (bytes, max) = (text.len(), SIMILAR_TEXT_BYTES_MAX);
+                return Err(SearchError::TextTooLong { bytes, max });
+            }
+            let top_k = *top_k as usize;
+            if top_k == 0 || top_k > SIMILAR_TOP_K_MAX {
+                let max = SIMILAR_TOP_K_MAX;
+                return Err(SearchError::TopK { top_k, max });
+            }
+            let counts = tokenizer.counts(text);
+            Ok(Kind::Similar { counts, top_k })
+        }
+        _ => unreachable!("only searches reach search::parse"),
+    }
+}
+
+impl Coordinator {
+    /// Starts a search: picks R live replicas of every partition and asks each of them once.
+    pub(super) fn start_search(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        origin: Origin,
+        op: &crate::message::Op,
+        (n, r): (usize, usize),
+        timeout: Span,
+    ) {
+        if !ctx.config.search_index {
+            ctx.outbox.reply(origin, Err(RequestError::SearchOff));
+            return;
+        }
+        let kind = match parse(op, &Tokenizer::new(ctx.config.stemming)) {
+            Ok(kind) => kind,
+            Err(why) => {
+                ctx.outbox
+                    .reply(origin, Err(RequestError::InvalidSearch(why)));
+                return;
+            }
+        };
+        let terms = match &kind {
+            Kind::Search { query, .. } => query.scored_terms().to_vec(),
+            Kind::Similar { counts, .. } => counts.keys().cloned().collect(),
+        };
+        let mut asked: BTreeMap<NodeId, Vec<u32>> = BTreeMap::new();
+        let mut stats_for: BTreeMap<NodeId, Vec<u32>> = BTreeMap::new();
+        for partition in 0..PARTITIONS {
+            let replicas = ctx.ring.partition_replicas(partition, n);
+            let mut live: Vec<(usize, NodeId)> = (0..)
+                .zip(replicas)
+                .filter(|(_, node)| ctx.is_alive(*node))
+                .collect();
+            if live.len() < r {
+                ctx.stats.unavailable += 1;
+                let (needed, alive) = (r as u8, live.len() as u8);
+                let error = RequestError::Unavailable { needed, alive };
+                ctx.outbox.reply(origin, Err(error));
+                return;
+            }
+            // Itself first, then nodes already asked, so that few nodes are asked.
+            live.sort_by_key(|&(i, node)| (node != ctx.id, !asked.contains_key(&node), i));
+            for &(_, node) in &live[..r] {
+                asked.entry(node).or_default().push(partition);
+            }
+            stats_for.entry(live[0].1).or_default().push(partition);
+        }
+        let req = self.new_request_id(ctx.actor);
+        let state = SearchState {
+            kind,
+            terms,
+            round: Round::Gathering,
+            waiting: asked.keys().copied().collect(),
+            asked,
+            stats_for,
+            fetch: BTreeMap::new(),
+            copies: BTreeMap::new(),
+            stats: BTreeMap::new(),
+        };
+        for (node, message) in state.resend(req) {
+            ctx.outbox.send(node, message);
+        }
+        let replicas = state.asked.keys().copied().collect();
+        let phase = Phase::Search(Box::new(state));
+        let pending = Pending::to_replicas(ctx, origin, Vec::new(), replicas, timeout, phase);
+        self.insert_pending(req, pending);
+    }
+
+    /// A replica's answer to `Gather` (`stats` empty) or `Fetch`.
+    pub fn handle_search_reply(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        req: RequestId,
+        reply: SearchReply,
+    ) {
+        let Some(pending) = self.requests.get_mut(&req) else {
+            return;
+        };
+        let Phase::Search(state) = &mut pending.phase else {
+            return;
+        };
+        let fits_round = match reply.round {
+            Round::Gathering => state.round == Round::Gathering,
+            Round::Fetching => state.fetch.contains_key(&from),
+        };
+        if !fits_round || !state.waiting.remove(&from) {
+            return; // Late, duplicated, or not asked.
+        }
+        if !reply.complete {
+            let max = SEARCH_CANDIDATES_MAX as u64;
+            self.finish(
+                ctx.outbox,
+                req,
+                Err(RequestError::TooManyCandidates { max }),
+            );
+            return;
+        }
+        let partitions = &state.asked[&from];
+        for KeyObject { key, object } in reply.objects {
+            if partitions.binary_search(&partition_of(&key)).is_ok() {
+                state.copies.entry(key).or_default().insert(from, object);
+            }
+        }
+        let stats_for = state.stats_for.get(&from).map_or(&[][..], Vec::as_slice);
+        for stats in reply.stats {
+            if stats_for.binary_search(&stats.partition).is_ok() {
+                state.stats.insert(stats.partition, stats);
+            }
+        }
+        if state.copies.len() > SEARCH_CANDIDATES_MAX {
+            let max = SEARCH_CANDIDATES_MAX as u64;
+            self.finish(
+                ctx.outbox,
+                req,
+                Err(RequestError::TooManyCandidates { max }),
+            );
+            return;
+        }
+        if !state.waiting.is_empty() {
+            return;
+        }
+        if state.round == Round::Gathering {
+            // Every candidate from every asked replica of its partition: ask for the rest.
+            for (key, copies) in &state.copies {
+                let partition = partition_of(key);
+                for (node, partitions) in &state.asked {
+                    if !copies.contains_key(node) && partitions.binary_search(&partition).is_ok() {
+                        state.fetch.entry(*node).or_default().push(key.clone());
+                    }
+                }
+            }
+            if !state.fetch.is_empty() {
+                state.round = Round::Fetching;
+                state.waiting = state.fetch.keys().copied().collect();
+                for (node, message) in state.resend(req) {
+                    ctx.outbox.send(node, message);
+                }
+                return;
+            }
+        }
+        let result = answer(state, Tokenizer::new(ctx.config.stemming));
+        self.finish(ctx.outbox, req, result);
+    }
+}
+
+/// A `Gathered` or `Fetched` message, as the coordinator takes it.
+pub(crate) struct SearchReply {
+    pub round: Round,
+    pub complete: bool,
+    pub objects: Vec<KeyObject>,
+    pub stats: Vec<PartitionStats>,
+}
+
+/// Merges every candidate's copies, evaluates and scores: the search's result.
+fn answer(state: &SearchState, tokenizer: Tokenizer) -> ClientResult {
+    let mut scratch = Index::new(PARTITIONS, tokenizer);
+    for (key, copies) in &state.copies {
+        let mut merged = Object::new();
+        for copy in copies.values() {
+            merged.merge(copy);
+        }
+        let doc = document(&merged);
+        if scratch
+            .apply(partition_of(key), key, doc.as_deref())
+            .is_err()
+        {
+            // Copies that fit one by one but not merged: as a read of the key would say.
+            let (what, max) = (Oversized::MergedBytes, OBJECT_BYTES_MAX as u64);
+            let len = doc.map_or(0, |d| d.len() as u64);
+            return Err(RequestError::TooLarge { what, len, max });
+        }
+    }
+    let all = PartitionSet::all(PARTITIONS);
+    match &state.kind {
+        Kind::Search { query, page } => {
+            let gathered = scratch.matches(query, &all);
+            let stats = global_stats(state, &scratch, query.scored_terms().iter());
+            let hits = bm25(&stats, &gathered);
+            Ok(paged(hits, *page))
+        }
+        Kind::Similar { counts, top_k } => {
+            let gathered = scratch.sharing(&state.terms, &all);
+            let terms = gathered.terms.iter().chain(&state.terms);
+            let stats = global_stats(state, &scratch, terms);
+            let mut hits = tfidf_cosine(counts, &stats, &gathered);
+            hits.truncate(*top_k);
+            let total = hits.len() as u64;
+            Ok(Response::Hits {
+                hits: hits.into_iter().map(scored).collect(),
+                total,
+                next: None,
+            })
+        }
+    }
+}
+
+/// The statistics of every partition, each from the one replica that sent them, with n and
+/// df raised to at least what the merged candidates themselves show (a replica that missed a
+/// write counts it in neither). Exact when the replicas agree.
+fn global_stats<'a>(
+    state: &SearchState,
+    scratch: &Index,
+    terms: impl Iterator<Item = &'a String>,
+) -> Stats {
+    let terms: BTreeSet<&str> = terms.map(String::as_str).collect();
+    let mut total = Stats::default();
+    for partition in 0..PARTITIONS {
+        let seen = scratch.stats(terms.iter().copied(), &PartitionSet::from_iter([partition]));
+        let sent = state.stats.get(&partition);
+        let sent_df: BTreeMap<&str, u64> = sent
+            .map(|s| s.df.iter().map(|(t, df)| (t.as_str(), *df)).collect())
+            .unwrap_or_default();
+        let mut one = Stats {
+            docs: sent.map_or(0, |s| s.docs).max(seen.docs),
+            tokens: sent.map_or(0, |s| s.tokens).max(seen.tokens),
+            df: BTreeMap::new(),
+        };
+        for (term, df) in seen.df {
+            let df = df.max(sent_df.get(term.as_str()).copied().unwrap_or(0));
+            one.df.insert(term, df);
+        }
+        total.add(&one);
+    }
+    total
+}
+
+fn scored(hit: Hit) -> Scored {
+    Scored {
+        key: hit.key,
+        score: hit.score,
+    }
+}
+
+/// One page of ranked hits, and the next page while there are more within the limit.
+fn paged(mut hits: Vec<Hit>, page: Paging) -> Response {
+    let total = hits.len();
+    let (offset, size) = (page.offset as usize, page.size as usize);
+    let end = offset + size;
+    let next = (end < total && end < SEARCH_RESULTS_MAX).then(|| Paging {
+        offset: end as u32,
+        size: size.min(SEARCH_RESULTS_MAX - end) as u32,
+    });
+    hits.truncate(end);
+    let hits = hits.split_off(offset.min(hits.len()));
+    Response::Hits {
+        hits: hits.into_iter().map(scored).collect(),
+        total: total as u64,
+        next,
+    }
+}
