@@ -4,12 +4,12 @@
 //! ```text
 //! query := or
 //! or    := and ("OR" and)*
-//! and   := unary unary*            terms side by side mean AND
+//! and   := unary (["AND"] unary)*  terms side by side mean AND; `AND` may be written
 //! unary := ("NOT" | "-") unary | word | "(" or ")"
 //! ```
 //! Words are found exactly as in documents (`unicode_word_indices`) and become tokens by the
-//! same rules, so a query word matches the documents that hold its token. `OR` and `NOT` are
-//! operators only in capitals and standing alone; `-` negates only where a term begins (at
+//! same rules, so a query word matches the documents that hold its token. `AND`, `OR` and `NOT`
+//! are operators only in capitals and standing alone; `-` negates only where a term begins (at
 //! the start, after a space or `(`) and directly before a word or `(`, so "e-mail" is the two
 //! words "e" and "mail". Other punctuation is ignored, as in documents. A `"` outside a word is
 //! refused: phrases are not supported yet. Every error is a value that says what and where
@@ -48,6 +48,7 @@ pub enum Found {
     End,
     Close,
     Or,
+    And,
 }
 
 /// Why a query text is not a query. `at` is a byte offset into the query text.
@@ -94,6 +95,7 @@ impl fmt::Display for QueryError {
                     Found::End => "the end of the query",
                     Found::Close => "`)`",
                     Found::Or => "`OR`",
+                    Found::And => "`AND`",
                 };
                 write!(
                     f,
@@ -228,6 +230,7 @@ fn collect_terms(expr: &Expr, negated: bool, terms: &mut Vec<String>, scored: &m
 enum Kind<'a> {
     Word(&'a str),
     Or,
+    And,
     Not,
     Open,
     Close,
@@ -276,6 +279,7 @@ fn lex(text: &str) -> Result<Vec<Lexeme<'_>>, QueryError> {
             .is_none_or(|c| c.is_whitespace() || c == '(' || c == ')');
         let kind = match word {
             "OR" if term_start && alone => Kind::Or,
+            "AND" if term_start && alone => Kind::And,
             "NOT" if term_start && alone => Kind::Not,
             _ => Kind::Word(word),
         };
@@ -314,11 +318,13 @@ impl<'a> Parser<'a, '_> {
 
     fn and(&mut self, depth: usize) -> Result<Expr, QueryError> {
         let mut items = vec![self.unary(depth)?];
-        while let Some(Lexeme {
-            kind: Kind::Word(_) | Kind::Not | Kind::Open,
-            ..
-        }) = self.peek()
-        {
+        loop {
+            match self.peek().map(|l| l.kind) {
+                // An explicit `AND` between two terms means what the space means.
+                Some(Kind::And) => self.next += 1,
+                Some(Kind::Word(_) | Kind::Not | Kind::Open) => {}
+                _ => break,
+            }
             items.push(self.unary(depth)?);
         }
         Ok(if items.len() == 1 {
@@ -369,6 +375,7 @@ impl<'a> Parser<'a, '_> {
             }
             Kind::Close => Found::Close,
             Kind::Or => Found::Or,
+            Kind::And => Found::And,
         };
         Err(QueryError::ExpectedTerm { at, found })
     }

@@ -30,6 +30,31 @@ fn side_by_side_is_and_and_or_binds_looser() {
 }
 
 #[test]
+fn a_written_and_means_what_a_space_means() {
+    // The issue's own example: `AND` between terms, `OR` in parentheses, `-` to exclude.
+    let written = parse("python AND (java OR rust) -cobol").unwrap();
+    let spaced = parse("python (java OR rust) -cobol").unwrap();
+    assert_eq!(written.expr(), spaced.expr());
+    assert_eq!(
+        written.expr(),
+        &Expr::And(vec![
+            term("python"),
+            Expr::Or(vec![term("java"), term("rust")]),
+            not(term("cobol")),
+        ])
+    );
+    // Lower case, or inside a word, it is a word.
+    let q = parse("sand and").unwrap();
+    assert_eq!(q.expr(), &Expr::And(vec![term("sand"), term("and")]));
+    // `AND` binds tighter than `OR`.
+    let q = parse("a AND b OR c").unwrap();
+    assert_eq!(
+        q.expr(),
+        &Expr::Or(vec![Expr::And(vec![term("a"), term("b")]), term("c")])
+    );
+}
+
+#[test]
 fn not_and_dash_negate_and_their_terms_do_not_score() {
     let q = parse("cats -dogs NOT birds").unwrap();
     assert_eq!(
@@ -124,6 +149,27 @@ fn errors_say_what_and_where() {
                 found: Found::End,
             },
         ),
+        (
+            "a AND",
+            QueryError::ExpectedTerm {
+                at: 5,
+                found: Found::End,
+            },
+        ),
+        (
+            "AND a",
+            QueryError::ExpectedTerm {
+                at: 0,
+                found: Found::And,
+            },
+        ),
+        (
+            "a AND OR b",
+            QueryError::ExpectedTerm {
+                at: 6,
+                found: Found::Or,
+            },
+        ),
         ("a) b", QueryError::UnmatchedClose { at: 1 }),
         ("x (a (b)", QueryError::Unclosed { at: 2 }),
         ("NOT a", QueryError::OnlyExcludes),
@@ -188,7 +234,7 @@ fn limits_are_errors() {
 
 proptest::proptest! {
     #[test]
-    fn any_text_parses_or_errs_without_panic(text in "[a-zA-Z()\"\\- ORNT\\PC]{0,60}") {
+    fn any_text_parses_or_errs_without_panic(text in "[a-zA-Z()\"\\- ANDORT\\PC]{0,60}") {
         let _ = parse(&text);
     }
 }
