@@ -12,11 +12,17 @@
 //! - `gather`: stats, the candidates of a query or a text, for a set of partitions;
 //! - `rank`: pure scoring over stats and candidates, and merging gathered pieces.
 
+mod bound;
 mod gather;
 mod index;
+mod lexicon;
+mod local;
+mod postings;
 mod query;
 mod rank;
 mod tokens;
+mod topk;
+mod word_cache;
 
 #[cfg(test)]
 mod examples;
@@ -209,15 +215,11 @@ impl Index {
             });
         }
         let query = Query::parse(text, self.tokenizer())?;
-        let gathered = self.matches(&query, partitions);
-        let stats = self.stats(query.scored_terms().iter().map(String::as_str), partitions);
-        let mut hits = bm25(&stats, &gathered);
-        let total = hits.len();
+        let (mut hits, total) = self.search_top(&query, partitions, end);
         let next = (end < total && end < SEARCH_RESULTS_MAX).then(|| Page {
             offset: end,
             size: page.size.min(SEARCH_RESULTS_MAX - end),
         });
-        hits.truncate(end);
         let hits = hits.split_off(page.offset.min(hits.len()));
         Ok(SearchPage { hits, total, next })
     }
@@ -244,12 +246,7 @@ impl Index {
             });
         }
         let query = self.tokenizer().counts(text);
-        let terms: Vec<String> = query.keys().cloned().collect();
-        let gathered = self.sharing(&terms, partitions);
-        let asked = gathered.terms.iter().chain(&terms).map(String::as_str);
-        let stats = self.stats(asked, partitions);
-        let mut hits = tfidf_cosine(&query, &stats, &gathered);
-        hits.truncate(top_k);
+        let hits = self.similar_top(&query, top_k, partitions);
         Ok(hits)
     }
 }
