@@ -21,7 +21,7 @@
 
 use super::bound::{promoted, Masses};
 use super::lexicon::Lexicon;
-use super::postings::{code, DocTerms, Postings};
+use super::postings::{code, DocTerms, Postings, SPILLED};
 use super::tokens::Tokenizer;
 use super::ApplyError;
 use crate::limits::SEARCH_DOCUMENT_BYTES_MAX;
@@ -53,10 +53,8 @@ pub(super) struct Doc {
     pub partition: u32,
     /// Number of tokens.
     pub dl: u32,
-    /// Distinct terms in name order, with tf.
+    /// Distinct terms, ascending by id, with tf.
     pub terms: DocTerms,
-    /// Σ tf² of its terms per class (`bound.rs`).
-    pub masses: Masses,
 }
 
 /// The search index of one replica. See the module comment for its layout.
@@ -67,6 +65,9 @@ pub struct Index {
     pub(super) terms: Vec<Option<Term>>,
     lexicon: Lexicon,
     pub(super) docs: Vec<Option<Doc>>,
+    /// Per document id, Σ tf² of its terms per class (`bound.rs`); apart from `docs`, so that
+    /// a search bounding many documents and a term moving up a class read only these.
+    pub(super) masses: Vec<Masses>,
     doc_ids: BTreeMap<Arc<[u8]>, DocId>,
     free_docs: Vec<DocId>,
     pub(super) docs_by_partition: Vec<u64>,
@@ -84,6 +85,7 @@ impl Index {
             terms: Vec::new(),
             lexicon: Lexicon::new(),
             docs: Vec::new(),
+            masses: Vec::new(),
             doc_ids: BTreeMap::new(),
             free_docs: Vec::new(),
             docs_by_partition: vec![0; partitions as usize],
@@ -204,6 +206,7 @@ impl Index {
                     Some(id) => id,
                     None => {
                         self.docs.push(None);
+                        self.masses.push(Masses::default());
                         DocId::try_from(self.docs.len() - 1).expect("checked above")
                     }
                 };
@@ -254,6 +257,7 @@ impl Index {
                 tf,
             );
         }
+        self.masses[id as usize] = masses;
         let slot = &mut self.docs[id as usize];
         assert!(slot.is_none(), "document slot {id} is free");
         *slot = Some(Doc {
@@ -261,24 +265,24 @@ impl Index {
             partition,
             dl,
             terms: DocTerms::new(&terms),
-            masses,
         });
     }
 
     /// Inserts document `doc`'s posting at `at` in `term_id`'s postings and counts it in
-    /// `partition` (and in its class, which `link` adds to the document once linked).
+    /// `partition`. Moves the term up a class if its df calls for it (`link` then counts the
+    /// document being linked, whose masses it sets whole, in the new class).
     fn add_posting(&mut self, term_id: TermId, at: usize, doc: DocId, code: u8, partition: u32) {
         let term = self.terms[term_id as usize].as_mut().expect("interned");
         term.postings.insert(at, doc, code);
         if let Some(next) = promoted(term.class, term.postings.len()) {
             let postings = term.postings.docs().iter().zip(term.postings.codes());
             for (&d, &code) in postings {
-                // The document being linked (its slot is empty) is counted in the new class.
-                if let Some(holder) = self.docs[d as usize].as_mut() {
-                    holder
-                        .masses
-                        .promote(term.class, holder.terms.tf(term_id, code));
-                }
+                let tf = match &self.docs[d as usize] {
+                    _ if code < SPILLED => u32::from(code),
+                    Some(holder) => holder.terms.tf(term_id, code),
+                    None => continue, // the document being linked
+                };
+                self.masses[d as usize].promote(term.class, tf);
             }
             term.class = next;
         }
@@ -359,7 +363,7 @@ impl Index {
 
     /// The exact tf of `term` in `doc`, whose posting has `code`.
     pub(super) fn tf(&self, term: TermId, doc: DocId, code: u8) -> u32 {
-        if code < super::postings::SPILLED {
+        if code < SPILLED {
             u32::from(code)
         } else {
             self.doc(doc).terms.tf(term, code)
@@ -392,6 +396,7 @@ impl Index {
             + self.lexicon.heap_bytes()
             + self.terms.capacity() * size_of::<Option<Term>>()
             + self.docs.capacity() * size_of::<Option<Doc>>()
+            + self.masses.capacity() * size_of::<Masses>()
             + self.free_docs.capacity() * 4
             + (self.docs_by_partition.len() + self.tokens_by_partition.len()) * 8
     }

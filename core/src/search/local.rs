@@ -19,8 +19,8 @@
 //! Both tests compare with a margin far above rounding errors (`below`), so no document that
 //! could score θ or more, with any rounding, is skipped; ties at θ are still decided by key.
 
-use super::bound::Floors;
-use super::index::{Doc, DocId, Index, TermId};
+use super::bound::{Floors, Masses};
+use super::index::{DocId, Index, TermId};
 use super::postings::seek;
 use super::query::Query;
 use super::rank::{bm25_idf, bm25_term, cosine, query_unit, tfidf_idf, tfidf_norm, Hit};
@@ -152,16 +152,19 @@ impl Index {
                     cursor.at += 1;
                 }
             }
-            let d = self.doc(doc);
-            if filter.as_ref().is_some_and(|f| !f[d.partition as usize]) {
+            if filter
+                .as_ref()
+                .is_some_and(|f| !f[self.doc(doc).partition as usize])
+            {
                 continue;
             }
-            let threshold = top.threshold();
-            if let Some(threshold) = threshold {
-                if below(bound(d, &floors, &cursors, &shares), threshold) {
+            if let Some(threshold) = top.threshold() {
+                let masses = &self.masses[doc as usize];
+                if below(bound(masses, &floors, &cursors, &shares), threshold) {
                     continue;
                 }
             }
+            let d = self.doc(doc);
             // The squares add up in name order, as `rank::tfidf_cosine` adds them.
             weights.clear();
             for (t, tf) in d.terms.iter() {
@@ -203,16 +206,18 @@ struct Share {
     weight: f64,
 }
 
-/// An upper bound of `doc`'s cosine, from a lower bound of its norm (`Floors::norm2`).
-fn bound(doc: &Doc, floors: &Floors, cursors: &[Cursor], shares: &[Share]) -> f64 {
+/// An upper bound of a document's cosine, from a lower bound of its norm given its masses
+/// (`Floors::norm2`).
+fn bound(masses: &Masses, floors: &Floors, cursors: &[Cursor], shares: &[Share]) -> f64 {
     let known = shares
         .iter()
         .map(|s| (cursors[s.cursor].class, s.tf, s.weight));
-    let norm = floors.norm2(&doc.masses, known).sqrt();
-    shares
+    let norm = floors.norm2(masses, known).sqrt();
+    let dot: f64 = shares
         .iter()
-        .map(|s| cursors[s.cursor].unit * (s.weight / norm))
-        .sum()
+        .map(|s| cursors[s.cursor].unit * s.weight)
+        .sum();
+    dot / norm
 }
 
 /// `tfidf_idf` of each term over the partitions of one search, computed when first asked for
