@@ -16,9 +16,13 @@
 //! This is a driver, not core: it reads the clock and /proc, and writes a file.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod corpus;
+mod measure;
+
+use corpus::{between, vocabulary, Corpus, Zipf, COMMON_RANKS, ZIPF_S};
+use measure::{cpu_model, cpu_time, latency, median, resident_bytes, Digest, Latency};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
-use std::collections::BTreeSet;
+use rand_core::SeedableRng;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use tern_core::search::{Index, Page, PartitionSet, Tokenizer};
@@ -26,11 +30,6 @@ use tern_core::search::{Index, Page, PartitionSet, Tokenizer};
 /// Partitions of the ring (`limits::PARTITIONS`): documents are spread over all of them and
 /// every search asks for all of them, as on a replica holding every key.
 const PARTITIONS: u32 = 64;
-/// Zipf exponent: the frequency of the word of rank r is proportional to 1 / r^s.
-const ZIPF_S: f64 = 1.0;
-/// Ranks below this are "common" words, below `MID_RANKS` "mid", the rest "rare".
-const COMMON_RANKS: usize = 100;
-const MID_RANKS: usize = 5000;
 
 struct Args {
     docs: usize,
@@ -88,124 +87,6 @@ fn parse_args() -> Args {
     args
 }
 
-/// A uniform f64 in [0, 1).
-fn unit(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A uniform integer in [lo, hi).
-fn between(rng: &mut ChaCha8Rng, lo: usize, hi: usize) -> usize {
-    lo + (rng.next_u64() % (hi - lo) as u64) as usize
-}
-
-/// Made-up words, most frequent first, each its own token (no two stem alike): common words
-/// are short, as in natural language.
-fn vocabulary(size: usize, rng: &mut ChaCha8Rng, tokenizer: &Tokenizer) -> Vec<String> {
-    const CONSONANTS: &[u8] = b"bcdfghjklmnprstvwz";
-    const VOWELS: &[u8] = b"aeiou";
-    let mut words = Vec::with_capacity(size);
-    let mut tokens = BTreeSet::new();
-    while words.len() < size {
-        let rank = words.len();
-        let syllables = match rank {
-            0..16 => 1,
-            16..500 => 2,
-            500..10_000 => 3,
-            _ => 3 + (rng.next_u64() % 2) as usize,
-        };
-        let mut word = String::new();
-        for _ in 0..syllables {
-            word.push(CONSONANTS[between(rng, 0, CONSONANTS.len())] as char);
-            word.push(VOWELS[between(rng, 0, VOWELS.len())] as char);
-            if rng.next_u64() % 3 == 0 {
-                word.push(CONSONANTS[between(rng, 0, CONSONANTS.len())] as char);
-            }
-        }
-        let token = tokenizer.token(&word);
-        if tokens.insert(token) {
-            words.push(word);
-        }
-    }
-    words
-}
-
-/// Samples word ranks with probability proportional to 1 / (rank + 1)^s.
-struct Zipf {
-    cumulative: Vec<f64>,
-}
-
-impl Zipf {
-    fn new(size: usize) -> Zipf {
-        let mut total = 0.0;
-        let cumulative = (0..size)
-            .map(|r| {
-                total += 1.0 / ((r + 1) as f64).powf(ZIPF_S);
-                total
-            })
-            .collect::<Vec<f64>>();
-        let cumulative = cumulative.iter().map(|c| c / total).collect();
-        Zipf { cumulative }
-    }
-
-    fn sample(&self, rng: &mut ChaCha8Rng) -> usize {
-        let u = unit(rng);
-        self.cumulative
-            .partition_point(|&c| c <= u)
-            .min(self.cumulative.len() - 1)
-    }
-}
-
-struct Corpus {
-    words: Vec<String>,
-    zipf: Zipf,
-}
-
-impl Corpus {
-    /// A document of about `words` words (uniform in [words / 2, 3 · words / 2]) in
-    /// sentences of 6 to 17 words, each capitalised and ending with a full stop.
-    fn document(&self, words: usize, rng: &mut ChaCha8Rng) -> String {
-        let len = between(rng, words / 2, words * 3 / 2 + 1).max(1);
-        let mut text = String::new();
-        let mut sentence_left = 0;
-        for i in 0..len {
-            let word = &self.words[self.zipf.sample(rng)];
-            if sentence_left == 0 {
-                if i > 0 {
-                    text.push_str(". ");
-                }
-                sentence_left = between(rng, 6, 18);
-                let mut chars = word.chars();
-                let first = chars.next().expect("words are not empty");
-                text.extend(first.to_uppercase());
-                text.push_str(chars.as_str());
-            } else {
-                text.push(' ');
-                text.push_str(word);
-            }
-            sentence_left -= 1;
-        }
-        text.push('.');
-        text
-    }
-
-    /// A word whose rank is in `ranks`.
-    fn word_in(&self, ranks: std::ops::Range<usize>, rng: &mut ChaCha8Rng) -> &str {
-        let hi = ranks.end.min(self.words.len());
-        let lo = ranks.start.min(hi - 1);
-        &self.words[between(rng, lo, hi)]
-    }
-
-    /// A word of a random class: common, mid or rare.
-    fn word_any(&self, rng: &mut ChaCha8Rng) -> &str {
-        let v = self.words.len();
-        match rng.next_u64() % 3 {
-            0 => self.word_in(0..COMMON_RANKS, rng),
-            1 => self.word_in(COMMON_RANKS..MID_RANKS, rng),
-            _ => self.word_in(MID_RANKS..v, rng),
-        }
-    }
-}
-
 /// The key of document `i`: partition by a mix of its number, as a hash would.
 fn key(i: usize) -> (u32, Vec<u8>) {
     let mixed = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
@@ -213,110 +94,6 @@ fn key(i: usize) -> (u32, Vec<u8>) {
         (mixed % PARTITIONS as u64) as u32,
         format!("doc/{i:08}").into_bytes(),
     )
-}
-
-/// Resident memory of this process, bytes (/proc/self/statm, resident pages × 4 KiB pages).
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * page_bytes()
-}
-
-/// The page size, from the kernel's own accounting of this process: VmRSS (kB) over statm's
-/// resident pages, read together; 4 KiB if unreadable.
-fn page_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let rss_kb: Option<u64> = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
-    let pages: Option<u64> = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok());
-    match (rss_kb, pages) {
-        (Some(kb), Some(pages)) if pages > 0 => (kb * 1024 / pages).next_power_of_two(),
-        _ => 4096,
-    }
-}
-
-/// CPU time this process has run, from /proc/self/schedstat (ns on a CPU; one thread): on a
-/// shared machine, wall time includes waiting for a CPU, this does not.
-fn cpu_time() -> Duration {
-    let schedstat = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
-    let ns = schedstat
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(ns)
-}
-
-fn cpu_model() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map_or("unknown".to_string(), |m| m.trim().to_string());
-    let cores = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    format!("{model}, {cores} logical cores")
-}
-
-/// Latency percentiles of one kind of operation, in ms.
-#[derive(Clone, Copy, Debug, Default)]
-struct Latency {
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
-fn latency(samples: &mut [Duration]) -> Latency {
-    if samples.is_empty() {
-        return Latency::default();
-    }
-    samples.sort_unstable();
-    let at = |p: f64| {
-        let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
-        samples[rank.clamp(1, samples.len()) - 1].as_secs_f64() * 1e3
-    };
-    Latency {
-        p50: at(50.0),
-        p99: at(99.0),
-        max: at(100.0),
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// FNV-1a over every result: the same corpus and queries must give the same digest before
-/// and after a change to the engine.
-#[derive(Default)]
-struct Digest(u64);
-
-impl Digest {
-    fn add(&mut self, bytes: &[u8]) {
-        if self.0 == 0 {
-            self.0 = 0xcbf2_9ce4_8422_2325;
-        }
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn hit(&mut self, key: &[u8], score: f64) {
-        self.add(key);
-        self.add(&score.to_bits().to_le_bytes());
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -532,7 +309,7 @@ fn main() {
         out,
         "Corpus: {} documents of {:.1} tokens on average ({} tokens), words drawn with \
          Zipf exponent {ZIPF_S} from {} made-up words ({} distinct terms indexed), {:.1} MB \
-         of text, {:.1} MB of keys, {PARTITIONS} partitions. One `Index` holds them all and \
+         of text ({:.0} bytes a document), {:.1} MB of keys, {PARTITIONS} partitions. One `Index` holds them all and \
          every search asks for all partitions, as on a replica of a 3-node cluster with N = 3.\n",
         args.docs,
         tokens as f64 / args.docs as f64,
@@ -540,6 +317,7 @@ fn main() {
         args.vocabulary,
         vocabulary_indexed,
         mb(text_bytes),
+        text_bytes as f64 / args.docs as f64,
         mb(key_bytes),
     );
     let _ = writeln!(out, "| what | figure |");
@@ -606,6 +384,38 @@ fn main() {
         out,
         "\nResults digest (FNV-1a over every total, key and score bit pattern): {:016x}\n",
         digests[0]
+    );
+    let p99 = |k: usize| median(runs.iter().map(|r| r[k].p99).collect());
+    let boolean = (0..KINDS.len() - 1).map(p99).fold(0.0, f64::max);
+    let similar = p99(KINDS.len() - 1);
+    let memory = rss_growth as f64 / text_bytes as f64;
+    let met = |ok: bool| if ok { "met" } else { "not met" };
+    let _ = writeln!(out, "Issue 8's targets, at the index level:\n");
+    let _ = writeln!(out, "| target | here | |");
+    let _ = writeln!(out, "|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| boolean p99 under 5 ms | {boolean:.3} ms (the worst kind) | {} |",
+        met(boolean < 5.0)
+    );
+    let _ = writeln!(
+        out,
+        "| similarity top-10 p99 under 20 ms | {similar:.3} ms | {} |",
+        met(similar < 20.0)
+    );
+    let _ = writeln!(
+        out,
+        "| index memory under 2x the raw text | {memory:.2}x resident ({:.2}x `heap_bytes`) | {} |",
+        heap as f64 / text_bytes as f64,
+        met(memory < 2.0)
+    );
+    let _ = writeln!(
+        out,
+        "| restart with 100,000 documents under 3 s | rebuild {:.2} s ({:.2} s of CPU): the index's \
+         part of a restart | {} |",
+        rebuild_time.as_secs_f64(),
+        rebuild_cpu.as_secs_f64(),
+        met(rebuild_time.as_secs_f64() < 3.0)
     );
     print!("{out}");
     if let Some(path) = &args.report {
