@@ -5,9 +5,10 @@
 //! documents are `u32` ids and their key is stored once (one `Arc<[u8]>` shared by the lookup
 //! map and the document). A term's postings are its documents' ids, ascending, and a byte of
 //! tf each (`postings.rs`), grown by an eighth at a time so spare capacity stays small. A
-//! document keeps its distinct terms in name order with their tf, in one allocation: what
-//! replacing it must remove, and what its TF-IDF norm is made of. Freed term and document ids
-//! are reused, so the tables stay dense under churn.
+//! document keeps its distinct terms by id, delta-encoded, with their tf, in one allocation:
+//! what replacing it must remove, and what its TF-IDF norm is made of. Beside each document,
+//! its masses bound its norm (`bound.rs`). Freed term and document ids are reused, so the
+//! tables stay dense under churn.
 //!
 //! Statistics per partition: n and total dl are counters per partition. df(t, P) is the
 //! postings' length when P holds every partition; otherwise a term with at least

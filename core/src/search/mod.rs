@@ -3,14 +3,20 @@
 //! worked examples that the tests recompute.
 //!
 //! This module is pure: no IO, no clock, no hash map; the same index and query give the same
-//! hits, ties broken by key bytes. It never decides which keys a replica holds or which
-//! replica answers for a partition: a caller feeds `Index::apply` and picks the partitions.
+//! hits, ties broken by key bytes. (The word cache picks a slot by a fixed hash of a word,
+//! but it is a cache that can only miss and that nothing iterates: see `word_cache`.) It
+//! never decides which keys a replica holds or which replica answers for a partition: a
+//! caller feeds `Index::apply` and picks the partitions.
 //!
 //! - `tokens`: text → tokens (UAX #29 words, lowercased, Snowball English unless off);
 //! - `query`: query text → `Query` (AND, OR, NOT/-, parentheses), typed errors with offsets;
-//! - `index`: the inverted index, updated per key, statistics per partition;
+//! - `index`: the inverted index, updated per key, statistics per partition, made of
+//!   `postings` (compact lists with a byte of tf), `lexicon` (term names ↔ ids) and
+//!   `word_cache` (words → term ids, in front of stemming);
 //! - `gather`: stats, the candidates of a query or a text, for a set of partitions;
-//! - `rank`: pure scoring over stats and candidates, and merging gathered pieces.
+//! - `rank`: pure scoring over stats and candidates, and merging gathered pieces;
+//! - `local`: the same hits from one index without gathering, keeping the top hits (`topk`)
+//!   and skipping, exactly, the documents that cannot reach the top k (`bound`).
 
 mod bound;
 mod gather;

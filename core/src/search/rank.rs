@@ -249,7 +249,7 @@ pub(super) fn tfidf_norm(weights: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// The cosine of a document with the query: Σ unit · (weight / norm) over (the query's unit
-/// weight, the document's weight) of each term, in name order (the query's order). Terms the query lacks add
+/// weight, the document's weight) of each term, in name order. Terms the query lacks add
 /// +0.0, which changes no sum: leaving them out gives the same bits.
 pub(super) fn cosine(shares: impl Iterator<Item = (f64, f64)>, doc_norm: f64) -> f64 {
     shares.map(|(unit, w)| unit * (w / doc_norm)).sum()
