@@ -2,7 +2,7 @@
 //! the documents sharing a term with a text. Everything is found through posting lists: no
 //! read here visits a document that holds none of the terms asked about.
 
-use super::index::{DocId, Index, Term};
+use super::index::{DocId, Index, Term, TermId};
 use super::query::{includes, Expr, Query};
 use super::rank::{Candidate, Gathered, Stats};
 use super::PartitionSet;
@@ -36,20 +36,18 @@ impl Index {
     }
 
     /// df of `term` in the filtered partitions (see the `index` module comment for the cost).
-    fn df(&self, term: &Term, filter: &Option<Vec<bool>>) -> u64 {
+    pub(super) fn df(&self, term: &Term, filter: &Option<Vec<bool>>) -> u64 {
         match filter {
             None => term.postings.len() as u64,
             Some(filter) if term.df_by_partition.is_empty() => {
-                let holding = term.postings.iter();
+                let holding = term.postings.docs().iter();
                 holding
-                    .filter(|p| filter[self.doc(p.doc).partition as usize])
+                    .filter(|&&d| filter[self.doc(d).partition as usize])
                     .count() as u64
             }
-            Some(filter) => term
-                .df_by_partition
-                .iter()
-                .filter(|&&(p, _)| filter[p as usize])
-                .map(|&(_, df)| u64::from(df))
+            Some(filter) => (term.df_by_partition.iter().zip(filter))
+                .filter(|&(_, &counted)| counted)
+                .map(|(&df, _)| u64::from(df))
                 .sum(),
         }
     }
@@ -58,27 +56,35 @@ impl Index {
     /// every scored term it holds; the table is `query.scored_terms()`. Score with
     /// `rank::bm25` and the `stats` of the scored terms.
     pub fn matches(&self, query: &Query, partitions: &PartitionSet) -> Gathered {
-        let filter = self.filter(partitions);
-        let docs = match self.eval(query.expr(), &filter) {
-            Set::In(docs) => docs,
-            // `eval` yields `In` exactly where `includes` holds, and `Query::parse` refuses
-            // the queries where it does not.
-            Set::Out(_) => unreachable!("a parsed query includes: {}", includes(query.expr())),
-        };
+        let docs = self.matching(query, partitions);
         let mut tf: Vec<Vec<(u32, u32)>> = vec![Vec::new(); docs.len()];
         for (i, name) in (0u32..).zip(query.scored_terms()) {
-            let Some(term) = self.term(name) else {
+            let Some(term_id) = self.term_id(name) else {
                 continue;
             };
-            for (slot, f) in tf.iter_mut().zip(term.tfs(docs.iter().copied())) {
-                if f > 0 {
-                    slot.push((i, f));
+            let codes = self
+                .live_term(term_id)
+                .postings
+                .gallop(docs.iter().copied());
+            for ((slot, &doc), code) in tf.iter_mut().zip(&docs).zip(codes) {
+                if let Some(code) = code {
+                    slot.push((i, self.tf(term_id, doc, code)));
                 }
             }
         }
         Gathered {
             terms: query.scored_terms().to_vec(),
             candidates: self.candidates(&docs, tf),
+        }
+    }
+
+    /// The documents of `partitions` that `query` matches, ascending.
+    pub(super) fn matching(&self, query: &Query, partitions: &PartitionSet) -> Vec<DocId> {
+        match self.eval(query.expr(), &self.filter(partitions)) {
+            Set::In(docs) => docs,
+            // `eval` yields `In` exactly where `includes` holds, and `Query::parse` refuses
+            // the queries where it does not.
+            Set::Out(_) => unreachable!("a parsed query includes: {}", includes(query.expr())),
         }
     }
 
@@ -95,49 +101,35 @@ impl Index {
         if docs.is_empty() {
             return Gathered::default();
         }
-        // Group the candidates by term (a counting sort over term ids, one counter per term
-        // of the vocabulary): `holders[start[t]..start[t + 1]]` are the candidates holding
-        // term t, ascending, so each term's postings are read once, in order.
-        let mut start = vec![0usize; self.terms.len() + 1];
+        // The table: every term some candidate holds, sorted by name; `at[t]` is term t's
+        // place in it.
+        let mut at = vec![u32::MAX; self.terms.len()];
+        let mut table: Vec<TermId> = Vec::new();
         for &id in &docs {
-            for &t in self.doc(id).terms.iter() {
-                start[t as usize + 1] += 1;
+            for t in self.doc(id).terms.ids() {
+                if at[t as usize] == u32::MAX {
+                    at[t as usize] = 0;
+                    table.push(t);
+                }
             }
         }
-        for t in 0..self.terms.len() {
-            start[t + 1] += start[t];
+        table.sort_unstable_by(|&a, &b| self.live_term(a).name.cmp(&self.live_term(b).name));
+        for (i, &t) in (0u32..).zip(&table) {
+            at[t as usize] = i;
         }
-        let mut fill = start.clone();
-        let mut holders = vec![0usize; start[self.terms.len()]];
-        for (c, &id) in docs.iter().enumerate() {
-            for &t in self.doc(id).terms.iter() {
-                holders[fill[t as usize]] = c;
-                fill[t as usize] += 1;
-            }
-        }
-        // The table: every term some candidate holds, sorted by name.
-        let mut table: Vec<(&str, usize)> = (0..self.terms.len())
-            .filter(|&t| start[t + 1] > start[t])
-            .map(|t| (self.term_name(t), t))
-            .collect();
-        table.sort_unstable();
-        let mut tf: Vec<Vec<(u32, u32)>> = docs
+        let tf: Vec<Vec<(u32, u32)>> = docs
             .iter()
-            .map(|&id| Vec::with_capacity(self.doc(id).terms.len()))
+            .map(|&id| {
+                let terms = self.doc(id).terms.iter();
+                let mut tf: Vec<(u32, u32)> = terms.map(|(t, tf)| (at[t as usize], tf)).collect();
+                tf.sort_unstable();
+                tf
+            })
             .collect();
-        for (i, &(_, t)) in (0u32..).zip(&table) {
-            let held = &holders[start[t]..start[t + 1]];
-            let term = self.terms[t]
-                .as_ref()
-                .expect("a candidate's terms are live");
-            for (&c, f) in held.iter().zip(term.tfs(held.iter().map(|&c| docs[c]))) {
-                tf[c].push((i, f));
-            }
-        }
         Gathered {
             terms: table
-                .into_iter()
-                .map(|(name, _)| name.to_string())
+                .iter()
+                .map(|&t| self.live_term(t).name.to_string())
                 .collect(),
             candidates: self.candidates(&docs, tf),
         }
@@ -161,12 +153,8 @@ impl Index {
         candidates
     }
 
-    fn term_name(&self, id: usize) -> &str {
-        self.terms[id].as_ref().map_or("", |t| &t.name)
-    }
-
     /// Which partitions count, as a table indexed by partition (`None`: all of them).
-    fn filter(&self, partitions: &PartitionSet) -> Option<Vec<bool>> {
+    pub(super) fn filter(&self, partitions: &PartitionSet) -> Option<Vec<bool>> {
         let mut filter = vec![false; self.partitions as usize];
         for p in partitions.iter().filter(|&p| p < self.partitions) {
             filter[p as usize] = true;
@@ -176,7 +164,7 @@ impl Index {
 
     /// The documents holding `term` in the filtered partitions, sorted.
     fn postings(&self, term: &Term, filter: &Option<Vec<bool>>) -> Vec<DocId> {
-        let ids = term.postings.iter().map(|p| p.doc);
+        let ids = term.postings.docs().iter().copied();
         match filter {
             None => ids.collect(),
             Some(filter) => ids

@@ -1,24 +1,28 @@
 //! The inverted index of one replica: documents by key, postings by term, statistics by
-//! partition. Updated one key at a time (`apply`); read by `gather.rs`.
+//! partition. Updated one key at a time (`apply`); read by `gather.rs` and `local.rs`.
 //!
-//! Memory layout (docs/SEARCH.md, "Memory"): terms are interned to `u32` ids and stored once
-//! (one `Arc<str>` shared by the lookup map and the term); documents are `u32` ids and their
-//! key is stored once (one `Arc<[u8]>` shared by the lookup map and the document). A term's
-//! postings are one `Vec` of 8-byte `(doc, tf)` pairs sorted by doc id, grown by an eighth
-//! at a time so spare capacity stays small. A document keeps its distinct term ids (4 bytes
-//! each) so that replacing it removes exactly its postings. Freed term and document ids are
-//! reused, so the tables stay dense under churn.
+//! Memory layout (docs/SEARCH.md, "Memory"): terms are interned to `u32` ids (`lexicon.rs`);
+//! documents are `u32` ids and their key is stored once (one `Arc<[u8]>` shared by the lookup
+//! map and the document). A term's postings are its documents' ids, ascending, and a byte of
+//! tf each (`postings.rs`), grown by an eighth at a time so spare capacity stays small. A
+//! document keeps its distinct terms by id, delta-encoded, with their tf, in one allocation:
+//! what replacing it must remove, and what its TF-IDF norm is made of. Beside each document,
+//! its masses bound its norm (`bound.rs`). Freed term and document ids are reused, so the
+//! tables stay dense under churn.
 //!
 //! Statistics per partition: n and total dl are counters per partition. df(t, P) is the
 //! postings' length when P holds every partition; otherwise a term with at least
-//! `DF_COUNTED_FROM` postings keeps (partition, df there) pairs, and a rarer one is counted
-//! from its postings. `SearchSimilar` needs df of every term of every candidate (for the
-//! document vectors' norms), so df(t, P) must not cost O(df) for common terms; but most terms
-//! are rare (Zipf), and pairs for all of them would cost about a third as much as the
-//! postings themselves. With the threshold, df(t, P) costs at most `DF_COUNTED_FROM` posting
-//! reads or one pass over at most `partitions` pairs, and pairs exist only for terms with
-//! many postings.
+//! `DF_COUNTED_FROM` postings keeps its df in each partition (one counter per partition), and
+//! a rarer one is counted from its postings. `SearchSimilar` needs df of every term of every
+//! candidate (for the document vectors' norms), so df(t, P) must not cost O(df) for common
+//! terms; but most terms are rare (Zipf), and counters for all of them would cost more than
+//! the postings themselves. With the threshold, df(t, P) costs at most `DF_COUNTED_FROM`
+//! posting reads or one pass over `partitions` counters, and counters exist only for terms
+//! with many postings.
 
+use super::bound::{promoted, Masses};
+use super::lexicon::Lexicon;
+use super::postings::{code, DocTerms, Postings, SPILLED};
 use super::tokens::Tokenizer;
 use super::ApplyError;
 use crate::limits::SEARCH_DOCUMENT_BYTES_MAX;
@@ -32,46 +36,16 @@ pub(super) const DF_COUNTED_FROM: usize = 128;
 pub(super) type TermId = u32;
 pub(super) type DocId = u32;
 
-/// One document holding a term, and how often.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Posting {
-    pub doc: DocId,
-    pub tf: u32,
-}
-
 #[derive(Clone, Debug)]
 pub(super) struct Term {
-    pub name: Arc<str>,
-    /// Sorted by doc id, one per document holding the term; never empty.
-    pub postings: Vec<Posting>,
-    /// (partition, documents there holding the term), sorted by partition, counts > 0. Kept
-    /// from `DF_COUNTED_FROM` postings until the term falls below half that; empty otherwise.
-    pub df_by_partition: Vec<(u32, u32)>,
-}
-
-impl Term {
-    /// The tf of each of `docs` (ascending), 0 where absent. One forward pass that gallops
-    /// (doubling steps, then a binary search), so reading k documents of n postings costs
-    /// O(k · log(n / k)): cheap for a few documents, a sequential scan for many.
-    pub fn tfs<'a>(
-        &'a self,
-        docs: impl Iterator<Item = DocId> + 'a,
-    ) -> impl Iterator<Item = u32> + 'a {
-        let postings = &self.postings;
-        let mut at = 0;
-        docs.map(move |doc| {
-            let rest = &postings[at..];
-            let mut step = 1;
-            while step < rest.len() && rest[step - 1].doc < doc {
-                step *= 2;
-            }
-            at += rest[..step.min(rest.len())].partition_point(|p| p.doc < doc);
-            match postings.get(at) {
-                Some(p) if p.doc == doc => p.tf,
-                _ => 0,
-            }
-        })
-    }
+    pub name: Box<str>,
+    /// One per document holding the term; never empty.
+    pub postings: Postings,
+    /// Documents holding the term in each partition, indexed by partition. Kept from
+    /// `DF_COUNTED_FROM` postings until the term falls below half that; empty otherwise.
+    pub df_by_partition: Box<[u32]>,
+    /// A bound of df, for the documents' norm bounds (`bound.rs`).
+    pub class: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -80,8 +54,8 @@ pub(super) struct Doc {
     pub partition: u32,
     /// Number of tokens.
     pub dl: u32,
-    /// Distinct term ids, sorted.
-    pub terms: Box<[TermId]>,
+    /// Distinct terms, ascending by id, with tf.
+    pub terms: DocTerms,
 }
 
 /// The search index of one replica. See the module comment for its layout.
@@ -90,9 +64,11 @@ pub struct Index {
     pub(super) tokenizer: Tokenizer,
     pub(super) partitions: u32,
     pub(super) terms: Vec<Option<Term>>,
-    pub(super) term_ids: BTreeMap<Arc<str>, TermId>,
-    free_terms: Vec<TermId>,
+    lexicon: Lexicon,
     pub(super) docs: Vec<Option<Doc>>,
+    /// Per document id, Σ tf² of its terms per class (`bound.rs`); apart from `docs`, so that
+    /// a search bounding many documents and a term moving up a class read only these.
+    pub(super) masses: Vec<Masses>,
     doc_ids: BTreeMap<Arc<[u8]>, DocId>,
     free_docs: Vec<DocId>,
     pub(super) docs_by_partition: Vec<u64>,
@@ -108,9 +84,9 @@ impl Index {
             tokenizer,
             partitions,
             terms: Vec::new(),
-            term_ids: BTreeMap::new(),
-            free_terms: Vec::new(),
+            lexicon: Lexicon::new(),
             docs: Vec::new(),
+            masses: Vec::new(),
             doc_ids: BTreeMap::new(),
             free_docs: Vec::new(),
             docs_by_partition: vec![0; partitions as usize],
@@ -119,7 +95,8 @@ impl Index {
         }
     }
 
-    /// An index that keeps df per partition from `df_counted_from` postings on.
+    /// An index that keeps df per partition from `df_counted_from` postings on, and whose word
+    /// cache starts small (words push each other out).
     #[cfg(test)]
     pub(super) fn with_df_counted_from(
         partitions: u32,
@@ -128,6 +105,7 @@ impl Index {
     ) -> Index {
         Index {
             df_counted_from,
+            lexicon: Lexicon::with_small_cache(),
             ..Index::new(partitions, tokenizer)
         }
     }
@@ -151,7 +129,7 @@ impl Index {
 
     /// Number of distinct terms.
     pub fn vocabulary(&self) -> usize {
-        self.term_ids.len()
+        self.lexicon.len()
     }
 
     /// Makes `doc` the document of `key` in `partition`, replacing the key's previous one;
@@ -183,26 +161,53 @@ impl Index {
         {
             return Err(ApplyError::Full);
         }
-        let counts = doc.map(|text| self.tokenizer.counts(text));
-        match (existing, counts) {
-            (None, None) => {}
-            (Some(id), None) => {
-                let old = self.docs[id as usize].take().expect("a linked document");
+        let old = existing.map(|id| {
+            let old = self.docs[id as usize].take().expect("a linked document");
+            (id, old)
+        });
+        // A document leaving, or moving partition (which changes every count), is removed
+        // whole first, and before its new terms are looked up, so that no term it alone held
+        // is freed under an id its new version holds.
+        let old = old.and_then(|(id, old)| {
+            if doc.is_none() || old.partition != partition {
                 self.unlink(id, &old, &[]);
-                self.doc_ids.remove(key);
-                self.free_docs.push(id);
             }
-            (Some(id), Some(counts)) => {
-                let old = self.docs[id as usize].take().expect("a linked document");
+            match doc {
+                None => {
+                    self.doc_ids.remove(key);
+                    self.free_docs.push(id);
+                    None
+                }
+                Some(_) => Some((id, old)),
+            }
+        });
+        let Some(text) = doc else { return Ok(()) };
+        let terms = &mut self.terms;
+        let counts = self.lexicon.terms(&self.tokenizer, text, |id, name| {
+            let term = Term {
+                name,
+                postings: Postings::default(),
+                df_by_partition: Box::default(),
+                class: 0,
+            };
+            match terms.get_mut(id as usize) {
+                Some(slot) => *slot = Some(term),
+                None => terms.push(Some(term)),
+            }
+        });
+        match old {
+            Some((id, old)) => {
                 let key = old.key.clone();
-                self.link(id, key, partition, Some(old), counts);
+                let old = (old.partition == partition).then_some(old);
+                self.link(id, key, partition, old, counts);
             }
-            (None, Some(counts)) => {
+            None => {
                 let key: Arc<[u8]> = Arc::from(key);
                 let id = match self.free_docs.pop() {
                     Some(id) => id,
                     None => {
                         self.docs.push(None);
+                        self.masses.push(Masses::default());
                         DocId::try_from(self.docs.len() - 1).expect("checked above")
                     }
                 };
@@ -213,8 +218,9 @@ impl Index {
         Ok(())
     }
 
-    /// Makes `counts` the terms of document `id` (whose slot is empty), replacing those of
-    /// `old`, its previous version. A term in both keeps its posting and gets the new tf in
+    /// Makes `terms` ((term id, tf) ascending by id) the terms of document `id` (whose slot is
+    /// empty), replacing those of `old`, its previous version in the same partition, whose
+    /// postings are still in place. A term in both keeps its posting and gets the new tf in
     /// place: an edit that keeps the common words moves no long posting list.
     fn link(
         &mut self,
@@ -222,155 +228,147 @@ impl Index {
         key: Arc<[u8]>,
         partition: u32,
         old: Option<Doc>,
-        counts: BTreeMap<String, u32>,
+        terms: Vec<(TermId, u32)>,
     ) {
-        let dl: u64 = counts.values().map(|&tf| u64::from(tf)).sum();
+        let dl: u64 = terms.iter().map(|&(_, tf)| u64::from(tf)).sum();
         let dl = u32::try_from(dl).expect("SEARCH_DOCUMENT_BYTES_MAX bounds tokens below u32::MAX");
-        // A document moving partition changes every count: remove it whole first (and before
-        // interning, so no term it alone held is freed under a new id).
-        let old = old.filter(|old| {
-            let stays = old.partition == partition;
-            if !stays {
-                self.unlink(id, old, &[]);
-            }
-            stays
-        });
-        let mut terms: Vec<(TermId, u32)> = counts
-            .into_iter()
-            .map(|(name, tf)| (self.intern(name), tf))
-            .collect();
-        terms.sort_unstable();
-        let kept: &[TermId] = old.as_ref().map_or(&[], |old| &old.terms);
+        let kept: Vec<TermId> = old.as_ref().map_or(Vec::new(), |o| o.terms.ids().collect());
         if let Some(old) = &old {
             self.unlink(id, old, &terms);
         }
         for &(term_id, tf) in &terms {
             let term = self.terms[term_id as usize].as_mut().expect("interned");
-            match term.postings.binary_search_by_key(&id, |p| p.doc) {
+            match term.postings.find(id) {
                 Ok(at) => {
                     assert!(
                         kept.binary_search(&term_id).is_ok(),
                         "only kept terms hold {id}"
                     );
-                    term.postings[at].tf = tf;
+                    term.postings.set_code(at, code(tf));
                 }
-                Err(at) => self.add_posting(term_id, at, Posting { doc: id, tf }, partition),
+                Err(at) => self.add_posting(term_id, at, id, code(tf), partition),
             }
         }
         self.docs_by_partition[partition as usize] += 1;
         self.tokens_by_partition[partition as usize] += u64::from(dl);
+        let mut masses = Masses::default();
+        for &(term_id, tf) in &terms {
+            masses.add(
+                self.terms[term_id as usize].as_ref().expect("linked").class,
+                tf,
+            );
+        }
+        self.masses[id as usize] = masses;
         let slot = &mut self.docs[id as usize];
         assert!(slot.is_none(), "document slot {id} is free");
         *slot = Some(Doc {
             key,
             partition,
             dl,
-            terms: terms.into_iter().map(|(t, _)| t).collect(),
+            terms: DocTerms::new(&terms),
         });
     }
 
-    /// Inserts `posting` at `at` in `term_id`'s postings and counts it in `partition`.
-    fn add_posting(&mut self, term_id: TermId, at: usize, posting: Posting, partition: u32) {
+    /// Inserts document `doc`'s posting at `at` in `term_id`'s postings and counts it in
+    /// `partition`. Moves the term up a class if its df calls for it (`link` then counts the
+    /// document being linked, whose masses it sets whole, in the new class).
+    fn add_posting(&mut self, term_id: TermId, at: usize, doc: DocId, code: u8, partition: u32) {
         let term = self.terms[term_id as usize].as_mut().expect("interned");
-        if term.postings.len() == term.postings.capacity() {
-            // Grow by an eighth, not double: postings are most of the index's memory.
-            term.postings.reserve_exact(term.postings.len() / 8 + 1);
+        term.postings.insert(at, doc, code);
+        if let Some(next) = promoted(term.class, term.postings.len()) {
+            let postings = term.postings.docs().iter().zip(term.postings.codes());
+            for (&d, &code) in postings {
+                let tf = match &self.docs[d as usize] {
+                    _ if code < SPILLED => u32::from(code),
+                    Some(holder) => holder.terms.tf(term_id, code),
+                    None => continue, // the document being linked
+                };
+                self.masses[d as usize].promote(term.class, tf);
+            }
+            term.class = next;
         }
-        term.postings.insert(at, posting);
         let counts = &mut term.df_by_partition;
         if !counts.is_empty() {
-            match counts.binary_search_by_key(&partition, |&(p, _)| p) {
-                Ok(at) => counts[at].1 += 1,
-                Err(at) => counts.insert(at, (partition, 1)),
-            }
+            counts[partition as usize] += 1;
         } else if term.postings.len() >= self.df_counted_from {
             let mut by_partition = vec![0u32; self.partitions as usize];
-            for p in &term.postings {
-                let p = match &self.docs[p.doc as usize] {
+            for &d in term.postings.docs() {
+                let p = match &self.docs[d as usize] {
                     Some(doc) => doc.partition,
                     None => partition, // the document being linked
                 };
                 by_partition[p as usize] += 1;
             }
-            *counts = (0u32..).zip(by_partition).filter(|&(_, n)| n > 0).collect();
+            *counts = by_partition.into_boxed_slice();
         }
     }
 
-    /// Removes document `id`'s postings (`doc`, taken out of its slot) but those of terms in
-    /// `keep` (sorted), and its statistics; frees the terms only it held.
+    /// Removes document `id`'s postings (`doc`, taken out of its slot) but those of the terms
+    /// of `keep` (ascending by id), and its statistics; frees the terms only it held.
     fn unlink(&mut self, id: DocId, doc: &Doc, keep: &[(TermId, u32)]) {
-        for &term_id in doc.terms.iter() {
-            if keep.binary_search_by_key(&term_id, |&(t, _)| t).is_ok() {
+        let mut kept = keep.iter().map(|&(t, _)| t).peekable();
+        for term_id in doc.terms.ids() {
+            while kept.next_if(|&t| t < term_id).is_some() {}
+            if kept.peek() == Some(&term_id) {
                 continue;
             }
             let slot = &mut self.terms[term_id as usize];
             let term = slot.as_mut().expect("a document's terms are live");
             let at = term
                 .postings
-                .binary_search_by_key(&id, |p| p.doc)
+                .find(id)
                 .expect("a document's postings are in its terms");
             term.postings.remove(at);
-            if term.postings.capacity() > 2 * term.postings.len() + 8 {
-                let len = term.postings.len();
-                term.postings.shrink_to(len + len / 8);
-            }
             let counts = &mut term.df_by_partition;
             if term.postings.len() < self.df_counted_from / 2 {
-                *counts = Vec::new();
+                *counts = Box::default();
             } else if !counts.is_empty() {
-                let at = counts
-                    .binary_search_by_key(&doc.partition, |&(p, _)| p)
+                let count = &mut counts[doc.partition as usize];
+                *count = count
+                    .checked_sub(1)
                     .expect("a document's partition counts its terms");
-                counts[at].1 -= 1;
-                if counts[at].1 == 0 {
-                    counts.remove(at);
-                }
             }
             if term.postings.is_empty() {
-                self.term_ids.remove(&term.name);
+                self.lexicon.remove(term_id, &term.name);
                 *slot = None;
-                self.free_terms.push(term_id);
             }
         }
         self.docs_by_partition[doc.partition as usize] -= 1;
         self.tokens_by_partition[doc.partition as usize] -= u64::from(doc.dl);
     }
 
-    /// The id of term `name`, adding it if new.
-    fn intern(&mut self, name: String) -> TermId {
-        if let Some(&id) = self.term_ids.get(name.as_str()) {
-            return id;
-        }
-        let name: Arc<str> = Arc::from(name);
-        let term = Term {
-            name: name.clone(),
-            postings: Vec::new(),
-            df_by_partition: Vec::new(),
-        };
-        let id = match self.free_terms.pop() {
-            Some(id) => {
-                self.terms[id as usize] = Some(term);
-                id
-            }
-            None => {
-                self.terms.push(Some(term));
-                // Terms are at most the postings, at most the documents' tokens.
-                TermId::try_from(self.terms.len() - 1).expect("fewer terms than u32::MAX")
-            }
-        };
-        self.term_ids.insert(name, id);
-        id
+    pub(super) fn term_id(&self, name: &str) -> Option<TermId> {
+        self.lexicon.get(name)
+    }
+
+    /// Orders terms by name: by this key, then (for long names with equal keys) by name.
+    pub(super) fn order_key(&self, id: TermId) -> u128 {
+        self.lexicon.order_key(id)
     }
 
     pub(super) fn term(&self, name: &str) -> Option<&Term> {
-        let id = *self.term_ids.get(name)?;
-        self.terms[id as usize].as_ref()
+        self.terms[self.term_id(name)? as usize].as_ref()
+    }
+
+    pub(super) fn live_term(&self, id: TermId) -> &Term {
+        self.terms[id as usize]
+            .as_ref()
+            .expect("documents name live terms")
     }
 
     pub(super) fn doc(&self, id: DocId) -> &Doc {
         self.docs[id as usize]
             .as_ref()
             .expect("postings name live documents")
+    }
+
+    /// The exact tf of `term` in `doc`, whose posting has `code`.
+    pub(super) fn tf(&self, term: TermId, doc: DocId, code: u8) -> u32 {
+        if code < SPILLED {
+            u32::from(code)
+        } else {
+            self.doc(doc).terms.tf(term, code)
+        }
     }
 
     /// Heap bytes the index holds, roughly (allocator overhead not counted): for the memory
@@ -383,25 +381,24 @@ impl Index {
             .iter()
             .flatten()
             .map(|t| {
-                t.name.len()
-                    + 2 * size_of::<usize>()
-                    + t.postings.capacity() * size_of::<Posting>()
-                    + t.df_by_partition.capacity() * size_of::<(u32, u32)>()
+                t.name.len() + t.postings.heap_bytes() + t.df_by_partition.len() * size_of::<u32>()
             })
             .sum();
         let docs: usize = self
             .docs
             .iter()
             .flatten()
-            .map(|d| d.key.len() + 2 * size_of::<usize>() + d.terms.len() * size_of::<TermId>())
+            .map(|d| d.key.len() + 2 * size_of::<usize>() + d.terms.heap_bytes())
             .sum();
-        let maps = (self.term_ids.len() + self.doc_ids.len()) * (size_of::<Arc<str>>() + 4 + node);
+        let doc_ids = self.doc_ids.len() * (size_of::<Arc<[u8]>>() + 4 + node);
         terms
             + docs
-            + maps
+            + doc_ids
+            + self.lexicon.heap_bytes()
             + self.terms.capacity() * size_of::<Option<Term>>()
             + self.docs.capacity() * size_of::<Option<Doc>>()
-            + (self.free_terms.capacity() + self.free_docs.capacity()) * 4
+            + self.masses.capacity() * size_of::<Masses>()
+            + self.free_docs.capacity() * 4
             + (self.docs_by_partition.len() + self.tokens_by_partition.len()) * 8
     }
 }

@@ -3,20 +3,32 @@
 //! worked examples that the tests recompute.
 //!
 //! This module is pure: no IO, no clock, no hash map; the same index and query give the same
-//! hits, ties broken by key bytes. It never decides which keys a replica holds or which
-//! replica answers for a partition: a caller feeds `Index::apply` and picks the partitions.
+//! hits, ties broken by key bytes. (The word cache picks a slot by a fixed hash of a word,
+//! but it is a cache that can only miss and that nothing iterates: see `word_cache`.) It
+//! never decides which keys a replica holds or which replica answers for a partition: a
+//! caller feeds `Index::apply` and picks the partitions.
 //!
 //! - `tokens`: text → tokens (UAX #29 words, lowercased, Snowball English unless off);
 //! - `query`: query text → `Query` (AND, OR, NOT/-, parentheses), typed errors with offsets;
-//! - `index`: the inverted index, updated per key, statistics per partition;
+//! - `index`: the inverted index, updated per key, statistics per partition, made of
+//!   `postings` (compact lists with a byte of tf), `lexicon` (term names ↔ ids) and
+//!   `word_cache` (words → term ids, in front of stemming);
 //! - `gather`: stats, the candidates of a query or a text, for a set of partitions;
-//! - `rank`: pure scoring over stats and candidates, and merging gathered pieces.
+//! - `rank`: pure scoring over stats and candidates, and merging gathered pieces;
+//! - `local`: the same hits from one index without gathering, keeping the top hits (`topk`)
+//!   and skipping, exactly, the documents that cannot reach the top k (`bound`).
 
+mod bound;
 mod gather;
 mod index;
+mod lexicon;
+mod local;
+mod postings;
 mod query;
 mod rank;
 mod tokens;
+mod topk;
+mod word_cache;
 
 #[cfg(test)]
 mod examples;
@@ -209,15 +221,11 @@ impl Index {
             });
         }
         let query = Query::parse(text, self.tokenizer())?;
-        let gathered = self.matches(&query, partitions);
-        let stats = self.stats(query.scored_terms().iter().map(String::as_str), partitions);
-        let mut hits = bm25(&stats, &gathered);
-        let total = hits.len();
+        let (mut hits, total) = self.search_top(&query, partitions, end);
         let next = (end < total && end < SEARCH_RESULTS_MAX).then(|| Page {
             offset: end,
             size: page.size.min(SEARCH_RESULTS_MAX - end),
         });
-        hits.truncate(end);
         let hits = hits.split_off(page.offset.min(hits.len()));
         Ok(SearchPage { hits, total, next })
     }
@@ -244,12 +252,7 @@ impl Index {
             });
         }
         let query = self.tokenizer().counts(text);
-        let terms: Vec<String> = query.keys().cloned().collect();
-        let gathered = self.sharing(&terms, partitions);
-        let asked = gathered.terms.iter().chain(&terms).map(String::as_str);
-        let stats = self.stats(asked, partitions);
-        let mut hits = tfidf_cosine(&query, &stats, &gathered);
-        hits.truncate(top_k);
+        let hits = self.similar_top(&query, top_k, partitions);
         Ok(hits)
     }
 }

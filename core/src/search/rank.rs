@@ -180,18 +180,9 @@ pub fn tfidf_idf(docs: u64, df: u64) -> f64 {
 /// `query` holds the query's token counts; `gathered` must hold every term of every candidate
 /// (`Index::sharing`) and `stats` the df of each. Zero scores are left out. Ranked.
 pub fn tfidf_cosine(query: &BTreeMap<String, u32>, stats: &Stats, gathered: &Gathered) -> Vec<Hit> {
-    let weights: BTreeMap<&str, f64> = query
-        .iter()
-        .filter(|(t, _)| stats.df(t) > 0)
-        .map(|(t, &count)| {
-            (
-                t.as_str(),
-                count as f64 * tfidf_idf(stats.docs, stats.df(t)),
-            )
-        })
-        .collect();
-    let norm = weights.values().map(|w| w * w).sum::<f64>().sqrt();
-    if norm <= 0.0 {
+    let counts = query.iter().map(|(t, &c)| (t.as_str(), c, stats.df(t)));
+    let unit = query_unit(counts, stats.docs);
+    if unit.is_empty() {
         return Vec::new();
     }
     let idf: Vec<f64> = gathered
@@ -202,7 +193,10 @@ pub fn tfidf_cosine(query: &BTreeMap<String, u32>, stats: &Stats, gathered: &Gat
     let unit: Vec<f64> = gathered
         .terms
         .iter()
-        .map(|t| weights.get(t.as_str()).map_or(0.0, |w| w / norm))
+        .map(|t| {
+            let at = unit.binary_search_by(|(u, _)| (*u).cmp(t.as_str()));
+            at.map_or(0.0, |at| unit[at].1)
+        })
         .collect();
     let mut hits = Vec::new();
     for candidate in &gathered.candidates {
@@ -212,11 +206,11 @@ pub fn tfidf_cosine(query: &BTreeMap<String, u32>, stats: &Stats, gathered: &Gat
                 .iter()
                 .filter_map(|&(i, tf)| Some((i as usize, tf as f64 * *idf.get(i as usize)?)))
         };
-        let doc_norm = entries().map(|(_, w)| w * w).sum::<f64>().sqrt();
+        let doc_norm = tfidf_norm(entries().map(|(_, w)| w));
         if doc_norm <= 0.0 {
             continue;
         }
-        let score: f64 = entries().map(|(i, w)| unit[i] * (w / doc_norm)).sum();
+        let score = cosine(entries().map(|(i, w)| (unit[i], w)), doc_norm);
         if score > 0.0 {
             hits.push(Hit {
                 key: candidate.key.clone(),
@@ -228,123 +222,44 @@ pub fn tfidf_cosine(query: &BTreeMap<String, u32>, stats: &Stats, gathered: &Gat
     hits
 }
 
+/// The query's unit TF-IDF vector: for each (term, count, df) in name order with df > 0,
+/// (term, count · idf / norm), in name order; empty if no term has df > 0. `tfidf_cosine` and
+/// `Index::similar` both use it, so their scores agree bit for bit.
+pub(super) fn query_unit<'q>(
+    query: impl Iterator<Item = (&'q str, u32, u64)>,
+    docs: u64,
+) -> Vec<(&'q str, f64)> {
+    let weights: Vec<(&str, f64)> = query
+        .filter(|&(_, _, df)| df > 0)
+        .map(|(t, count, df)| (t, count as f64 * tfidf_idf(docs, df)))
+        .collect();
+    let norm = tfidf_norm(weights.iter().map(|&(_, w)| w));
+    if norm <= 0.0 {
+        return Vec::new();
+    }
+    weights.into_iter().map(|(t, w)| (t, w / norm)).collect()
+}
+
+/// The L2 norm of a document's TF-IDF vector given its weights (tf · idf) in name order: the
+/// order the squares are added in, and so every bit of the result (two documents whose
+/// vectors hold the same weights for different terms can differ in the last bit). The index
+/// keeps a document's terms by id and sorts them by name to compute it (`Index::similar`).
+pub(super) fn tfidf_norm(weights: impl Iterator<Item = f64>) -> f64 {
+    weights.map(|w| w * w).sum::<f64>().sqrt()
+}
+
+/// The cosine of a document with the query: Σ unit · (weight / norm) over (the query's unit
+/// weight, the document's weight) of each term, in name order. Terms the query lacks add
+/// +0.0, which changes no sum: leaving them out gives the same bits.
+pub(super) fn cosine(shares: impl Iterator<Item = (f64, f64)>, doc_norm: f64) -> f64 {
+    shares.map(|(unit, w)| unit * (w / doc_norm)).sum()
+}
+
 /// Orders hits by score descending, then key bytes ascending.
 pub fn rank(hits: &mut [Hit]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// (key, dl, tf entries)
-    type Row<'a> = (&'a str, u32, &'a [(u32, u32)]);
-
-    fn gathered(terms: &[&str], candidates: &[Row]) -> Gathered {
-        Gathered {
-            terms: terms.iter().map(|t| t.to_string()).collect(),
-            candidates: candidates
-                .iter()
-                .map(|(key, dl, tf)| Candidate {
-                    key: key.as_bytes().to_vec(),
-                    dl: *dl,
-                    tf: tf.to_vec(),
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn scores_are_finite_even_for_inconsistent_stats() {
-        let g = gathered(&["a"], &[("k", 0, &[(0, 1), (7, 3)]), ("j", 5, &[(0, 0)])]);
-        for stats in [
-            Stats::default(),
-            Stats {
-                docs: 1,
-                tokens: 0,
-                df: [("a".to_string(), 9)].into(),
-            },
-            Stats {
-                docs: u64::MAX,
-                tokens: u64::MAX,
-                df: [("a".to_string(), u64::MAX)].into(),
-            },
-        ] {
-            for hit in bm25(&stats, &g) {
-                assert!(hit.score.is_finite(), "{stats:?} {hit:?}");
-            }
-            let query = [("a".to_string(), 2)].into();
-            for hit in tfidf_cosine(&query, &stats, &g) {
-                assert!(
-                    hit.score.is_finite() && hit.score > 0.0,
-                    "{stats:?} {hit:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn ties_break_by_key_bytes() {
-        let mut hits = vec![
-            Hit {
-                key: b"b".to_vec(),
-                score: 1.0,
-            },
-            Hit {
-                key: b"a".to_vec(),
-                score: 1.0,
-            },
-            Hit {
-                key: b"c".to_vec(),
-                score: 2.0,
-            },
-        ];
-        rank(&mut hits);
-        let keys: Vec<&[u8]> = hits.iter().map(|h| h.key.as_slice()).collect();
-        assert_eq!(keys, [b"c", b"a", b"b"]);
-    }
-
-    #[test]
-    fn merge_unions_tables_and_refuses_overlaps_and_bad_indices() {
-        let a = gathered(&["x", "z"], &[("k2", 3, &[(0, 1), (1, 2)])]);
-        let b = gathered(&["y", "z"], &[("k1", 2, &[(0, 1), (1, 1)])]);
-        let merged = Gathered::merge(vec![a.clone(), b]).unwrap();
-        assert_eq!(
-            merged,
-            gathered(
-                &["x", "y", "z"],
-                &[("k1", 2, &[(1, 1), (2, 1)]), ("k2", 3, &[(0, 1), (2, 2)])]
-            )
-        );
-        assert_eq!(
-            Gathered::merge(vec![a.clone(), a]),
-            Err(MergeError::DuplicateKey(b"k2".to_vec()))
-        );
-        let bad = gathered(&["x"], &[("k", 1, &[(4, 1)])]);
-        assert_eq!(
-            Gathered::merge(vec![bad]),
-            Err(MergeError::TermIndex { index: 4, terms: 1 })
-        );
-    }
-
-    #[test]
-    fn stats_add_up() {
-        let mut a = Stats {
-            docs: 2,
-            tokens: 7,
-            df: [("x".to_string(), 1)].into(),
-        };
-        let b = Stats {
-            docs: 1,
-            tokens: 4,
-            df: [("x".to_string(), 1), ("y".to_string(), 1)].into(),
-        };
-        a.add(&b);
-        assert_eq!(
-            (a.docs, a.tokens, a.df("x"), a.df("y"), a.df("z")),
-            (3, 11, 2, 1, 0)
-        );
-        assert!((a.avgdl() - 11.0 / 3.0).abs() < 1e-15);
-        assert_eq!(Stats::default().avgdl(), 0.0);
-    }
-}
+#[path = "rank_tests.rs"]
+mod tests;
