@@ -1,0 +1,200 @@
+//! The virtual disk: durable and pending bytes and names, crashes, failed syncs, and the
+//! node's own log code (`tern_storage`) walked over it.
+
+use super::*;
+use tern_core::{recover_segments, Recovered, Segment, StartError};
+use tern_storage::{open_log, Dir, DiskCommand, LogWriter};
+
+fn complete(disk: &mut Disk) {
+    let target = disk.take_syncs();
+    disk.complete_sync(&target);
+}
+
+fn opened(disk: &mut Disk) -> (Recovered, LogWriter<String>) {
+    let start = |s: &[Segment<'_>]| recover_segments(s).map_err(StartError::Recovery);
+    let opened = open_log(disk, start, |r: &Recovered| {
+        (r.torn.clone(), r.segment_base)
+    })
+    .expect("the log opens");
+    complete(disk);
+    (opened.started, opened.writer)
+}
+
+fn contents(disk: &mut Disk) -> Vec<u8> {
+    let name = disk.list().unwrap()[0].clone();
+    disk.read(&name, u64::MAX).unwrap()
+}
+
+#[test]
+fn synced_bytes_survive_a_crash_and_pending_ones_may_not() {
+    let mut disk = Disk::new(16);
+    let mut f = disk.create("f").unwrap();
+    disk.sync_dir().unwrap();
+    disk.append(&mut f, &[1; 40]).unwrap();
+    disk.sync(&mut f).unwrap();
+    let target = disk.take_syncs();
+    disk.append(&mut f, &[2; 100]).unwrap();
+    disk.complete_sync(&target);
+    let mut rng = SimRng::new(3);
+    let damage = disk.power_loss(&mut rng, [0, 1, 0]);
+    assert_eq!(damage.dropped, 7); // 40..48, then six whole sectors up to 140
+    assert_eq!(contents(&mut disk), [1; 40]);
+}
+
+#[test]
+fn torn_sectors_keep_a_prefix() {
+    let mut disk = Disk::new(16);
+    let mut f = disk.create("f").unwrap();
+    disk.sync_dir().unwrap();
+    complete(&mut disk);
+    disk.append(&mut f, &[7; 32]).unwrap();
+    let mut rng = SimRng::new(5);
+    disk.power_loss(&mut rng, [0, 0, 1]);
+    let bytes = contents(&mut disk);
+    assert_eq!(bytes.len(), 32);
+    assert!(bytes.iter().any(|b| *b != 7), "each sector lost some bytes");
+}
+
+#[test]
+fn names_are_durable_only_once_the_directory_is_synced() {
+    let mut disk = Disk::new(16);
+    let mut a = disk.create("a").unwrap();
+    disk.append(&mut a, b"old").unwrap();
+    disk.sync(&mut a).unwrap();
+    disk.sync_dir().unwrap();
+    complete(&mut disk);
+    // A new file, synced but its name not: gone after a power loss.
+    let mut b = disk.create("b").unwrap();
+    disk.append(&mut b, b"new").unwrap();
+    disk.sync(&mut b).unwrap();
+    complete(&mut disk);
+    // A removal not yet made durable: undone by a power loss.
+    disk.remove("a").unwrap();
+    assert_eq!(disk.list().unwrap(), ["b"]);
+    let damage = disk.power_loss(&mut SimRng::new(1), [1, 0, 0]);
+    assert_eq!((damage.files_lost, damage.files_back), (1, 1));
+    assert_eq!(disk.list().unwrap(), ["a"]);
+    assert_eq!(contents(&mut disk), b"old");
+}
+
+#[test]
+fn a_kill_keeps_pending_bytes_readable_but_unsynced() {
+    let mut disk = Disk::new(16);
+    let mut f = disk.create("f").unwrap();
+    disk.sync_dir().unwrap();
+    complete(&mut disk);
+    disk.append(&mut f, &[1; 40]).unwrap();
+    disk.kill();
+    assert_eq!(contents(&mut disk).len(), 40);
+    disk.power_loss(&mut SimRng::new(3), [0, 1, 0]);
+    assert!(
+        contents(&mut disk).is_empty(),
+        "the kill made nothing durable"
+    );
+}
+
+#[test]
+fn a_failed_sync_never_reaches_the_disk() {
+    let mut disk = Disk::new(16);
+    let mut f = disk.create("f").unwrap();
+    disk.sync_dir().unwrap();
+    disk.append(&mut f, &[1; 20]).unwrap();
+    disk.sync(&mut f).unwrap();
+    complete(&mut disk);
+    disk.append(&mut f, &[2; 20]).unwrap();
+    disk.sync(&mut f).unwrap();
+    let target = disk.take_syncs();
+    disk.fail_sync(&target);
+    // Still readable, and a later sync does not make it durable.
+    assert_eq!(contents(&mut disk).len(), 40);
+    disk.sync(&mut f).unwrap();
+    complete(&mut disk);
+    assert!(disk.evict("f").unwrap());
+    assert_eq!(disk.take_evicted_bytes(), 20);
+    assert_eq!(contents(&mut disk), [1; 20]);
+}
+
+fn object_record(k: u32) -> Vec<u8> {
+    let key = format!("k{k}").into_bytes();
+    let object = Object::new();
+    Record::Object { key, object }.encode()
+}
+
+/// The node's log code (`tern_storage`) on this disk, walked through every batch: a
+/// power loss that drops every pending sector and name, after any number of completed
+/// batches and with the next one written but not synced, keeps every record that was
+/// reported durable. Compaction's directory sync is what keeps the new segment.
+#[test]
+fn every_record_reported_durable_survives_a_power_loss_after_any_batch() {
+    let (r0, r1, r2, r3) = (
+        object_record(0),
+        object_record(1),
+        object_record(2),
+        object_record(3),
+    );
+    let end1 = (r0.len() + r1.len()) as u64;
+    let snapshot = [r0.clone(), r1.clone()].concat();
+    let end_snap = end1 + snapshot.len() as u64;
+    let end2 = end_snap + r2.len() as u64;
+    let end3 = end2 + r3.len() as u64;
+    let batches = [
+        (
+            vec![
+                DiskCommand::Persist {
+                    bytes: r0.clone(),
+                    end: r0.len() as u64,
+                },
+                DiskCommand::Persist {
+                    bytes: r1,
+                    end: end1,
+                },
+            ],
+            vec![0, 1],
+        ),
+        (
+            vec![
+                DiskCommand::Compact {
+                    base: end1,
+                    bytes: snapshot,
+                    end: end_snap,
+                },
+                DiskCommand::Persist {
+                    bytes: r2,
+                    end: end2,
+                },
+            ],
+            vec![2],
+        ),
+        (vec![DiskCommand::DropBefore { base: end1 }], vec![]),
+        (
+            vec![DiskCommand::Persist {
+                bytes: r3,
+                end: end3,
+            }],
+            vec![3],
+        ),
+    ];
+    for completed in 0..=batches.len() {
+        let mut disk = Disk::new(16);
+        let (_, mut writer) = opened(&mut disk);
+        let mut durable = Vec::new();
+        for (i, (commands, keys)) in batches.iter().enumerate().take(completed + 1) {
+            let mut batch = commands.clone();
+            writer.apply(&mut disk, &mut batch).unwrap();
+            let target = disk.take_syncs();
+            if i < completed {
+                disk.complete_sync(&target);
+                durable.extend(keys.iter().map(|k| format!("k{k}").into_bytes()));
+            }
+        }
+        disk.power_loss(&mut SimRng::new(7), [0, 1, 0]);
+        let (recovered, _) = opened(&mut disk);
+        for key in &durable {
+            assert!(
+                recovered.objects.contains_key(key),
+                "after {completed} completed batches and a power loss, {} is lost",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
+}
