@@ -512,7 +512,7 @@ fn the_document_tables_match_the_code() {
         assert_eq!(found.len(), 1, "§2.5 should have one row for {name}");
         stated_value(&found[0][2])
     };
-    let limits: [(&str, u128); 34] = [
+    let limits: [(&str, u128); 43] = [
         ("KEY_BYTES_MAX", core::KEY_BYTES_MAX as u128),
         ("VALUE_BYTES_MAX", core::VALUE_BYTES_MAX as u128),
         ("CONTEXT_ENTRIES_MAX", core::CONTEXT_ENTRIES_MAX as u128),
@@ -542,6 +542,30 @@ fn the_document_tables_match_the_code() {
         ("CLUSTER_NODES_MAX", core::CLUSTER_NODES_MAX as u128),
         ("REPLICATION_N_MAX", core::REPLICATION_N_MAX as u128),
         ("PARTITIONS", core::PARTITIONS.into()),
+        (
+            "SEARCH_QUERY_BYTES_MAX",
+            core::SEARCH_QUERY_BYTES_MAX as u128,
+        ),
+        (
+            "SEARCH_QUERY_TERMS_MAX",
+            core::SEARCH_QUERY_TERMS_MAX as u128,
+        ),
+        (
+            "SEARCH_QUERY_DEPTH_MAX",
+            core::SEARCH_QUERY_DEPTH_MAX as u128,
+        ),
+        ("SEARCH_PAGE_SIZE_MAX", core::SEARCH_PAGE_SIZE_MAX as u128),
+        ("SEARCH_RESULTS_MAX", core::SEARCH_RESULTS_MAX as u128),
+        (
+            "SIMILAR_TEXT_BYTES_MAX",
+            core::SIMILAR_TEXT_BYTES_MAX as u128,
+        ),
+        ("SIMILAR_TOP_K_MAX", core::SIMILAR_TOP_K_MAX as u128),
+        (
+            "SEARCH_DOCUMENT_BYTES_MAX",
+            core::SEARCH_DOCUMENT_BYTES_MAX as u128,
+        ),
+        ("SEARCH_CANDIDATES_MAX", core::SEARCH_CANDIDATES_MAX as u128),
         ("FRAME_HEADER_BYTES", node::FRAME_HEADER_BYTES as u128),
         ("CONTEXT_BYTES_MAX", node::CONTEXT_BYTES_MAX as u128),
         (
