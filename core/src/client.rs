@@ -1,6 +1,6 @@
 //! The client's decisions, without IO: which node a client sends to, what the end of one try
 //! means, and whether to try again. Both drivers follow it: the tokio client library
-//! (`node/src/client.rs`) and the simulator's clients (`sim/src/world/clients.rs`), so the
+//! (`node/src/client/`) and the simulator's clients (`sim/src/world/clients.rs`), so the
 //! simulator judges the rules production runs.
 //!
 //! A client sticks to one node of its list (`Failover`) and moves to the next one, wrapping

@@ -4,7 +4,7 @@
 //! carry out its outputs and feed back their completions; the wire protocol (wire.rs) and
 //! the limits (limits.rs) are documented in docs/PROTOCOL.md §2. Nothing here decides about
 //! keys, versions, quorums or recovery: that is all in core. `embed.rs` starts a node inside
-//! any tokio program; `client.rs` is the Rust client library; `bench.rs` the benchmark.
+//! any tokio program; `client/` is the Rust client library; `bench.rs` the benchmark.
 
 pub mod bench;
 pub mod cli;

@@ -201,6 +201,14 @@ impl Coordinator {
         self.insert_pending(req, pending);
     }
 
+    /// Ends search `req`: more candidates than `SEARCH_CANDIDATES_MAX`, or a replica that
+    /// could not send all of its own.
+    fn too_many_candidates(&mut self, ctx: &mut Ctx<'_>, req: RequestId) {
+        let max = SEARCH_CANDIDATES_MAX as u64;
+        let refused = Err(RequestError::TooManyCandidates { max });
+        self.finish(ctx.outbox, req, refused);
+    }
+
     /// A replica's answer to `Gather` (`stats` empty) or `Fetch`.
     pub fn handle_search_reply(
         &mut self,
@@ -223,13 +231,7 @@ impl Coordinator {
             return; // Late, duplicated, or not asked.
         }
         if !reply.complete {
-            let max = SEARCH_CANDIDATES_MAX as u64;
-            self.finish(
-                ctx.outbox,
-                req,
-                Err(RequestError::TooManyCandidates { max }),
-            );
-            return;
+            return self.too_many_candidates(ctx, req);
         }
         let partitions = &state.asked[&from];
         for KeyObject { key, object } in reply.objects {
@@ -244,13 +246,7 @@ impl Coordinator {
             }
         }
         if state.copies.len() > SEARCH_CANDIDATES_MAX {
-            let max = SEARCH_CANDIDATES_MAX as u64;
-            self.finish(
-                ctx.outbox,
-                req,
-                Err(RequestError::TooManyCandidates { max }),
-            );
-            return;
+            return self.too_many_candidates(ctx, req);
         }
         if !state.waiting.is_empty() {
             return;

@@ -8,23 +8,21 @@
 //! or `ShuttingDown` (nothing was done). A write whose connection fails after it was sent,
 //! that gets no answer in time or whose reply cannot be read, is reported as
 //! `ClientError::Indeterminate`, never as failed; after a reply timeout the next request goes
-//! to the next node. This file only does the IO: connections, pipelining, timeouts and sleeps, and
-//! turns core's `ClientFailure` into a `ClientError` with the node names and reasons.
+//! to the next node. This module only does the IO (`connection`: one pipelined connection;
+//! here: timeouts and sleeps) and turns core's `ClientFailure` into a `ClientError` with the
+//! node names and reasons.
 
-use crate::limits::{PEER_BODY_BYTES_MAX, WRITE_BATCH_BYTES_MAX};
+mod connection;
+
 use crate::wire::{self, ErrorBody, ErrorCode, Opcode, PongBody};
-use std::collections::HashMap;
+use connection::{CallError, Connection};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tern_core::client::{Attempt, ClientFailure, Failover, Next, Outcome};
 use tern_core::{
     ClientResult, Dot, Object, Op, Paging, Request, RequestError, Response, Scored, VectorClock,
 };
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
 
 /// Client settings.
 #[derive(Clone, Debug)]
@@ -123,134 +121,6 @@ pub struct Written {
 async fn sleep(span: tern_core::Span) {
     if span > tern_core::Span::ZERO {
         tokio::time::sleep(Duration::from_micros(span.micros())).await;
-    }
-}
-
-/// One reply frame, or why none came.
-enum CallError {
-    /// The frame never left this process: safe to retry anywhere.
-    NotSent(String),
-    /// The connection failed after the frame was queued.
-    Lost(String),
-    TimedOut,
-}
-
-type Pending = Mutex<HashMap<u64, oneshot::Sender<(Opcode, Vec<u8>)>>>;
-
-/// One pipelined connection: a writer task drains a frame queue, a reader task matches
-/// replies to waiters by request id.
-#[derive(Debug)]
-struct Connection {
-    /// The node's index in the client's list.
-    index: usize,
-    node: String,
-    frames: mpsc::UnboundedSender<Vec<u8>>,
-    pending: Arc<Pending>,
-    next_id: AtomicU64,
-    alive: Arc<AtomicBool>,
-}
-
-impl Connection {
-    async fn open(index: usize, node: &str, options: &ClientOptions) -> Result<Connection, String> {
-        let connect = TcpStream::connect(node);
-        let stream =
-            tokio::time::timeout(Duration::from_millis(options.connect_timeout_ms), connect)
-                .await
-                .map_err(|_| format!("no connection within {} ms", options.connect_timeout_ms))?
-                .map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
-        let (read, mut write) = stream.into_split();
-        let (frames, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
-        let pending: Arc<Pending> = Arc::new(Mutex::new(HashMap::new()));
-        let alive = Arc::new(AtomicBool::new(true));
-        let writer_alive = alive.clone();
-        tokio::spawn(async move {
-            let mut out = Vec::with_capacity(WRITE_BATCH_BYTES_MAX);
-            while let Some(frame) = queue.recv().await {
-                out.extend_from_slice(&frame);
-                while out.len() < WRITE_BATCH_BYTES_MAX {
-                    match queue.try_recv() {
-                        Ok(frame) => out.extend_from_slice(&frame),
-                        Err(_) => break,
-                    }
-                }
-                if write.write_all(&out).await.is_err() {
-                    writer_alive.store(false, Ordering::Relaxed);
-                    break;
-                }
-                out.clear();
-            }
-        });
-        let reader_pending = pending.clone();
-        let reader_alive = alive.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::with_capacity(64 * 1024, read);
-            while let Ok(Some((header, body))) =
-                wire::read_frame(&mut reader, PEER_BODY_BYTES_MAX).await
-            {
-                let waiter = reader_pending
-                    .lock()
-                    .expect("client pending table lock")
-                    .remove(&header.request);
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send((header.opcode, body));
-                }
-            }
-            // Dropping the waiters tells every caller the connection is gone.
-            reader_alive.store(false, Ordering::Relaxed);
-            reader_pending
-                .lock()
-                .expect("client pending table lock")
-                .clear();
-        });
-        Ok(Connection {
-            index,
-            node: node.to_string(),
-            frames,
-            pending,
-            next_id: AtomicU64::new(1),
-            alive,
-        })
-    }
-
-    fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Relaxed)
-    }
-
-    async fn call(
-        &self,
-        make: impl FnOnce(u64) -> Vec<u8>,
-        timeout: Duration,
-    ) -> Result<(Opcode, Vec<u8>), CallError> {
-        if !self.is_alive() {
-            return Err(CallError::NotSent("connection closed".to_string()));
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .expect("client pending table lock")
-            .insert(id, tx);
-        if self.frames.send(make(id)).is_err() {
-            self.pending
-                .lock()
-                .expect("client pending table lock")
-                .remove(&id);
-            return Err(CallError::NotSent("connection closed".to_string()));
-        }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(CallError::Lost(
-                "the connection closed before the reply".to_string(),
-            )),
-            Err(_) => {
-                self.pending
-                    .lock()
-                    .expect("client pending table lock")
-                    .remove(&id);
-                Err(CallError::TimedOut)
-            }
-        }
     }
 }
 
