@@ -317,17 +317,22 @@ pub enum Message {
         objects: Vec<KeyObject>,
         stats: Vec<PartitionStats>,
     },
-    /// Search round 2: send me your durable copies of these keys.
+    /// Search round 2: send me your durable copies of these keys; or round 3 (no keys): the
+    /// statistics of partitions `stats_for` for `terms`, which round 1 did not ask about.
     Fetch {
         req: RequestId,
         keys: Vec<serde_bytes::ByteBuf>,
+        stats_for: Vec<u32>,
+        terms: Vec<String>,
     },
-    /// The answer to `Fetch`, in the order asked (an empty object for a key not held);
-    /// `complete` false, and no objects, if they did not fit in one message.
+    /// The answer to `Fetch`, in the order asked (an empty object for a key not held), and
+    /// the statistics asked for (df > 0 only); `complete` false, and no objects, if they did
+    /// not fit in one message.
     Fetched {
         req: RequestId,
         complete: bool,
         objects: Vec<KeyObject>,
+        stats: Vec<PartitionStats>,
     },
 }
 
@@ -416,11 +421,14 @@ mod tests {
             Message::Fetch {
                 req: RequestId(3),
                 keys: vec![serde_bytes::ByteBuf::from(b"doc2".to_vec())],
+                stats_for: vec![5],
+                terms: vec!["languag".to_string()],
             },
             Message::Fetched {
                 req: RequestId(3),
                 complete: false,
                 objects: Vec::new(),
+                stats: Vec::new(),
             },
             Message::ForwardReply {
                 req: RequestId(4),

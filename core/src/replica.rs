@@ -12,9 +12,10 @@ use crate::limits::{MESSAGE_BYTES_MAX, SEARCH_CANDIDATES_MAX};
 use crate::message::{KeyObject, Message, PartitionStats};
 use crate::node::NodeStats;
 use crate::outbox::Outbox;
-use crate::search::PartitionSet;
+use crate::search::{Index, PartitionSet};
 use crate::store::Store;
 use crate::version::Object;
+use std::collections::BTreeMap;
 
 /// The parts a replica handler touches.
 pub(crate) struct Replica<'a> {
@@ -85,21 +86,8 @@ impl Replica<'_> {
             terms.sort_unstable();
             terms.dedup();
         }
-        let stats = ask
-            .stats_for
-            .iter()
-            .filter(|p| partitions.contains(**p))
-            .map(|&partition| {
-                let one = index.stats(terms.iter().copied(), &PartitionSet::from_iter([partition]));
-                let df = one.df.into_iter().filter(|(_, df)| *df > 0).collect();
-                PartitionStats {
-                    partition,
-                    docs: one.docs,
-                    tokens: one.tokens,
-                    df,
-                }
-            })
-            .collect();
+        let stats_for = ask.stats_for.iter().copied();
+        let stats = partition_stats(index, stats_for.filter(|p| partitions.contains(*p)), &terms);
         let keys = gathered.candidates.into_iter().map(|c| c.key);
         let (objects, written_at) = self.copies(keys);
         let reply = Message::Gathered {
@@ -118,23 +106,38 @@ impl Replica<'_> {
     }
 
     /// Search round 2: this replica's copies of `keys` (empty objects for keys not held).
-    pub fn fetch(&mut self, from: NodeId, req: RequestId, keys: Vec<Vec<u8>>) {
+    pub fn fetch(
+        &mut self,
+        from: NodeId,
+        req: RequestId,
+        keys: Vec<Vec<u8>>,
+        stats_for: &[u32],
+        terms: &[String],
+    ) {
         let (objects, written_at) = if keys.len() > SEARCH_CANDIDATES_MAX {
             (None, 0)
         } else {
             let (objects, written_at) = self.copies(keys.into_iter());
             (Some(objects), written_at)
         };
+        let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
+        let stats = match self.store.index() {
+            Some(index) => partition_stats(index, stats_for.iter().copied(), &terms),
+            None => Vec::new(),
+        };
+        let complete = objects.is_some() && (stats_for.is_empty() || !stats.is_empty());
         let mut reply = Message::Fetched {
             req,
-            complete: objects.is_some(),
+            complete,
             objects: objects.unwrap_or_default(),
+            stats,
         };
         if encoded_len(&reply) > MESSAGE_BYTES_MAX {
             reply = Message::Fetched {
                 req,
                 complete: false,
                 objects: Vec::new(),
+                stats: Vec::new(),
             };
         }
         self.journal
@@ -153,6 +156,42 @@ impl Replica<'_> {
             .collect();
         (objects, written_at)
     }
+}
+
+/// The statistics of each of `partitions` for `terms` (df > 0 only, by term). Costs a step
+/// per partition and per term's partition or posting, never partitions times terms.
+fn partition_stats(
+    index: &Index,
+    partitions: impl Iterator<Item = u32>,
+    terms: &[&str],
+) -> Vec<PartitionStats> {
+    let mut out: Vec<PartitionStats> = partitions
+        .map(|partition| {
+            let (docs, tokens) = index.partition_size(partition);
+            PartitionStats {
+                partition,
+                docs,
+                tokens,
+                df: Vec::new(),
+            }
+        })
+        .collect();
+    // Where each partition's answer is (a peer may name a partition twice or out of range).
+    let mut at: BTreeMap<u32, usize> = BTreeMap::new();
+    for (i, stats) in out.iter().enumerate() {
+        at.insert(stats.partition, i);
+    }
+    let mut terms = terms.to_vec();
+    terms.sort_unstable();
+    terms.dedup();
+    for term in terms {
+        for (partition, df) in index.df_by_partition(term) {
+            if let Some(&i) = at.get(&partition) {
+                out[i].df.push((term.to_string(), df));
+            }
+        }
+    }
+    out
 }
 
 /// What a `Message::Gather` asks of a replica.

@@ -280,3 +280,63 @@ fn siblings_split_across_replicas_match_together() {
         assert_eq!(keys(h.request(NodeId(at), op, all)), ["k"], "at node {at}");
     }
 }
+
+/// With five nodes and N = 3, no node holds every partition: the node that sends a
+/// partition's statistics did not gather the candidates of the others, so a similarity
+/// search must ask it for the df of their terms (round 3). Every answer, through every node,
+/// equals the reference scan of the same documents.
+#[test]
+fn a_five_node_cluster_scores_like_a_scan_of_every_document() {
+    use tern_core::search::{Query, Reference, Stemming, Tokenizer};
+    const WORDS: [&str; 12] = [
+        "python",
+        "java",
+        "rust",
+        "language",
+        "languages",
+        "programming",
+        "fast",
+        "memory",
+        "safe",
+        "code",
+        "coding",
+        "systems",
+    ];
+    let mut h = Harness::new(5);
+    let tokenizer = Tokenizer::new(Stemming::On);
+    let mut reference = Reference::new(tokenizer);
+    let mut state = 7u64;
+    for doc in 0..40 {
+        let words: Vec<&str> = (0..3 + doc % 5)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                WORDS[(state >> 33) as usize % WORDS.len()]
+            })
+            .collect();
+        let (key, text) = (format!("doc{doc:02}"), words.join(" "));
+        h.set(1 + doc % 5, &key, &text, VectorClock::new()).unwrap();
+        reference.insert(key.into_bytes(), &text);
+    }
+    h.settle();
+    let close = |got: Vec<(String, f64)>, want: Vec<(Vec<u8>, f64)>| {
+        let want: Vec<(String, f64)> = want
+            .into_iter()
+            .map(|(k, s)| (String::from_utf8(k).unwrap(), (s * 1e6).round() / 1e6))
+            .collect();
+        assert_eq!(got, want);
+    };
+    for at in 1..=5 {
+        for text in ["rust systems", "coding languages", "memory"] {
+            close(
+                hits(similar(&mut h, at, text, 10)),
+                reference.similar(text, 10),
+            );
+        }
+        let query = "python OR rust";
+        let want = reference.search(&Query::parse(query, &tokenizer).unwrap());
+        let want = want.into_iter().take(10).collect();
+        close(hits(search(&mut h, at, query)), want);
+    }
+}

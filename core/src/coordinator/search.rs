@@ -7,8 +7,14 @@
 //!    partition's statistics.
 //! 2. `Fetching`: every candidate key is fetched from each asked replica of its partition
 //!    that did not return it, so that each key is merged from all R copies, as a read does.
-//! 3. The merged documents are indexed in a scratch index, the query is evaluated exactly on
-//!    them, and they are scored with the gathered statistics.
+//! 3. The merged documents are indexed in a scratch index.
+//! 4. `Stats` (similarity searches only, and only when needed): a document's vector needs the
+//!    df of every term it holds, in every partition. A replica that sent a partition's
+//!    statistics in round 1 counted the terms of the candidates it gathered itself; with more
+//!    nodes than replicas it does not hold every partition, so the terms of candidates from
+//!    other partitions are asked of it now.
+//! 5. The query is evaluated exactly on the scratch index, and the candidates are scored
+//!    with the gathered statistics.
 //!
 //! It never touches the store or the log; divergent copies are not repaired here (a read of
 //! the key repairs them).
@@ -30,6 +36,7 @@ use crate::search::{
 };
 use crate::time::Span;
 use crate::version::Object;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What is being searched for, parsed and checked.
@@ -49,6 +56,7 @@ pub(crate) enum Kind {
 pub(crate) enum Round {
     Gathering,
     Fetching,
+    Stats,
 }
 
 /// A search in the request table (`Phase::Search`).
@@ -69,6 +77,10 @@ pub(crate) struct SearchState {
     /// Every candidate's copies, by the node that sent them.
     copies: BTreeMap<Vec<u8>, BTreeMap<NodeId, Object>>,
     stats: BTreeMap<u32, PartitionStats>,
+    /// Round 3: the terms each node is asked the df of, for its `stats_for` partitions.
+    stats_ask: BTreeMap<NodeId, Vec<String>>,
+    /// The merged candidates, kept from the end of round 2 to the answer.
+    scratch: Option<Index>,
 }
 
 impl SearchState {
@@ -88,6 +100,14 @@ impl SearchState {
                     .iter()
                     .map(|k| serde_bytes::ByteBuf::from(k.clone()))
                     .collect(),
+                stats_for: Vec::new(),
+                terms: Vec::new(),
+            },
+            Round::Stats => Message::Fetch {
+                req,
+                keys: Vec::new(),
+                stats_for: self.stats_for.get(&node).cloned().unwrap_or_default(),
+                terms: self.stats_ask.get(&node).cloned().unwrap_or_default(),
             },
         }
     }
@@ -191,6 +211,8 @@ impl Coordinator {
             fetch: BTreeMap::new(),
             copies: BTreeMap::new(),
             stats: BTreeMap::new(),
+            stats_ask: BTreeMap::new(),
+            scratch: None,
         };
         for (node, message) in state.resend(req) {
             ctx.outbox.send(node, message);
@@ -223,9 +245,13 @@ impl Coordinator {
         let Phase::Search(state) = &mut pending.phase else {
             return;
         };
+        // An incomplete `Fetched` is of the current round: one in round 2 ends the search.
+        let in_stats = state.round == Round::Stats && state.stats_ask.contains_key(&from);
         let fits_round = match reply.round {
             Round::Gathering => state.round == Round::Gathering,
-            Round::Fetching => state.fetch.contains_key(&from),
+            Round::Fetching if !reply.complete => in_stats || state.round == Round::Fetching,
+            Round::Fetching => state.round == Round::Fetching && state.fetch.contains_key(&from),
+            Round::Stats => in_stats,
         };
         if !fits_round || !state.waiting.remove(&from) {
             return; // Late, duplicated, or not asked.
@@ -242,7 +268,13 @@ impl Coordinator {
         let stats_for = state.stats_for.get(&from).map_or(&[][..], Vec::as_slice);
         for stats in reply.stats {
             if stats_for.binary_search(&stats.partition).is_ok() {
-                state.stats.insert(stats.partition, stats);
+                match state.stats.entry(stats.partition) {
+                    Entry::Vacant(entry) => {
+                        entry.insert(stats);
+                    }
+                    // Round 3 adds the df of terms round 1 did not ask about.
+                    Entry::Occupied(mut entry) => entry.get_mut().df.extend(stats.df),
+                }
             }
         }
         if state.copies.len() > SEARCH_CANDIDATES_MAX {
@@ -270,9 +302,47 @@ impl Coordinator {
                 return;
             }
         }
-        let result = answer(state, Tokenizer::new(ctx.config.stemming));
+        let tokenizer = Tokenizer::new(ctx.config.stemming);
+        if state.scratch.is_none() {
+            match merged(state, tokenizer) {
+                Ok(scratch) => state.scratch = Some(scratch),
+                Err(error) => return self.finish(ctx.outbox, req, Err(error)),
+            }
+            state.stats_ask = missing_stats(state);
+            if !state.stats_ask.is_empty() {
+                state.round = Round::Stats;
+                state.waiting = state.stats_ask.keys().copied().collect();
+                for (node, message) in state.resend(req) {
+                    ctx.outbox.send(node, message);
+                }
+                return;
+            }
+        }
+        let result = answer(state);
         self.finish(ctx.outbox, req, result);
     }
+}
+
+/// For a similarity search: the terms of the merged candidates whose df some node that sends
+/// statistics has not sent yet (it did not gather those candidates), by node.
+fn missing_stats(state: &SearchState) -> BTreeMap<NodeId, Vec<String>> {
+    let (Kind::Similar { .. }, Some(scratch)) = (&state.kind, &state.scratch) else {
+        return BTreeMap::new();
+    };
+    let gathered = scratch.sharing(&state.terms, &PartitionSet::all(PARTITIONS));
+    let mut ask = BTreeMap::new();
+    for (node, partitions) in &state.stats_for {
+        let mut sent: BTreeSet<&str> = state.terms.iter().map(String::as_str).collect();
+        for stats in partitions.iter().filter_map(|p| state.stats.get(p)) {
+            sent.extend(stats.df.iter().map(|(t, _)| t.as_str()));
+        }
+        let missing = gathered.terms.iter().filter(|t| !sent.contains(t.as_str()));
+        let missing: Vec<String> = missing.cloned().collect();
+        if !missing.is_empty() {
+            ask.insert(*node, missing);
+        }
+    }
+    ask
 }
 
 /// A `Gathered` or `Fetched` message, as the coordinator takes it.
@@ -283,8 +353,8 @@ pub(crate) struct SearchReply {
     pub stats: Vec<PartitionStats>,
 }
 
-/// Merges every candidate's copies, evaluates and scores: the search's result.
-fn answer(state: &SearchState, tokenizer: Tokenizer) -> ClientResult {
+/// Every candidate's copies merged, as a read merges them, in a scratch index.
+fn merged(state: &SearchState, tokenizer: Tokenizer) -> Result<Index, RequestError> {
     let mut scratch = Index::new(PARTITIONS, tokenizer);
     for (key, copies) in &state.copies {
         let mut merged = Object::new();
@@ -302,18 +372,24 @@ fn answer(state: &SearchState, tokenizer: Tokenizer) -> ClientResult {
             return Err(RequestError::TooLarge { what, len, max });
         }
     }
+    Ok(scratch)
+}
+
+/// Evaluates and scores the merged candidates: the search's result.
+fn answer(state: &SearchState) -> ClientResult {
+    let scratch = state.scratch.as_ref().expect("merged before the answer");
     let all = PartitionSet::all(PARTITIONS);
     match &state.kind {
         Kind::Search { query, page } => {
             let gathered = scratch.matches(query, &all);
-            let stats = global_stats(state, &scratch, query.scored_terms().iter());
+            let stats = global_stats(state, scratch, query.scored_terms().iter());
             let hits = bm25(&stats, &gathered);
             Ok(paged(hits, *page))
         }
         Kind::Similar { counts, top_k } => {
             let gathered = scratch.sharing(&state.terms, &all);
             let terms = gathered.terms.iter().chain(&state.terms);
-            let stats = global_stats(state, &scratch, terms);
+            let stats = global_stats(state, scratch, terms);
             let mut hits = tfidf_cosine(counts, &stats, &gathered);
             hits.truncate(*top_k);
             let total = hits.len() as u64;
@@ -328,7 +404,8 @@ fn answer(state: &SearchState, tokenizer: Tokenizer) -> ClientResult {
 
 /// The statistics of every partition, each from the one replica that sent them, with n and
 /// df raised to at least what the merged candidates themselves show (a replica that missed a
-/// write counts it in neither). Exact when the replicas agree.
+/// write counts it in neither). Exact when the replicas agree. Costs a step per partition,
+/// per term sent and per posting of the scratch index, never partitions times terms.
 fn global_stats<'a>(
     state: &SearchState,
     scratch: &Index,
@@ -336,22 +413,31 @@ fn global_stats<'a>(
 ) -> Stats {
     let terms: BTreeSet<&str> = terms.map(String::as_str).collect();
     let mut total = Stats::default();
+    // Per partition, the df each term was sent with, then raised to what the scratch shows.
+    let mut sent: Vec<BTreeMap<&str, u64>> = vec![BTreeMap::new(); PARTITIONS as usize];
     for partition in 0..PARTITIONS {
-        let seen = scratch.stats(terms.iter().copied(), &PartitionSet::from_iter([partition]));
-        let sent = state.stats.get(&partition);
-        let sent_df: BTreeMap<&str, u64> = sent
-            .map(|s| s.df.iter().map(|(t, df)| (t.as_str(), *df)).collect())
-            .unwrap_or_default();
-        let mut one = Stats {
-            docs: sent.map_or(0, |s| s.docs).max(seen.docs),
-            tokens: sent.map_or(0, |s| s.tokens).max(seen.tokens),
-            df: BTreeMap::new(),
-        };
-        for (term, df) in seen.df {
-            let df = df.max(sent_df.get(term.as_str()).copied().unwrap_or(0));
-            one.df.insert(term, df);
+        let (docs, tokens) = scratch.partition_size(partition);
+        let stats = state.stats.get(&partition);
+        total.docs += stats.map_or(0, |s| s.docs).max(docs);
+        total.tokens += stats.map_or(0, |s| s.tokens).max(tokens);
+        if let Some(stats) = stats {
+            let df = stats.df.iter().filter(|(t, _)| terms.contains(t.as_str()));
+            sent[partition as usize].extend(df.map(|(t, df)| (t.as_str(), *df)));
         }
-        total.add(&one);
+    }
+    for term in &terms {
+        let mut df = 0u64;
+        for (partition, seen) in scratch.df_by_partition(term) {
+            let from_replica = sent[partition as usize].remove(term).unwrap_or(0);
+            df += seen.max(from_replica);
+        }
+        total.df.insert(term.to_string(), df);
+    }
+    // What the replicas sent for partitions where the scratch holds the term nowhere.
+    for partition in &sent {
+        for (term, df) in partition {
+            *total.df.get_mut(*term).expect("only asked terms are kept") += df;
+        }
     }
     total
 }

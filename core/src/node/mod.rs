@@ -35,7 +35,7 @@ use crate::message::{Message, RequestError};
 use crate::outbox::{Origin, Outbox};
 use crate::replica::{Gather, Replica};
 use crate::ring::Ring;
-use crate::search::Tokenizer;
+use crate::search::{Index, Tokenizer};
 use crate::store::Store;
 use crate::time::Time;
 use crate::timer::{Timer, TimerTable};
@@ -229,6 +229,12 @@ impl Node {
         self.store.iter().map(|(k, o)| (k.as_slice(), o))
     }
 
+    /// This replica's search index over the keys it holds (`None` if the cluster keeps
+    /// none). Read-only: for tests and the simulator's search checker.
+    pub fn index(&self) -> Option<&Index> {
+        self.store.index()
+    }
+
     /// Requests being coordinated or forwarded right now.
     pub fn pending_requests(&self) -> usize {
         self.coordinator.len()
@@ -391,9 +397,14 @@ impl Node {
                 };
                 replica.gather(from, req, ask)
             }
-            Message::Fetch { req, keys } => {
+            Message::Fetch {
+                req,
+                keys,
+                stats_for,
+                terms,
+            } => {
                 let keys = keys.into_iter().map(|k| k.into_vec()).collect();
-                replica.fetch(from, req, keys)
+                replica.fetch(from, req, keys, &stats_for, &terms)
             }
             Message::Gathered {
                 req,
@@ -415,12 +426,20 @@ impl Node {
                 req,
                 complete,
                 objects,
+                stats,
             } => {
+                // Round 3 asks for statistics only, round 2 for copies only: the shape of
+                // the answer tells a late answer of one from the other.
+                let round = if stats.is_empty() {
+                    Round::Fetching
+                } else {
+                    Round::Stats
+                };
                 let reply = SearchReply {
-                    round: Round::Fetching,
+                    round,
                     complete,
                     objects,
-                    stats: Vec::new(),
+                    stats,
                 };
                 let mut ctx = ctx!(self);
                 self.coordinator

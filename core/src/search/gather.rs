@@ -52,6 +52,48 @@ impl Index {
         }
     }
 
+    /// n and total dl of one partition (zero for a partition this index does not have).
+    pub fn partition_size(&self, partition: u32) -> (u64, u64) {
+        let p = partition as usize;
+        match (
+            self.docs_by_partition.get(p),
+            self.tokens_by_partition.get(p),
+        ) {
+            (Some(&docs), Some(&tokens)) => (docs, tokens),
+            _ => (0, 0),
+        }
+    }
+
+    /// df of the term `name` in each partition that holds it, ascending by partition. Costs
+    /// a step per partition or per posting, whichever the term keeps.
+    pub fn df_by_partition(&self, name: &str) -> Vec<(u32, u64)> {
+        let Some(term) = self.term(name) else {
+            return Vec::new();
+        };
+        if !term.df_by_partition.is_empty() {
+            let counts = (0u32..).zip(term.df_by_partition.iter());
+            return counts
+                .filter(|(_, &df)| df > 0)
+                .map(|(p, &df)| (p, u64::from(df)))
+                .collect();
+        }
+        let mut counts: Vec<(u32, u64)> = Vec::new();
+        let mut partitions: Vec<u32> = term
+            .postings
+            .docs()
+            .iter()
+            .map(|&d| self.doc(d).partition)
+            .collect();
+        partitions.sort_unstable();
+        for p in partitions {
+            match counts.last_mut() {
+                Some((last, df)) if *last == p => *df += 1,
+                _ => counts.push((p, 1)),
+            }
+        }
+        counts
+    }
+
     /// The documents of `partitions` that `query` matches, each with its dl and the tf of
     /// every scored term it holds; the table is `query.scored_terms()`. Score with
     /// `rank::bm25` and the `stats` of the scored terms.

@@ -15,6 +15,8 @@
 //!   `word_cache` (words → term ids, in front of stemming);
 //! - `gather`: stats, the candidates of a query or a text, for a set of partitions;
 //! - `rank`: pure scoring over stats and candidates, and merging gathered pieces;
+//! - `reference`: every result by its formula, scanning every document (for tests and the
+//!   simulator's checker);
 //! - `local`: the same hits from one index without gathering, keeping the top hits (`topk`)
 //!   and skipping, exactly, the documents that cannot reach the top k (`bound`).
 
@@ -26,6 +28,7 @@ mod local;
 mod postings;
 mod query;
 mod rank;
+pub mod reference;
 mod tokens;
 mod topk;
 mod word_cache;
@@ -41,6 +44,7 @@ pub use rank::{
     bm25, bm25_idf, bm25_term, rank, tfidf_cosine, tfidf_idf, Candidate, Gathered, Hit, MergeError,
     Stats, BM25_B, BM25_K1,
 };
+pub use reference::Reference;
 pub use tokens::{Stemming, Tokenizer};
 
 use crate::limits::{

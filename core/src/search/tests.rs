@@ -1,7 +1,8 @@
 //! The index against a naive scan: random small corpora with overwrites, deletes, moves
 //! between partitions and multi-sibling documents, random queries over random partition
-//! sets. The reference tokenizes every live document and computes each formula directly.
+//! sets, against `reference` (every formula computed directly over every live document).
 
+use super::reference::{self, Reference};
 use super::*;
 use crate::ids::NodeId;
 use crate::version::{ActorId, Dot, Sibling, VectorClock};
@@ -112,130 +113,28 @@ fn object(values: &[Value]) -> Object {
     Object::from_siblings(siblings)
 }
 
-/// The naive reference: every live document as (partition, tokens).
+/// The live documents as (partition, tokens).
 type Model = BTreeMap<Vec<u8>, (u32, Vec<String>)>;
 
-fn naive_matches(expr: &Expr, tokens: &[String], tokenizer: &Tokenizer) -> bool {
+/// The reference over the documents of partitions `p`.
+fn reference(model: &Model, p: &PartitionSet, tokenizer: Tokenizer) -> Reference {
+    let mut reference = Reference::new(tokenizer);
+    for (key, (partition, tokens)) in model {
+        if p.contains(*partition) {
+            reference.insert_tokens(key.clone(), tokens.clone());
+        }
+    }
+    reference
+}
+
+/// The expression with each word turned into its token, as the parser does.
+fn tokenized(expr: &Expr, tokenizer: &Tokenizer) -> Expr {
     match expr {
-        Expr::Term(word) => tokens.contains(&tokenizer.token(word)),
-        Expr::And(items) => items.iter().all(|e| naive_matches(e, tokens, tokenizer)),
-        Expr::Or(items) => items.iter().any(|e| naive_matches(e, tokens, tokenizer)),
-        Expr::Not(item) => !naive_matches(item, tokens, tokenizer),
+        Expr::Term(word) => Expr::Term(tokenizer.token(word)),
+        Expr::And(items) => Expr::And(items.iter().map(|e| tokenized(e, tokenizer)).collect()),
+        Expr::Or(items) => Expr::Or(items.iter().map(|e| tokenized(e, tokenizer)).collect()),
+        Expr::Not(item) => Expr::Not(Box::new(tokenized(item, tokenizer))),
     }
-}
-
-fn naive_scored(expr: &Expr, negated: bool, tokenizer: &Tokenizer, out: &mut Vec<String>) {
-    match expr {
-        Expr::Term(word) if !negated => out.push(tokenizer.token(word)),
-        Expr::Term(_) => {}
-        Expr::And(items) | Expr::Or(items) => items
-            .iter()
-            .for_each(|e| naive_scored(e, negated, tokenizer, out)),
-        Expr::Not(item) => naive_scored(item, !negated, tokenizer, out),
-    }
-}
-
-fn live<'m>(model: &'m Model, partitions: &PartitionSet) -> Vec<(&'m Vec<u8>, &'m Vec<String>)> {
-    model
-        .iter()
-        .filter(|(_, (p, _))| partitions.contains(*p))
-        .map(|(key, (_, tokens))| (key, tokens))
-        .collect()
-}
-
-fn tf(tokens: &[String], term: &str) -> usize {
-    tokens.iter().filter(|t| *t == term).count()
-}
-
-fn sorted(mut hits: Vec<(Vec<u8>, f64)>) -> Vec<(Vec<u8>, f64)> {
-    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    hits
-}
-
-/// BM25 by the formula, scanning every document; `None` if the query only excludes.
-fn naive_search(
-    model: &Model,
-    expr: &Expr,
-    tokenizer: &Tokenizer,
-    p: &PartitionSet,
-) -> Option<Vec<(Vec<u8>, f64)>> {
-    if naive_matches(expr, &[], tokenizer) {
-        return None;
-    }
-    let docs = live(model, p);
-    let n = docs.len() as f64;
-    let avgdl = docs.iter().map(|(_, t)| t.len()).sum::<usize>() as f64 / n;
-    let mut terms = Vec::new();
-    naive_scored(expr, false, tokenizer, &mut terms);
-    terms.sort();
-    terms.dedup();
-    let mut hits = Vec::new();
-    for (key, tokens) in &docs {
-        if !naive_matches(expr, tokens, tokenizer) {
-            continue;
-        }
-        let dl = tokens.len() as f64;
-        let mut score = 0.0;
-        for term in &terms {
-            let f = tf(tokens, term) as f64;
-            if f > 0.0 {
-                let df = docs.iter().filter(|(_, t)| t.contains(term)).count() as f64;
-                let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-                score += idf * f * (1.2 + 1.0) / (f + 1.2 * (1.0 - 0.75 + 0.75 * (dl / avgdl)));
-            }
-        }
-        hits.push(((*key).clone(), score));
-    }
-    Some(sorted(hits))
-}
-
-/// TF-IDF cosine as scikit-learn defines it, scanning every document.
-fn naive_similar(
-    model: &Model,
-    text: &str,
-    top_k: usize,
-    tokenizer: &Tokenizer,
-    p: &PartitionSet,
-) -> Vec<(Vec<u8>, f64)> {
-    let docs = live(model, p);
-    let n = docs.len() as f64;
-    let df = |term: &str| {
-        docs.iter()
-            .filter(|(_, t)| t.iter().any(|x| x == term))
-            .count() as f64
-    };
-    let idf = |term: &str| ((1.0 + n) / (1.0 + df(term))).ln() + 1.0;
-    let mut query: BTreeMap<String, f64> = BTreeMap::new();
-    for token in tokenizer.tokens(text).filter(|t| df(t) > 0.0) {
-        *query.entry(token).or_insert(0.0) += 1.0;
-    }
-    let query: BTreeMap<String, f64> = query
-        .into_iter()
-        .map(|(t, c)| {
-            let w = c * idf(&t);
-            (t, w)
-        })
-        .collect();
-    let qnorm = query.values().map(|w| w * w).sum::<f64>().sqrt();
-    let mut hits = Vec::new();
-    for (key, tokens) in &docs {
-        let mut vector: BTreeMap<&str, f64> = BTreeMap::new();
-        for token in tokens.iter() {
-            *vector.entry(token).or_insert(0.0) += 1.0;
-        }
-        let vector: Vec<(&str, f64)> = vector.into_iter().map(|(t, c)| (t, c * idf(t))).collect();
-        let dnorm = vector.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
-        let score: f64 = vector
-            .iter()
-            .map(|(t, w)| query.get(*t).map_or(0.0, |q| q / qnorm) * (w / dnorm))
-            .sum();
-        if score > 0.0 {
-            hits.push(((*key).clone(), score));
-        }
-    }
-    let mut hits = sorted(hits);
-    hits.truncate(top_k);
-    hits
 }
 
 fn assert_same(what: &str, index: &[Hit], naive: &[(Vec<u8>, f64)]) -> Result<(), TestCaseError> {
@@ -283,24 +182,25 @@ proptest! {
             let p: PartitionSet = if partitions.is_empty() { PartitionSet::all(PARTITIONS) } else { partitions.iter().copied().collect() };
             let text = render(expr, *dash);
             let got = index.search(&text, &p, Page::first(SEARCH_PAGE_SIZE_MAX));
-            match naive_search(&model, expr, &tokenizer, &p) {
-                None => prop_assert_eq!(got, Err(SearchError::Query(QueryError::OnlyExcludes))),
-                Some(naive) => {
-                    let page = got.unwrap();
-                    prop_assert_eq!(page.total, naive.len());
-                    assert_same(&text, &page.hits, &naive)?;
-                    // Pieces gathered per partition, merged and scored, are the same bit for bit.
-                    let query = Query::parse(&text, &tokenizer).unwrap();
-                    let mut stats = Stats::default();
-                    let mut pieces = Vec::new();
-                    for part in p.iter() {
-                        let one: PartitionSet = [part].into_iter().collect();
-                        stats.add(&index.stats(query.scored_terms().iter().map(String::as_str), &one));
-                        pieces.push(index.matches(&query, &one));
-                    }
-                    prop_assert_eq!(bm25(&stats, &Gathered::merge(pieces).unwrap()), page.hits);
-                }
+            if reference::matches(&tokenized(expr, &tokenizer), &|_| false) {
+                // An empty document matches: the query only excludes.
+                prop_assert_eq!(got, Err(SearchError::Query(QueryError::OnlyExcludes)));
+                continue;
             }
+            let query = Query::parse(&text, &tokenizer).unwrap();
+            let naive = reference(&model, &p, tokenizer).search(&query);
+            let page = got.unwrap();
+            prop_assert_eq!(page.total, naive.len());
+            assert_same(&text, &page.hits, &naive)?;
+            // Pieces gathered per partition, merged and scored, are the same bit for bit.
+            let mut stats = Stats::default();
+            let mut pieces = Vec::new();
+            for part in p.iter() {
+                let one: PartitionSet = [part].into_iter().collect();
+                stats.add(&index.stats(query.scored_terms().iter().map(String::as_str), &one));
+                pieces.push(index.matches(&query, &one));
+            }
+            prop_assert_eq!(bm25(&stats, &Gathered::merge(pieces).unwrap()), page.hits);
         }
 
         for (words, top_k) in &similar {
@@ -308,7 +208,7 @@ proptest! {
             let text = text.join(" ");
             let p = PartitionSet::all(PARTITIONS);
             let got = index.similar(&text, *top_k, &p).unwrap();
-            assert_same(&text, &got, &naive_similar(&model, &text, *top_k, &tokenizer, &p))?;
+            assert_same(&text, &got, &reference(&model, &p, tokenizer).similar(&text, *top_k))?;
             // Two rounds across disjoint pieces: gather and merge, then stats of every term.
             let halves: [PartitionSet; 2] = [[0, 2].into_iter().collect(), [1, 3].into_iter().collect()];
             let query = tokenizer.counts(&text);

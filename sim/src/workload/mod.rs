@@ -1,0 +1,578 @@
+//! The workload: simulated clients issuing sets, gets and deletes, and the history they see.
+//!
+//! This is the application on top of the client library: it chooses each client's next
+//! request and records how it ended. Sending it is `world/clients.rs`'s, which follows
+//! `tern_core::client` as the production client does (one node at a time, failing over by
+//! its rules) and reports only each request's final outcome here. Each client runs one
+//! request at a time. Each write carries a context
+//! chosen by the scenario's `contexts` weights: read-modify-write (read the key, then write
+//! with the read's context), the context of the client's previous write reply, a blind write
+//! (empty context), or the newest context the client holds. Concurrent clients make siblings
+//! and later writes resolve them. Every write attempt is recorded with its context, and every
+//! version each client was shown, so that the durability checker can tell a write that was
+//! superseded by a client who saw it from one that was silently dropped. A write whose
+//! outcome is not a success (indeterminate, unavailable, busy, a timeout) is retried as a
+//! new attempt until one is acknowledged; every attempt writes a value unique to it. A write
+//! counts as definitely failed exactly when the client library would say so
+//! (`ClientFailure::maybe_applied` is false). The workload ends once exactly
+//! `acknowledged_writes` writes are acknowledged: a write starts only while the acknowledged
+//! and in-flight writes together are below the target.
+
+use crate::checker::{Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, WriteRecord};
+use crate::rng::SimRng;
+use crate::scenario::{KeyDistribution, WorkloadSpec};
+use std::collections::{BTreeMap, BTreeSet};
+use tern_core::client::ClientFailure;
+use tern_core::limits::SEARCH_PAGE_SIZE_MAX;
+use tern_core::{
+    Dot, Object, Op, Paging, Request, RequestError, Response, Sibling, Time, VectorClock,
+};
+
+mod outcome;
+mod text;
+
+pub use outcome::outcome_name;
+pub use text::{SearchAsk, Text};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpKind {
+    Set,
+    Get,
+    Delete,
+    Search,
+    Similar,
+}
+
+impl OpKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Set => "set",
+            OpKind::Get => "get",
+            OpKind::Delete => "delete",
+            OpKind::Search => "search",
+            OpKind::Similar => "similar",
+        }
+    }
+
+    pub fn is_write(self) -> bool {
+        matches!(self, OpKind::Set | OpKind::Delete)
+    }
+
+    fn is_search(self) -> bool {
+        matches!(self, OpKind::Search | OpKind::Similar)
+    }
+}
+
+#[derive(Debug)]
+struct InFlight {
+    request: u64,
+    kind: OpKind,
+    key: u32,
+    value: Option<Vec<u8>>,
+    start: Time,
+    /// Index into `History::attempts` for a write.
+    attempt: Option<usize>,
+    /// What a search asked.
+    ask: Option<SearchAsk>,
+}
+
+/// Where a write takes its context from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContextMode {
+    /// Read the key first, then write with the read's context.
+    Read,
+    /// The context of this client's previous write reply for the key.
+    Reply,
+    /// No context.
+    Blind,
+    /// The newest context the client holds for the key.
+    Latest,
+}
+
+/// A write the client has chosen and retries until it is acknowledged.
+#[derive(Clone, Copy, Debug)]
+struct Planned {
+    kind: OpKind,
+    key: u32,
+    mode: ContextMode,
+    /// For `ContextMode::Read`: the read before the write is done.
+    read_done: bool,
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    next_request: u64,
+    in_flight: Option<InFlight>,
+    planned: Option<Planned>,
+    /// The newest context for each key, from a read or a write reply.
+    latest: BTreeMap<u32, VectorClock>,
+    /// The context of the last successful read of each key.
+    read: BTreeMap<u32, VectorClock>,
+    /// The context of the last write reply for each key.
+    reply: BTreeMap<u32, VectorClock>,
+    stopped: bool,
+}
+
+/// Everything clients observed.
+#[derive(Debug, Default)]
+pub struct History {
+    pub acked: Vec<WriteRecord>,
+    pub reads: Vec<ReadRecord>,
+    /// Every search that was answered, with its hits.
+    pub searches: Vec<SearchRecord>,
+    /// Every write attempt, with the context it carried and how it ended.
+    pub attempts: Vec<Attempt>,
+    /// What each client has been shown of each key: dot -> the request that first showed it.
+    pub observed: Observed,
+    /// Every version any client was shown, by key and dot.
+    pub versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
+    /// Every value any set attempt carried.
+    pub written: BTreeSet<Vec<u8>>,
+    /// Every key any write attempt touched.
+    pub keys_written: BTreeSet<Vec<u8>>,
+    /// (op, outcome) -> count.
+    pub outcomes: BTreeMap<(OpKind, &'static str), u64>,
+    /// Successful latencies by op, in simulated microseconds.
+    pub latencies: BTreeMap<OpKind, Vec<u64>>,
+}
+
+impl History {
+    /// Records that `client` was shown `object` of `key` by the reply to `request`.
+    fn observe(&mut self, client: u32, request: u64, key: &[u8], object: &Object) {
+        let seen = self.observed.entry((client, key.to_vec())).or_default();
+        for sibling in object.siblings() {
+            seen.entry(sibling.dot).or_insert(request);
+            self.versions
+                .entry((key.to_vec(), sibling.dot))
+                .or_insert_with(|| sibling.clone());
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Workload {
+    spec: WorkloadSpec,
+    rng: SimRng,
+    clients: Vec<Client>,
+    zipf_cdf: Vec<f64>,
+    acked: u64,
+    writes_in_flight: u64,
+    attempts: u64,
+    /// Keys handed out by `fresh_key_fraction`, numbered after the shared ones.
+    fresh_keys: u32,
+    /// Text values and search questions, if the scenario has `workload.text`.
+    text: Option<Text>,
+    pub history: History,
+}
+
+/// A request a client wants sent.
+#[derive(Debug)]
+pub struct Issue {
+    pub client: u32,
+    pub request: u64,
+    pub body: Request,
+}
+
+pub fn key_name(index: u32) -> Vec<u8> {
+    format!("key-{index:05}").into_bytes()
+}
+
+/// A `Durable` record claiming that far more of the log was synced than ever was, framed
+/// exactly as core frames its own: a value carrying it tests that recovery cannot be steered
+/// by the bytes of a value.
+fn forged_durable_record() -> Vec<u8> {
+    // The log id is the log's secret; a client can only guess it.
+    tern_core::Record::Durable {
+        upto: 1 << 40,
+        log_id: 0x7e57_0000_0000_0001,
+    }
+    .encode()
+}
+
+impl Workload {
+    pub fn new(spec: &WorkloadSpec, seed: u64) -> Workload {
+        let zipf_cdf = if spec.key_distribution == KeyDistribution::Zipf {
+            let weights: Vec<f64> = (1..=spec.keys)
+                .map(|k| 1.0 / f64::from(k).powf(spec.zipf_exponent))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let mut acc = 0.0;
+            weights
+                .iter()
+                .map(|w| {
+                    acc += w / total;
+                    acc
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Workload {
+            spec: spec.clone(),
+            rng: SimRng::new(seed),
+            clients: (0..spec.clients).map(|_| Client::default()).collect(),
+            zipf_cdf,
+            acked: 0,
+            writes_in_flight: 0,
+            attempts: 0,
+            fresh_keys: 0,
+            text: spec.text.as_ref().map(Text::new),
+            history: History::default(),
+        }
+    }
+
+    pub fn clients(&self) -> u32 {
+        self.clients.len() as u32
+    }
+
+    pub fn acknowledged(&self) -> u64 {
+        self.acked
+    }
+
+    /// True once every client has stopped: the target is reached and nothing is in flight.
+    pub fn done(&self) -> bool {
+        self.clients.iter().all(|c| c.stopped)
+    }
+
+    /// Stops every client after its current request (the fault phase ran out of time).
+    pub fn stop_all(&mut self) {
+        for client in &mut self.clients {
+            client.stopped = true;
+        }
+    }
+
+    /// The key of `client`'s write `request`, while the client still waits for it.
+    pub fn in_flight_write(&self, client: u32, request: u64) -> Option<Vec<u8>> {
+        let flight = self.clients.get(client as usize)?.in_flight.as_ref()?;
+        (flight.request == request && flight.kind.is_write()).then(|| key_name(flight.key))
+    }
+
+    pub fn think(&mut self) -> u64 {
+        self.rng.range(self.spec.think_us)
+    }
+
+    /// The node (an index below `len`) a client starts with.
+    pub fn pick(&mut self, len: usize) -> usize {
+        self.rng.index(len)
+    }
+
+    fn pick_key(&mut self) -> u32 {
+        if self.zipf_cdf.is_empty() {
+            return self.rng.index(self.spec.keys as usize) as u32;
+        }
+        let u = self.rng.unit();
+        let at = self.zipf_cdf.partition_point(|c| *c < u);
+        at.min(self.zipf_cdf.len() - 1) as u32
+    }
+
+    fn pick_mode(&mut self) -> ContextMode {
+        let c = &self.spec.contexts;
+        [
+            ContextMode::Read,
+            ContextMode::Reply,
+            ContextMode::Blind,
+            ContextMode::Latest,
+        ][self.rng.weighted(&[c.read, c.reply, c.blind, c.latest])]
+    }
+
+    fn value(&mut self, client: u32) -> Vec<u8> {
+        self.attempts += 1;
+        let mut len = self.rng.range([
+            u64::from(self.spec.value_bytes[0]),
+            u64::from(self.spec.value_bytes[1]),
+        ]) as usize;
+        if self.rng.chance(self.spec.large_fraction) {
+            let [lo, hi] = self.spec.large_value_bytes;
+            len = self.rng.range([u64::from(lo), u64::from(hi)]) as usize;
+        }
+        let prefix = format!("c{client}-a{}:", self.attempts);
+        if let Some(text) = &self.text {
+            return text.value(&mut self.rng, &prefix);
+        }
+        let mut value = prefix.into_bytes();
+        if self.rng.chance(self.spec.adversarial_fraction) {
+            value.extend_from_slice(&forged_durable_record());
+        }
+        let mut fill = self.attempts;
+        while value.len() < len {
+            fill = crate::rng::mix64(fill);
+            value.push(b'a' + (fill % 26) as u8);
+        }
+        value
+    }
+
+    /// The client's next request, or `None` if it has stopped.
+    pub fn next(&mut self, client: u32, now: Time) -> Option<Issue> {
+        let c = client as usize;
+        assert!(
+            self.clients[c].in_flight.is_none(),
+            "one request per client"
+        );
+        if self.clients[c].stopped {
+            return None;
+        }
+        let (kind, key, mode) = if let Some(p) = self.clients[c].planned {
+            (p.kind, p.key, Some(p.mode))
+        } else {
+            if self.acked >= self.spec.acknowledged_writes {
+                self.clients[c].stopped = true;
+                return None;
+            }
+            let mix = &self.spec.mix;
+            let weights = [mix.set, mix.get, mix.delete, mix.search, mix.similar];
+            let mut kind = [
+                OpKind::Set,
+                OpKind::Get,
+                OpKind::Delete,
+                OpKind::Search,
+                OpKind::Similar,
+            ][self.rng.weighted(&weights)];
+            if kind.is_search() {
+                return Some(self.search(client, kind, now));
+            }
+            if kind.is_write()
+                && self.acked + self.writes_in_flight >= self.spec.acknowledged_writes
+            {
+                kind = OpKind::Get;
+            }
+            let key = if kind == OpKind::Set && self.rng.chance(self.spec.fresh_key_fraction) {
+                self.fresh_keys += 1;
+                self.spec.keys.saturating_add(self.fresh_keys)
+            } else {
+                self.pick_key()
+            };
+            let mode = kind.is_write().then(|| self.pick_mode());
+            if let Some(mode) = mode {
+                self.writes_in_flight += 1;
+                self.clients[c].planned = Some(Planned {
+                    kind,
+                    key,
+                    mode,
+                    read_done: false,
+                });
+            }
+            (kind, key, mode)
+        };
+        // A read-modify-write reads first.
+        let kind = match &mut self.clients[c].planned {
+            Some(p) if p.mode == ContextMode::Read && !p.read_done => {
+                p.read_done = true;
+                OpKind::Get
+            }
+            _ => kind,
+        };
+        let context = match mode {
+            Some(ContextMode::Read) => self.clients[c].read.get(&key),
+            Some(ContextMode::Reply) => self.clients[c].reply.get(&key),
+            Some(ContextMode::Latest) => self.clients[c].latest.get(&key),
+            Some(ContextMode::Blind) | None => None,
+        }
+        .cloned()
+        .unwrap_or_default();
+        let request = self.clients[c].next_request;
+        self.clients[c].next_request += 1;
+        let (op, value) = match kind {
+            OpKind::Get => (Op::Get { key: key_name(key) }, None),
+            OpKind::Search | OpKind::Similar => unreachable!("searches are made by `search`"),
+            OpKind::Set => {
+                let value = self.value(client);
+                self.history.written.insert(value.clone());
+                let op = Op::Set {
+                    key: key_name(key),
+                    value: value.clone(),
+                    context: context.clone(),
+                };
+                (op, Some(value))
+            }
+            OpKind::Delete => (
+                Op::Delete {
+                    key: key_name(key),
+                    context: context.clone(),
+                },
+                None,
+            ),
+        };
+        let attempt = kind.is_write().then(|| {
+            self.history.keys_written.insert(key_name(key));
+            self.history.attempts.push(Attempt {
+                client,
+                request,
+                key: key_name(key),
+                context,
+                value: value.clone(),
+                dot: None,
+                outcome: AttemptOutcome::Pending,
+                start: now,
+                end: None,
+            });
+            self.history.attempts.len() - 1
+        });
+        self.clients[c].in_flight = Some(InFlight {
+            request,
+            kind,
+            key,
+            value,
+            start: now,
+            attempt,
+            ask: None,
+        });
+        Some(Issue {
+            client,
+            request,
+            body: Request::new(op),
+        })
+    }
+
+    /// Records the end of the client's request, as the client library tells it.
+    /// Returns false if the outcome is for a request the client no longer waits for.
+    pub fn complete(
+        &mut self,
+        client: u32,
+        request: u64,
+        result: Result<Response, ClientFailure>,
+        now: Time,
+    ) -> bool {
+        let c = client as usize;
+        match &self.clients[c].in_flight {
+            Some(f) if f.request == request => {}
+            _ => return false,
+        }
+        let Some(flight) = self.clients[c].in_flight.take() else {
+            return false;
+        };
+        *self
+            .history
+            .outcomes
+            .entry((flight.kind, outcome_name(&result)))
+            .or_default() += 1;
+        if let Some(i) = flight.attempt {
+            self.history.attempts[i].end = Some(now);
+            self.history.attempts[i].outcome = match &result {
+                Ok(_) => AttemptOutcome::Acknowledged,
+                Err(e) if !e.maybe_applied() => AttemptOutcome::Failed,
+                Err(_) => AttemptOutcome::Unknown,
+            };
+        }
+        let key = key_name(flight.key);
+        match (flight.kind, result) {
+            (OpKind::Get, Ok(Response::Object(object))) => {
+                self.latency(OpKind::Get, flight.start, now);
+                self.history.observe(client, request, &key, &object);
+                let context = object.clock();
+                self.clients[c].read.insert(flight.key, context.clone());
+                self.clients[c].latest.insert(flight.key, context);
+                self.history.reads.push(ReadRecord {
+                    key,
+                    start: flight.start,
+                    end: now,
+                    object,
+                });
+            }
+            (OpKind::Get, _) => {}
+            (kind, Ok(Response::Hits { hits, total, .. })) if kind.is_search() => {
+                self.latency(kind, flight.start, now);
+                if let Some(ask) = flight.ask {
+                    let complete = match &ask {
+                        SearchAsk::Search { .. } => total == hits.len() as u64,
+                        SearchAsk::Similar { top_k, .. } => hits.len() < *top_k as usize,
+                    };
+                    self.history.searches.push(SearchRecord {
+                        ask,
+                        start: flight.start,
+                        end: now,
+                        hits,
+                        complete,
+                    });
+                }
+            }
+            (kind, _) if kind.is_search() => {}
+            (kind, Ok(Response::Written { dot, object })) => {
+                self.latency(kind, flight.start, now);
+                // The client has seen its own write, and every version the reply shows.
+                self.history
+                    .observed
+                    .entry((client, key.clone()))
+                    .or_default()
+                    .entry(dot)
+                    .or_insert(request);
+                self.history.observe(client, request, &key, &object);
+                let context = object.clock();
+                if let Some(i) = flight.attempt {
+                    self.history.attempts[i].dot = Some(dot);
+                }
+                self.clients[c].reply.insert(flight.key, context.clone());
+                self.clients[c].latest.insert(flight.key, context);
+                self.clients[c].planned = None;
+                self.writes_in_flight -= 1;
+                self.acked += 1;
+                assert!(
+                    self.acked <= self.spec.acknowledged_writes,
+                    "the workload never has more writes in flight than the target allows"
+                );
+                self.history.acked.push(WriteRecord {
+                    key,
+                    dot,
+                    value: flight.value,
+                    start: flight.start,
+                    ack: now,
+                });
+            }
+            (_, result) => {
+                // Retry the write; read first if the key holds too many versions.
+                if let Some(p) = &mut self.clients[c].planned {
+                    if let Err(ClientFailure::Request(RequestError::TooManySiblings { .. })) =
+                        result
+                    {
+                        p.mode = ContextMode::Read;
+                    }
+                    if p.mode == ContextMode::Read {
+                        p.read_done = flight.kind == OpKind::Get;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// A search or a similarity search from the scenario's text, sent as one request (not
+    /// retried: a failed search is only counted).
+    fn search(&mut self, client: u32, kind: OpKind, now: Time) -> Issue {
+        let c = client as usize;
+        let text = self
+            .text
+            .as_ref()
+            .expect("the scenario checks searches have text");
+        let ask = text.ask(&mut self.rng, kind == OpKind::Similar);
+        let op = match &ask {
+            SearchAsk::Search { query } => Op::Search {
+                query: query.clone(),
+                page: Paging::first(SEARCH_PAGE_SIZE_MAX as u32),
+            },
+            SearchAsk::Similar { text, top_k } => Op::Similar {
+                text: text.clone(),
+                top_k: *top_k,
+            },
+        };
+        let request = self.clients[c].next_request;
+        self.clients[c].next_request += 1;
+        self.clients[c].in_flight = Some(InFlight {
+            request,
+            kind,
+            key: 0,
+            value: None,
+            start: now,
+            attempt: None,
+            ask: Some(ask),
+        });
+        Issue {
+            client,
+            request,
+            body: Request::new(op),
+        }
+    }
+
+    fn latency(&mut self, kind: OpKind, start: Time, end: Time) {
+        let us = end.since(start).micros();
+        self.history.latencies.entry(kind).or_default().push(us);
+    }
+}
