@@ -96,6 +96,14 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         "stale reads: {} reads checked against {} earlier acknowledged writes",
         outcome.reads_checked, outcome.stale_pairs
     );
+    if outcome.searches.searches > 0 || outcome.final_searches > 0 {
+        let q = &outcome.searches;
+        let _ = writeln!(
+            s,
+            "searches: {} searches checked against the history ({} key answers decided and checked, {} undecided); final searches: {} answers through every node and {} on every node's own index equal to the reference",
+            q.searches, q.decided, q.undecided, outcome.final_searches, outcome.local_searches
+        );
+    }
     let _ = writeln!(
         s,
         "convergence: {} keys compared across their replicas",
@@ -213,8 +221,8 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         (
             "mix",
             format!(
-                "set {} / get {} / delete {}",
-                w.mix.set, w.mix.get, w.mix.delete
+                "set {} / get {} / delete {} / search {} / similar {}",
+                w.mix.set, w.mix.get, w.mix.delete, w.mix.search, w.mix.similar
             ),
         ),
         (
@@ -413,6 +421,22 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         outcome.reads_checked,
         outcome.stale_pairs,
         count("stale read")
+    );
+    let q = &outcome.searches;
+    let _ = writeln!(
+        s,
+        "| stale searches | {} searches checked against the history: {} (search, key) answers decided and checked, {} undecided (concurrent or uncertain writes); {} violations |",
+        q.searches,
+        q.decided,
+        q.undecided,
+        count("stale search")
+    );
+    let _ = writeln!(
+        s,
+        "| final searches | {} answers through every node and {} on every node's own index, against a reference scan of the final data (same keys, same order, scores within 1e-9); {} violations |",
+        outcome.final_searches,
+        outcome.local_searches,
+        count("final search") + count("local index")
     );
     let _ = writeln!(
         s,

@@ -49,6 +49,11 @@ pub struct Mix {
     pub set: u32,
     pub get: u32,
     pub delete: u32,
+    /// Boolean searches (`Search`), checked against the history like reads; needs
+    /// `workload.text`.
+    pub search: u32,
+    /// Similarity searches (`Similar`), likewise.
+    pub similar: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -78,6 +83,39 @@ pub struct WorkloadSpec {
     /// `large_value_bytes`.
     pub large_fraction: f64,
     pub large_value_bytes: [u32; 2],
+    /// Values are text: words drawn from a vocabulary of English words (Zipf-like), after a
+    /// prefix naming the attempt. Without it, values are random letters.
+    pub text: Option<TextSpec>,
+}
+
+/// Text values and the searches over them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextSpec {
+    /// Words in a value.
+    pub words: [u32; 2],
+    /// The vocabulary's word `k` (by rank) is drawn with weight 1 / k^zipf_exponent.
+    pub zipf_exponent: f64,
+    /// Words in a similarity search's text.
+    pub similar_words: [u32; 2],
+    /// A similarity search's `top_k`.
+    pub top_k: [u32; 2],
+    /// After the calm phase: this many random queries of each kind, sent through every node
+    /// as coordinator and run on every node's own index, compared with a reference computed
+    /// from the final data. 0 turns the final searches off.
+    pub final_queries: u32,
+}
+
+impl Default for TextSpec {
+    fn default() -> TextSpec {
+        TextSpec {
+            words: [3, 30],
+            zipf_exponent: 1.0,
+            similar_words: [1, 6],
+            top_k: [1, 20],
+            final_queries: 50,
+        }
+    }
 }
 
 /// How a write picks its context (relative weights).
@@ -190,6 +228,8 @@ impl Default for Mix {
             set: 60,
             get: 30,
             delete: 10,
+            search: 0,
+            similar: 0,
         }
     }
 }
@@ -211,6 +251,7 @@ impl Default for WorkloadSpec {
             adversarial_fraction: 0.0,
             large_fraction: 0.0,
             large_value_bytes: [4_096, 65_536],
+            text: None,
         }
     }
 }
@@ -380,8 +421,34 @@ impl Scenario {
                 return Err(why.to_string());
             }
         }
+        let searches = w.mix.search + w.mix.similar > 0;
+        if searches && w.text.is_none() {
+            return Err("workload.mix.search and .similar need workload.text".to_string());
+        }
+        if (searches || w.text.as_ref().is_some_and(|t| t.final_queries > 0))
+            && !self.cluster.search_index
+        {
+            return Err("searches need cluster.search_index".to_string());
+        }
+        let text = w.text.clone().unwrap_or_default();
+        if text.words[0] == 0 || text.similar_words[0] == 0 || text.top_k[0] == 0 {
+            return Err("workload.text: words, similar_words and top_k start at 1".to_string());
+        }
+        if text.top_k[1] as usize > tern_core::limits::SIMILAR_TOP_K_MAX
+            || text.zipf_exponent <= 0.0
+        {
+            return Err(
+                "workload.text: top_k within SIMILAR_TOP_K_MAX, zipf_exponent positive".to_string(),
+            );
+        }
         let ranges = [
             ("workload.think_us", w.think_us),
+            ("workload.text.words", text.words.map(u64::from)),
+            (
+                "workload.text.similar_words",
+                text.similar_words.map(u64::from),
+            ),
+            ("workload.text.top_k", text.top_k.map(u64::from)),
             ("network.latency_us", self.network.latency_us),
             ("network.tail_latency_us", self.network.tail_latency_us),
             ("disk.fsync_us", self.disk.fsync_us),

@@ -48,7 +48,7 @@ pub fn check_failed_writes(
 mod tests {
     use super::*;
     use crate::checker::fixtures::{object, Story};
-    use tern_core::VectorClock;
+    use tern_core::{Time, VectorClock};
 
     #[test]
     fn failed_write_checker_catches_a_refused_value_that_became_visible() {
@@ -62,6 +62,8 @@ mod tests {
             value: Some(b"refused".to_vec()),
             dot: None,
             outcome: AttemptOutcome::Failed,
+            start: Time(20),
+            end: Some(Time(25)),
         });
         let clean = BTreeMap::from([(b"k".to_vec(), object(1, b"a", VectorClock::new()))]);
         let (failed, violations) = check_failed_writes(&story.attempts, &[], &clean);

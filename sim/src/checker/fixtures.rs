@@ -63,6 +63,8 @@ impl Story {
             value: Some(value.to_vec()),
             dot: Some(dot(seq)),
             outcome: AttemptOutcome::Acknowledged,
+            start: Time(request * 10),
+            end: Some(Time(request * 10 + 5)),
         });
         self.show(client, request, seq, value, context);
     }

@@ -1,10 +1,11 @@
 //! The records the checkers read: write attempts and how they ended, acknowledged writes,
-//! successful reads, and what each client was shown.
+//! successful reads and searches, and what each client was shown.
 //!
 //! Plain data the workload fills in as the run goes; it never judges anything.
 
+use crate::workload::SearchAsk;
 use std::collections::BTreeMap;
-use tern_core::{Dot, Object, Time, VectorClock};
+use tern_core::{Dot, Object, Scored, Time, VectorClock};
 
 /// How a write attempt ended, as its client saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct Attempt {
     /// The dot, once acknowledged.
     pub dot: Option<Dot>,
     pub outcome: AttemptOutcome,
+    /// When the client sent it, and when its outcome reached the client (`None`: pending).
+    pub start: Time,
+    pub end: Option<Time>,
 }
 
 /// What each client was shown of each key: (client, key) -> dot -> the request whose reply
@@ -55,4 +59,16 @@ pub struct ReadRecord {
     pub start: Time,
     pub end: Time,
     pub object: Object,
+}
+
+/// An answered search as the client saw it.
+#[derive(Clone, Debug)]
+pub struct SearchRecord {
+    pub ask: SearchAsk,
+    pub start: Time,
+    pub end: Time,
+    pub hits: Vec<Scored>,
+    /// The hits are every match: a search's `total` is the number of hits, or a similarity
+    /// search returned fewer than `top_k`.
+    pub complete: bool,
 }

@@ -15,6 +15,10 @@
 //!   one dot only);
 //! - stale reads: a read that began after a write was acknowledged returns that write or a
 //!   causal successor;
+//! - stale searches: a search that began after a write was acknowledged reflects it (the
+//!   key is a result if and only if its value then matches), where the history decides;
+//! - final searches: after the calm phase, searches through every node, and on every node's
+//!   own index, equal a reference computed by scanning the final data;
 //! - convergence: at the end, every replica of a key holds the same versions.
 //!
 //! This module owns `Violation`, which every checker returns; each checker has its own file,
@@ -26,18 +30,22 @@ mod convergence;
 mod dots;
 mod durability;
 mod failed_writes;
+mod final_searches;
 #[cfg(test)]
 mod fixtures;
 mod history;
 mod stale_reads;
+mod stale_searches;
 
 pub use acked_durable::check_acknowledged_durable;
 pub use convergence::check_convergence;
 pub use dots::DotLedger;
 pub use durability::{check_durability, Durability, Provenance};
 pub use failed_writes::check_failed_writes;
-pub use history::{Attempt, AttemptOutcome, Observed, ReadRecord, WriteRecord};
+pub use final_searches::{check_final_searches, check_local_index, FinalAnswer};
+pub use history::{Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, WriteRecord};
 pub use stale_reads::check_stale_reads;
+pub use stale_searches::{check_stale_searches, SearchCheck};
 
 /// A broken promise: the checker that found it, and what it saw.
 #[derive(Clone, Debug, PartialEq, Eq)]

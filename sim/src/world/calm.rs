@@ -2,12 +2,17 @@
 //!
 //! Owns entering the calm phase (heal every link, restart every node, let in-flight requests
 //! end) and reading every key ever written at R = N through the nodes, retrying until each
-//! read succeeds; the answers become the final state the checkers judge. It never injects a
-//! fault and never judges what it reads.
+//! read succeeds; the answers become the final state the checkers judge. Then, if the
+//! scenario asks for final searches, it sends each of a set of random questions through
+//! every node as coordinator, retrying until each is answered. It never injects a fault and
+//! never judges what it reads.
 
 use super::{Event, Phase, World};
-use crate::checker;
-use tern_core::{ClientResult, Op, Quorum, Request, Response, Span};
+use crate::checker::{self, FinalAnswer, Violation};
+use crate::rng::{derive_seed, SimRng};
+use crate::workload::{SearchAsk, Text};
+use tern_core::limits::SEARCH_PAGE_SIZE_MAX;
+use tern_core::{ClientResult, Op, Paging, Quorum, Request, RequestError, Response, Span};
 
 /// The client id the final reads use (simulated clients count up from 0).
 pub(super) const CHECKER_CLIENT: u32 = u32::MAX;
@@ -68,8 +73,113 @@ impl World {
         );
     }
 
+    /// True once the final reads are answered and no final search is wanted or unanswered.
+    pub(super) fn finals_done(&mut self) -> bool {
+        if !self.final_started || self.final_pending > 0 {
+            return false;
+        }
+        let queries = self
+            .scenario
+            .workload
+            .text
+            .as_ref()
+            .map_or(0, |t| t.final_queries);
+        if queries == 0 || !self.final_asks.is_empty() {
+            return true;
+        }
+        // The questions: `queries` of each kind, from a stream of their own.
+        let text = Text::new(
+            self.scenario
+                .workload
+                .text
+                .as_ref()
+                .expect("queries need text"),
+        );
+        let mut rng = SimRng::new(derive_seed(self.seed, "final-searches", 0, 0));
+        self.final_asks = (0..queries * 2)
+            .map(|i| text.ask(&mut rng, i % 2 == 1))
+            .collect();
+        self.final_pending = self.final_asks.len() * self.procs.len();
+        // Let the final reads' repairs land first.
+        self.after(SETTLE_MARGIN.micros(), Event::FinalSearches);
+        false
+    }
+
+    pub(super) fn start_final_searches(&mut self) {
+        for ask in 0..self.final_asks.len() {
+            for node in 0..self.procs.len() {
+                self.send_final_search(node, ask);
+            }
+        }
+    }
+
+    /// Sends final question `ask` through node `node`, at the cluster's default quorum.
+    pub(super) fn send_final_search(&mut self, node: usize, ask: usize) {
+        let request = self.final_next_request;
+        self.final_next_request += 1;
+        self.final_search_requests.insert(request, (node, ask));
+        let op = match &self.final_asks[ask] {
+            SearchAsk::Search { query } => Op::Search {
+                query: query.clone(),
+                page: Paging::first(SEARCH_PAGE_SIZE_MAX as u32),
+            },
+            SearchAsk::Similar { text, top_k } => Op::Similar {
+                text: text.clone(),
+                top_k: *top_k,
+            },
+        };
+        self.send_request(node, CHECKER_CLIENT, request, Request::new(op));
+        let timeout = Span::from_millis(self.scenario.workload.client_timeout_ms).micros();
+        self.after(
+            timeout,
+            Event::ClientTimeout {
+                client: CHECKER_CLIENT,
+                request,
+            },
+        );
+    }
+
+    /// A final search ended: its hits are recorded, a refusal is a violation, anything else
+    /// is tried again.
+    fn final_search_reply(&mut self, node: usize, ask: usize, result: Option<ClientResult>) {
+        let refused = |e: &RequestError| {
+            matches!(
+                e,
+                RequestError::InvalidSearch(_)
+                    | RequestError::TooManyCandidates { .. }
+                    | RequestError::SearchOff
+            )
+        };
+        match result {
+            Some(Ok(Response::Hits { hits, total, .. })) => {
+                self.final_answers.push(FinalAnswer {
+                    node: self.procs[node].id,
+                    ask: self.final_asks[ask].clone(),
+                    hits,
+                    total,
+                });
+                self.final_pending -= 1;
+            }
+            Some(Err(e)) if refused(&e) => {
+                let detail = format!(
+                    "{} through node {} was refused: {e:?}",
+                    self.final_asks[ask], self.procs[node].id.0
+                );
+                self.violations.push(Violation {
+                    checker: "final search",
+                    detail,
+                });
+                self.final_pending -= 1;
+            }
+            _ => self.after(FINAL_READ_RETRY.micros(), Event::FinalSearch { node, ask }),
+        }
+    }
+
     /// A final read ended: its object is recorded, or it is tried again (`None`: timed out).
     pub(super) fn final_reply(&mut self, request: u64, result: Option<ClientResult>) {
+        if let Some((node, ask)) = self.final_search_requests.remove(&request) {
+            return self.final_search_reply(node, ask, result);
+        }
         let Some(key) = self.final_requests.remove(&request) else {
             return;
         };

@@ -83,6 +83,13 @@ pub(super) enum Event {
     FinalRead {
         key: Vec<u8>,
     },
+    /// Send every final search (the final reads are answered).
+    FinalSearches,
+    /// Try final question `ask` through node `node` again.
+    FinalSearch {
+        node: usize,
+        ask: usize,
+    },
 }
 
 #[derive(Debug)]

@@ -66,6 +66,11 @@ pub struct World {
     final_pending: usize,
     final_next_request: u64,
     final_requests: BTreeMap<u64, Vec<u8>>,
+    /// The final searches' questions (empty until the final reads are answered).
+    final_asks: Vec<crate::workload::SearchAsk>,
+    /// Final searches in flight: request -> (node, question).
+    final_search_requests: BTreeMap<u64, (usize, usize)>,
+    final_answers: Vec<crate::checker::FinalAnswer>,
     faults: FaultCounts,
     violations: Vec<Violation>,
     dots: DotLedger,
@@ -127,6 +132,9 @@ impl World {
             final_pending: 0,
             final_next_request: 0,
             final_requests: BTreeMap::new(),
+            final_asks: Vec::new(),
+            final_search_requests: BTreeMap::new(),
+            final_answers: Vec::new(),
             faults: FaultCounts::default(),
             violations: Vec::new(),
             dots: DotLedger::default(),
@@ -170,7 +178,7 @@ impl World {
                 }
                 Phase::Calm { since } => {
                     let bound = since + Span::from_secs(self.scenario.phases.calm_max_s);
-                    if self.final_pending == 0 && self.final_started {
+                    if self.finals_done() {
                         self.phase = Phase::Done;
                         break;
                     }
@@ -178,7 +186,7 @@ impl World {
                         self.violations.push(Violation {
                             checker: "liveness",
                             detail: format!(
-                                "{} final reads still unanswered {} s into the calm phase",
+                                "{} final reads or searches still unanswered {} s into the calm phase",
                                 self.final_pending, self.scenario.phases.calm_max_s
                             ),
                         });
@@ -236,6 +244,8 @@ impl World {
             Event::PartitionHeal { generation } => self.heal_partition(generation),
             Event::FinalReads => self.start_final_reads(),
             Event::FinalRead { key } => self.send_final_read(key),
+            Event::FinalSearches => self.start_final_searches(),
+            Event::FinalSearch { node, ask } => self.send_final_search(node, ask),
         }
     }
 }

@@ -6,10 +6,11 @@
 //! reads and the nodes' state are only read.
 
 use super::{FaultCounts, Phase, World};
-use crate::checker::{self, Durability, Provenance, Violation};
+use crate::checker::{self, Durability, Provenance, SearchCheck, Violation};
 use crate::scenario::Scenario;
 use crate::workload::OpKind;
 use std::collections::BTreeMap;
+use tern_core::search::{Reference, Tokenizer};
 use tern_core::{NodeId, Object, Time};
 
 /// Everything a run produced; the report is written from this.
@@ -26,6 +27,12 @@ pub struct RunOutcome {
     pub stale_pairs: u64,
     pub reads_checked: u64,
     pub keys_converged: u64,
+    /// Searches checked against the history, and the (search, key) answers it decided.
+    pub searches: SearchCheck,
+    /// Final searches compared with the reference: through the nodes, and on their own
+    /// indexes.
+    pub final_searches: u64,
+    pub local_searches: u64,
     /// Acknowledgements checked against the synced state of the replicas, at the moment
     /// each was sent.
     pub acks_checked: u64,
@@ -47,6 +54,36 @@ impl RunOutcome {
 }
 
 impl World {
+    /// The final searches against the reference over the final reads, and every node's own
+    /// index against the reference over its own copies. Returns how many answers of each
+    /// were compared.
+    fn check_final_searches(
+        &self,
+        tokenizer: &Tokenizer,
+        complete: bool,
+        violations: &mut Vec<Violation>,
+    ) -> (u64, u64) {
+        if !complete || self.final_asks.is_empty() {
+            return (0, 0);
+        }
+        let finals = self.finals.iter().map(|(k, o)| (k.as_slice(), o));
+        let reference = Reference::from_objects(*tokenizer, finals);
+        let (through, found) =
+            checker::check_final_searches(&reference, tokenizer, &self.final_answers);
+        violations.extend(found);
+        let mut local = 0;
+        for p in &self.procs {
+            let Some(node) = &p.node else { continue };
+            let Some(index) = node.index() else { continue };
+            let own = Reference::from_objects(*tokenizer, node.objects());
+            let (checked, found) =
+                checker::check_local_index(p.id, index, &own, tokenizer, &self.final_asks);
+            local += checked;
+            violations.extend(found);
+        }
+        (through, local)
+    }
+
     /// Runs every checker over the history and the final state, and gathers the figures.
     pub(super) fn finish(mut self) -> RunOutcome {
         let history = std::mem::take(&mut self.workload.history);
@@ -67,28 +104,39 @@ impl World {
             };
             checker::check_durability(&history.acked, finals, &history.written, provenance)
         };
+        let tokenizer = Tokenizer::new(self.config.stemming);
         let other_checks = || {
             let stale = checker::check_stale_reads(&history.acked, &history.reads);
             let failed = checker::check_failed_writes(&history.attempts, &history.reads, finals);
-            (stale, failed)
+            let searches = checker::check_stale_searches(
+                &history.attempts,
+                &history.versions,
+                &history.searches,
+                &tokenizer,
+            );
+            (stale, failed, searches)
         };
         // The checkers are pure functions of the history: run the longest on a second
         // thread if allowed; the verdict is the same either way.
-        let (durability, ((stale_pairs, stale), (failed_sets, failed))) = if self.second_thread {
-            std::thread::scope(|scope| {
-                let durability = scope.spawn(durability_check);
-                let others = other_checks();
-                let durability = durability
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (durability, others)
-            })
-        } else {
-            (durability_check(), other_checks())
-        };
+        let (durability, ((stale_pairs, stale), (failed_sets, failed), (searches, stale_searches))) =
+            if self.second_thread {
+                std::thread::scope(|scope| {
+                    let durability = scope.spawn(durability_check);
+                    let others = other_checks();
+                    let durability = durability
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (durability, others)
+                })
+            } else {
+                (durability_check(), other_checks())
+            };
         violations.extend(durability.violations.iter().cloned());
         violations.extend(stale);
         violations.extend(failed);
+        violations.extend(stale_searches);
+        let (final_searches, local_searches) =
+            self.check_final_searches(&tokenizer, complete, &mut violations);
         violations.append(&mut self.dots.violations);
         let mut replicas: BTreeMap<Vec<u8>, Vec<(NodeId, Object)>> = BTreeMap::new();
         for key in self.finals.keys() {
@@ -135,6 +183,9 @@ impl World {
             stale_pairs,
             reads_checked: history.reads.len() as u64,
             keys_converged: replicas.len() as u64,
+            searches,
+            final_searches,
+            local_searches,
             acks_checked: self.acks_checked,
             versions_watched: self.dots.len() as u64,
             failed_sets,
