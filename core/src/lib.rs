@@ -27,6 +27,7 @@ pub mod version;
 
 pub use codec::DecodeError;
 pub use ids::{ClientId, NodeId, RequestId};
+pub use liveness::PeerView;
 pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 pub use message::{
     ClientResult, Message, Op, Oversized, Paging, Quorum, QuorumError, Request, RequestError,

@@ -18,6 +18,10 @@
 //! - a client request that has used its tries (`client::Attempt`) ends with the last try's
 //!   failure.
 
+/// Heartbeat intervals the failure detector keeps per member (the newest).
+pub const HEARTBEAT_WINDOW_MAX: usize = 100;
+/// Highest phi threshold a cluster may set (`Config::phi_threshold`); 1 is the lowest.
+pub const PHI_THRESHOLD_MAX: u8 = 16;
 /// Longest key, in bytes.
 pub const KEY_BYTES_MAX: usize = 1024;
 /// Longest value, in bytes.

@@ -4,7 +4,7 @@
 //! simulator encodes them too so that the codec runs under every simulated fault.
 
 use crate::codec::{decode_body, encode_body, DecodeError};
-use crate::ids::RequestId;
+use crate::ids::{NodeId, RequestId};
 use crate::limits::MESSAGE_BYTES_MAX;
 use crate::search::SearchError;
 use crate::version::{Dot, Object, VectorClock};
@@ -270,11 +270,21 @@ impl std::error::Error for RequestError {}
 
 pub type ClientResult = Result<Response, RequestError>;
 
+/// The newest heartbeat a node knows of a member: which incarnation (`generation`, when it
+/// started, in microseconds of its clock) and how many rounds it has ticked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub node: NodeId,
+    pub generation: u64,
+    pub beat: u64,
+}
+
 /// A message between nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// "I am alive." Any message counts as one; this is sent when nothing else is.
-    Heartbeat,
+    /// A gossip round (`liveness`): the sender's view of every member's heartbeat. A push
+    /// (`reply` false) is answered with the receiver's view (`reply` true).
+    Gossip { view: Vec<Heartbeat>, reply: bool },
     /// Merge this object into your copy of the key; acknowledge once it is durable.
     Replicate {
         req: RequestId,
@@ -392,6 +402,15 @@ mod tests {
             result: Err(RequestError::Indeterminate),
         };
         assert_eq!(Message::decode(&r.encode()).unwrap(), r);
+        let g = Message::Gossip {
+            view: vec![Heartbeat {
+                node: NodeId(2),
+                generation: 1_764_000_000_000_000,
+                beat: 42,
+            }],
+            reply: true,
+        };
+        assert_eq!(Message::decode(&g.encode()).unwrap(), g);
     }
 
     #[test]

@@ -3,16 +3,16 @@
 
 use crate::time::Time;
 
-/// Why a node wakes up on its own (gossip rounds, anti-entropy, hint replay and garbage
-/// collection will join the heartbeat here).
+/// Why a node wakes up on its own (anti-entropy, hint replay and garbage collection will
+/// join the gossip round here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
-    /// Tell every peer this node is alive.
-    Heartbeat = 0,
+    /// Tick this node's heartbeat and gossip with a random peer.
+    Gossip = 0,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 1] = [Timer::Heartbeat];
+    pub const ALL: [Timer; 1] = [Timer::Gossip];
 }
 
 /// A fixed table of optional deadlines, one per `Timer`.
@@ -49,9 +49,9 @@ mod tests {
     fn the_next_deadline_is_the_earliest_set() {
         let mut timers = TimerTable::default();
         assert_eq!(timers.next(), None);
-        timers.set(Timer::Heartbeat, Time(7));
+        timers.set(Timer::Gossip, Time(7));
         assert_eq!(timers.next(), Some(Time(7)));
-        assert!(!timers.is_due(Timer::Heartbeat, Time(6)));
-        assert!(timers.is_due(Timer::Heartbeat, Time(7)));
+        assert!(!timers.is_due(Timer::Gossip, Time(6)));
+        assert!(timers.is_due(Timer::Gossip, Time(7)));
     }
 }

@@ -94,7 +94,7 @@ fn unavailable_when_too_few_replicas_are_alive_and_indeterminate_when_they_do_no
     let mut h = Harness::new(3);
     h.crash(NodeId(2));
     h.crash(NodeId(3));
-    h.advance(Span::from_millis(1_500)); // Past the failure timeout.
+    h.advance(Span::from_millis(1_500)); // Past the failure detector.
     let result = h.set(1, "k", "v", VectorClock::new());
     assert_eq!(
         result,
@@ -231,4 +231,56 @@ fn compaction_keeps_every_key_and_shrinks_the_log() {
     h.settle();
     assert_eq!(values(&h.get(1, "hot")), ["value-199"]);
     assert_eq!(values(&h.get(3, "cold")), ["kept"]);
+}
+
+/// Gossip and phi-accrual detection at the default settings (100 ms rounds, phi 8): a node
+/// that stops is suspected by every other node within a second, a live one never is, and a
+/// restarted one (a new generation) is seen alive again.
+#[test]
+fn a_stopped_node_is_suspected_within_a_second_and_seen_again_after_a_restart() {
+    let mut h = Harness::new(5);
+    let view = |h: &Harness, at: u32, of: u32| {
+        let node = h.nodes[&NodeId(at)].as_ref().unwrap();
+        node.peers()
+            .into_iter()
+            .find(|p| p.node == NodeId(of))
+            .unwrap()
+    };
+    h.advance(Span::from_secs(5));
+    for at in 1..=5 {
+        for of in (1..=5).filter(|of| *of != at) {
+            assert!(view(&h, at, of).alive, "{at} sees {of} down while all run");
+        }
+    }
+    let stopped = h.now;
+    h.crash(NodeId(5));
+    let mut detected = Vec::new();
+    while detected.len() < 4 && h.now.since(stopped) < Span::from_secs(5) {
+        h.advance(Span::from_millis(10));
+        for at in 1..=4 {
+            if !view(&h, at, 5).alive && !detected.iter().any(|(n, _)| *n == at) {
+                detected.push((at, h.now.since(stopped)));
+            }
+        }
+    }
+    println!("detection of a stopped node, each observer: {detected:?}");
+    assert_eq!(
+        detected.len(),
+        4,
+        "not every node suspects it: {detected:?}"
+    );
+    assert!(
+        detected.iter().all(|(_, s)| *s < Span::from_secs(1)),
+        "{detected:?}"
+    );
+    for at in 1..=4 {
+        for of in (1..=4).filter(|of| *of != at) {
+            assert!(view(&h, at, of).alive, "{at} suspects live {of}");
+        }
+    }
+    h.start(NodeId(5));
+    h.advance(Span::from_secs(1));
+    for at in 1..=4 {
+        assert!(view(&h, at, 5).alive, "{at} does not see 5 back");
+    }
 }

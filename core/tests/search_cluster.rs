@@ -219,7 +219,7 @@ fn a_search_needs_r_live_replicas_of_every_partition() {
     founding(&mut h);
     h.crash(NodeId(2));
     h.crash(NodeId(3));
-    h.advance(tern_core::Span::from_millis(1_500)); // Past the failure timeout.
+    h.advance(tern_core::Span::from_millis(1_500)); // Past the failure detector.
     assert_eq!(
         search(&mut h, 1, "python"),
         Err(RequestError::Unavailable {

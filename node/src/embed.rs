@@ -223,6 +223,9 @@ pub async fn start_on(
     let driver = Driver {
         node,
         origin: tokio::time::Instant::now(),
+        epoch_micros: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
         events,
         disk: Some(disk_tx),
         disk_events,

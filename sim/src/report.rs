@@ -73,6 +73,17 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         f.damage.files_lost,
         f.damage.files_back
     );
+    if let Some([p50, _, p99, _, max]) = percentiles(&f.detections_us) {
+        let _ = writeln!(
+            s,
+            "failure detection: every node up suspects a crashed node {} ms after the crash (median of {} crashes), {} ms p99, {} ms max ({} restarted before that)",
+            ms(p50),
+            f.detections_us.len(),
+            ms(p99),
+            ms(max),
+            f.restarted_before_detection
+        );
+    }
     let _ = writeln!(
         s,
         "durability: {}/{} acknowledged writes preserved ({} present, {} superseded by a write whose client had seen them)",
@@ -179,8 +190,8 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         (
             "failure detector",
             format!(
-                "heartbeat {} ms, timeout {} ms",
-                c.heartbeat_interval_ms, c.failure_timeout_ms
+                "gossip every {} ms, phi threshold {}, least deviation {} ms",
+                c.heartbeat_interval_ms, c.phi_threshold, c.phi_min_deviation_ms
             ),
         ),
         (

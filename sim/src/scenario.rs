@@ -28,8 +28,12 @@ pub struct ClusterSpec {
     pub w: u8,
     pub request_timeout_ms: u64,
     pub resend_interval_ms: u64,
+    /// Gossip rounds (core's `Config::heartbeat_interval`).
     pub heartbeat_interval_ms: u64,
-    pub failure_timeout_ms: u64,
+    /// The failure detector's threshold and least deviation (core's `Config::phi_threshold`,
+    /// `Config::phi_min_deviation`).
+    pub phi_threshold: u8,
+    pub phi_min_deviation_ms: u64,
     pub compact_min_bytes: u64,
     /// Whether each node keeps a search index (core's `Config::search_index`); on unless a
     /// scenario turns it off to time the store without it.
@@ -215,7 +219,8 @@ impl Default for ClusterSpec {
             request_timeout_ms: 1_000,
             resend_interval_ms: 100,
             heartbeat_interval_ms: 100,
-            failure_timeout_ms: 500,
+            phi_threshold: 8,
+            phi_min_deviation_ms: 50,
             compact_min_bytes: 1 << 20,
             search_index: true,
         }
@@ -340,7 +345,8 @@ impl Scenario {
         config.request_timeout = Span::from_millis(c.request_timeout_ms);
         config.resend_interval = Span::from_millis(c.resend_interval_ms);
         config.heartbeat_interval = Span::from_millis(c.heartbeat_interval_ms);
-        config.failure_timeout = Span::from_millis(c.failure_timeout_ms);
+        config.phi_threshold = c.phi_threshold;
+        config.phi_min_deviation = Span::from_millis(c.phi_min_deviation_ms);
         config.compact_min_bytes = c.compact_min_bytes;
         config.search_index = c.search_index;
         config

@@ -2,7 +2,7 @@
 //! (N, R, W) resolved against them. Pure data: no state of a running node lives here.
 
 use crate::ids::NodeId;
-use crate::limits::{CLUSTER_NODES_MAX, REPLICATION_N_MAX};
+use crate::limits::{CLUSTER_NODES_MAX, PHI_THRESHOLD_MAX, REPLICATION_N_MAX};
 use crate::message::{Quorum, QuorumError};
 use crate::ring::Ring;
 use crate::search::Stemming;
@@ -23,10 +23,15 @@ pub struct Config {
     pub request_timeout: Span,
     /// How often a coordinator resends to replicas that have not answered (lost messages).
     pub resend_interval: Span,
-    /// How often a node tells its peers it is alive.
+    /// How often a node ticks its heartbeat and gossips with one random peer.
     pub heartbeat_interval: Span,
-    /// A peer not heard from for this long is considered down.
-    pub failure_timeout: Span,
+    /// A peer is considered down once its phi (liveness::phi) reaches this: about 10^-phi
+    /// is the chance that a live peer's next heartbeat is that late. 1 to
+    /// `PHI_THRESHOLD_MAX`; 8 by default, as in Cassandra.
+    pub phi_threshold: u8,
+    /// The least deviation the failure detector assumes of heartbeat intervals, so that
+    /// perfectly regular heartbeats do not make it suspect a peer a moment late.
+    pub phi_min_deviation: Span,
     /// The log is compacted once it holds more than this many bytes and more than twice
     /// the live data.
     pub compact_min_bytes: u64,
@@ -51,7 +56,8 @@ impl Config {
             request_timeout: Span::from_millis(2_000),
             resend_interval: Span::from_millis(150),
             heartbeat_interval: Span::from_millis(100),
-            failure_timeout: Span::from_millis(1_000),
+            phi_threshold: 8,
+            phi_min_deviation: Span::from_millis(50),
             compact_min_bytes: 64 << 20,
             stemming: Stemming::On,
             search_index: true,
@@ -97,27 +103,24 @@ impl Config {
             (Setting::RequestTimeout, self.request_timeout),
             (Setting::ResendInterval, self.resend_interval),
             (Setting::HeartbeatInterval, self.heartbeat_interval),
-            (Setting::FailureTimeout, self.failure_timeout),
+            (Setting::PhiMinDeviation, self.phi_min_deviation),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, span)| *span == Span::ZERO) {
             return Err(ConfigError::ZeroSpan(*name));
         }
-        // A peer that sends heartbeats on time must never look dead, and a request must get
-        // at least one resend before its deadline.
-        let order = [
-            (
-                Setting::HeartbeatInterval,
-                self.heartbeat_interval,
-                Setting::FailureTimeout,
-                self.failure_timeout,
-            ),
-            (
-                Setting::ResendInterval,
-                self.resend_interval,
-                Setting::RequestTimeout,
-                self.request_timeout,
-            ),
-        ];
+        if !(1..=PHI_THRESHOLD_MAX).contains(&self.phi_threshold) {
+            return Err(ConfigError::PhiThreshold {
+                value: self.phi_threshold,
+                max: PHI_THRESHOLD_MAX,
+            });
+        }
+        // A request must get at least one resend before its deadline.
+        let order = [(
+            Setting::ResendInterval,
+            self.resend_interval,
+            Setting::RequestTimeout,
+            self.request_timeout,
+        )];
         for (shorter, a, longer, b) in order {
             if a >= b {
                 return Err(ConfigError::NotShorter { shorter, longer });
@@ -133,7 +136,7 @@ pub enum Setting {
     RequestTimeout,
     ResendInterval,
     HeartbeatInterval,
-    FailureTimeout,
+    PhiMinDeviation,
 }
 
 impl fmt::Display for Setting {
@@ -142,7 +145,7 @@ impl fmt::Display for Setting {
             Setting::RequestTimeout => "request_timeout",
             Setting::ResendInterval => "resend_interval",
             Setting::HeartbeatInterval => "heartbeat_interval",
-            Setting::FailureTimeout => "failure_timeout",
+            Setting::PhiMinDeviation => "phi_min_deviation",
         })
     }
 }
@@ -170,6 +173,11 @@ pub enum ConfigError {
         shorter: Setting,
         longer: Setting,
     },
+    /// `phi_threshold` must be from 1 to `max`.
+    PhiThreshold {
+        value: u8,
+        max: u8,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -189,6 +197,9 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroSpan(name) => write!(f, "{name} must be greater than zero"),
             ConfigError::NotShorter { shorter, longer } => {
                 write!(f, "{shorter} must be shorter than {longer}")
+            }
+            ConfigError::PhiThreshold { value, max } => {
+                write!(f, "phi_threshold must be from 1 to {max}, not {value}")
             }
         }
     }

@@ -29,7 +29,7 @@ pub use io::{Input, NodeStats, Output};
 use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
 use crate::ids::NodeId;
 use crate::journal::Journal;
-use crate::liveness::Liveness;
+use crate::liveness::{Liveness, PeerView};
 use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
 use crate::message::{Message, RequestError};
 use crate::outbox::{Origin, Outbox};
@@ -152,7 +152,7 @@ impl Node {
         let mut journal = Journal::new(log_id, recovered.log_end, recovered.log_bytes);
         journal.boot(incarnation);
         let mut timers = TimerTable::default();
-        timers.set(Timer::Heartbeat, Time::ZERO);
+        timers.set(Timer::Gossip, Time::ZERO);
         let tokenizer = config.search_index.then(|| Tokenizer::new(config.stemming));
         let mut node = Node {
             id,
@@ -235,6 +235,11 @@ impl Node {
         self.store.index()
     }
 
+    /// How every other member looks to this node's failure detector now.
+    pub fn peers(&self) -> Vec<PeerView> {
+        self.liveness.peers(self.id, self.now, &self.config)
+    }
+
     /// Requests being coordinated or forwarded right now.
     pub fn pending_requests(&self) -> usize {
         self.coordinator.len()
@@ -259,8 +264,8 @@ impl Node {
             "drain poll_output before calling handle again"
         );
         self.now = self.now.max(now);
-        if self.liveness.start(self.now) {
-            self.timers.set(Timer::Heartbeat, self.now);
+        if self.liveness.start(self.now, &self.config) {
+            self.timers.set(Timer::Gossip, self.now);
         }
         if self.mode == Mode::Halted {
             if let Input::Client {
@@ -332,22 +337,28 @@ impl Node {
 
     fn handle_timers(&mut self) {
         let now = self.now;
-        if self.timers.is_due(Timer::Heartbeat, now) {
-            Liveness::heartbeat(self.id, &self.config, &mut self.outbox);
+        if self.timers.is_due(Timer::Gossip, now) {
+            let (config, rng) = (&self.config, &mut self.rng);
+            self.liveness.round(self.id, config, rng, &mut self.outbox);
             self.timers
-                .set(Timer::Heartbeat, now + self.config.heartbeat_interval);
+                .set(Timer::Gossip, now + self.config.heartbeat_interval);
         }
         let mut ctx = ctx!(self);
         self.coordinator.handle_timers(&mut ctx);
     }
 
     fn handle_peer(&mut self, from: NodeId, message: Message) {
-        if from != self.id {
-            if !self.config.is_peer(self.id, from) {
-                return; // Not a member: ignore, as the driver should have.
-            }
-            self.liveness.heard(from, self.now);
+        if from != self.id && !self.config.is_peer(self.id, from) {
+            return; // Not a member: ignore, as the driver should have.
         }
+        let message = match message {
+            Message::Gossip { view, reply } => {
+                let (me, now, config) = (self.id, self.now, &self.config);
+                let liveness = &mut self.liveness;
+                return liveness.gossip(me, from, view, reply, now, config, &mut self.outbox);
+            }
+            other => other,
+        };
         let mut replica = Replica {
             store: &mut self.store,
             journal: &mut self.journal,
@@ -355,7 +366,7 @@ impl Node {
             stats: &mut self.stats,
         };
         match message {
-            Message::Heartbeat => {}
+            Message::Gossip { .. } => unreachable!("gossip is handled before"),
             Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
             Message::Read { req, key } => replica.read(from, req, key),
             Message::ReplicateAck { req } => {

@@ -53,6 +53,10 @@ pub struct DriverStats {
 pub(crate) struct Driver {
     pub node: Node,
     pub origin: Instant,
+    /// Microseconds since the Unix epoch at `origin`: core's time is wall-clock based, so
+    /// that the start time of each incarnation (its gossip generation) grows across
+    /// restarts. Only the start is read from the wall clock; time then runs monotonic.
+    pub epoch_micros: u64,
     pub events: mpsc::Receiver<Event>,
     pub disk: Option<std_mpsc::Sender<DiskCommand>>,
     pub disk_events: mpsc::UnboundedReceiver<DiskEvent>,
@@ -113,13 +117,14 @@ pub enum Exit {
 
 impl Driver {
     fn now(&self) -> Time {
-        Time(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+        let elapsed = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Time(self.epoch_micros.saturating_add(elapsed))
     }
 
     fn instant(&self, time: Time) -> Instant {
         // Deadlines past a year are as good as never.
-        let micros = time.micros().min(365 * 24 * 3600 * 1_000_000);
-        self.origin + Duration::from_micros(micros)
+        let micros = time.micros().saturating_sub(self.epoch_micros);
+        self.origin + Duration::from_micros(micros.min(365 * 24 * 3600 * 1_000_000))
     }
 
     fn handle(&mut self, input: Input) {

@@ -28,6 +28,7 @@ async fn a_failed_log_write_stops_the_node_on_cores_halt_after_answering_its_cli
     let driver = Driver {
         node: started.node,
         origin: Instant::now(),
+        epoch_micros: 0,
         events,
         disk: Some(disk_tx),
         disk_events,

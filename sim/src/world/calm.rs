@@ -33,7 +33,10 @@ impl World {
             }
         }
         let c = &self.scenario.cluster;
-        let settle = Span::from_millis(c.request_timeout_ms.max(c.failure_timeout_ms) * 2).micros();
+        // Long enough for requests to end and for restarted nodes to be heard of (a few
+        // gossip rounds; a detector that knows nothing yet waits about five).
+        let heard = c.heartbeat_interval_ms * 10;
+        let settle = Span::from_millis(c.request_timeout_ms.max(heard) * 2).micros();
         self.after(settle + SETTLE_MARGIN.micros(), Event::FinalReads);
     }
 

@@ -44,6 +44,12 @@ pub struct FaultCounts {
     /// Restarts that used the recovery a second thread ran ahead (the same result).
     pub recoveries_ahead: u64,
     pub compactions: u64,
+    /// For each crash: microseconds from the crash to the moment the last node up suspects
+    /// the crashed one (by its failure detector, as it stands at the restart: what it would
+    /// have been had the node stayed down).
+    pub detections_us: Vec<u64>,
+    /// Crashes whose node restarted before every node up suspected it.
+    pub restarted_before_detection: u64,
     pub read_repairs: u64,
     pub resends: u64,
     pub forwarded: u64,
@@ -158,6 +164,7 @@ impl World {
         }
         let dead = p.incarnation;
         p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
+        self.crashed_at.insert(i, self.now);
         match kind {
             CrashKind::Kill => {
                 p.disk.kill();
@@ -190,6 +197,22 @@ impl World {
         let delay =
             Span::from_millis(self.fault_rng.range(self.scenario.faults.restart_delay_ms)).micros();
         self.after(delay, Event::Restart { node: i });
+    }
+
+    /// At node `i`'s restart: when every node up suspects it (or would, with no news of it
+    /// before then), measured from its crash.
+    pub(super) fn measure_detection(&mut self, i: usize) {
+        let Some(crashed) = self.crashed_at.remove(&i) else {
+            return;
+        };
+        let id = self.procs[i].id;
+        let views = self.procs.iter().filter_map(|p| p.node.as_ref());
+        let suspected = views.filter_map(|n| n.peers().into_iter().find(|v| v.node == id));
+        let Some(last) = suspected.map(|v| v.suspected_at).max() else {
+            return; // No node up to suspect it.
+        };
+        self.faults.detections_us.push(last.since(crashed).micros());
+        self.faults.restarted_before_detection += u64::from(last > self.now);
     }
 
     fn power_loss(&mut self, i: usize) {

@@ -72,6 +72,8 @@ pub struct World {
     final_search_requests: BTreeMap<u64, (usize, usize)>,
     final_answers: Vec<crate::checker::FinalAnswer>,
     faults: FaultCounts,
+    /// When each node that is down crashed (for the failure-detection figure).
+    crashed_at: BTreeMap<usize, Time>,
     violations: Vec<Violation>,
     dots: DotLedger,
     acks_checked: u64,
@@ -136,6 +138,7 @@ impl World {
             final_search_requests: BTreeMap::new(),
             final_answers: Vec::new(),
             faults: FaultCounts::default(),
+            crashed_at: BTreeMap::new(),
             violations: Vec::new(),
             dots: DotLedger::default(),
             acks_checked: 0,
@@ -237,6 +240,7 @@ impl World {
             Event::PowerCut => self.power_cut(),
             Event::Restart { node } => {
                 if self.procs[node].node.is_none() {
+                    self.measure_detection(node);
                     self.start_node(node);
                 }
             }
