@@ -8,6 +8,7 @@
 pub mod client;
 pub mod codec;
 mod coordinator;
+mod entropy;
 pub mod ids;
 mod journal;
 pub mod limits;

@@ -22,6 +22,13 @@
 pub const HEARTBEAT_WINDOW_MAX: usize = 100;
 /// Highest phi threshold a cluster may set (`Config::phi_threshold`); 1 is the lowest.
 pub const PHI_THRESHOLD_MAX: u8 = 16;
+/// Partitions whose keys one anti-entropy exchange lists (those whose digests differ).
+pub const ENTROPY_PARTITIONS_PER_ROUND: usize = 4;
+/// Keys one anti-entropy exchange repairs (pushed or pulled), and one pull may ask for.
+pub const ENTROPY_KEYS_PER_ROUND: usize = 256;
+/// Keys above which a partition is not compared by anti-entropy (its key list would not be
+/// worth one message).
+pub const ENTROPY_PARTITION_KEYS_MAX: usize = 50_000;
 /// Longest key, in bytes.
 pub const KEY_BYTES_MAX: usize = 1024;
 /// Longest value, in bytes.

@@ -344,6 +344,15 @@ pub enum Message {
         objects: Vec<KeyObject>,
         stats: Vec<PartitionStats>,
     },
+    /// Anti-entropy: the sender's digest of each partition both replicate.
+    Entropy { digests: Vec<(u32, u64)> },
+    /// Anti-entropy: every key the sender holds in `partition`, with its version hash.
+    EntropyKeys {
+        partition: u32,
+        keys: Vec<(serde_bytes::ByteBuf, u64)>,
+    },
+    /// Anti-entropy: send me your copies of these keys (as `Replicate`).
+    EntropyPull { keys: Vec<serde_bytes::ByteBuf> },
 }
 
 /// A key and a replica's copy of it.

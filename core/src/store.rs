@@ -4,7 +4,7 @@
 
 use crate::limits::PARTITIONS;
 use crate::log::RECORD_HEADER_BYTES;
-use crate::ring::partition_of;
+use crate::ring::{fnv1a, partition_of};
 use crate::search::{document, Index, Tokenizer};
 use crate::version::Object;
 use std::collections::BTreeMap;
@@ -16,6 +16,24 @@ pub(crate) struct Store {
     /// The documents of `objects`, by partition (`ring::partition_of`); `None` when the
     /// cluster keeps no search index.
     index: Option<Index>,
+    /// Per partition: the sum of `version_hash` over its keys (anti-entropy compares them).
+    /// A sum, so that a change updates it in one step, whatever the order of changes.
+    digests: Vec<u64>,
+}
+
+/// A hash of what a replica holds of `key`: the key and the dots of its versions (a dot names
+/// one version, so equal dots are equal objects).
+pub(crate) fn version_hash(key: &[u8], object: &Object) -> u64 {
+    let mut bytes = Vec::with_capacity(key.len() + 1 + object.siblings().len() * 24);
+    bytes.extend_from_slice(key);
+    bytes.push(0xff);
+    for sibling in object.siblings() {
+        let dot = sibling.dot;
+        bytes.extend_from_slice(&u64::from(dot.actor.node.0).to_le_bytes());
+        bytes.extend_from_slice(&dot.actor.incarnation.to_le_bytes());
+        bytes.extend_from_slice(&dot.seq.to_le_bytes());
+    }
+    fnv1a(&bytes)
 }
 
 /// Roughly what one key costs in a snapshot.
@@ -34,11 +52,33 @@ impl Store {
             }
             index
         });
+        let mut digests = vec![0u64; PARTITIONS as usize];
+        for (key, object) in &objects {
+            let d = &mut digests[partition_of(key) as usize];
+            *d = d.wrapping_add(version_hash(key, object));
+        }
         Store {
             objects,
             live_bytes,
             index,
+            digests,
         }
+    }
+
+    /// The digest of `partition`: equal on two replicas holding the same versions of the
+    /// same keys there.
+    pub fn digest(&self, partition: u32) -> u64 {
+        self.digests.get(partition as usize).copied().unwrap_or(0)
+    }
+
+    /// Every key of `partition` with its `version_hash`, in key order. Scans every key: one
+    /// anti-entropy exchange that found the partition different costs this.
+    pub fn partition_hashes(&self, partition: u32) -> Vec<(Vec<u8>, u64)> {
+        let keys = self
+            .objects
+            .iter()
+            .filter(|(k, _)| partition_of(k) == partition);
+        keys.map(|(k, o)| (k.clone(), version_hash(k, o))).collect()
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Object> {
@@ -66,6 +106,12 @@ impl Store {
         self.live_bytes = (self.live_bytes + live_weight(&key, &object)).saturating_sub(before);
         if let Some(index) = &mut self.index {
             index_object(index, &key, &object);
+        }
+        if let Some(digest) = self.digests.get_mut(partition_of(&key) as usize) {
+            if let Some(old) = self.objects.get(&key) {
+                *digest = digest.wrapping_sub(version_hash(&key, old));
+            }
+            *digest = digest.wrapping_add(version_hash(&key, &object));
         }
         self.objects.insert(key, object);
     }

@@ -3,16 +3,17 @@
 
 use crate::time::Time;
 
-/// Why a node wakes up on its own (anti-entropy, hint replay and garbage collection will
-/// join the gossip round here).
+/// Why a node wakes up on its own (hint replay and garbage collection will join these).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// Tick this node's heartbeat and gossip with a random peer.
     Gossip = 0,
+    /// Compare partitions with a random peer (`entropy`).
+    AntiEntropy = 1,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 1] = [Timer::Gossip];
+    pub const ALL: [Timer; 2] = [Timer::Gossip, Timer::AntiEntropy];
 }
 
 /// A fixed table of optional deadlines, one per `Timer`.

@@ -115,6 +115,16 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             q.searches, q.decided, q.undecided, outcome.final_searches, outcome.local_searches
         );
     }
+    if let (Some(diverged), Some(after)) = (
+        outcome.entropy.diverged_first,
+        outcome.entropy.converged_after,
+    ) {
+        let _ = writeln!(
+            s,
+            "anti-entropy: {diverged} keys differed across their replicas when the calm phase settled; every replica equal {:.2} s into it, before any read",
+            after.micros() as f64 / 1e6
+        );
+    }
     let _ = writeln!(
         s,
         "convergence: {} keys compared across their replicas",

@@ -34,6 +34,8 @@ pub struct ClusterSpec {
     /// `Config::phi_min_deviation`).
     pub phi_threshold: u8,
     pub phi_min_deviation_ms: u64,
+    /// Anti-entropy rounds (core's `Config::anti_entropy_interval`).
+    pub anti_entropy_interval_ms: u64,
     pub compact_min_bytes: u64,
     /// Whether each node keeps a search index (core's `Config::search_index`); on unless a
     /// scenario turns it off to time the store without it.
@@ -193,6 +195,9 @@ pub struct PhaseSpec {
     /// After the fault phase, every fault is off; the cluster must settle, answer the final
     /// reads and converge within this bound.
     pub calm_max_s: u64,
+    /// Within this many seconds of the calm phase, anti-entropy alone (no read) must make
+    /// every replica of every key equal; the final reads wait for it.
+    pub converge_max_s: u64,
 }
 
 impl Default for Scenario {
@@ -221,6 +226,7 @@ impl Default for ClusterSpec {
             heartbeat_interval_ms: 100,
             phi_threshold: 8,
             phi_min_deviation_ms: 50,
+            anti_entropy_interval_ms: 1_000,
             compact_min_bytes: 1 << 20,
             search_index: true,
         }
@@ -316,7 +322,8 @@ impl Default for PhaseSpec {
     fn default() -> PhaseSpec {
         PhaseSpec {
             fault_max_s: 600,
-            calm_max_s: 60,
+            calm_max_s: 90,
+            converge_max_s: 60,
         }
     }
 }
@@ -347,6 +354,7 @@ impl Scenario {
         config.heartbeat_interval = Span::from_millis(c.heartbeat_interval_ms);
         config.phi_threshold = c.phi_threshold;
         config.phi_min_deviation = Span::from_millis(c.phi_min_deviation_ms);
+        config.anti_entropy_interval = Span::from_millis(c.anti_entropy_interval_ms);
         config.compact_min_bytes = c.compact_min_bytes;
         config.search_index = c.search_index;
         config
@@ -446,6 +454,9 @@ impl Scenario {
             return Err(
                 "workload.text: top_k within SIMILAR_TOP_K_MAX, zipf_exponent positive".to_string(),
             );
+        }
+        if self.phases.converge_max_s >= self.phases.calm_max_s {
+            return Err("phases.converge_max_s must be below phases.calm_max_s".to_string());
         }
         let ranges = [
             ("workload.think_us", w.think_us),

@@ -32,6 +32,8 @@ pub struct Config {
     /// The least deviation the failure detector assumes of heartbeat intervals, so that
     /// perfectly regular heartbeats do not make it suspect a peer a moment late.
     pub phi_min_deviation: Span,
+    /// How often a node compares its partitions with a random peer (anti-entropy).
+    pub anti_entropy_interval: Span,
     /// The log is compacted once it holds more than this many bytes and more than twice
     /// the live data.
     pub compact_min_bytes: u64,
@@ -58,6 +60,7 @@ impl Config {
             heartbeat_interval: Span::from_millis(100),
             phi_threshold: 8,
             phi_min_deviation: Span::from_millis(50),
+            anti_entropy_interval: Span::from_millis(1_000),
             compact_min_bytes: 64 << 20,
             stemming: Stemming::On,
             search_index: true,
@@ -104,6 +107,7 @@ impl Config {
             (Setting::ResendInterval, self.resend_interval),
             (Setting::HeartbeatInterval, self.heartbeat_interval),
             (Setting::PhiMinDeviation, self.phi_min_deviation),
+            (Setting::AntiEntropyInterval, self.anti_entropy_interval),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, span)| *span == Span::ZERO) {
             return Err(ConfigError::ZeroSpan(*name));
@@ -137,6 +141,7 @@ pub enum Setting {
     ResendInterval,
     HeartbeatInterval,
     PhiMinDeviation,
+    AntiEntropyInterval,
 }
 
 impl fmt::Display for Setting {
@@ -146,6 +151,7 @@ impl fmt::Display for Setting {
             Setting::ResendInterval => "resend_interval",
             Setting::HeartbeatInterval => "heartbeat_interval",
             Setting::PhiMinDeviation => "phi_min_deviation",
+            Setting::AntiEntropyInterval => "anti_entropy_interval",
         })
     }
 }

@@ -84,4 +84,10 @@ pub struct NodeStats {
     pub duplicate_forwards: u64,
     /// Reads whose replies merged into an object too large to store or send.
     pub reads_too_large: u64,
+    /// Anti-entropy rounds started, keys pushed to peers and pulled from them, and
+    /// partitions too large to compare (`ENTROPY_PARTITION_KEYS_MAX`).
+    pub entropy_rounds: u64,
+    pub entropy_keys_pushed: u64,
+    pub entropy_keys_pulled: u64,
+    pub entropy_partitions_skipped: u64,
 }

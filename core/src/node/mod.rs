@@ -27,6 +27,7 @@ pub use config::{Config, ConfigError, Setting};
 pub use io::{Input, NodeStats, Output};
 
 use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
+use crate::entropy::Entropy;
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::{Liveness, PeerView};
@@ -153,6 +154,7 @@ impl Node {
         journal.boot(incarnation);
         let mut timers = TimerTable::default();
         timers.set(Timer::Gossip, Time::ZERO);
+        timers.set(Timer::AntiEntropy, Time::ZERO);
         let tokenizer = config.search_index.then(|| Tokenizer::new(config.stemming));
         let mut node = Node {
             id,
@@ -266,6 +268,8 @@ impl Node {
         self.now = self.now.max(now);
         if self.liveness.start(self.now, &self.config) {
             self.timers.set(Timer::Gossip, self.now);
+            let first = self.now + self.config.anti_entropy_interval;
+            self.timers.set(Timer::AntiEntropy, first);
         }
         if self.mode == Mode::Halted {
             if let Input::Client {
@@ -343,8 +347,27 @@ impl Node {
             self.timers
                 .set(Timer::Gossip, now + self.config.heartbeat_interval);
         }
+        if self.timers.is_due(Timer::AntiEntropy, now) {
+            let pick = self.rng.next_u64();
+            self.entropy().round(pick);
+            self.timers
+                .set(Timer::AntiEntropy, now + self.config.anti_entropy_interval);
+        }
         let mut ctx = ctx!(self);
         self.coordinator.handle_timers(&mut ctx);
+    }
+
+    /// The anti-entropy part's view of this node for one step.
+    fn entropy(&mut self) -> Entropy<'_> {
+        Entropy {
+            me: self.id,
+            config: &self.config,
+            ring: &self.ring,
+            store: &self.store,
+            journal: &mut self.journal,
+            outbox: &mut self.outbox,
+            stats: &mut self.stats,
+        }
     }
 
     fn handle_peer(&mut self, from: NodeId, message: Message) {
@@ -357,6 +380,11 @@ impl Node {
                 let liveness = &mut self.liveness;
                 return liveness.gossip(me, from, view, reply, now, config, &mut self.outbox);
             }
+            Message::Entropy { digests } => return self.entropy().digests(from, digests),
+            Message::EntropyKeys { partition, keys } => {
+                return self.entropy().keys(from, partition, keys)
+            }
+            Message::EntropyPull { keys } => return self.entropy().pull(from, keys),
             other => other,
         };
         let mut replica = Replica {
@@ -366,7 +394,10 @@ impl Node {
             stats: &mut self.stats,
         };
         match message {
-            Message::Gossip { .. } => unreachable!("gossip is handled before"),
+            Message::Gossip { .. }
+            | Message::Entropy { .. }
+            | Message::EntropyKeys { .. }
+            | Message::EntropyPull { .. } => unreachable!("handled before the replica"),
             Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
             Message::Read { req, key } => replica.read(from, req, key),
             Message::ReplicateAck { req } => {

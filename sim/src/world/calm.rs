@@ -8,6 +8,15 @@
 //! never judges what it reads.
 
 use super::{Event, Phase, World};
+
+/// What anti-entropy did in the calm phase, for the report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EntropyFigures {
+    /// Keys whose replicas differed at the first check (after the settle time).
+    pub diverged_first: Option<u64>,
+    /// How long into the calm phase every replica of every key was equal, without reads.
+    pub converged_after: Option<Span>,
+}
 use crate::checker::{self, FinalAnswer, Violation};
 use crate::rng::{derive_seed, SimRng};
 use crate::workload::{SearchAsk, Text};
@@ -19,6 +28,8 @@ pub(super) const CHECKER_CLIENT: u32 = u32::MAX;
 /// How long the calm phase waits after healing before the final reads, beyond the request
 /// and failure-detector timeouts, so that every in-flight request has ended.
 const SETTLE_MARGIN: Span = Span::from_millis(500);
+/// How often the calm phase checks whether anti-entropy has made the replicas equal.
+const CONVERGE_CHECK: Span = Span::from_millis(250);
 /// Gap between attempts of a final read that failed.
 const FINAL_READ_RETRY: Span = Span::from_millis(100);
 
@@ -40,7 +51,47 @@ impl World {
         self.after(settle + SETTLE_MARGIN.micros(), Event::FinalReads);
     }
 
+    /// Keys whose replicas (at the default N) do not all hold the same versions.
+    fn diverged_keys(&self) -> u64 {
+        let mut diverged = 0;
+        for key in &self.workload.history.keys_written {
+            let mut copies = self.config.replicas(key).into_iter().map(|id| {
+                let node = self.procs[self.index_of(id)].node.as_ref();
+                node.and_then(|n| n.object(key))
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            let first = copies.next().unwrap_or_default();
+            diverged += u64::from(copies.any(|c| c != first));
+        }
+        diverged
+    }
+
+    /// The final reads start once anti-entropy alone has made every key's replicas equal
+    /// (checked every `CONVERGE_CHECK`), or `converge_max_s` into the calm phase (a
+    /// violation).
     pub(super) fn start_final_reads(&mut self) {
+        let diverged = self.diverged_keys();
+        self.entropy.diverged_first.get_or_insert(diverged);
+        let Phase::Calm { since } = self.phase else {
+            return;
+        };
+        let waited = self.now.since(since);
+        if diverged > 0 {
+            if waited < Span::from_secs(self.scenario.phases.converge_max_s) {
+                self.after(CONVERGE_CHECK.micros(), Event::FinalReads);
+                return;
+            }
+            self.violations.push(Violation {
+                checker: "anti-entropy",
+                detail: format!(
+                    "{diverged} keys still differ across their replicas {} s into the calm phase, before any final read",
+                    self.scenario.phases.converge_max_s
+                ),
+            });
+        } else {
+            self.entropy.converged_after = Some(waited);
+        }
         let keys: Vec<Vec<u8>> = self.workload.history.keys_written.iter().cloned().collect();
         self.final_pending = keys.len();
         self.final_started = true;

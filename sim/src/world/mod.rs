@@ -72,6 +72,8 @@ pub struct World {
     final_search_requests: BTreeMap<u64, (usize, usize)>,
     final_answers: Vec<crate::checker::FinalAnswer>,
     faults: FaultCounts,
+    /// Anti-entropy in the calm phase (`calm`).
+    entropy: calm::EntropyFigures,
     /// When each node that is down crashed (for the failure-detection figure).
     crashed_at: BTreeMap<usize, Time>,
     violations: Vec<Violation>,
@@ -138,6 +140,7 @@ impl World {
             final_search_requests: BTreeMap::new(),
             final_answers: Vec::new(),
             faults: FaultCounts::default(),
+            entropy: calm::EntropyFigures::default(),
             crashed_at: BTreeMap::new(),
             violations: Vec::new(),
             dots: DotLedger::default(),

@@ -27,6 +27,8 @@ pub struct RunOutcome {
     pub stale_pairs: u64,
     pub reads_checked: u64,
     pub keys_converged: u64,
+    /// Anti-entropy in the calm phase: keys that differed, and when all were equal.
+    pub entropy: super::calm::EntropyFigures,
     /// Searches checked against the history, and the (search, key) answers it decided.
     pub searches: SearchCheck,
     /// Final searches compared with the reference: through the nodes, and on their own
@@ -183,6 +185,7 @@ impl World {
             stale_pairs,
             reads_checked: history.reads.len() as u64,
             keys_converged: replicas.len() as u64,
+            entropy: self.entropy,
             searches,
             final_searches,
             local_searches,
