@@ -18,18 +18,16 @@
 
 mod corpus;
 mod measure;
+mod workload;
 
-use corpus::{between, vocabulary, Corpus, Zipf, COMMON_RANKS, ZIPF_S};
+use corpus::{between, ZIPF_S};
 use measure::{cpu_model, cpu_time, latency, median, resident_bytes, Digest, Latency};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use tern_core::search::{Index, Page, PartitionSet, Tokenizer};
-
-/// Partitions of the ring (`limits::PARTITIONS`): documents are spread over all of them and
-/// every search asks for all of them, as on a replica holding every key.
-const PARTITIONS: u32 = 64;
+use workload::{generate, queries, Kind, KINDS, PARTITIONS};
 
 struct Args {
     docs: usize,
@@ -87,67 +85,6 @@ fn parse_args() -> Args {
     args
 }
 
-/// The key of document `i`: partition by a mix of its number, as a hash would.
-fn key(i: usize) -> (u32, Vec<u8>) {
-    let mixed = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    (
-        (mixed % PARTITIONS as u64) as u32,
-        format!("doc/{i:08}").into_bytes(),
-    )
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    And,
-    AndCommon,
-    Or,
-    Not,
-    CommonPage,
-    Similar,
-}
-
-const KINDS: [(Kind, &str); 6] = [
-    (Kind::And, "AND of 2 terms (common, mid, rare mixed)"),
-    (Kind::AndCommon, "AND of 2 common terms"),
-    (Kind::Or, "OR of 2 terms (mixed)"),
-    (Kind::Not, "a term NOT another (mixed)"),
-    (Kind::CommonPage, "one common term, first page of 10"),
-    (Kind::Similar, "similar, top 10, texts of 3-8 words"),
-];
-
-/// The queries of one kind: their own RNG stream, so the first n do not depend on --queries.
-fn queries(corpus: &Corpus, kind: Kind, index: usize, seed: u64, count: usize) -> Vec<String> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(index as u64));
-    (0..count)
-        .map(|_| match kind {
-            Kind::And => {
-                let a = corpus.word_any(&mut rng).to_string();
-                format!("{a} {}", corpus.word_any(&mut rng))
-            }
-            Kind::AndCommon => {
-                let a = corpus.word_in(0..COMMON_RANKS, &mut rng).to_string();
-                format!("{a} {}", corpus.word_in(0..COMMON_RANKS, &mut rng))
-            }
-            Kind::Or => {
-                let a = corpus.word_any(&mut rng).to_string();
-                format!("{a} OR {}", corpus.word_any(&mut rng))
-            }
-            Kind::Not => {
-                let a = corpus.word_any(&mut rng).to_string();
-                format!("{a} -{}", corpus.word_any(&mut rng))
-            }
-            Kind::CommonPage => corpus.word_in(0..COMMON_RANKS, &mut rng).to_string(),
-            Kind::Similar => {
-                let len = between(&mut rng, 3, 9);
-                let words: Vec<&str> = (0..len)
-                    .map(|_| corpus.words[corpus.zipf.sample(&mut rng)].as_str())
-                    .collect();
-                words.join(" ")
-            }
-        })
-        .collect()
-}
-
 /// Runs every query of one kind once; returns the latencies and adds the results to `digest`.
 fn run_kind(index: &Index, kind: Kind, queries: &[String], digest: &mut Digest) -> Latency {
     let all = PartitionSet::all(PARTITIONS);
@@ -200,23 +137,17 @@ fn mb(bytes: u64) -> f64 {
 fn main() {
     let args = parse_args();
     let tokenizer = Tokenizer::default();
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-
     eprintln!(
         "generating {} documents of about {} words over {} made-up words (seed {})",
         args.docs, args.words, args.vocabulary, args.seed
     );
-    let words = vocabulary(args.vocabulary, &mut rng, &tokenizer);
-    let corpus = Corpus {
-        zipf: Zipf::new(words.len()),
-        words,
-    };
-    let mut docs: Vec<(u32, Vec<u8>, String)> = (0..args.docs)
-        .map(|i| {
-            let (partition, key) = key(i);
-            (partition, key, corpus.document(args.words, &mut rng))
-        })
-        .collect();
+    let (corpus, mut docs) = generate(
+        args.seed,
+        args.vocabulary,
+        args.docs,
+        args.words,
+        &tokenizer,
+    );
     let text_bytes: u64 = docs.iter().map(|d| d.2.len() as u64).sum();
     let key_bytes: u64 = docs.iter().map(|d| d.1.len() as u64).sum();
 
