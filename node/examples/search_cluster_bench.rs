@@ -558,6 +558,7 @@ async fn run(args: Args) -> Result<(), String> {
         whole.push(Restart { booted, answering });
     }
     let rss_whole = resident(&cluster);
+    let addrs = cluster.addrs();
     drop(clients);
     drop(cluster);
 
@@ -739,10 +740,16 @@ async fn run(args: Args) -> Result<(), String> {
         let refused: usize = c.refused.values().sum();
         let refused_after = latency(&mut c.refused_after);
         let answered = args.queries - refused - c.not_run;
+        // Node numbers, not ports: the same error reads the same in every run.
+        let numbered = |error: &str| {
+            (addrs.iter().enumerate()).fold(error.to_string(), |e, (i, addr)| {
+                e.replace(addr.as_str(), &(i + 1).to_string())
+            })
+        };
         let why = c
             .refused
             .iter()
-            .map(|(e, n)| format!("{n}: {e}"))
+            .map(|(e, n)| format!("{n}: {}", numbered(e)))
             .collect::<Vec<_>>()
             .join("; ");
         let _ = writeln!(

@@ -5,7 +5,8 @@
 //! builds the index (docs/s, MB/s of text), measures its memory (`heap_bytes` and the growth
 //! of the process's resident memory), times a mix of queries (p50/p99/max per kind, three
 //! runs), replacing documents, and rebuilding the index from the documents in memory (the
-//! stand-in for recovery). It prints a table and writes a report.
+//! stand-in for recovery). It prints a table and writes a report (keeping the cluster
+//! benchmark's sections, from "## Through a 3-node cluster" on).
 //!
 //! ```text
 //! cargo run --release -p tern-core --example search_bench -- \
@@ -28,6 +29,9 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use tern_core::search::{Index, Page, PartitionSet, Tokenizer};
 use workload::{generate, queries, Kind, KINDS, PARTITIONS};
+
+/// Where the cluster benchmark's part of the report begins: kept when this one rewrites it.
+const CLUSTER_HEADING: &str = "## Through a 3-node cluster";
 
 struct Args {
     docs: usize,
@@ -350,7 +354,13 @@ fn main() {
     );
     print!("{out}");
     if let Some(path) = &args.report {
-        std::fs::write(path, &out).unwrap_or_else(|e| panic!("writing the report: {e}"));
+        // The cluster benchmark's sections (node/examples/search_cluster_bench.rs) stay.
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let kept = old
+            .find(CLUSTER_HEADING)
+            .map_or(String::new(), |at| format!("\n{}", &old[at..]));
+        std::fs::write(path, format!("{out}{kept}"))
+            .unwrap_or_else(|e| panic!("writing the report: {e}"));
         eprintln!("wrote the report");
     }
 }
