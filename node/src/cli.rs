@@ -6,7 +6,7 @@ use crate::limits::CONFIG_FILE_BYTES_MAX;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use tern_core::NodeId;
+use tern_core::{NodeId, Stemming};
 
 /// The YAML config file: the same fields as the flags.
 ///
@@ -17,6 +17,8 @@ use tern_core::NodeId;
 /// data_dir: ./data/node-1
 /// compact_min_bytes: 67108864   # optional
 /// request_timeout_ms: 2000      # optional
+/// stemming: "on"                # optional: on (default) or off
+/// search_index: "on"            # optional: on (default) or off
 /// log: info                     # optional
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -29,7 +31,36 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub compact_min_bytes: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    /// `on` or `off` (YAML 1.2 reads both as strings; a YAML boolean is taken too).
+    pub stemming: Option<OnOff>,
+    pub search_index: Option<OnOff>,
     pub log: Option<String>,
+}
+
+/// A setting that is `on` or `off`, in a config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OnOff {
+    Bool(bool),
+    Text(String),
+}
+
+impl OnOff {
+    fn value(&self, name: &str) -> Result<bool, String> {
+        match self {
+            OnOff::Bool(on) => Ok(*on),
+            OnOff::Text(text) => parse_on_off(name, text),
+        }
+    }
+}
+
+/// Parses `on` or `off` (also `true` or `false`) for setting `name`.
+pub fn parse_on_off(name: &str, text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{name} {text:?}: expected on or off")),
+    }
 }
 
 impl FileConfig {
@@ -88,6 +119,10 @@ pub struct RunFlags {
     pub data_dir: Option<PathBuf>,
     pub compact_min_bytes: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    /// `on` or `off`.
+    pub stemming: Option<String>,
+    /// `on` or `off`.
+    pub search_index: Option<String>,
 }
 
 impl RunFlags {
@@ -122,6 +157,23 @@ impl RunFlags {
             .clone()
             .or(file.data_dir)
             .ok_or("missing --data-dir DIR (or `data_dir:` in the config file)")?;
+        let on_off = |name: &str, flag: &Option<String>, file: &Option<OnOff>| match (flag, file) {
+            (Some(text), _) => {
+                parse_on_off(&format!("--{}", name.replace('_', "-")), text).map(Some)
+            }
+            (None, Some(value)) => value
+                .value(&format!("`{name}:` in the config file"))
+                .map(Some),
+            (None, None) => Ok(None),
+        };
+        let stemming = on_off("stemming", &self.stemming, &file.stemming)?.map(|on| {
+            if on {
+                Stemming::On
+            } else {
+                Stemming::Off
+            }
+        });
+        let search_index = on_off("search_index", &self.search_index, &file.search_index)?;
         let options = NodeOptions {
             id: NodeId(id),
             listen,
@@ -129,6 +181,8 @@ impl RunFlags {
             data_dir,
             compact_min_bytes: self.compact_min_bytes.or(file.compact_min_bytes),
             request_timeout_ms: self.request_timeout_ms.or(file.request_timeout_ms),
+            stemming,
+            search_index,
         };
         Ok((options, file.log))
     }
@@ -173,6 +227,31 @@ mod tests {
         assert_eq!(options.listen.port(), 9001);
         assert_eq!(options.peers.len(), 1);
         assert_eq!(log.as_deref(), Some("debug"));
+        assert_eq!((options.stemming, options.search_index), (None, None));
+        std::fs::write(
+            &path,
+            "id: 1\nlisten: 127.0.0.1:7001\ndata_dir: d1\nstemming: off\nsearch_index: false\n",
+        )
+        .unwrap();
+        let (options, _) = flags.resolve().unwrap();
+        assert_eq!(options.stemming, Some(Stemming::Off));
+        assert_eq!(options.search_index, Some(false));
+        let on = RunFlags {
+            stemming: Some("on".into()),
+            search_index: Some("ON".into()),
+            ..flags.clone()
+        };
+        let (options, _) = on.resolve().unwrap();
+        assert_eq!(options.stemming, Some(Stemming::On));
+        assert_eq!(options.search_index, Some(true));
+        let bad = RunFlags {
+            search_index: Some("maybe".into()),
+            ..flags.clone()
+        };
+        assert!(bad
+            .resolve()
+            .unwrap_err()
+            .contains("--search-index \"maybe\""));
         std::fs::write(&path, "id: 1\nbogus: 3\n").unwrap();
         assert!(flags.resolve().unwrap_err().contains("bogus"));
         std::fs::remove_file(&path).unwrap();

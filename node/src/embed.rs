@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tern_core::{Config, ConfigError, NodeId, Span};
+use tern_core::{Config, ConfigError, NodeId, Span, Stemming};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -34,6 +34,11 @@ pub struct NodeOptions {
     pub compact_min_bytes: Option<u64>,
     /// How long a coordinator works on a request before answering with an error.
     pub request_timeout_ms: Option<u64>,
+    /// Whether search tokens are stemmed (None: on). Every node of a cluster must agree.
+    pub stemming: Option<Stemming>,
+    /// Whether each replica keeps a search index (None: on). Off, searches are refused
+    /// and writes skip the indexing work. Every node of a cluster must agree.
+    pub search_index: Option<bool>,
 }
 
 impl NodeOptions {
@@ -48,6 +53,12 @@ impl NodeOptions {
         }
         if let Some(ms) = self.request_timeout_ms {
             config.request_timeout = Span::from_millis(ms);
+        }
+        if let Some(stemming) = self.stemming {
+            config.stemming = stemming;
+        }
+        if let Some(on) = self.search_index {
+            config.search_index = on;
         }
         config
     }
@@ -321,6 +332,8 @@ impl MasterlessNode {
             data_dir: PathBuf::from(format!("tern-data/node-{id}")),
             compact_min_bytes: None,
             request_timeout_ms: None,
+            stemming: None,
+            search_index: None,
         };
         MasterlessNode {
             options,

@@ -61,3 +61,44 @@ async fn the_founding_example_through_the_client_library() {
     }
     cluster.shutdown().await;
 }
+
+/// `--search-index off` reaches core: the node refuses searches and still stores values.
+#[tokio::test]
+async fn a_node_without_a_search_index_refuses_searches() {
+    let dir = common::TempDir::new("search-off");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = tern_node::NodeOptions {
+        id: tern_core::NodeId(1),
+        listen: listener.local_addr().unwrap(),
+        peers: Vec::new(),
+        data_dir: dir.0.join("node-1"),
+        compact_min_bytes: None,
+        request_timeout_ms: None,
+        stemming: None,
+        search_index: Some(false),
+    };
+    let node = tern_node::start_on(listener, options.clone())
+        .await
+        .unwrap();
+    let client = Client::connect(&[options.listen.to_string()])
+        .await
+        .unwrap();
+    client
+        .set(
+            b"doc1",
+            b"Python is a programming language",
+            &VectorClock::new(),
+        )
+        .await
+        .unwrap();
+    match client.search("python", Paging::first(10)).await {
+        Err(ClientError::Request(RequestError::SearchOff)) => {}
+        other => panic!("expected SearchOff, got {other:?}"),
+    }
+    match client.similar("python", 5).await {
+        Err(ClientError::Request(RequestError::SearchOff)) => {}
+        other => panic!("expected SearchOff, got {other:?}"),
+    }
+    assert!(client.get(b"doc1").await.unwrap().values().next().is_some());
+    node.shutdown().await;
+}

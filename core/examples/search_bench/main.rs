@@ -5,7 +5,8 @@
 //! builds the index (docs/s, MB/s of text), measures its memory (`heap_bytes` and the growth
 //! of the process's resident memory), times a mix of queries (p50/p99/max per kind, three
 //! runs), replacing documents, and rebuilding the index from the documents in memory (the
-//! stand-in for recovery). It prints a table and writes a report.
+//! stand-in for recovery). It prints a table and writes a report (keeping the cluster
+//! benchmark's sections, from "## Through a 3-node cluster" on).
 //!
 //! ```text
 //! cargo run --release -p tern-core --example search_bench -- \
@@ -18,18 +19,19 @@
 
 mod corpus;
 mod measure;
+mod workload;
 
-use corpus::{between, vocabulary, Corpus, Zipf, COMMON_RANKS, ZIPF_S};
+use corpus::{between, ZIPF_S};
 use measure::{cpu_model, cpu_time, latency, median, resident_bytes, Digest, Latency};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use tern_core::search::{Index, Page, PartitionSet, Tokenizer};
+use workload::{generate, queries, Kind, KINDS, PARTITIONS};
 
-/// Partitions of the ring (`limits::PARTITIONS`): documents are spread over all of them and
-/// every search asks for all of them, as on a replica holding every key.
-const PARTITIONS: u32 = 64;
+/// Where the cluster benchmark's part of the report begins: kept when this one rewrites it.
+const CLUSTER_HEADING: &str = "## Through a 3-node cluster";
 
 struct Args {
     docs: usize,
@@ -87,67 +89,6 @@ fn parse_args() -> Args {
     args
 }
 
-/// The key of document `i`: partition by a mix of its number, as a hash would.
-fn key(i: usize) -> (u32, Vec<u8>) {
-    let mixed = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    (
-        (mixed % PARTITIONS as u64) as u32,
-        format!("doc/{i:08}").into_bytes(),
-    )
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    And,
-    AndCommon,
-    Or,
-    Not,
-    CommonPage,
-    Similar,
-}
-
-const KINDS: [(Kind, &str); 6] = [
-    (Kind::And, "AND of 2 terms (common, mid, rare mixed)"),
-    (Kind::AndCommon, "AND of 2 common terms"),
-    (Kind::Or, "OR of 2 terms (mixed)"),
-    (Kind::Not, "a term NOT another (mixed)"),
-    (Kind::CommonPage, "one common term, first page of 10"),
-    (Kind::Similar, "similar, top 10, texts of 3-8 words"),
-];
-
-/// The queries of one kind: their own RNG stream, so the first n do not depend on --queries.
-fn queries(corpus: &Corpus, kind: Kind, index: usize, seed: u64, count: usize) -> Vec<String> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(index as u64));
-    (0..count)
-        .map(|_| match kind {
-            Kind::And => {
-                let a = corpus.word_any(&mut rng).to_string();
-                format!("{a} {}", corpus.word_any(&mut rng))
-            }
-            Kind::AndCommon => {
-                let a = corpus.word_in(0..COMMON_RANKS, &mut rng).to_string();
-                format!("{a} {}", corpus.word_in(0..COMMON_RANKS, &mut rng))
-            }
-            Kind::Or => {
-                let a = corpus.word_any(&mut rng).to_string();
-                format!("{a} OR {}", corpus.word_any(&mut rng))
-            }
-            Kind::Not => {
-                let a = corpus.word_any(&mut rng).to_string();
-                format!("{a} -{}", corpus.word_any(&mut rng))
-            }
-            Kind::CommonPage => corpus.word_in(0..COMMON_RANKS, &mut rng).to_string(),
-            Kind::Similar => {
-                let len = between(&mut rng, 3, 9);
-                let words: Vec<&str> = (0..len)
-                    .map(|_| corpus.words[corpus.zipf.sample(&mut rng)].as_str())
-                    .collect();
-                words.join(" ")
-            }
-        })
-        .collect()
-}
-
 /// Runs every query of one kind once; returns the latencies and adds the results to `digest`.
 fn run_kind(index: &Index, kind: Kind, queries: &[String], digest: &mut Digest) -> Latency {
     let all = PartitionSet::all(PARTITIONS);
@@ -200,23 +141,17 @@ fn mb(bytes: u64) -> f64 {
 fn main() {
     let args = parse_args();
     let tokenizer = Tokenizer::default();
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-
     eprintln!(
         "generating {} documents of about {} words over {} made-up words (seed {})",
         args.docs, args.words, args.vocabulary, args.seed
     );
-    let words = vocabulary(args.vocabulary, &mut rng, &tokenizer);
-    let corpus = Corpus {
-        zipf: Zipf::new(words.len()),
-        words,
-    };
-    let mut docs: Vec<(u32, Vec<u8>, String)> = (0..args.docs)
-        .map(|i| {
-            let (partition, key) = key(i);
-            (partition, key, corpus.document(args.words, &mut rng))
-        })
-        .collect();
+    let (corpus, mut docs) = generate(
+        args.seed,
+        args.vocabulary,
+        args.docs,
+        args.words,
+        &tokenizer,
+    );
     let text_bytes: u64 = docs.iter().map(|d| d.2.len() as u64).sum();
     let key_bytes: u64 = docs.iter().map(|d| d.1.len() as u64).sum();
 
@@ -419,7 +354,13 @@ fn main() {
     );
     print!("{out}");
     if let Some(path) = &args.report {
-        std::fs::write(path, &out).unwrap_or_else(|e| panic!("writing the report: {e}"));
+        // The cluster benchmark's sections (node/examples/search_cluster_bench.rs) stay.
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let kept = old
+            .find(CLUSTER_HEADING)
+            .map_or(String::new(), |at| format!("\n{}", &old[at..]));
+        std::fs::write(path, format!("{out}{kept}"))
+            .unwrap_or_else(|e| panic!("writing the report: {e}"));
         eprintln!("wrote the report");
     }
 }

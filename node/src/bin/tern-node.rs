@@ -52,6 +52,13 @@ struct RunArgs {
     /// How long a coordinator works on a request before answering with an error.
     #[arg(long)]
     request_timeout_ms: Option<u64>,
+    /// Stem search tokens: on (default) or off. Every node of a cluster must use the same.
+    #[arg(long, value_name = "on|off")]
+    stemming: Option<String>,
+    /// Keep a search index of this node's keys: on (default) or off (searches are refused,
+    /// writes skip the indexing work). Every node of a cluster must use the same.
+    #[arg(long, value_name = "on|off")]
+    search_index: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +160,8 @@ async fn run_cluster(
             data_dir: data_dir.join(format!("node-{i}")),
             compact_min_bytes,
             request_timeout_ms: None,
+            stemming: None,
+            search_index: None,
         };
         match tern_node::start(options).await {
             Ok(node) => nodes.push(node),
@@ -234,6 +243,8 @@ fn main() -> ExitCode {
                 data_dir: a.data_dir,
                 compact_min_bytes: a.compact_min_bytes,
                 request_timeout_ms: a.request_timeout_ms,
+                stemming: a.stemming,
+                search_index: a.search_index,
             };
             let (options, file_log) = match flags.resolve() {
                 Ok(resolved) => resolved,

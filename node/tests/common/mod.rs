@@ -43,6 +43,8 @@ pub async fn single_node(
         data_dir: dir.0.join("node-1"),
         compact_min_bytes,
         request_timeout_ms: None,
+        stemming: None,
+        search_index: None,
     };
     let node = tern_node::start_on(listener, options.clone())
         .await
@@ -84,6 +86,8 @@ impl Cluster {
                 data_dir: dir.0.join(format!("node-{id}")),
                 compact_min_bytes: None,
                 request_timeout_ms: None,
+                stemming: None,
+                search_index: None,
             };
             nodes.push(Some(
                 tern_node::start_on(listener, opts.clone()).await.unwrap(),
