@@ -155,6 +155,12 @@ impl Journal {
         self.unsynced.get(key).copied().unwrap_or(0)
     }
 
+    /// The log length that must be durable before a reply about everything this replica
+    /// holds may go out.
+    pub fn written_end(&self) -> u64 {
+        self.unsynced.values().copied().max().unwrap_or(0)
+    }
+
     /// Sends once the log is durable up to `offset`, and never before the first sync after
     /// start: what recovery read back may have been written but never synced.
     pub fn send_when_durable(

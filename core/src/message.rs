@@ -353,6 +353,25 @@ pub enum Message {
     },
     /// Anti-entropy: send me your copies of these keys (as `Replicate`).
     EntropyPull { keys: Vec<serde_bytes::ByteBuf> },
+    /// A search (`op`: `Search` or `Similar`) where every node holds every partition: run it
+    /// on your own index and send the answer with your partition digests, once your log is
+    /// durable up to the answer.
+    LocalSearch { req: RequestId, op: Op },
+    /// The answer to `LocalSearch`: the digest of every partition (`PARTITIONS` of them) and
+    /// the hits, total and next page (`None`: no index, or the search failed there).
+    LocalSearched {
+        req: RequestId,
+        digests: Vec<u64>,
+        answer: Option<LocalAnswer>,
+    },
+}
+
+/// One replica's whole answer to a search over every partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalAnswer {
+    pub hits: Vec<Scored>,
+    pub total: u64,
+    pub next: Option<Paging>,
 }
 
 /// A key and a replica's copy of it.

@@ -8,11 +8,11 @@ use crate::codec::encoded_len;
 use crate::ids::{NodeId, RequestId};
 use crate::journal::Journal;
 use crate::limits::KEY_BYTES_MAX;
-use crate::limits::{MESSAGE_BYTES_MAX, SEARCH_CANDIDATES_MAX};
-use crate::message::{KeyObject, Message, PartitionStats};
+use crate::limits::{MESSAGE_BYTES_MAX, PARTITIONS, SEARCH_CANDIDATES_MAX};
+use crate::message::{KeyObject, LocalAnswer, Message, Op, Paging, PartitionStats, Scored};
 use crate::node::NodeStats;
 use crate::outbox::Outbox;
-use crate::search::{Index, PartitionSet};
+use crate::search::{Hit, Index, Page, PartitionSet};
 use crate::store::Store;
 use crate::version::Object;
 use std::collections::BTreeMap;
@@ -155,6 +155,55 @@ impl Replica<'_> {
             })
             .collect();
         (objects, written_at)
+    }
+}
+
+impl Replica<'_> {
+    /// A search over every partition on this replica's own index, with its digests, sent once
+    /// everything it reflects is durable.
+    pub fn local_search(&mut self, from: NodeId, req: RequestId, op: Op) {
+        let all = PartitionSet::all(PARTITIONS);
+        let answer = self.store.index().and_then(|index| match op {
+            Op::Search { query, page } => {
+                let (offset, size) = (page.offset as usize, page.size as usize);
+                let found = index.search(&query, &all, Page { offset, size }).ok()?;
+                Some(LocalAnswer {
+                    hits: found.hits.into_iter().map(scored).collect(),
+                    total: found.total as u64,
+                    next: found.next.map(|p| Paging {
+                        offset: p.offset as u32,
+                        size: p.size as u32,
+                    }),
+                })
+            }
+            Op::Similar { text, top_k } => {
+                let hits = index.similar(&text, top_k as usize, &all).ok()?;
+                let total = hits.len() as u64;
+                let hits = hits.into_iter().map(scored).collect();
+                Some(LocalAnswer {
+                    hits,
+                    total,
+                    next: None,
+                })
+            }
+            _ => None,
+        });
+        let digests = (0..PARTITIONS).map(|p| self.store.digest(p)).collect();
+        let reply = Message::LocalSearched {
+            req,
+            digests,
+            answer,
+        };
+        let written_at = self.journal.written_end();
+        self.journal
+            .send_when_durable(written_at, from, reply, self.outbox);
+    }
+}
+
+fn scored(hit: Hit) -> Scored {
+    Scored {
+        key: hit.key,
+        score: hit.score,
     }
 }
 

@@ -340,3 +340,33 @@ fn a_five_node_cluster_scores_like_a_scan_of_every_document() {
         close(hits(search(&mut h, at, query)), want);
     }
 }
+
+/// With no more nodes than N, every replica holds every partition: a search is answered
+/// from the R replicas' own indexes when their partition digests agree (one local search
+/// each), and gathers candidates only when they differ. Both give the same hits.
+#[test]
+fn replicas_that_agree_answer_from_their_own_indexes() {
+    let counts = |h: &Harness, at: u32| {
+        let stats = h.nodes[&NodeId(at)].as_ref().unwrap().stats().clone();
+        (stats.searches_local, stats.searches_gathered)
+    };
+    let mut h = Harness::new(3);
+    founding(&mut h);
+    let found = hits(search(&mut h, 1, "Python programming"));
+    assert_eq!(found, [("doc1".to_string(), 0.909285)]);
+    let found = hits(similar(&mut h, 1, "coding languages", 5));
+    assert_eq!(found[0], ("doc1".to_string(), 0.40909));
+    assert_eq!(counts(&h, 1), (2, 0));
+    // Node 3 misses an overwrite: a search it coordinates (asking itself and node 1) sees
+    // differing digests and gathers, and still reflects the write.
+    for peer in [1, 2] {
+        h.cut.insert((NodeId(3), NodeId(peer)));
+        h.cut.insert((NodeId(peer), NodeId(3)));
+    }
+    let context = h.get(1, "doc1").clock();
+    h.set(1, "doc1", "Rust is a systems language", context)
+        .unwrap();
+    h.cut.clear();
+    assert_eq!(keys(search(&mut h, 3, "python")), Vec::<String>::new());
+    assert_eq!(counts(&h, 3), (0, 1));
+}

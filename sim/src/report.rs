@@ -111,8 +111,8 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         let q = &outcome.searches;
         let _ = writeln!(
             s,
-            "searches: {} searches checked against the history ({} key answers decided and checked, {} undecided); final searches: {} answers through every node and {} on every node's own index equal to the reference",
-            q.searches, q.decided, q.undecided, outcome.final_searches, outcome.local_searches
+            "searches: {} searches checked against the history ({} key answers decided and checked, {} undecided; coordinators answered {} from the replicas' own indexes, gathered {}); final searches: {} answers through every node and {} on every node's own index equal to the reference",
+            q.searches, q.decided, q.undecided, outcome.faults.searches_local, outcome.faults.searches_gathered, outcome.final_searches, outcome.local_searches
         );
     }
     if let (Some(diverged), Some(after)) = (

@@ -1,6 +1,12 @@
 //! A distributed search (`Search` or `Similar`), served like a read at quorum R
 //! (docs/SEARCH.md, "Distributed search"):
 //!
+//! 0. `Local`, when each replica asked holds every partition (no more nodes than N): each
+//!    of the R runs the search on its own index (`LocalSearch`) and answers with the result
+//!    and its digest of every partition (`store::Store::digest`, as anti-entropy compares).
+//!    Equal digests mean equal copies of every key, so the R answers are the answer of the
+//!    merged data: it is returned as it is, at the cost of one local search. Otherwise (the
+//!    replicas diverge, or one keeps no index) the search goes on as below.
 //! 1. `Gathering`: for every partition, R live replicas are asked (one `Gather` per node,
 //!    listing its partitions) for the keys whose local document holds any of the query's
 //!    scored terms, with their objects; one of them (the first chosen) also sends the
@@ -26,8 +32,8 @@ use crate::limits::{
     SIMILAR_TEXT_BYTES_MAX, SIMILAR_TOP_K_MAX,
 };
 use crate::message::{
-    ClientResult, KeyObject, Message, Oversized, Paging, PartitionStats, RequestError, Response,
-    Scored,
+    ClientResult, KeyObject, LocalAnswer, Message, Oversized, Paging, PartitionStats, RequestError,
+    Response, Scored,
 };
 use crate::outbox::Origin;
 use crate::ring::partition_of;
@@ -54,6 +60,7 @@ pub(crate) enum Kind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Round {
+    Local,
     Gathering,
     Fetching,
     Stats,
@@ -62,6 +69,8 @@ pub(crate) enum Round {
 /// A search in the request table (`Phase::Search`).
 #[derive(Debug)]
 pub(crate) struct SearchState {
+    /// The request as the client sent it (for `LocalSearch`).
+    op: crate::message::Op,
     kind: Kind,
     /// The terms candidates must hold one of: the query's scored terms, or the text's.
     terms: Vec<String>,
@@ -81,12 +90,18 @@ pub(crate) struct SearchState {
     stats_ask: BTreeMap<NodeId, Vec<String>>,
     /// The merged candidates, kept from the end of round 2 to the answer.
     scratch: Option<Index>,
+    /// Round 0: each asked node's digests and answer.
+    local: BTreeMap<NodeId, (Vec<u64>, Option<LocalAnswer>)>,
 }
 
 impl SearchState {
     /// The messages of the current round to `node` (for a start or a resend).
     fn message(&self, req: RequestId, node: NodeId) -> Message {
         match self.round {
+            Round::Local => Message::LocalSearch {
+                req,
+                op: self.op.clone(),
+            },
             Round::Gathering => Message::Gather {
                 req,
                 partitions: self.asked.get(&node).cloned().unwrap_or_default(),
@@ -201,10 +216,18 @@ impl Coordinator {
             stats_for.entry(live[0].1).or_default().push(partition);
         }
         let req = self.new_request_id(ctx.actor);
+        let whole = |partitions: &Vec<u32>| partitions.len() == PARTITIONS as usize;
+        let round = if asked.values().all(whole) {
+            Round::Local
+        } else {
+            ctx.stats.searches_gathered += 1;
+            Round::Gathering
+        };
         let state = SearchState {
+            op: op.clone(),
             kind,
             terms,
-            round: Round::Gathering,
+            round,
             waiting: asked.keys().copied().collect(),
             asked,
             stats_for,
@@ -213,6 +236,7 @@ impl Coordinator {
             stats: BTreeMap::new(),
             stats_ask: BTreeMap::new(),
             scratch: None,
+            local: BTreeMap::new(),
         };
         for (node, message) in state.resend(req) {
             ctx.outbox.send(node, message);
@@ -229,6 +253,52 @@ impl Coordinator {
         let max = SEARCH_CANDIDATES_MAX as u64;
         let refused = Err(RequestError::TooManyCandidates { max });
         self.finish(ctx.outbox, req, refused);
+    }
+
+    /// A replica's answer to `LocalSearch`: once all R are in, their common answer if their
+    /// digests agree, else the gathering rounds.
+    pub fn handle_local_reply(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        req: RequestId,
+        digests: Vec<u64>,
+        answer: Option<LocalAnswer>,
+    ) {
+        let Some(pending) = self.requests.get_mut(&req) else {
+            return;
+        };
+        let Phase::Search(state) = &mut pending.phase else {
+            return;
+        };
+        if state.round != Round::Local || !state.waiting.remove(&from) {
+            return; // Late, duplicated, or not asked.
+        }
+        state.local.insert(from, (digests, answer));
+        if !state.waiting.is_empty() {
+            return;
+        }
+        let mut answers = state.local.values();
+        let first = answers.next().cloned();
+        let agreed = match first {
+            Some((digests, Some(answer)))
+                if answers.all(|a| *a == (digests.clone(), Some(answer.clone()))) =>
+            {
+                Some(answer)
+            }
+            _ => None,
+        };
+        if let Some(answer) = agreed {
+            ctx.stats.searches_local += 1;
+            let LocalAnswer { hits, total, next } = answer;
+            return self.finish(ctx.outbox, req, Ok(Response::Hits { hits, total, next }));
+        }
+        ctx.stats.searches_gathered += 1;
+        state.round = Round::Gathering;
+        state.waiting = state.asked.keys().copied().collect();
+        for (node, message) in state.resend(req) {
+            ctx.outbox.send(node, message);
+        }
     }
 
     /// A replica's answer to `Gather` (`stats` empty) or `Fetch`.
@@ -252,6 +322,7 @@ impl Coordinator {
             Round::Fetching if !reply.complete => in_stats || state.round == Round::Fetching,
             Round::Fetching => state.round == Round::Fetching && state.fetch.contains_key(&from),
             Round::Stats => in_stats,
+            Round::Local => false, // `handle_local_reply` takes those.
         };
         if !fits_round || !state.waiting.remove(&from) {
             return; // Late, duplicated, or not asked.

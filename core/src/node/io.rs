@@ -90,4 +90,8 @@ pub struct NodeStats {
     pub entropy_keys_pushed: u64,
     pub entropy_keys_pulled: u64,
     pub entropy_partitions_skipped: u64,
+    /// Searches answered from the replicas' own indexes (their digests agreed), and searches
+    /// that gathered candidates (more nodes than N, or replicas that differed).
+    pub searches_local: u64,
+    pub searches_gathered: u64,
 }

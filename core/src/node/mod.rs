@@ -448,6 +448,16 @@ impl Node {
                 let keys = keys.into_iter().map(|k| k.into_vec()).collect();
                 replica.fetch(from, req, keys, &stats_for, &terms)
             }
+            Message::LocalSearch { req, op } => replica.local_search(from, req, op),
+            Message::LocalSearched {
+                req,
+                digests,
+                answer,
+            } => {
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_local_reply(&mut ctx, from, req, digests, answer)
+            }
             Message::Gathered {
                 req,
                 complete,

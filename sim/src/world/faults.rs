@@ -50,6 +50,9 @@ pub struct FaultCounts {
     pub detections_us: Vec<u64>,
     /// Crashes whose node restarted before every node up suspected it.
     pub restarted_before_detection: u64,
+    /// Searches answered from the replicas' own indexes, and those that gathered.
+    pub searches_local: u64,
+    pub searches_gathered: u64,
     pub read_repairs: u64,
     pub resends: u64,
     pub forwarded: u64,
@@ -62,6 +65,8 @@ impl FaultCounts {
         self.read_repairs += stats.read_repairs;
         self.resends += stats.resends;
         self.forwarded += stats.forwarded;
+        self.searches_local += stats.searches_local;
+        self.searches_gathered += stats.searches_gathered;
     }
 }
 
