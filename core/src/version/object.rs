@@ -137,7 +137,7 @@ impl Object {
 
     /// Bytes this object takes encoded, exactly (as postcard writes it).
     pub fn encoded_bytes(&self) -> usize {
-        crate::codec::encoded_len(self)
+        super::wire::object_len(self)
     }
 
     /// Whether a replica may store this object: at most `SIBLINGS_DECODE_MAX` siblings and
