@@ -13,8 +13,8 @@
 //! the wall time changes (`--second-thread off` turns this off).
 
 use std::fmt;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use tern_core::{Node, Segment, StartError, Started};
 
 /// Segments as the disk shares them: (base, bytes). The disk never changes shared bytes.
@@ -23,7 +23,8 @@ type Images = Vec<(u64, Arc<Vec<u8>>)>;
 /// A start under way on another thread, and the segments it reads.
 pub(super) struct Ahead {
     segments: Images,
-    handle: JoinHandle<Result<Started, StartError>>,
+    /// The start's result; the thread sends it before it drops the dead incarnation.
+    started: Receiver<Result<Started, StartError>>,
 }
 
 impl fmt::Debug for Ahead {
@@ -35,7 +36,7 @@ impl fmt::Debug for Ahead {
 }
 
 impl Ahead {
-    /// Starts `start` on `segments` (base, bytes) on a new thread, which first drops `dead`
+    /// Starts `start` on `segments` (base, bytes) on a new thread, which then drops `dead`
     /// (the crashed incarnation's state); `None` if there is nothing to recover or no thread
     /// could be started (the restart then recovers on the spot).
     pub(super) fn start(
@@ -47,22 +48,29 @@ impl Ahead {
             return None;
         }
         let theirs = segments.clone();
-        let handle = std::thread::Builder::new()
+        let (send, started) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
             .name("sim-recovery".into())
             .spawn(move || {
-                drop(dead);
                 let views: Vec<Segment<'_>> = theirs
                     .iter()
                     .map(|(base, bytes)| Segment { base: *base, bytes })
                     .collect();
-                start(&views)
+                let result = start(&views);
+                // Let go of the segments first: the disk copies shared bytes it changes.
+                drop(views);
+                drop(theirs);
+                // The restart may be waiting: the result goes first, the dead state after.
+                // (If the restart has gone, nobody needs the result.)
+                let _ = send.send(result);
+                drop(dead);
             })
             .ok()?;
-        Some(Ahead { segments, handle })
+        Some(Ahead { segments, started })
     }
 
     /// The start on `segments`, if they are exactly the ones this one read. Waits for the
-    /// thread either way, so that none outlives its restart.
+    /// start either way (not for the thread, which may still be dropping the dead state).
     pub(super) fn finish(self, segments: &[Segment<'_>]) -> Option<Result<Started, StartError>> {
         // Bytes start-up reads straight from the disk's shared copy are the same bytes if
         // they are the same memory; others are compared.
@@ -75,9 +83,9 @@ impl Ahead {
                     *base == s.base
                         && (std::ptr::eq(bytes.as_slice(), s.bytes) || bytes[..] == *s.bytes)
                 });
-        // A recovery that panicked is run again on the main thread, where it panics for all
-        // to see.
-        let result = self.handle.join().ok()?;
+        // A recovery that panicked sends nothing, and runs again on the main thread, where it
+        // panics for all to see.
+        let result = self.started.recv().ok()?;
         same.then_some(result)
     }
 }
