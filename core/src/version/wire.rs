@@ -68,7 +68,23 @@ impl<'a> Reader<'a> {
         self.varint(10, 1)
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    /// A `u128` varint: at most 19 bytes, the last at most 3.
+    pub(crate) fn u128(&mut self) -> Option<u128> {
+        let mut out = 0u128;
+        for i in 0..19 {
+            let b = self.byte()?;
+            out |= u128::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == 18 && b > 3 {
+                    return None;
+                }
+                return Some(out);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         // Bits past the 32nd are dropped, as postcard drops them.
         self.varint(5, 0x0f).map(|v| v as u32)
     }
@@ -173,7 +189,16 @@ impl<'a> Reader<'a> {
 }
 
 /// Appends `value` as a postcard varint.
-fn put_varint(mut value: u64, out: &mut Vec<u8>) {
+pub(crate) fn put_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Appends `value` as a postcard varint.
+pub(crate) fn put_varint_u128(mut value: u128, out: &mut Vec<u8>) {
     while value >= 0x80 {
         out.push(value as u8 | 0x80);
         value >>= 7;
@@ -377,5 +402,17 @@ mod tests {
         ] {
             assert_eq!(varint_len(value), encoded_len(&value), "{value}");
         }
+        for value in [0, 1, 300, u128::from(u64::MAX) + 5, u128::MAX] {
+            let mut out = Vec::new();
+            put_varint_u128(value, &mut out);
+            assert_eq!(out, encode_body(&value));
+            assert_eq!(Reader::new(&out).u128(), Some(value));
+        }
+        let longest = encode_body(&u128::MAX);
+        assert_eq!((longest.len(), longest[18]), (19, 3));
+        let mut over = longest.clone();
+        over[18] = 4;
+        assert_eq!(Reader::new(&over).u128(), None);
+        assert!(decode_body::<u128>(&over).is_err());
     }
 }
