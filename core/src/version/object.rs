@@ -126,9 +126,10 @@ impl Object {
 
     /// True if this object holds `dot`, or a sibling that makes it obsolete.
     pub fn has_seen(&self, dot: Dot) -> bool {
-        self.siblings
-            .iter()
-            .any(|s| s.dot == dot || s.context.covers(dot))
+        // Holding the dot itself is the common answer, and far cheaper to find than a
+        // search of every context.
+        self.siblings.iter().any(|s| s.dot == dot)
+            || self.siblings.iter().any(|s| s.context.covers(dot))
     }
 
     pub fn weight_bytes(&self) -> usize {
