@@ -219,9 +219,12 @@ impl Disk {
                 let durable = &file.data[..file.durable_len];
                 let synced = &self.synced;
                 let known = |key: &[u8], dots: &[tern_core::Dot]| {
-                    synced
-                        .get(key)
-                        .is_some_and(|o| !o.is_empty() && dots.iter().all(|d| o.has_seen(*d)))
+                    synced.get(key).is_some_and(|o| {
+                        // Most often the record is the synced object itself (compaction):
+                        // the same dots, in the same (sorted) order, are all held.
+                        let same = o.siblings().iter().map(|s| s.dot).eq(dots.iter().copied());
+                        !o.is_empty() && (same || dots.iter().all(|d| o.has_seen(*d)))
+                    })
                 };
                 match Record::decode_at_unless(durable, file.decoded_upto, &mut dots, known) {
                     Ok((record, next)) => {
