@@ -33,7 +33,8 @@ impl Replica<'_> {
             return;
         }
         let mut merged = self.store.get(&key).cloned().unwrap_or_default();
-        let written_at = if merged.merge(&object) {
+        // The message's object is ours to consume: its siblings move instead of copying.
+        let written_at = if merged.merge_owned(object) {
             if merged.fits().is_err() {
                 // Refuse rather than store what could not be sent, repaired or read back;
                 // the sender counts this replica as not having acknowledged.

@@ -1,6 +1,28 @@
 //! The file-system operations the log needs, in one data directory.
 
 use std::io;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// A segment's bytes as `Dir::read_shared` hands them over: read into a buffer of their own,
+/// or shared with the directory that holds them (an in-memory one), which then never
+/// changes them in place.
+#[derive(Clone, Debug)]
+pub enum SharedBytes {
+    Owned(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl Deref for SharedBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            SharedBytes::Owned(bytes) => bytes,
+            SharedBytes::Shared(bytes) => bytes,
+        }
+    }
+}
 
 /// One data directory. The node implements it with real files (`std::fs`, `fsync`,
 /// `posix_fadvise`); the simulator with its virtual disk, where a sync is a request that
@@ -36,6 +58,11 @@ pub trait Dir {
     fn evict(&mut self, name: &str) -> io::Result<bool>;
     /// Reads `name` from its start, at most `max` bytes.
     fn read(&mut self, name: &str, max: u64) -> io::Result<Vec<u8>>;
+    /// `read`, for a directory that can hand over bytes it holds without copying them (the
+    /// simulator's disk: start-up reads every segment at every restart).
+    fn read_shared(&mut self, name: &str, max: u64) -> io::Result<SharedBytes> {
+        self.read(name, max).map(SharedBytes::Owned)
+    }
     /// Cuts `name` to `len` bytes and makes that durable.
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()>;
     /// Removes `name`; a file already gone is not an error.

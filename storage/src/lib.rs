@@ -20,7 +20,7 @@ mod error;
 mod open;
 mod writer;
 
-pub use dir::Dir;
+pub use dir::{Dir, SharedBytes};
 pub use error::{Oversized, StorageError};
 pub use open::{open_log, OpenStats, Opened};
 pub use writer::{DiskCommand, LogWriter, WriterStats};

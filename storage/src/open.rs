@@ -11,7 +11,7 @@
 
 use crate::writer::LogWriter;
 use crate::{
-    parse_segment_name, segment_file_name, Dir, Oversized, StorageError, SEGMENTS_MAX,
+    parse_segment_name, segment_file_name, Dir, Oversized, SharedBytes, StorageError, SEGMENTS_MAX,
     SEGMENT_BYTES_MAX,
 };
 use tern_core::{RecoveryError, Segment, StartError, TornTail};
@@ -141,7 +141,7 @@ fn list_segments<D: Dir>(dir: &mut D) -> Result<Vec<u64>, StorageError> {
 
 /// Reads one segment from the device, refusing one over `SEGMENT_BYTES_MAX` without reading
 /// it all. Also returns whether its cached pages were dropped first.
-fn read_segment<D: Dir>(dir: &mut D, name: &str) -> Result<(Vec<u8>, bool), StorageError> {
+fn read_segment<D: Dir>(dir: &mut D, name: &str) -> Result<(SharedBytes, bool), StorageError> {
     let too_large = |bytes: u64| StorageError::TooLarge {
         file: name.to_string(),
         what: Oversized::Segment {
@@ -160,7 +160,7 @@ fn read_segment<D: Dir>(dir: &mut D, name: &str) -> Result<(Vec<u8>, bool), Stor
         .map_err(StorageError::io("drop cached pages of log segment", name))?;
     // Bounded even if the file grew since its length was taken.
     let bytes = dir
-        .read(name, SEGMENT_BYTES_MAX + 1)
+        .read_shared(name, SEGMENT_BYTES_MAX + 1)
         .map_err(StorageError::io("read log segment", name))?;
     if bytes.len() as u64 > SEGMENT_BYTES_MAX {
         return Err(too_large(bytes.len() as u64));

@@ -2,7 +2,7 @@
 
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
 use crate::limits::{RECORD_BYTES_MAX, SIBLINGS_DECODE_MAX};
-use crate::version::{ActorId, Dot, Object};
+use crate::version::{wire, ActorId, Dot, Object};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -42,14 +42,6 @@ struct ObjectBody {
     object: Object,
 }
 
-/// Encodes exactly like `ObjectBody`, without copying the key and object.
-#[derive(Serialize)]
-struct ObjectBodyRef<'a> {
-    #[serde(with = "serde_bytes")]
-    key: &'a [u8],
-    object: &'a Object,
-}
-
 #[derive(Serialize, Deserialize)]
 struct DurableBody {
     upto: u64,
@@ -81,13 +73,16 @@ impl Record {
         }
     }
 
-    /// Appends an `Object` record for `key` without building a `Record`.
+    /// Appends an `Object` record for `key` without building a `Record`: the body is
+    /// written in place, behind room left for the header (the bytes `ObjectBody`'s postcard
+    /// encoding would give, see `version::wire`).
     pub fn encode_object(key: &[u8], object: &Object, out: &mut Vec<u8>) {
-        frame(
-            TAG_OBJECT,
-            &encode_body(&ObjectBodyRef { key, object }),
-            out,
-        );
+        let start = out.len();
+        out.reserve(RECORD_HEADER_BYTES + wire::bytes_len(key) + wire::object_len(object));
+        out.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
+        wire::put_bytes(key, out);
+        wire::put_object(object, out);
+        frame_in_place(TAG_OBJECT, out, start);
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -100,6 +95,27 @@ impl Record {
     pub fn decode_at(bytes: &[u8], at: usize) -> Result<(Record, usize), DecodeError> {
         let frame = Frame::at(bytes, at)?;
         Ok((frame.decode()?, frame.end))
+    }
+
+    /// `decode_at`, except for an object record whose key and dots (read into `dots`, without
+    /// building the object) `skip` accepts: that one is checked as `decode_at` would check
+    /// it, and fails where it would, but comes back as `None`. For a reader that has no use
+    /// for an object whose every version it already holds (merging it would change nothing).
+    pub fn decode_at_unless(
+        bytes: &[u8],
+        at: usize,
+        dots: &mut Vec<Dot>,
+        skip: impl FnOnce(&[u8], &[Dot]) -> bool,
+    ) -> Result<(Option<Record>, usize), DecodeError> {
+        let frame = Frame::at(bytes, at)?;
+        if frame.is_object() {
+            dots.clear();
+            let key = frame.object_dots(dots)?;
+            if skip(key, dots) {
+                return Ok((None, frame.end));
+            }
+        }
+        Ok((Some(frame.decode()?), frame.end))
     }
 }
 
@@ -161,13 +177,20 @@ impl<'a> Frame<'a> {
                     log_id: body.log_id,
                 }
             }
-            TAG_OBJECT => {
-                let body = decode_body::<ObjectBody>(payload)?;
-                Record::Object {
-                    key: body.key,
-                    object: body.object,
+            TAG_OBJECT => match read_object_body(payload) {
+                Some((key, object)) => Record::Object {
+                    key: key.to_vec(),
+                    object,
+                },
+                // The hand-written reader refused the bytes: serde accepts them or says why.
+                None => {
+                    let body = decode_body::<ObjectBody>(payload)?;
+                    Record::Object {
+                        key: body.key,
+                        object: body.object,
+                    }
                 }
-            }
+            },
             TAG_DURABLE => {
                 let body = decode_body::<DurableBody>(payload)?;
                 Record::Durable {
@@ -203,13 +226,28 @@ impl<'a> Frame<'a> {
 
 /// The key of an object record's body: its first field.
 pub(crate) fn object_key(payload: &[u8]) -> Option<&[u8]> {
-    let mut de = postcard::Deserializer::from_bytes(payload);
-    <&serde_bytes::Bytes>::deserialize(&mut de)
-        .ok()
-        .map(|key| &key[..])
+    wire::Reader::new(payload).bytes()
+}
+
+/// An object record's body read by hand (`version::wire`): `None` if the reader refuses it.
+fn read_object_body(payload: &[u8]) -> Option<(&[u8], Object)> {
+    let mut reader = wire::Reader::new(payload);
+    let key = reader.bytes()?;
+    let object = reader.object()?;
+    reader.is_done().then_some((key, object))
 }
 
 fn skim_object<'a>(payload: &'a [u8], dots: &mut Vec<Dot>) -> Option<&'a [u8]> {
+    let mark = dots.len();
+    let mut reader = wire::Reader::new(payload);
+    let key = reader.bytes();
+    if let Some(key) = key {
+        if reader.object_dots(dots, SIBLINGS_DECODE_MAX).is_some() && reader.is_done() {
+            return Some(key);
+        }
+    }
+    // The hand-written skim refused the bytes: serde's skim decides.
+    dots.truncate(mark);
     let mut de = postcard::Deserializer::from_bytes(payload);
     let key = <&serde_bytes::Bytes>::deserialize(&mut de).ok()?;
     DotsInto(dots).deserialize(&mut de).ok()?;
@@ -278,6 +316,25 @@ impl<'de> Visitor<'de> for DotsInto<'_> {
     }
 }
 
+/// Frames the payload written at `out[start + RECORD_HEADER_BYTES..]`, filling the header
+/// left for it at `start`: the same bytes as `frame`.
+fn frame_in_place(tag: u8, out: &mut [u8], start: usize) {
+    let payload_len = out.len() - start - RECORD_HEADER_BYTES;
+    assert!(
+        payload_len <= RECORD_BYTES_MAX,
+        "record payload {payload_len} over RECORD_BYTES_MAX; callers bound objects first"
+    );
+    let len = (payload_len as u32).to_le_bytes();
+    let mut crc = crc32c::crc32c(&len);
+    crc = crc32c::crc32c_append(crc, &[tag]);
+    crc = crc32c::crc32c_append(crc, &out[start + RECORD_HEADER_BYTES..]);
+    let header = &mut out[start..start + RECORD_HEADER_BYTES];
+    header[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+    header[4..8].copy_from_slice(&len);
+    header[8..12].copy_from_slice(&crc.to_le_bytes());
+    header[12] = tag;
+}
+
 /// Frames one payload: magic, length, checksum, type, payload.
 pub(super) fn frame(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
     assert!(
@@ -294,4 +351,56 @@ pub(super) fn frame(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.to_le_bytes());
     out.push(tag);
     out.extend_from_slice(payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::{Sibling, VectorClock};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The record written by hand is the one serde would frame, and reads back through
+        /// both the hand-written and serde's paths.
+        #[test]
+        fn object_records_match_serde(
+            key in proptest::collection::vec(any::<u8>(), 0..200),
+            values in proptest::collection::vec(
+                (1u64..1 << 40, proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300))),
+                0..4,
+            ),
+        ) {
+            let siblings = values.into_iter().map(|(seq, value)| Sibling {
+                dot: Dot {
+                    actor: ActorId { node: crate::NodeId(seq as u32 % 5), incarnation: seq << 20 },
+                    seq,
+                },
+                context: VectorClock::new(),
+                value,
+            });
+            let object = Object::from_siblings(siblings.collect());
+            let mut by_hand = vec![7];
+            Record::encode_object(&key, &object, &mut by_hand);
+            let mut by_serde = vec![7];
+            let body = ObjectBody { key: key.clone(), object: object.clone() };
+            frame(TAG_OBJECT, &encode_body(&body), &mut by_serde);
+            prop_assert_eq!(&by_hand, &by_serde);
+            let frame = Frame::at(&by_hand, 1).unwrap();
+            prop_assert_eq!(frame.decode().unwrap(), Record::Object { key: key.clone(), object });
+            let body = decode_body::<ObjectBody>(frame.payload).unwrap();
+            prop_assert_eq!(&body.key, &key);
+            // Skipped or not, the same checks and the same end; damaged, the same error.
+            let mut dots = Vec::new();
+            let skipped = Record::decode_at_unless(&by_hand, 1, &mut dots, |k, _| k == key.as_slice());
+            prop_assert_eq!(skipped, Ok((None, by_hand.len())));
+            prop_assert_eq!(dots, body.object.siblings().iter().map(|s| s.dot).collect::<Vec<_>>());
+            let kept = Record::decode_at_unless(&by_hand, 1, &mut Vec::new(), |_, _| false);
+            prop_assert_eq!(kept, Record::decode_at(&by_hand, 1).map(|(r, end)| (Some(r), end)));
+            let mut damaged = by_hand.clone();
+            let last = damaged.len() - 1;
+            damaged[last] ^= 0x40;
+            let skip_all = Record::decode_at_unless(&damaged, 1, &mut Vec::new(), |_, _| true);
+            prop_assert_eq!(skip_all.map(|(_, end)| end), Record::decode_at(&damaged, 1).map(|(_, end)| end));
+        }
+    }
 }

@@ -20,6 +20,7 @@ mod clock;
 mod object;
 #[cfg(test)]
 mod tests;
+pub(crate) mod wire;
 
 pub use clock::{Causality, VectorClock};
 pub use object::{Object, ObjectTooLarge, Sibling};

@@ -12,7 +12,10 @@ use tern_core::{Dot, Object, Sibling};
 /// dots for one value mean the write ran twice.
 #[derive(Debug, Default)]
 pub struct DotLedger {
-    versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
+    /// By key, then dot: a key is looked up once per message, without copying it.
+    versions: BTreeMap<Vec<u8>, BTreeMap<Dot, Sibling>>,
+    /// Versions in `versions`, over all keys.
+    count: usize,
     values: BTreeMap<Vec<u8>, (Vec<u8>, Dot)>,
     pub violations: Vec<Violation>,
 }
@@ -20,16 +23,23 @@ pub struct DotLedger {
 impl DotLedger {
     /// Versions seen so far.
     pub fn len(&self) -> usize {
-        self.versions.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.versions.is_empty()
+        self.count == 0
     }
 
     pub fn observe(&mut self, key: &[u8], object: &Object) {
+        if !self.versions.contains_key(key) {
+            self.versions.insert(key.to_vec(), BTreeMap::new());
+        }
+        let versions = self
+            .versions
+            .get_mut(key)
+            .expect("the key's versions were just added");
         for sibling in object.siblings() {
-            match self.versions.get(&(key.to_vec(), sibling.dot)) {
+            match versions.get(&sibling.dot) {
                 Some(known) if known != sibling => {
                     self.violations.push(Violation::new(
                         "dots",
@@ -42,8 +52,8 @@ impl DotLedger {
                 }
                 Some(_) => continue,
                 None => {
-                    self.versions
-                        .insert((key.to_vec(), sibling.dot), sibling.clone());
+                    versions.insert(sibling.dot, sibling.clone());
+                    self.count += 1;
                 }
             }
             if let Some(value) = &sibling.value {
@@ -82,6 +92,7 @@ mod tests {
         ledger.observe(b"k", &object(1, b"a", VectorClock::new()));
         ledger.observe(b"k", &object(1, b"a", VectorClock::new()));
         assert!(ledger.violations.is_empty());
+        assert_eq!(ledger.len(), 1);
         // Another version under the same dot: an incarnation reused.
         ledger.observe(b"k", &object(1, b"b", VectorClock::new()));
         assert_eq!(ledger.violations.len(), 1);

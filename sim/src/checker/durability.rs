@@ -21,27 +21,43 @@ pub struct Provenance<'a> {
 type DeleteKey<'a> = (&'a [u8], Vec<(ActorId, u64)>);
 
 /// Finds which attempts wrote a version, and whether a version's writer had seen a dot.
+///
+/// Versions and writers are indexed by key, then dot: the recursion asks about one key at a
+/// time, and comparing whole keys at every step of a search over all keys was most of its
+/// cost.
 struct Justifier<'a> {
     p: Provenance<'a>,
-    by_dot: BTreeMap<(&'a [u8], Dot), usize>,
+    /// Every version some client was shown, by key and dot.
+    versions: BTreeMap<&'a [u8], BTreeMap<Dot, &'a Sibling>>,
+    by_dot: BTreeMap<&'a [u8], BTreeMap<Dot, usize>>,
     by_value: BTreeMap<&'a [u8], usize>,
     /// Deletes whose dot the client never learned, by key and context.
     deletes: BTreeMap<DeleteKey<'a>, Vec<usize>>,
     memo: BTreeMap<(usize, Dot), bool>,
+    /// One probe for every lookup of `observed`: its keys own their bytes.
+    probe: (u32, Vec<u8>),
 }
 
 impl<'a> Justifier<'a> {
     fn new(p: Provenance<'a>) -> Justifier<'a> {
         let mut j = Justifier {
             p,
+            versions: BTreeMap::new(),
             by_dot: BTreeMap::new(),
             by_value: BTreeMap::new(),
             deletes: BTreeMap::new(),
             memo: BTreeMap::new(),
+            probe: (0, Vec::new()),
         };
+        for ((key, dot), version) in p.versions {
+            j.versions
+                .entry(key.as_slice())
+                .or_default()
+                .insert(*dot, version);
+        }
         for (i, a) in p.attempts.iter().enumerate() {
             if let Some(dot) = a.dot {
-                j.by_dot.insert((a.key.as_slice(), dot), i);
+                j.by_dot.entry(a.key.as_slice()).or_default().insert(dot, i);
             }
             match &a.value {
                 Some(value) => {
@@ -62,7 +78,7 @@ impl<'a> Justifier<'a> {
     /// The attempts that may have written `sibling` of `key` (one, except for a delete whose
     /// dot its client never learned: every such delete with the same context).
     fn writers(&self, key: &[u8], sibling: &Sibling) -> Vec<usize> {
-        if let Some(i) = self.by_dot.get(&(key, sibling.dot)) {
+        if let Some(i) = self.by_dot.get(key).and_then(|d| d.get(&sibling.dot)) {
             return vec![*i];
         }
         match &sibling.value {
@@ -86,24 +102,26 @@ impl<'a> Justifier<'a> {
         if let Some(known) = self.memo.get(&(attempt, dot)) {
             return *known;
         }
-        let a = &self.p.attempts[attempt];
+        let p = self.p;
+        let a = &p.attempts[attempt];
         let mut verdict = false;
-        if let Some(seen) = self.p.observed.get(&(a.client, key.to_vec())) {
+        self.probe.0 = a.client;
+        self.probe.1.clear();
+        self.probe.1.extend_from_slice(key);
+        if let Some(seen) = p.observed.get(&self.probe) {
             let before = a.request;
             if seen.get(&dot).is_some_and(|at| *at < before) {
                 verdict = true;
             } else {
                 // Newest first: the version a client overwrote is usually its latest one.
-                let shown: Vec<Dot> = seen
+                let shown = seen
                     .iter()
+                    .rev()
                     .filter(|(u, at)| **at < before && **u != dot)
-                    .map(|(u, _)| *u)
-                    .collect();
-                // One probe for every lookup: the map's keys own their bytes.
-                let mut probe = (key.to_vec(), dot);
-                'search: for u in shown.into_iter().rev() {
-                    probe.1 = u;
-                    let Some(version) = self.p.versions.get(&probe) else {
+                    .map(|(u, _)| *u);
+                'search: for u in shown {
+                    let found = self.versions.get(key).and_then(|v| v.get(&u)).copied();
+                    let Some(version) = found else {
                         continue;
                     };
                     if !version.context.covers(dot) {

@@ -25,11 +25,16 @@
 use crate::rng::SimRng;
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 use tern_core::{Object, Record};
+use tern_storage::SharedBytes;
 
 #[derive(Clone, Debug, Default)]
 struct File {
-    data: Vec<u8>,
+    /// Shared with the copies a crash hands to recovery ahead (`segment_images`) and with
+    /// what start-up reads (`read_shared`): changed only through `Arc::make_mut`, so that a
+    /// copy handed out never changes.
+    data: Arc<Vec<u8>>,
     durable_len: usize,
     /// Bytes from here on went through a failed sync: readable until evicted, never durable.
     failed_from: Option<usize>,
@@ -152,7 +157,7 @@ impl Disk {
             if let Some(from) = file.failed_from.take() {
                 let from = from.max(file.durable_len).min(file.data.len());
                 damage.dropped += (file.data.len() - from).div_ceil(sector) as u64;
-                file.data.truncate(from);
+                Arc::make_mut(&mut file.data).truncate(from);
             }
             let mut at = file.durable_len;
             let mut new_len = file.durable_len;
@@ -166,7 +171,7 @@ impl Disk {
                     }
                     1 => {
                         damage.dropped += 1;
-                        file.data[at..end].fill(0);
+                        Arc::make_mut(&mut file.data)[at..end].fill(0);
                     }
                     _ => {
                         damage.torn += 1;
@@ -174,7 +179,7 @@ impl Disk {
                         // What reached the platter is a prefix; the rest is whatever the
                         // sector held before: garbage, not zeros.
                         let mut noise = rng.next_u64();
-                        for b in &mut file.data[keep..end] {
+                        for b in &mut Arc::make_mut(&mut file.data)[keep..end] {
                             noise = crate::rng::mix64(noise);
                             *b = noise as u8;
                         }
@@ -183,7 +188,9 @@ impl Disk {
                 }
                 at = end;
             }
-            file.data.truncate(new_len);
+            if new_len < file.data.len() {
+                Arc::make_mut(&mut file.data).truncate(new_len);
+            }
             file.durable_len = file.data.len();
             file.decoded_upto = file.decoded_upto.min(file.data.len());
         }
@@ -202,14 +209,26 @@ impl Disk {
     }
 
     /// Folds the durable records not yet seen into `synced`. A record that does not decode
-    /// stops the fold for that file, as it stops recovery.
+    /// stops the fold for that file, as it stops recovery. An object record whose every dot
+    /// the key's synced object has seen is checked but not built: merging it would change
+    /// nothing (over half the records: compaction rewrites what is already synced).
     fn fold_synced(&mut self) {
+        let mut dots = Vec::new();
         for file in self.files.values_mut().filter(|f| f.name_durable) {
             while file.decoded_upto < file.durable_len {
                 let durable = &file.data[..file.durable_len];
-                match Record::decode_at(durable, file.decoded_upto) {
+                let synced = &self.synced;
+                let known = |key: &[u8], dots: &[tern_core::Dot]| {
+                    synced.get(key).is_some_and(|o| {
+                        // Most often the record is the synced object itself (compaction):
+                        // the same dots, in the same (sorted) order, are all held.
+                        let same = o.siblings().iter().map(|s| s.dot).eq(dots.iter().copied());
+                        !o.is_empty() && (same || dots.iter().all(|d| o.has_seen(*d)))
+                    })
+                };
+                match Record::decode_at_unless(durable, file.decoded_upto, &mut dots, known) {
                     Ok((record, next)) => {
-                        if let Record::Object { key, object } = record {
+                        if let Some(Record::Object { key, object }) = record {
                             self.synced.entry(key).or_default().merge_owned(object);
                         }
                         file.decoded_upto = next;
@@ -220,8 +239,9 @@ impl Disk {
         }
     }
 
-    /// A copy of every log segment, oldest first: (base, bytes), as start-up would list them.
-    pub fn segment_images(&self) -> Vec<(u64, Vec<u8>)> {
+    /// Every log segment as it is now, oldest first: (base, bytes), as start-up would list
+    /// them. The bytes are shared, not copied: the disk never changes bytes handed out.
+    pub fn segment_images(&self) -> Vec<(u64, Arc<Vec<u8>>)> {
         self.files
             .iter()
             .filter_map(|(name, f)| Some((tern_storage::parse_segment_name(name)?, f.data.clone())))
@@ -272,7 +292,7 @@ impl tern_storage::Dir for Disk {
     }
 
     fn append(&mut self, file: &mut String, bytes: &[u8]) -> io::Result<()> {
-        self.file(file)?.data.extend_from_slice(bytes);
+        Arc::make_mut(&mut self.file(file)?.data).extend_from_slice(bytes);
         Ok(())
     }
 
@@ -304,7 +324,7 @@ impl tern_storage::Dir for Disk {
         if let Some(from) = file.failed_from.take() {
             let from = from.max(file.durable_len).min(file.data.len());
             let gone = (file.data.len() - from) as u64;
-            file.data.truncate(from);
+            Arc::make_mut(&mut file.data).truncate(from);
             self.evicted_bytes += gone;
         }
         Ok(true)
@@ -316,11 +336,19 @@ impl tern_storage::Dir for Disk {
         Ok(data[..max].to_vec())
     }
 
+    fn read_shared(&mut self, name: &str, max: u64) -> io::Result<SharedBytes> {
+        let data = &self.file(name)?.data;
+        if usize::try_from(max).is_ok_and(|max| max >= data.len()) {
+            return Ok(SharedBytes::Shared(data.clone()));
+        }
+        self.read(name, max).map(SharedBytes::Owned)
+    }
+
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
         let file = self.file(name)?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len < file.data.len() {
-            file.data.truncate(len);
+            Arc::make_mut(&mut file.data).truncate(len);
         }
         file.durable_len = file.durable_len.min(file.data.len());
         file.decoded_upto = file.decoded_upto.min(file.data.len());

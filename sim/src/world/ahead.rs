@@ -2,26 +2,29 @@
 //!
 //! A crashed node writes nothing until it restarts, so its disk holds at the crash exactly
 //! what start-up will read (unless start-up first evicts bytes a failed sync left readable).
-//! At the crash the simulator copies the node's segments to a thread that runs
-//! `tern_core::Node::start` on them, with the config, id and seed of the coming incarnation:
-//! the same pure function of the same bytes that the restart would run (the thread also drops
-//! the dead incarnation's state). At the restart, `start_node` still goes through `tern_storage::open_log`
-//! (syncs, evictions, reads, truncation); if the segments it reads are byte for byte the ones
-//! copied, the thread's result is used, otherwise recovery runs again on the spot. Whichever
+//! At the crash the simulator hands the node's segments (shared with the disk, which never
+//! changes bytes it has handed out) to a thread that runs `tern_core::Node::start` on them,
+//! with the config, id and seed of the coming incarnation: the same pure function of the
+//! same bytes that the restart would run (the thread also drops the dead incarnation's
+//! state). At the restart, `start_node` still goes through `tern_storage::open_log` (syncs,
+//! evictions, reads, truncation); if the segments it reads are byte for byte the ones handed
+//! over, the thread's result is used, otherwise recovery runs again on the spot. Whichever
 //! thread computed it, the result is the same, so a seed gives the same run either way; only
 //! the wall time changes (`--second-thread off` turns this off).
 
 use std::fmt;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use tern_core::{Node, Segment, StartError, Started};
 
-type Images = Arc<Vec<(u64, Vec<u8>)>>;
+/// Segments as the disk shares them: (base, bytes). The disk never changes shared bytes.
+type Images = Vec<(u64, Arc<Vec<u8>>)>;
 
 /// A start under way on another thread, and the segments it reads.
 pub(super) struct Ahead {
     segments: Images,
-    handle: JoinHandle<Result<Started, StartError>>,
+    /// The start's result; the thread sends it before it drops the dead incarnation.
+    started: Receiver<Result<Started, StartError>>,
 }
 
 impl fmt::Debug for Ahead {
@@ -33,45 +36,56 @@ impl fmt::Debug for Ahead {
 }
 
 impl Ahead {
-    /// Starts `start` on `segments` (base, bytes) on a new thread, which first drops `dead`
+    /// Starts `start` on `segments` (base, bytes) on a new thread, which then drops `dead`
     /// (the crashed incarnation's state); `None` if there is nothing to recover or no thread
     /// could be started (the restart then recovers on the spot).
     pub(super) fn start(
-        segments: Vec<(u64, Vec<u8>)>,
+        segments: Images,
         dead: Option<Node>,
         start: impl FnOnce(&[Segment<'_>]) -> Result<Started, StartError> + Send + 'static,
     ) -> Option<Ahead> {
         if segments.is_empty() {
             return None;
         }
-        let segments: Images = Arc::new(segments);
         let theirs = segments.clone();
-        let handle = std::thread::Builder::new()
+        let (send, started) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
             .name("sim-recovery".into())
             .spawn(move || {
-                drop(dead);
                 let views: Vec<Segment<'_>> = theirs
                     .iter()
                     .map(|(base, bytes)| Segment { base: *base, bytes })
                     .collect();
-                start(&views)
+                let result = start(&views);
+                // Let go of the segments first: the disk copies shared bytes it changes.
+                drop(views);
+                drop(theirs);
+                // The restart may be waiting: the result goes first, the dead state after.
+                // (If the restart has gone, nobody needs the result.)
+                let _ = send.send(result);
+                drop(dead);
             })
             .ok()?;
-        Some(Ahead { segments, handle })
+        Some(Ahead { segments, started })
     }
 
     /// The start on `segments`, if they are exactly the ones this one read. Waits for the
-    /// thread either way, so that none outlives its restart.
+    /// start either way (not for the thread, which may still be dropping the dead state).
     pub(super) fn finish(self, segments: &[Segment<'_>]) -> Option<Result<Started, StartError>> {
+        // Bytes start-up reads straight from the disk's shared copy are the same bytes if
+        // they are the same memory; others are compared.
         let same = self.segments.len() == segments.len()
             && self
                 .segments
                 .iter()
                 .zip(segments)
-                .all(|((base, bytes), s)| *base == s.base && bytes[..] == *s.bytes);
-        // A recovery that panicked is run again on the main thread, where it panics for all
-        // to see.
-        let result = self.handle.join().ok()?;
+                .all(|((base, bytes), s)| {
+                    *base == s.base
+                        && (std::ptr::eq(bytes.as_slice(), s.bytes) || bytes[..] == *s.bytes)
+                });
+        // A recovery that panicked sends nothing, and runs again on the main thread, where it
+        // panics for all to see.
+        let result = self.started.recv().ok()?;
         same.then_some(result)
     }
 }
@@ -107,19 +121,19 @@ mod tests {
             base: 0,
             bytes: &bytes,
         }];
-        let ahead = Ahead::start(vec![(0, bytes.clone())], None, start()).unwrap();
+        let ahead = Ahead::start(vec![(0, Arc::new(bytes.clone()))], None, start()).unwrap();
         let started = ahead.finish(&same).unwrap().unwrap();
         assert_eq!((started.records, started.keys), (2, 1));
 
         // One byte less (an eviction at start-up): recover again on the spot.
-        let ahead = Ahead::start(vec![(0, bytes.clone())], None, start()).unwrap();
+        let ahead = Ahead::start(vec![(0, Arc::new(bytes.clone()))], None, start()).unwrap();
         let shorter = [Segment {
             base: 0,
             bytes: &bytes[..bytes.len() - 1],
         }];
         assert!(ahead.finish(&shorter).is_none());
         // Another base: likewise.
-        let ahead = Ahead::start(vec![(0, bytes.clone())], None, start()).unwrap();
+        let ahead = Ahead::start(vec![(0, Arc::new(bytes.clone()))], None, start()).unwrap();
         let moved = [Segment {
             base: 7,
             bytes: &bytes,

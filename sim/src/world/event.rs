@@ -1,7 +1,8 @@
 //! Events and the queue that orders them.
 //!
 //! Owns `Event` (everything that can happen at an instant), `Scheduled` and `EventQueue`: a
-//! heap of `(time, seq, event)` that pops the earliest event, ties broken by insertion order.
+//! heap of `(time, seq, slot)` over slots holding the events, that pops the earliest event,
+//! ties broken by insertion order.
 //! It never draws randomness and never looks inside an event; the world decides what each one
 //! means.
 
@@ -92,27 +93,37 @@ pub(super) enum Event {
     },
 }
 
+/// An event as the queue hands it out.
 #[derive(Debug)]
 pub(super) struct Scheduled {
     pub(super) at: Time,
-    seq: u64,
     pub(super) event: Event,
 }
 
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Scheduled) -> bool {
+/// What the heap orders: an event's time, its place in insertion order, and the slot that
+/// holds it. Events are large (over 100 bytes) and the heap moves its items at every level
+/// of every push and pop, so it moves these instead.
+#[derive(Debug)]
+struct Key {
+    at: Time,
+    seq: u64,
+    slot: u32,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Scheduled) -> Option<Ordering> {
+impl Eq for Key {}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Scheduled {
+impl Ord for Key {
     /// Reversed, so that `BinaryHeap` pops the earliest event, then the first scheduled.
-    fn cmp(&self, other: &Scheduled) -> Ordering {
+    fn cmp(&self, other: &Key) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
     }
 }
@@ -121,21 +132,39 @@ impl Ord for Scheduled {
 #[derive(Debug, Default)]
 pub(super) struct EventQueue {
     seq: u64,
-    heap: BinaryHeap<Scheduled>,
+    heap: BinaryHeap<Key>,
+    /// The events, each in the slot its key names; `None` for a free slot.
+    slots: Vec<Option<Event>>,
+    free: Vec<u32>,
 }
 
 impl EventQueue {
     pub(super) fn push(&mut self, at: Time, event: Event) {
         self.seq += 1;
-        self.heap.push(Scheduled {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        self.heap.push(Key {
             at,
             seq: self.seq,
-            event,
+            slot,
         });
     }
 
     pub(super) fn pop(&mut self) -> Option<Scheduled> {
-        self.heap.pop()
+        let key = self.heap.pop()?;
+        let event = self.slots[key.slot as usize]
+            .take()
+            .expect("every key names a slot holding its event");
+        self.free.push(key.slot);
+        Some(Scheduled { at: key.at, event })
     }
 }
 
@@ -146,5 +175,31 @@ impl World {
 
     pub(super) fn after(&mut self, span_us: u64, event: Event) {
         self.schedule(self.now + Span(span_us), event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_first_then_in_insertion_order() {
+        let mut queue = EventQueue::default();
+        let wake = |client| Event::ClientWake { client };
+        queue.push(Time(5), wake(1));
+        queue.push(Time(3), wake(2));
+        queue.push(Time(5), wake(3));
+        let first = queue.pop().unwrap();
+        assert!(matches!(first.event, Event::ClientWake { client: 2 }));
+        // A freed slot is reused; order still follows time, then insertion.
+        queue.push(Time(4), wake(4));
+        queue.push(Time(5), wake(5));
+        let order: Vec<(u64, u32)> = std::iter::from_fn(|| queue.pop())
+            .map(|s| match s.event {
+                Event::ClientWake { client } => (s.at.micros(), client),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(order, [(4, 4), (5, 1), (5, 3), (5, 5)]);
     }
 }

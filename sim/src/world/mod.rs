@@ -82,7 +82,8 @@ pub struct World {
     hash: TraceHash,
     events: u64,
     /// Use a second thread: to start a crashed node from its log while the run goes on
-    /// (`ahead`), and to run the durability checker beside the others (`verdict`).
+    /// (`ahead`), to fold the trace hash (`TraceHash::on_thread`), and to run the durability
+    /// checker beside the others (`verdict`).
     second_thread: bool,
 }
 
@@ -145,7 +146,11 @@ impl World {
             violations: Vec::new(),
             dots: DotLedger::default(),
             acks_checked: 0,
-            hash: TraceHash::default(),
+            hash: if options.second_thread {
+                TraceHash::on_thread()
+            } else {
+                TraceHash::default()
+            },
             events: 0,
             second_thread: options.second_thread,
         }
@@ -203,6 +208,7 @@ impl World {
                 _ => {}
             }
         }
+        self.hash.settle();
         self.finish()
     }
 

@@ -1,0 +1,418 @@
+//! Objects in their postcard encoding, read and written by hand.
+//!
+//! Owns the fast paths for the bytes of an object and of an object record's body (a key,
+//! then the object): reading them in full, skimming them for their dots, writing them and
+//! counting them. Every log record and every recovery goes through these, and serde's
+//! generic visitors cost several times what the layout needs.
+//!
+//! serde stays the reference. The layout is the one serde derives for `Object` (a list of
+//! siblings), `Sibling` (dot, context, value), `Dot`, `ActorId` and `VectorClock` (a list of
+//! actor/seq pairs), with postcard's rules: unsigned integers as varints (at most 5 bytes for
+//! a `u32`, 10 for a `u64`, the last byte bounded), byte strings and lists as a varint length
+//! then their items, an option as a 0 or 1 byte. A reader answers `None` for anything it
+//! does not accept, and its caller then asks serde, which accepts the bytes or names the
+//! error; so the readers may be stricter than serde, never looser, and tests hold them equal
+//! to serde on random bytes. It never decides anything about versions.
+
+use super::{ActorId, Dot, Object, Sibling, VectorClock};
+use crate::ids::NodeId;
+
+/// Reads postcard values from a byte slice, front to back.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, at: 0 }
+    }
+
+    /// True once every byte has been read.
+    pub(crate) fn is_done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    /// A varint of at most `max_bytes` bytes whose last byte is at most `last_max`.
+    #[inline]
+    fn varint(&mut self, max_bytes: usize, last_max: u8) -> Option<u64> {
+        let first = self.byte()?;
+        if first & 0x80 == 0 {
+            return Some(u64::from(first));
+        }
+        let mut out = u64::from(first & 0x7f);
+        for i in 1..max_bytes {
+            let b = self.byte()?;
+            out |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == max_bytes - 1 && b > last_max {
+                    return None;
+                }
+                return Some(out);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        self.varint(10, 1)
+    }
+
+    /// A `u128` varint: at most 19 bytes, the last at most 3.
+    pub(crate) fn u128(&mut self) -> Option<u128> {
+        let mut out = 0u128;
+        for i in 0..19 {
+            let b = self.byte()?;
+            out |= u128::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == 18 && b > 3 {
+                    return None;
+                }
+                return Some(out);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        // Bits past the 32nd are dropped, as postcard drops them.
+        self.varint(5, 0x0f).map(|v| v as u32)
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.u64()?).ok()
+    }
+
+    /// A byte string: a length, then the bytes.
+    pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = self.len()?;
+        if len > self.remaining() {
+            return None;
+        }
+        let bytes = &self.bytes[self.at..self.at + len];
+        self.at += len;
+        Some(bytes)
+    }
+
+    fn actor(&mut self) -> Option<ActorId> {
+        Some(ActorId {
+            node: NodeId(self.u32()?),
+            incarnation: self.u64()?,
+        })
+    }
+
+    fn dot(&mut self) -> Option<Dot> {
+        Some(Dot {
+            actor: self.actor()?,
+            seq: self.u64()?,
+        })
+    }
+
+    /// A list's length, refused if its items (each at least `item_min` bytes) cannot fit in
+    /// what is left: a hostile length never makes a large allocation.
+    fn list_len(&mut self, item_min: usize) -> Option<usize> {
+        let len = self.len()?;
+        (len <= self.remaining() / item_min).then_some(len)
+    }
+
+    fn clock(&mut self) -> Option<VectorClock> {
+        let len = self.list_len(3)?;
+        let mut entries = Vec::with_capacity(len);
+        for _ in 0..len {
+            entries.push((self.actor()?, self.u64()?));
+        }
+        Some(VectorClock::from(entries))
+    }
+
+    fn skip_clock(&mut self) -> Option<()> {
+        let len = self.list_len(3)?;
+        for _ in 0..len {
+            self.u32()?;
+            self.u64()?;
+            self.u64()?;
+        }
+        Some(())
+    }
+
+    /// An optional byte string: `None` inside for a tombstone.
+    fn value(&mut self) -> Option<Option<&'a [u8]>> {
+        match self.byte()? {
+            0 => Some(None),
+            1 => Some(Some(self.bytes()?)),
+            _ => None,
+        }
+    }
+
+    fn sibling(&mut self) -> Option<Sibling> {
+        Some(Sibling {
+            dot: self.dot()?,
+            context: self.clock()?,
+            value: self.value()?.map(<[u8]>::to_vec),
+        })
+    }
+
+    /// An object, with the invariants `Object`'s decoding rebuilds.
+    pub(crate) fn object(&mut self) -> Option<Object> {
+        // A sibling takes at least 5 bytes: a dot of three varints, a clock's length, a tag.
+        let len = self.list_len(5)?;
+        let mut siblings = Vec::with_capacity(len);
+        for _ in 0..len {
+            siblings.push(self.sibling()?);
+        }
+        Object::try_from(siblings).ok()
+    }
+
+    /// An object's dots, appended to `dots`, its contexts and values passed over. Refuses
+    /// more than `max` siblings.
+    pub(crate) fn object_dots(&mut self, dots: &mut Vec<Dot>, max: usize) -> Option<()> {
+        let len = self.list_len(5)?;
+        if len > max {
+            return None;
+        }
+        for _ in 0..len {
+            dots.push(self.dot()?);
+            self.skip_clock()?;
+            self.value()?;
+        }
+        Some(())
+    }
+}
+
+/// Appends `value` as a postcard varint.
+pub(crate) fn put_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Appends `value` as a postcard varint.
+pub(crate) fn put_varint_u128(mut value: u128, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The bytes `put_varint` writes for `value`.
+fn varint_len(value: u64) -> usize {
+    // One byte per started group of 7 bits; zero takes one byte.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Appends a byte string: its length, then the bytes.
+pub(crate) fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    put_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+fn put_actor(actor: ActorId, out: &mut Vec<u8>) {
+    put_varint(u64::from(actor.node.0), out);
+    put_varint(actor.incarnation, out);
+}
+
+fn actor_len(actor: ActorId) -> usize {
+    varint_len(u64::from(actor.node.0)) + varint_len(actor.incarnation)
+}
+
+/// Appends `object` exactly as postcard encodes it.
+pub(crate) fn put_object(object: &Object, out: &mut Vec<u8>) {
+    let siblings = object.siblings();
+    put_varint(siblings.len() as u64, out);
+    for sibling in siblings {
+        put_actor(sibling.dot.actor, out);
+        put_varint(sibling.dot.seq, out);
+        put_varint(sibling.context.len() as u64, out);
+        for (actor, seq) in sibling.context.iter() {
+            put_actor(actor, out);
+            put_varint(seq, out);
+        }
+        match &sibling.value {
+            None => out.push(0),
+            Some(value) => {
+                out.push(1);
+                put_bytes(value, out);
+            }
+        }
+    }
+}
+
+/// The bytes `put_object` writes for `object`.
+pub(crate) fn object_len(object: &Object) -> usize {
+    let siblings = object.siblings();
+    let mut len = varint_len(siblings.len() as u64);
+    for sibling in siblings {
+        len += actor_len(sibling.dot.actor) + varint_len(sibling.dot.seq);
+        len += varint_len(sibling.context.len() as u64);
+        for (actor, seq) in sibling.context.iter() {
+            len += actor_len(actor) + varint_len(seq);
+        }
+        len += 1 + sibling
+            .value
+            .as_ref()
+            .map_or(0, |v| varint_len(v.len() as u64) + v.len());
+    }
+    len
+}
+
+/// The bytes `put_bytes` writes for `bytes`.
+pub(crate) fn bytes_len(bytes: &[u8]) -> usize {
+    varint_len(bytes.len() as u64) + bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode_body, encode_body, encoded_len};
+    use proptest::prelude::*;
+
+    fn object_strategy() -> impl Strategy<Value = Object> {
+        let varied = prop_oneof![
+            Just(0u64),
+            1u64..200,
+            any::<u64>(),
+            Just(u64::MAX),
+            Just(1 << 63)
+        ];
+        let actor = (any::<u32>(), varied.clone()).prop_map(|(node, incarnation)| ActorId {
+            node: NodeId(node % 4 * (node >> 28).max(1)),
+            incarnation,
+        });
+        let clock = proptest::collection::vec((actor.clone(), varied.clone()), 0..4)
+            .prop_map(VectorClock::from);
+        let value = proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300));
+        let sibling =
+            (actor, varied, clock, value).prop_map(|(actor, seq, context, value)| Sibling {
+                dot: Dot { actor, seq },
+                context,
+                value,
+            });
+        proptest::collection::vec(sibling, 0..5).prop_map(Object::from_siblings)
+    }
+
+    /// The reader's answer on `bytes`, or serde's when the reader refuses them.
+    fn read_or_serde(bytes: &[u8]) -> Result<Object, crate::DecodeError> {
+        let mut reader = Reader::new(bytes);
+        match reader.object() {
+            Some(object) if reader.is_done() => Ok(object),
+            _ => decode_body::<Object>(bytes),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn writing_matches_postcard(object in object_strategy()) {
+            let mut out = Vec::new();
+            put_object(&object, &mut out);
+            prop_assert_eq!(&out, &encode_body(&object));
+            prop_assert_eq!(object_len(&object), encoded_len(&object));
+        }
+
+        #[test]
+        fn reading_matches_serde_on_valid_and_damaged_bytes(
+            object in object_strategy(),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+            cut in any::<usize>(),
+            cut_on in any::<bool>(),
+        ) {
+            let mut bytes = encode_body(&object);
+            for (at, b) in flips {
+                if !bytes.is_empty() {
+                    let at = at % bytes.len();
+                    bytes[at] = b;
+                }
+            }
+            if cut_on && !bytes.is_empty() {
+                bytes.truncate(cut % bytes.len());
+            }
+            let serde = decode_body::<Object>(&bytes);
+            prop_assert_eq!(read_or_serde(&bytes), serde.clone());
+            // Whatever the reader accepts, serde accepts, as the same object.
+            let mut reader = Reader::new(&bytes);
+            if let Some(read) = reader.object() {
+                if reader.is_done() {
+                    prop_assert_eq!(Ok(read), serde);
+                }
+            }
+            // The skim reads the same dots, where both succeed.
+            let mut dots = Vec::new();
+            let mut skim = Reader::new(&bytes);
+            if skim.object_dots(&mut dots, usize::MAX).is_some() && skim.is_done() {
+                let object = decode_body::<Object>(&bytes);
+                prop_assert!(object.is_ok());
+            }
+        }
+
+        #[test]
+        fn random_bytes_read_as_serde_reads_them(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            prop_assert_eq!(read_or_serde(&bytes), decode_body::<Object>(&bytes));
+        }
+    }
+
+    #[test]
+    fn varints_at_their_limits_read_as_serde_reads_them() {
+        // The longest u64 (ten bytes, the last at most 1), one over, and an overlong u32.
+        let cases: [&[u8]; 6] = [
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            &[
+                0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+            ],
+            &[0x80, 0x00],
+            &[0xff, 0xff, 0xff, 0xff, 0x0f],
+            &[0xff, 0xff, 0xff, 0xff, 0x10],
+        ];
+        for case in cases {
+            let mut reader = Reader::new(case);
+            assert_eq!(
+                reader.u64().filter(|_| reader.is_done()),
+                decode_body::<u64>(case).ok(),
+                "{case:?}"
+            );
+            let mut reader = Reader::new(case);
+            assert_eq!(
+                reader.u32().filter(|_| reader.is_done()),
+                decode_body::<u32>(case).ok(),
+                "{case:?}"
+            );
+        }
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            assert_eq!(varint_len(value), encoded_len(&value), "{value}");
+        }
+        for value in [0, 1, 300, u128::from(u64::MAX) + 5, u128::MAX] {
+            let mut out = Vec::new();
+            put_varint_u128(value, &mut out);
+            assert_eq!(out, encode_body(&value));
+            assert_eq!(Reader::new(&out).u128(), Some(value));
+        }
+        let longest = encode_body(&u128::MAX);
+        assert_eq!((longest.len(), longest[18]), (19, 3));
+        let mut over = longest.clone();
+        over[18] = 4;
+        assert_eq!(Reader::new(&over).u128(), None);
+        assert!(decode_body::<u128>(&over).is_err());
+    }
+}
