@@ -355,8 +355,9 @@ pub enum Message {
     EntropyPull { keys: Vec<serde_bytes::ByteBuf> },
     /// A search (`op`: `Search` or `Similar`) where every node holds every partition: run it
     /// on your own index and send the answer with your partition digests, once your log is
-    /// durable up to the answer.
-    LocalSearch { req: RequestId, op: Op },
+    /// durable up to the answer. `op` is `None` for the replicas whose digests alone are
+    /// asked (one replica answers, the others vouch that they hold the same).
+    LocalSearch { req: RequestId, op: Option<Op> },
     /// The answer to `LocalSearch`: the digest of every partition (`PARTITIONS` of them) and
     /// the hits, total and next page (`None`: no index, or the search failed there).
     LocalSearched {

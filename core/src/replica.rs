@@ -160,11 +160,11 @@ impl Replica<'_> {
 }
 
 impl Replica<'_> {
-    /// A search over every partition on this replica's own index, with its digests, sent once
-    /// everything it reflects is durable.
-    pub fn local_search(&mut self, from: NodeId, req: RequestId, op: Op) {
+    /// A search over every partition on this replica's own index (unless `op` is `None`),
+    /// with its digests, sent once everything it reflects is durable.
+    pub fn local_search(&mut self, from: NodeId, req: RequestId, op: Option<Op>) {
         let all = PartitionSet::all(PARTITIONS);
-        let answer = self.store.index().and_then(|index| match op {
+        let answer = self.store.index().zip(op).and_then(|(index, op)| match op {
             Op::Search { query, page } => {
                 let (offset, size) = (page.offset as usize, page.size as usize);
                 let found = index.search(&query, &all, Page { offset, size }).ok()?;

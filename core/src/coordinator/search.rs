@@ -1,12 +1,13 @@
 //! A distributed search (`Search` or `Similar`), served like a read at quorum R
 //! (docs/SEARCH.md, "Distributed search"):
 //!
-//! 0. `Local`, when each replica asked holds every partition (no more nodes than N): each
-//!    of the R runs the search on its own index (`LocalSearch`) and answers with the result
-//!    and its digest of every partition (`store::Store::digest`, as anti-entropy compares).
-//!    Equal digests mean equal copies of every key, so the R answers are the answer of the
-//!    merged data: it is returned as it is, at the cost of one local search. Otherwise (the
-//!    replicas diverge, or one keeps no index) the search goes on as below.
+//! 0. `Local`, when each replica asked holds every partition (no more nodes than N): one of
+//!    the R (the coordinator itself when asked) runs the search on its own index
+//!    (`LocalSearch`), and each of the R sends its digest of every partition
+//!    (`store::Store::digest`, as anti-entropy compares). Equal digests mean equal copies of
+//!    every key, so the one answer is the answer over the merged data: it is returned as it
+//!    is, at the cost of one local search. Otherwise (the replicas diverge, or the answerer
+//!    keeps no index) the search goes on as below.
 //! 1. `Gathering`: for every partition, R live replicas are asked (one `Gather` per node,
 //!    listing its partitions) for the keys whose local document holds any of the query's
 //!    scored terms, with their objects; one of them (the first chosen) also sends the
@@ -92,6 +93,9 @@ pub(crate) struct SearchState {
     scratch: Option<Index>,
     /// Round 0: each asked node's digests and answer.
     local: BTreeMap<NodeId, (Vec<u64>, Option<LocalAnswer>)>,
+    /// Round 0: the node asked to answer (the coordinator itself when it is asked); the
+    /// others send their digests only.
+    answerer: NodeId,
 }
 
 impl SearchState {
@@ -100,7 +104,7 @@ impl SearchState {
         match self.round {
             Round::Local => Message::LocalSearch {
                 req,
-                op: self.op.clone(),
+                op: (node == self.answerer).then(|| self.op.clone()),
             },
             Round::Gathering => Message::Gather {
                 req,
@@ -223,6 +227,11 @@ impl Coordinator {
             ctx.stats.searches_gathered += 1;
             Round::Gathering
         };
+        let answerer = if asked.contains_key(&ctx.id) {
+            ctx.id
+        } else {
+            asked.keys().next().copied().unwrap_or(ctx.id)
+        };
         let state = SearchState {
             op: op.clone(),
             kind,
@@ -237,6 +246,7 @@ impl Coordinator {
             stats_ask: BTreeMap::new(),
             scratch: None,
             local: BTreeMap::new(),
+            answerer,
         };
         for (node, message) in state.resend(req) {
             ctx.outbox.send(node, message);
@@ -278,13 +288,11 @@ impl Coordinator {
         if !state.waiting.is_empty() {
             return;
         }
-        let mut answers = state.local.values();
-        let first = answers.next().cloned();
-        let agreed = match first {
-            Some((digests, Some(answer)))
-                if answers.all(|a| *a == (digests.clone(), Some(answer.clone()))) =>
-            {
-                Some(answer)
+        // Every node's digests must equal the answerer's.
+        let answerer = state.local.get(&state.answerer);
+        let agreed = match answerer {
+            Some((digests, Some(answer))) if state.local.values().all(|(d, _)| d == digests) => {
+                Some(answer.clone())
             }
             _ => None,
         };
