@@ -23,10 +23,7 @@ use crate::rng::SimRng;
 use crate::scenario::{KeyDistribution, WorkloadSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use tern_core::client::ClientFailure;
-use tern_core::limits::SEARCH_PAGE_SIZE_MAX;
-use tern_core::{
-    Dot, Object, Op, Paging, Request, RequestError, Response, Sibling, Time, VectorClock,
-};
+use tern_core::{Dot, Object, Op, Request, RequestError, Response, Sibling, Time, VectorClock};
 
 mod outcome;
 mod text;
@@ -543,16 +540,7 @@ impl Workload {
             .as_ref()
             .expect("the scenario checks searches have text");
         let ask = text.ask(&mut self.rng, kind == OpKind::Similar);
-        let op = match &ask {
-            SearchAsk::Search { query } => Op::Search {
-                query: query.clone(),
-                page: Paging::first(SEARCH_PAGE_SIZE_MAX as u32),
-            },
-            SearchAsk::Similar { text, top_k } => Op::Similar {
-                text: text.clone(),
-                top_k: *top_k,
-            },
-        };
+        let op = ask.op();
         let request = self.clients[c].next_request;
         self.clients[c].next_request += 1;
         self.clients[c].in_flight = Some(InFlight {

@@ -7,6 +7,8 @@
 
 use crate::rng::SimRng;
 use crate::scenario::TextSpec;
+use tern_core::limits::SEARCH_PAGE_SIZE_MAX;
+use tern_core::{Op, Paging};
 
 const VOCABULARY: &str = include_str!("vocabulary.txt");
 
@@ -22,6 +24,22 @@ impl std::fmt::Display for SearchAsk {
         match self {
             SearchAsk::Search { query } => write!(f, "search {query:?}"),
             SearchAsk::Similar { text, top_k } => write!(f, "similar {text:?} top {top_k}"),
+        }
+    }
+}
+
+impl SearchAsk {
+    /// The request that asks it: a search returns its first `SEARCH_PAGE_SIZE_MAX` hits.
+    pub fn op(&self) -> Op {
+        match self {
+            SearchAsk::Search { query } => Op::Search {
+                query: query.clone(),
+                page: Paging::first(SEARCH_PAGE_SIZE_MAX as u32),
+            },
+            SearchAsk::Similar { text, top_k } => Op::Similar {
+                text: text.clone(),
+                top_k: *top_k,
+            },
         }
     }
 }

@@ -19,9 +19,8 @@ pub struct EntropyFigures {
 }
 use crate::checker::{self, FinalAnswer, Violation};
 use crate::rng::{derive_seed, SimRng};
-use crate::workload::{SearchAsk, Text};
-use tern_core::limits::SEARCH_PAGE_SIZE_MAX;
-use tern_core::{ClientResult, Op, Paging, Quorum, Request, RequestError, Response, Span};
+use crate::workload::Text;
+use tern_core::{ClientResult, Op, Quorum, Request, RequestError, Response, Span};
 
 /// The client id the final reads use (simulated clients count up from 0).
 pub(super) const CHECKER_CLIENT: u32 = u32::MAX;
@@ -116,6 +115,11 @@ impl World {
             timeout_ms: None,
         };
         let node = request as usize % self.procs.len();
+        self.send_checked(node, request, body);
+    }
+
+    /// Sends the checker client's `request` through node `node`, with its client timeout.
+    fn send_checked(&mut self, node: usize, request: u64, body: Request) {
         self.send_request(node, CHECKER_CLIENT, request, body);
         let timeout = Span::from_millis(self.scenario.workload.client_timeout_ms).micros();
         self.after(
@@ -172,25 +176,8 @@ impl World {
         let request = self.final_next_request;
         self.final_next_request += 1;
         self.final_search_requests.insert(request, (node, ask));
-        let op = match &self.final_asks[ask] {
-            SearchAsk::Search { query } => Op::Search {
-                query: query.clone(),
-                page: Paging::first(SEARCH_PAGE_SIZE_MAX as u32),
-            },
-            SearchAsk::Similar { text, top_k } => Op::Similar {
-                text: text.clone(),
-                top_k: *top_k,
-            },
-        };
-        self.send_request(node, CHECKER_CLIENT, request, Request::new(op));
-        let timeout = Span::from_millis(self.scenario.workload.client_timeout_ms).micros();
-        self.after(
-            timeout,
-            Event::ClientTimeout {
-                client: CHECKER_CLIENT,
-                request,
-            },
-        );
+        let op = self.final_asks[ask].op();
+        self.send_checked(node, request, Request::new(op));
     }
 
     /// A final search ended: its hits are recorded, a refusal is a violation, anything else
