@@ -146,21 +146,17 @@ impl Liveness {
         }
     }
 
-    fn arrivals(&self, node: NodeId, config: &Config) -> Option<Arrivals> {
+    /// When `node` is suspected if no news of it arrives first (`None` before this node
+    /// started). A member never heard of is counted from this node's start.
+    fn suspected_at(&self, node: NodeId, config: &Config) -> Option<Time> {
+        let (y, min) = (self.deviations, config.phi_min_deviation);
         match self.members.get(&node) {
-            Some(m) => Some(m.arrivals.clone()),
+            Some(m) => Some(m.arrivals.suspected_at(y, min)),
             None => {
-                let started = self.started?;
-                Some(Arrivals::new(started, Liveness::expected(config)))
+                let never_heard = Arrivals::new(self.started?, Liveness::expected(config));
+                Some(never_heard.suspected_at(y, min))
             }
         }
-    }
-
-    /// When `node` is suspected if no news of it arrives first (`None` before this node
-    /// started).
-    fn suspected_at(&self, node: NodeId, config: &Config) -> Option<Time> {
-        let arrivals = self.arrivals(node, config)?;
-        Some(arrivals.suspected_at(self.deviations, config.phi_min_deviation))
     }
 
     /// A member is alive until its phi reaches the threshold. This node is always alive to

@@ -18,16 +18,18 @@
 //! `acknowledged_writes` writes are acknowledged: a write starts only while the acknowledged
 //! and in-flight writes together are below the target.
 
-use crate::checker::{Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, WriteRecord};
+use crate::checker::{Attempt, AttemptOutcome, ReadRecord, SearchRecord, WriteRecord};
 use crate::rng::SimRng;
 use crate::scenario::{KeyDistribution, WorkloadSpec};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tern_core::client::ClientFailure;
-use tern_core::{Dot, Object, Op, Request, RequestError, Response, Sibling, Time, VectorClock};
+use tern_core::{Op, Request, RequestError, Response, Time, VectorClock};
 
+mod history;
 mod outcome;
 mod text;
 
+pub use history::History;
 pub use outcome::outcome_name;
 pub use text::{SearchAsk, Text};
 
@@ -108,42 +110,6 @@ struct Client {
     /// The context of the last write reply for each key.
     reply: BTreeMap<u32, VectorClock>,
     stopped: bool,
-}
-
-/// Everything clients observed.
-#[derive(Debug, Default)]
-pub struct History {
-    pub acked: Vec<WriteRecord>,
-    pub reads: Vec<ReadRecord>,
-    /// Every search that was answered, with its hits.
-    pub searches: Vec<SearchRecord>,
-    /// Every write attempt, with the context it carried and how it ended.
-    pub attempts: Vec<Attempt>,
-    /// What each client has been shown of each key: dot -> the request that first showed it.
-    pub observed: Observed,
-    /// Every version any client was shown, by key and dot.
-    pub versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
-    /// Every value any set attempt carried.
-    pub written: BTreeSet<Vec<u8>>,
-    /// Every key any write attempt touched.
-    pub keys_written: BTreeSet<Vec<u8>>,
-    /// (op, outcome) -> count.
-    pub outcomes: BTreeMap<(OpKind, &'static str), u64>,
-    /// Successful latencies by op, in simulated microseconds.
-    pub latencies: BTreeMap<OpKind, Vec<u64>>,
-}
-
-impl History {
-    /// Records that `client` was shown `object` of `key` by the reply to `request`.
-    fn observe(&mut self, client: u32, request: u64, key: &[u8], object: &Object) {
-        let seen = self.observed.entry((client, key.to_vec())).or_default();
-        for sibling in object.siblings() {
-            seen.entry(sibling.dot).or_insert(request);
-            self.versions
-                .entry((key.to_vec(), sibling.dot))
-                .or_insert_with(|| sibling.clone());
-        }
-    }
 }
 
 #[derive(Debug)]

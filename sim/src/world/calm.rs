@@ -131,8 +131,9 @@ impl World {
         );
     }
 
-    /// True once the final reads are answered and no final search is wanted or unanswered.
-    pub(super) fn finals_done(&mut self) -> bool {
+    /// Moves the final checks on after an event: once the final reads are answered, starts
+    /// the final searches if the scenario wants them. True once nothing is left to ask.
+    pub(super) fn advance_finals(&mut self) -> bool {
         if !self.final_started || self.final_pending > 0 {
             return false;
         }

@@ -189,7 +189,7 @@ impl World {
                 }
                 Phase::Calm { since } => {
                     let bound = since + Span::from_secs(self.scenario.phases.calm_max_s);
-                    if self.finals_done() {
+                    if self.advance_finals() {
                         self.phase = Phase::Done;
                         break;
                     }
