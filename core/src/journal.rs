@@ -11,7 +11,7 @@ use crate::node::{NodeStats, Output};
 use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::version::Object;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug)]
 pub(crate) struct Journal {
@@ -87,6 +87,21 @@ impl Journal {
         let end = self.emitted_end + self.batch.len() as u64;
         self.unsynced.insert(key.to_vec(), end);
         end
+    }
+
+    /// Appends a hint, or the end of one (`handoff`). Nothing waits for it: a hint lost
+    /// with the unsynced tail is a key anti-entropy repairs instead.
+    pub fn append_hint(&mut self, record: &Record) {
+        debug_assert!(matches!(
+            record,
+            Record::Hint { .. } | Record::HintDone { .. }
+        ));
+        self.append(record);
+    }
+
+    /// True if the latest change of `key` is durable (or it never changed here).
+    pub fn is_durable(&self, key: &[u8]) -> bool {
+        !self.unsynced.contains_key(key)
     }
 
     fn mark_durable(&mut self) {
@@ -178,13 +193,14 @@ impl Journal {
         }
     }
 
-    /// Starts a new segment holding a snapshot of every key once the log is both over
+    /// Starts a new segment holding a snapshot of every key (and every pending hint) once the log is both over
     /// `compact_min_bytes` and more than twice the live data. The old segments stay until
     /// the snapshot is durable, and recovery merges whatever segments it finds, so a crash at
     /// any point of a compaction loses nothing.
     pub fn maybe_compact(
         &mut self,
         store: &Store,
+        hints: &BTreeMap<NodeId, BTreeSet<Vec<u8>>>,
         incarnation: u64,
         compact_min_bytes: u64,
         outbox: &mut Outbox,
@@ -215,6 +231,12 @@ impl Journal {
         .encode_into(&mut bytes);
         for (key, object) in store.iter() {
             Record::encode_object(key, object, &mut bytes);
+        }
+        for (peer, keys) in hints {
+            for key in keys {
+                let (peer, key) = (*peer, key.clone());
+                Record::Hint { peer, key }.encode_into(&mut bytes);
+            }
         }
         let end = base + bytes.len() as u64;
         self.emitted_end = end;

@@ -7,8 +7,10 @@
 
 pub mod client;
 pub mod codec;
+mod collect;
 mod coordinator;
 mod entropy;
+mod handoff;
 pub mod ids;
 mod journal;
 pub mod limits;

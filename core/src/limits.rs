@@ -113,6 +113,21 @@ pub const CLIENT_TRIES_MIN: usize = 4;
 /// would only spend the tries.
 pub const CLIENT_STARTING_RETRY_MS: u64 = 20;
 
+/// Keys whose hints one node keeps for one peer (`handoff`): a write that peer missed past
+/// this is not hinted (counted in `NodeStats::hints_dropped`; anti-entropy repairs it).
+pub const HINTS_PER_PEER_MAX: usize = 100_000;
+/// Hinted keys one node has in flight to one peer at a time (the handoff throttle): each
+/// handoff round tops the peer's window up to this many.
+pub const HINTS_IN_FLIGHT_PER_PEER_MAX: usize = 256;
+/// A write acknowledged by W replicas waits this many resend intervals for the others'
+/// acknowledgements before it hints them (`coordinator::write`).
+pub const LINGER_RESEND_INTERVALS: u64 = 2;
+/// Writes whose late replicas one coordinator waits for at once; past it, a write's late
+/// replicas are hinted when it is acknowledged.
+pub const LINGERING_WRITES_MAX: usize = 8192;
+/// Tombstoned keys one collection round proposes to their replicas (`collect`).
+pub const COLLECT_KEYS_PER_ROUND: usize = 512;
+
 const _: () = assert!(MESSAGE_BYTES_MAX > KEY_BYTES_MAX + OBJECT_BYTES_MAX);
 const _: () = assert!(OBJECT_WRITE_BYTES_MAX >= SIBLINGS_MAX * (VALUE_BYTES_MAX / 2));
 const _: () = assert!(2 * OBJECT_WRITE_BYTES_MAX <= OBJECT_BYTES_MAX);

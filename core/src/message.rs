@@ -365,6 +365,18 @@ pub enum Message {
         digests: Vec<u64>,
         answer: Option<LocalAnswer>,
     },
+    /// Tombstone collection (`collect`): may these keys be forgotten? Each comes with the
+    /// `version_hash` of the proposer's tombstones.
+    CollectAsk {
+        keys: Vec<(serde_bytes::ByteBuf, u64)>,
+    },
+    /// The keys of a `CollectAsk` this node agrees to forget: it holds nothing of them, or
+    /// exactly the proposed tombstones, durable, unchanged for `tombstone_grace`.
+    CollectReply { keys: Vec<serde_bytes::ByteBuf> },
+    /// Every node agreed: forget these keys if your copy still has this hash.
+    Collect {
+        keys: Vec<(serde_bytes::ByteBuf, u64)>,
+    },
 }
 
 /// One replica's whole answer to a search over every partition.

@@ -6,6 +6,7 @@ use crate::limits::PARTITIONS;
 use crate::log::RECORD_HEADER_BYTES;
 use crate::ring::{fnv1a, partition_of};
 use crate::search::{document, Index, Tokenizer};
+use crate::time::Time;
 use crate::version::Object;
 use std::collections::BTreeMap;
 
@@ -19,6 +20,11 @@ pub(crate) struct Store {
     /// Per partition: the sum of `version_hash` over its keys (anti-entropy compares them).
     /// A sum, so that a change updates it in one step, whatever the order of changes.
     digests: Vec<u64>,
+    /// Keys whose every version is a tombstone, with when this replica's copy last changed
+    /// (its own clock; recovered ones are stamped at start-up): what `collect` proposes.
+    tombstones: BTreeMap<Vec<u8>, Time>,
+    /// The time of the step being handled, which `replace` stamps tombstones with.
+    now: Time,
 }
 
 /// A hash of what a replica holds of `key`: the key and the dots of its versions (a dot names
@@ -57,12 +63,64 @@ impl Store {
             let d = &mut digests[partition_of(key) as usize];
             *d = d.wrapping_add(version_hash(key, object));
         }
+        let tombstones = objects
+            .iter()
+            .filter(|(_, o)| is_tombstoned(o))
+            .map(|(k, _)| (k.clone(), Time::ZERO))
+            .collect();
         Store {
             objects,
             live_bytes,
             index,
             digests,
+            tombstones,
+            now: Time::ZERO,
         }
+    }
+
+    /// The time of the step being handled: what a tombstone's change is stamped with.
+    pub fn set_now(&mut self, now: Time) {
+        self.now = now;
+    }
+
+    /// Stamps every tombstone with `now`: the node has started, and does not know how long
+    /// before its crash it had held them.
+    pub fn restamp_tombstones(&mut self, now: Time) {
+        for since in self.tombstones.values_mut() {
+            *since = now;
+        }
+    }
+
+    /// Keys whose every version is a tombstone, unchanged here since at most `before`.
+    pub fn tombstones_since(&self, before: Time) -> impl Iterator<Item = &Vec<u8>> {
+        let old = self.tombstones.iter().filter(move |(_, t)| **t <= before);
+        old.map(|(k, _)| k)
+    }
+
+    /// When `key`'s copy here last changed, if every version of it is a tombstone.
+    pub fn tombstoned_at(&self, key: &[u8]) -> Option<Time> {
+        self.tombstones.get(key).copied()
+    }
+
+    /// Tombstoned keys held here (pending collection).
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// Forgets `key` altogether (a collected tombstone): its object, document and digest.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Object> {
+        let object = self.objects.remove(key)?;
+        self.live_bytes = self.live_bytes.saturating_sub(live_weight(key, &object));
+        if let Some(index) = &mut self.index {
+            index
+                .apply(partition_of(key), key, None)
+                .expect("removing a document always fits");
+        }
+        if let Some(digest) = self.digests.get_mut(partition_of(key) as usize) {
+            *digest = digest.wrapping_sub(version_hash(key, &object));
+        }
+        self.tombstones.remove(key);
+        Some(object)
     }
 
     /// The digest of `partition`: equal on two replicas holding the same versions of the
@@ -113,8 +171,18 @@ impl Store {
             }
             *digest = digest.wrapping_add(version_hash(&key, &object));
         }
+        if is_tombstoned(&object) {
+            self.tombstones.insert(key.clone(), self.now);
+        } else {
+            self.tombstones.remove(&key);
+        }
         self.objects.insert(key, object);
     }
+}
+
+/// True if `object` holds versions and every one is a tombstone.
+pub(crate) fn is_tombstoned(object: &Object) -> bool {
+    !object.is_empty() && object.is_deleted()
 }
 
 fn index_object(index: &mut Index, key: &[u8], object: &Object) {

@@ -3,17 +3,26 @@
 
 use crate::time::Time;
 
-/// Why a node wakes up on its own (hint replay and garbage collection will join these).
+/// Why a node wakes up on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// Tick this node's heartbeat and gossip with a random peer.
     Gossip = 0,
     /// Compare partitions with a random peer (`entropy`).
     AntiEntropy = 1,
+    /// Hand hinted keys over to the peers that are up (`handoff`).
+    Handoff = 2,
+    /// Propose ripe tombstones for collection (`collect`).
+    Collect = 3,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 2] = [Timer::Gossip, Timer::AntiEntropy];
+    pub const ALL: [Timer; 4] = [
+        Timer::Gossip,
+        Timer::AntiEntropy,
+        Timer::Handoff,
+        Timer::Collect,
+    ];
 }
 
 /// A fixed table of optional deadlines, one per `Timer`.

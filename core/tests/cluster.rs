@@ -115,7 +115,11 @@ fn unavailable_when_too_few_replicas_are_alive_and_indeterminate_when_they_do_no
 
 #[test]
 fn read_repair_brings_a_stale_replica_up_to_date() {
-    let mut h = Harness::new(3);
+    // Without hints and anti-entropy, only the read repairs.
+    let mut h = Harness::with_config(3, |c| {
+        c.hinted_handoff = false;
+        c.anti_entropy = false;
+    });
     h.crash(NodeId(3));
     h.advance(Span::from_millis(1_500));
     h.set(1, "k", "v", VectorClock::new()).unwrap();
@@ -290,7 +294,8 @@ fn a_stopped_node_is_suspected_within_a_second_and_seen_again_after_a_restart() 
 /// copies end equal.
 #[test]
 fn anti_entropy_repairs_a_replica_that_missed_writes_without_any_read() {
-    let mut h = Harness::new(3);
+    // Without hints, so that anti-entropy alone does the repair.
+    let mut h = Harness::with_config(3, |c| c.hinted_handoff = false);
     h.advance(Span::from_secs(2));
     for peer in [1, 2] {
         h.cut.insert((NodeId(peer), NodeId(3)));

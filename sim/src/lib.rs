@@ -9,6 +9,7 @@ pub mod disk;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod schedule;
 pub mod workload;
 pub mod world;
 

@@ -125,6 +125,13 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             after.micros() as f64 / 1e6
         );
     }
+    let f = &outcome.faults;
+    let _ = writeln!(
+        s,
+        "self-healing: hints {} stored, {} delivered, {} dropped; anti-entropy {} rounds, {} keys pushed, {} pulled; tombstones {} collected ({} keys), {} reads and copies checked for resurrections",
+        f.hints_stored, f.hints_delivered, f.hints_dropped, f.entropy_rounds, f.entropy_keys_pushed,
+        f.entropy_keys_pulled, f.tombstones_collected, outcome.keys_collected, outcome.resurrection_checks
+    );
     let _ = writeln!(
         s,
         "convergence: {} keys compared across their replicas",

@@ -34,8 +34,14 @@ pub struct ClusterSpec {
     /// `Config::phi_min_deviation`).
     pub phi_threshold: u8,
     pub phi_min_deviation_ms: u64,
-    /// Anti-entropy rounds (core's `Config::anti_entropy_interval`).
+    /// Anti-entropy rounds and collection proposals (core's `Config::anti_entropy_interval`),
+    /// whether anti-entropy runs and hints are kept (`anti_entropy`, `hinted_handoff`), how
+    /// often hints are handed over, and the tombstone grace (`null`: never collect).
     pub anti_entropy_interval_ms: u64,
+    pub anti_entropy: bool,
+    pub hinted_handoff: bool,
+    pub handoff_interval_ms: u64,
+    pub tombstone_grace_ms: Option<u64>,
     pub compact_min_bytes: u64,
     /// Whether each node keeps a search index (core's `Config::search_index`); on unless a
     /// scenario turns it off to time the store without it.
@@ -185,6 +191,9 @@ pub struct FaultSpec {
     /// Time between partitions, and how long each lasts. 0 disables partitions.
     pub partition_interval_ms: [u64; 2],
     pub partition_duration_ms: [u64; 2],
+    /// A node down for a long stretch, and a long split (`schedule`).
+    pub outage: Option<crate::schedule::Outage>,
+    pub split: Option<crate::schedule::Split>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -227,6 +236,10 @@ impl Default for ClusterSpec {
             phi_threshold: 8,
             phi_min_deviation_ms: 50,
             anti_entropy_interval_ms: 1_000,
+            anti_entropy: true,
+            hinted_handoff: true,
+            handoff_interval_ms: 200,
+            tombstone_grace_ms: Some(10_000),
             compact_min_bytes: 1 << 20,
             search_index: true,
         }
@@ -314,6 +327,8 @@ impl Default for FaultSpec {
             power_cut_interval_ms: [0, 0],
             partition_interval_ms: [0, 0],
             partition_duration_ms: [100, 1_000],
+            outage: None,
+            split: None,
         }
     }
 }
@@ -355,6 +370,10 @@ impl Scenario {
         config.phi_threshold = c.phi_threshold;
         config.phi_min_deviation = Span::from_millis(c.phi_min_deviation_ms);
         config.anti_entropy_interval = Span::from_millis(c.anti_entropy_interval_ms);
+        config.anti_entropy = c.anti_entropy;
+        config.hinted_handoff = c.hinted_handoff;
+        config.handoff_interval = Span::from_millis(c.handoff_interval_ms);
+        config.tombstone_grace = c.tombstone_grace_ms.map(Span::from_millis);
         config.compact_min_bytes = c.compact_min_bytes;
         config.search_index = c.search_index;
         config
@@ -367,7 +386,16 @@ impl Scenario {
             .validate()
             .map_err(|e| format!("cluster: {e}"))?;
         let w = &self.workload;
-        let checks: [(bool, &str); 16] = [
+        let member = |n: &u32| (1..=self.cluster.nodes).contains(n);
+        let outage_ok = self.faults.outage.as_ref().is_none_or(|o| member(&o.node));
+        let split_ok = self.faults.split.as_ref().is_none_or(|s| {
+            s.side.iter().all(member)
+                && !s.side.is_empty()
+                && s.side.len() < self.cluster.nodes as usize
+        });
+        let checks: [(bool, &str); 18] = [
+            (outage_ok, "faults.outage.node must be a member"),
+            (split_ok, "faults.split.side must be some members, not all"),
             (w.clients >= 1, "workload.clients must be at least 1"),
             (w.keys >= 1, "workload.keys must be at least 1"),
             (

@@ -135,6 +135,11 @@ pub(crate) struct Coordinator {
     /// Forwarded requests already taken, newest last (`FORWARDS_REMEMBERED_MAX` of them).
     forwards_seen: BTreeSet<(NodeId, RequestId)>,
     forwards_order: VecDeque<(NodeId, RequestId)>,
+    /// Acknowledged writes still waiting for their other replicas (`write::linger`): the
+    /// key, the replicas missing, and when they are hinted; each wakes with the timers.
+    lingering: BTreeMap<RequestId, (Vec<u8>, BTreeSet<NodeId>, Time)>,
+    /// (replica, key) pairs that missed a write, for the node's handoff (`take_missed`).
+    missed: Vec<(NodeId, Vec<u8>)>,
 }
 
 impl Coordinator {
@@ -188,9 +193,12 @@ impl Coordinator {
             ctx.outbox.reply(origin, Err(RequestError::Busy));
             return;
         }
-        let timeout = request.timeout_ms.map_or(ctx.config.request_timeout, |ms| {
-            Span::from_millis(u64::from(ms))
-        });
+        let timeout = request
+            .timeout_ms
+            .map_or(ctx.config.request_timeout, |ms| {
+                Span::from_millis(u64::from(ms))
+            })
+            .min(ctx.config.request_timeout_max());
         if request.op.is_search() {
             // Any node coordinates a search: it spans every partition, not one key's.
             self.start_search(ctx, origin, &request.op, (quorum.n, quorum.r), timeout);
@@ -234,7 +242,7 @@ impl Coordinator {
         }
     }
 
-    fn new_request_id(&mut self, actor: ActorId) -> RequestId {
+    pub(crate) fn new_request_id(&mut self, actor: ActorId) -> RequestId {
         assert!(
             self.next_req < REQUESTS_PER_INCARNATION_MAX,
             "admission refuses requests once the ids run out"
@@ -267,9 +275,17 @@ impl Coordinator {
             }
             self.timers.pop_first();
             let Some(pending) = self.requests.get(&req) else {
+                self.end_linger(req, now);
                 continue;
             };
             if now >= pending.deadline {
+                if let Phase::Write { acks, .. } = &pending.phase {
+                    if ctx.config.hinted_handoff {
+                        for node in write::missing(&pending.replicas, acks, ctx.id) {
+                            self.missed.push((node, pending.key.clone()));
+                        }
+                    }
+                }
                 let result = self.expire(ctx.stats, req);
                 if let Some(pending) = self.requests.remove(&req) {
                     ctx.outbox.reply(pending.origin, result);

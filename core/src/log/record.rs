@@ -1,6 +1,7 @@
-//! Log records: the framing (magic, length, CRC32C, type) and the three record bodies.
+//! Log records: the framing (magic, length, CRC32C, type) and the record bodies.
 
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
+use crate::ids::NodeId;
 use crate::limits::{RECORD_BYTES_MAX, SIBLINGS_DECODE_MAX};
 use crate::version::{wire, ActorId, Dot, Object};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
@@ -15,6 +16,8 @@ pub const RECORD_HEADER_BYTES: usize = 13;
 pub(super) const TAG_BOOT: u8 = 1;
 pub(super) const TAG_OBJECT: u8 = 2;
 const TAG_DURABLE: u8 = 3;
+const TAG_HINT: u8 = 4;
+const TAG_HINT_DONE: u8 = 5;
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +30,11 @@ pub enum Record {
     /// Every log byte before `upto` had been synced when this record was written. `log_id`
     /// is the log's id, so that a mark framed inside a value is never believed.
     Durable { upto: u64, log_id: u64 },
+    /// `peer` missed a write of `key`: hand the key over once it is back (`handoff`).
+    Hint { peer: NodeId, key: Vec<u8> },
+    /// `peer` has the key of an earlier `Hint` durable: the hint is done. Hints are replayed
+    /// in log order, so a later `Hint` for the same key opens it again.
+    HintDone { peer: NodeId, key: Vec<u8> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -40,6 +48,13 @@ struct ObjectBody {
     #[serde(with = "serde_bytes")]
     key: Vec<u8>,
     object: Object,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HintBody {
+    peer: u32,
+    #[serde(with = "serde_bytes")]
+    key: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -69,6 +84,18 @@ impl Record {
                     log_id: *log_id,
                 };
                 frame(TAG_DURABLE, &encode_body(&body), out)
+            }
+            Record::Hint { peer, key } | Record::HintDone { peer, key } => {
+                let tag = if matches!(self, Record::Hint { .. }) {
+                    TAG_HINT
+                } else {
+                    TAG_HINT_DONE
+                };
+                let body = HintBody {
+                    peer: peer.0,
+                    key: key.clone(),
+                };
+                frame(tag, &encode_body(&body), out)
             }
         }
     }
@@ -196,6 +223,20 @@ impl<'a> Frame<'a> {
                 Record::Durable {
                     upto: body.upto,
                     log_id: body.log_id,
+                }
+            }
+            TAG_HINT => {
+                let body = decode_body::<HintBody>(payload)?;
+                Record::Hint {
+                    peer: NodeId(body.peer),
+                    key: body.key,
+                }
+            }
+            TAG_HINT_DONE => {
+                let body = decode_body::<HintBody>(payload)?;
+                Record::HintDone {
+                    peer: NodeId(body.peer),
+                    key: body.key,
                 }
             }
             other => return Err(DecodeError::UnknownTag(other)),

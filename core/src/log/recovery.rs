@@ -3,8 +3,9 @@
 
 use super::record::{object_key, Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
 use crate::codec::DecodeError;
+use crate::ids::NodeId;
 use crate::version::{Dot, Object};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A torn tail that recovery cut off: the driver truncates the segment that starts at
@@ -29,6 +30,8 @@ pub struct Segment<'a> {
 pub struct Recovered {
     /// Every key's object, merged from all valid records of all segments.
     pub objects: BTreeMap<Vec<u8>, Object>,
+    /// Hinted keys still to hand over, by peer (`Hint` records not followed by `HintDone`).
+    pub hints: BTreeMap<NodeId, BTreeSet<Vec<u8>>>,
     /// The incarnation id of the newest `Boot` record (`None` for a new log).
     pub incarnation: Option<u64>,
     /// The log's id, from its `Boot` records (`None` for a new log).
@@ -267,6 +270,14 @@ fn apply(recovered: &mut Recovered, record: Record) {
                 .merge_owned(object);
         }
         Record::Durable { .. } => {}
+        Record::Hint { peer, key } => {
+            recovered.hints.entry(peer).or_default().insert(key);
+        }
+        Record::HintDone { peer, key } => {
+            if let Some(keys) = recovered.hints.get_mut(&peer) {
+                keys.remove(&key);
+            }
+        }
     }
 }
 

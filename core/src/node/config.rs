@@ -32,8 +32,21 @@ pub struct Config {
     /// The least deviation the failure detector assumes of heartbeat intervals, so that
     /// perfectly regular heartbeats do not make it suspect a peer a moment late.
     pub phi_min_deviation: Span,
-    /// How often a node compares its partitions with a random peer (anti-entropy).
+    /// How often a node compares its partitions with a random peer (anti-entropy), and
+    /// proposes its oldest tombstones for collection.
     pub anti_entropy_interval: Span,
+    /// Whether anti-entropy runs (off only to show what it repairs).
+    pub anti_entropy: bool,
+    /// Whether a coordinator keeps a durable hint for a replica that missed a write, and
+    /// hands the key over once that replica is back (`handoff`).
+    pub hinted_handoff: bool,
+    /// How often a node hands hinted keys over to the peers that are up.
+    pub handoff_interval: Span,
+    /// How long every replica must have held a key's tombstones, and nothing else, before
+    /// the key may be forgotten (`collect`); `None` keeps tombstones forever. It must be
+    /// more than twice `request_timeout`, and a request's own timeout is capped at half
+    /// of it: no message carrying an older version can then still be on its way.
+    pub tombstone_grace: Option<Span>,
     /// The log is compacted once it holds more than this many bytes and more than twice
     /// the live data.
     pub compact_min_bytes: u64,
@@ -61,10 +74,29 @@ impl Config {
             phi_threshold: 8,
             phi_min_deviation: Span::from_millis(50),
             anti_entropy_interval: Span::from_millis(1_000),
+            anti_entropy: true,
+            hinted_handoff: true,
+            handoff_interval: Span::from_millis(200),
+            tombstone_grace: Some(Span::from_secs(60)),
             compact_min_bytes: 64 << 20,
             stemming: Stemming::On,
             search_index: true,
         }
+    }
+
+    /// The longest a request may run: its own timeout is capped here (half the tombstone
+    /// grace, so that a collected key's older versions are no longer in flight).
+    pub fn request_timeout_max(&self) -> Span {
+        self.tombstone_grace
+            .map_or(Span::from_micros(u64::MAX), |g| {
+                Span::from_micros(g.micros() / 2)
+            })
+    }
+
+    /// How many nodes may hold a key: its replicas at the largest N a request may ask for.
+    /// Collection asks all of them.
+    pub fn replicas_max(&self) -> usize {
+        self.nodes.len().min(REPLICATION_N_MAX)
     }
 
     /// True if `node` may speak to `me` as a peer: a member of the cluster other than `me`.
@@ -108,6 +140,7 @@ impl Config {
             (Setting::HeartbeatInterval, self.heartbeat_interval),
             (Setting::PhiMinDeviation, self.phi_min_deviation),
             (Setting::AntiEntropyInterval, self.anti_entropy_interval),
+            (Setting::HandoffInterval, self.handoff_interval),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, span)| *span == Span::ZERO) {
             return Err(ConfigError::ZeroSpan(*name));
@@ -118,13 +151,22 @@ impl Config {
                 max: PHI_THRESHOLD_MAX,
             });
         }
-        // A request must get at least one resend before its deadline.
-        let order = [(
+        // A request must get at least one resend before its deadline; no request may still
+        // carry a version once its key's tombstones are collected.
+        let mut order = vec![(
             Setting::ResendInterval,
             self.resend_interval,
             Setting::RequestTimeout,
             self.request_timeout,
         )];
+        if let Some(grace) = self.tombstone_grace {
+            order.push((
+                Setting::RequestTimeout,
+                Span::from_micros(2 * self.request_timeout.micros()),
+                Setting::TombstoneGrace,
+                grace,
+            ));
+        }
         for (shorter, a, longer, b) in order {
             if a >= b {
                 return Err(ConfigError::NotShorter { shorter, longer });
@@ -142,6 +184,8 @@ pub enum Setting {
     HeartbeatInterval,
     PhiMinDeviation,
     AntiEntropyInterval,
+    HandoffInterval,
+    TombstoneGrace,
 }
 
 impl fmt::Display for Setting {
@@ -152,6 +196,8 @@ impl fmt::Display for Setting {
             Setting::HeartbeatInterval => "heartbeat_interval",
             Setting::PhiMinDeviation => "phi_min_deviation",
             Setting::AntiEntropyInterval => "anti_entropy_interval",
+            Setting::HandoffInterval => "handoff_interval",
+            Setting::TombstoneGrace => "tombstone_grace",
         })
     }
 }
@@ -201,6 +247,10 @@ impl fmt::Display for ConfigError {
                 "bad default quorum: r={r} + w={w} must be more than n={n}, or a read could miss an acknowledged write"
             ),
             ConfigError::ZeroSpan(name) => write!(f, "{name} must be greater than zero"),
+            ConfigError::NotShorter {
+                shorter: Setting::RequestTimeout,
+                longer: Setting::TombstoneGrace,
+            } => write!(f, "tombstone_grace must be more than twice request_timeout"),
             ConfigError::NotShorter { shorter, longer } => {
                 write!(f, "{shorter} must be shorter than {longer}")
             }

@@ -94,4 +94,13 @@ pub struct NodeStats {
     /// that gathered candidates (more nodes than N, or replicas that differed).
     pub searches_local: u64,
     pub searches_gathered: u64,
+    /// Hints kept for peers that missed a write (`handoff`), keys handed over (sent), hints
+    /// done (the peer had the key durable), and writes not hinted because the peer's hints
+    /// were full (`HINTS_PER_PEER_MAX`).
+    pub hints_stored: u64,
+    pub hints_sent: u64,
+    pub hints_delivered: u64,
+    pub hints_dropped: u64,
+    /// Tombstoned keys this node forgot (`collect`).
+    pub tombstones_collected: u64,
 }

@@ -26,8 +26,10 @@ mod io;
 pub use config::{Config, ConfigError, Setting};
 pub use io::{Input, NodeStats, Output};
 
+use crate::collect::{Collect, Collector};
 use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
 use crate::entropy::Entropy;
+use crate::handoff::{self, Handoff};
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::{Liveness, PeerView};
@@ -93,6 +95,11 @@ pub struct Node {
     journal: Journal,
     coordinator: Coordinator,
     liveness: Liveness,
+    handoff: Handoff,
+    collector: Collector,
+    /// Keys forgotten by collection, kept for the driver only if it asked
+    /// (`record_collections`: the simulator's resurrection checker).
+    collected: Option<Vec<(Vec<u8>, Object)>>,
     timers: TimerTable,
     now: Time,
     outbox: Outbox,
@@ -108,6 +115,23 @@ enum Mode {
     Draining,
     /// `PersistFailed` or `Shutdown`: the node refuses everything until restarted.
     Halted,
+}
+
+/// The collection part's view of `$node` for one step, borrowing its fields apart.
+macro_rules! collect {
+    ($node:ident) => {
+        Collect {
+            me: $node.id,
+            now: $node.now,
+            config: &$node.config,
+            ring: &$node.ring,
+            store: &mut $node.store,
+            journal: &$node.journal,
+            outbox: &mut $node.outbox,
+            stats: &mut $node.stats,
+            collected: &mut $node.collected,
+        }
+    };
 }
 
 /// The coordinator's view of `$node` for one step, borrowing its fields apart.
@@ -155,6 +179,8 @@ impl Node {
         let mut timers = TimerTable::default();
         timers.set(Timer::Gossip, Time::ZERO);
         timers.set(Timer::AntiEntropy, Time::ZERO);
+        timers.set(Timer::Handoff, Time::ZERO);
+        timers.set(Timer::Collect, Time::ZERO);
         let tokenizer = config.search_index.then(|| Tokenizer::new(config.stemming));
         let mut node = Node {
             id,
@@ -169,6 +195,9 @@ impl Node {
             journal,
             coordinator: Coordinator::new(),
             liveness: Liveness::default(),
+            handoff: Handoff::new(recovered.hints),
+            collector: Collector::default(),
+            collected: None,
             timers,
             now: Time::ZERO,
             outbox: Outbox::new(id),
@@ -242,6 +271,30 @@ impl Node {
         self.liveness.peers(self.id, self.now, &self.config)
     }
 
+    /// Hinted keys waiting for each peer that has any (`handoff`).
+    pub fn hint_backlog(&self) -> Vec<(NodeId, usize)> {
+        self.handoff.backlog()
+    }
+
+    /// Keys held here whose every version is a tombstone: pending collection.
+    pub fn tombstones_pending(&self) -> usize {
+        self.store.tombstone_count()
+    }
+
+    /// From now on, keep every key collection forgets, with the tombstones it held, for
+    /// `take_collected` (the simulator checks that nothing they replaced comes back).
+    pub fn record_collections(&mut self) {
+        self.collected.get_or_insert_with(Vec::new);
+    }
+
+    /// The keys forgotten since the last call, if `record_collections` was called.
+    pub fn take_collected(&mut self) -> Vec<(Vec<u8>, Object)> {
+        self.collected
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Requests being coordinated or forwarded right now.
     pub fn pending_requests(&self) -> usize {
         self.coordinator.len()
@@ -266,10 +319,15 @@ impl Node {
             "drain poll_output before calling handle again"
         );
         self.now = self.now.max(now);
+        self.store.set_now(self.now);
         if self.liveness.start(self.now, &self.config) {
             self.timers.set(Timer::Gossip, self.now);
             let first = self.now + self.config.anti_entropy_interval;
             self.timers.set(Timer::AntiEntropy, first);
+            self.timers.set(Timer::Collect, first);
+            let handoff = self.now + self.config.handoff_interval;
+            self.timers.set(Timer::Handoff, handoff);
+            self.store.restamp_tombstones(self.now);
         }
         if self.mode == Mode::Halted {
             if let Input::Client {
@@ -319,9 +377,14 @@ impl Node {
         while let Some(message) = self.outbox.next_loopback() {
             self.handle_peer(self.id, message);
         }
+        for (peer, key) in self.coordinator.take_missed() {
+            let (journal, stats) = (&mut self.journal, &mut self.stats);
+            self.handoff.add(peer, key, journal, stats);
+        }
         self.journal.flush(&mut self.outbox);
         self.journal.maybe_compact(
             &self.store,
+            self.handoff.hints(),
             self.actor.incarnation,
             self.config.compact_min_bytes,
             &mut self.outbox,
@@ -335,6 +398,7 @@ impl Node {
     fn stop(&mut self) {
         self.mode = Mode::Halted;
         self.journal.stop();
+        self.handoff.stop();
         self.outbox.clear_loopback();
         self.coordinator.stop(&mut self.outbox, &mut self.stats);
     }
@@ -348,13 +412,52 @@ impl Node {
                 .set(Timer::Gossip, now + self.config.heartbeat_interval);
         }
         if self.timers.is_due(Timer::AntiEntropy, now) {
-            let pick = self.rng.next_u64();
-            self.entropy().round(pick);
+            if self.config.anti_entropy {
+                let pick = self.rng.next_u64();
+                self.entropy().round(pick);
+            }
             self.timers
                 .set(Timer::AntiEntropy, now + self.config.anti_entropy_interval);
         }
+        if self.timers.is_due(Timer::Handoff, now) {
+            if self.config.hinted_handoff && self.journal.booted() {
+                self.handoff_round();
+            }
+            self.timers
+                .set(Timer::Handoff, now + self.config.handoff_interval);
+        }
+        if self.timers.is_due(Timer::Collect, now) {
+            if self.journal.booted() {
+                let collector = &mut self.collector;
+                collect!(self).round(collector);
+            }
+            self.timers
+                .set(Timer::Collect, now + self.config.anti_entropy_interval);
+        }
         let mut ctx = ctx!(self);
         self.coordinator.handle_timers(&mut ctx);
+    }
+
+    /// Hands hinted keys over to the peers the failure detector holds up.
+    fn handoff_round(&mut self) {
+        let (me, now, config) = (self.id, self.now, &self.config);
+        let up: Vec<NodeId> = config
+            .nodes
+            .iter()
+            .copied()
+            .filter(|n| *n != me && self.liveness.is_alive(me, *n, now, config))
+            .collect();
+        let round = handoff::Round {
+            now,
+            store: &self.store,
+            journal: &mut self.journal,
+            outbox: &mut self.outbox,
+            stats: &mut self.stats,
+        };
+        let (coordinator, actor) = (&mut self.coordinator, self.actor);
+        let deadline = now + config.request_timeout;
+        self.handoff
+            .round(round, &up, deadline, || coordinator.new_request_id(actor));
     }
 
     /// The anti-entropy part's view of this node for one step.
@@ -385,6 +488,19 @@ impl Node {
                 return self.entropy().keys(from, partition, keys)
             }
             Message::EntropyPull { keys } => return self.entropy().pull(from, keys),
+            Message::CollectAsk { keys } => return collect!(self).ask(from, keys),
+            Message::CollectReply { keys } => {
+                let collector = &mut self.collector;
+                return collect!(self).reply(collector, from, keys);
+            }
+            Message::Collect { keys } => return collect!(self).collect(keys),
+            Message::ReplicateAck { req }
+                if self
+                    .handoff
+                    .acked(from, req, &mut self.journal, &mut self.stats) =>
+            {
+                return
+            }
             other => other,
         };
         let mut replica = Replica {
@@ -397,7 +513,10 @@ impl Node {
             Message::Gossip { .. }
             | Message::Entropy { .. }
             | Message::EntropyKeys { .. }
-            | Message::EntropyPull { .. } => unreachable!("handled before the replica"),
+            | Message::EntropyPull { .. }
+            | Message::CollectAsk { .. }
+            | Message::CollectReply { .. }
+            | Message::Collect { .. } => unreachable!("handled before the replica"),
             Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
             Message::Read { req, key } => replica.read(from, req, key),
             Message::ReplicateAck { req } => {

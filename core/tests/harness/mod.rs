@@ -28,8 +28,14 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(count: u32) -> Harness {
+        Harness::with_config(count, |_| {})
+    }
+
+    /// A harness whose cluster settings `adjust` changed from the defaults.
+    pub fn with_config(count: u32, adjust: impl FnOnce(&mut Config)) -> Harness {
         let ids: Vec<NodeId> = (1..=count).map(NodeId).collect();
-        let config = Config::new(ids.clone());
+        let mut config = Config::new(ids.clone());
+        adjust(&mut config);
         let mut h = Harness {
             config,
             nodes: BTreeMap::new(),

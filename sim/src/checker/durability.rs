@@ -145,6 +145,7 @@ impl<'a> Justifier<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct Durability {
     pub acknowledged: u64,
+    /// Present in the final state, or a delete whose tombstone was collected.
     pub present: u64,
     pub superseded: u64,
     pub violations: Vec<Violation>,
@@ -162,9 +163,17 @@ impl Durability {
 /// claims a version nobody showed its client is a lost update. `written` holds every value
 /// any client ever sent (acknowledged or not): anything else in a final read is a value that
 /// appeared from nowhere.
+///
+/// `collected` holds, by key, the tombstones the nodes collected (forgot): an acknowledged
+/// delete among them is preserved (its effect is the key's absence, which the resurrection
+/// checker guards), and they count among the versions that may cover a write. They are
+/// looked at beside the final object, not merged into it: a later version whose context
+/// covers a collected tombstone's dot (a version vector holds one counter per actor) would
+/// otherwise hide it.
 pub fn check_durability(
     acked: &[WriteRecord],
     finals: &BTreeMap<Vec<u8>, Object>,
+    collected: &BTreeMap<Vec<u8>, Object>,
     written: &BTreeSet<Vec<u8>>,
     provenance: Provenance<'_>,
 ) -> Durability {
@@ -191,9 +200,15 @@ pub fn check_durability(
             }
             continue;
         }
+        let dead = collected.get(&write.key).unwrap_or(&empty);
+        if dead.siblings().iter().any(|s| s.dot == write.dot) {
+            verdict.present += 1;
+            continue;
+        }
         let covering: Vec<&Sibling> = object
             .siblings()
             .iter()
+            .chain(dead.siblings())
             .filter(|s| s.context.covers(write.dot))
             .collect();
         let legitimate = covering.iter().any(|s| {
@@ -255,8 +270,13 @@ mod tests {
         story.show(8, 3, 1, b"a", VectorClock::new());
         story.write(8, 4, 2, b"b", covering(&[1]));
         let finals = BTreeMap::from([(b"k".to_vec(), object(2, b"b", covering(&[1])))]);
-        let verdict =
-            check_durability(&acked, &finals, &written(&[b"a", b"b"]), story.provenance());
+        let verdict = check_durability(
+            &acked,
+            &finals,
+            &BTreeMap::new(),
+            &written(&[b"a", b"b"]),
+            story.provenance(),
+        );
         assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
         assert_eq!((verdict.present, verdict.superseded), (1, 1));
     }
@@ -271,12 +291,24 @@ mod tests {
         story.write(8, 4, 2, b"b", covering(&[1]));
         let finals = BTreeMap::from([(b"k".to_vec(), object(2, b"b", covering(&[1])))]);
         let written = written(&[b"a", b"b"]);
-        let verdict = check_durability(&acked, &finals, &written, story.provenance());
+        let verdict = check_durability(
+            &acked,
+            &finals,
+            &BTreeMap::new(),
+            &written,
+            story.provenance(),
+        );
         assert_eq!(verdict.violations.len(), 1, "{:?}", verdict.violations);
         assert!(verdict.violations[0].detail.contains("lost update"));
         // Seen after the write was sent is still not seen before it.
         story.show(8, 5, 1, b"a", VectorClock::new());
-        let verdict = check_durability(&acked, &finals, &written, story.provenance());
+        let verdict = check_durability(
+            &acked,
+            &finals,
+            &BTreeMap::new(),
+            &written,
+            story.provenance(),
+        );
         assert_eq!(verdict.violations.len(), 1, "{:?}", verdict.violations);
     }
 
@@ -293,7 +325,7 @@ mod tests {
         story.write(9, 5, 3, b"c", covering(&[1, 2]));
         let finals = BTreeMap::from([(b"k".to_vec(), object(3, b"c", covering(&[1, 2])))]);
         let all = written(&[b"a", b"b", b"c"]);
-        let verdict = check_durability(&acked, &finals, &all, story.provenance());
+        let verdict = check_durability(&acked, &finals, &BTreeMap::new(), &all, story.provenance());
         assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
         assert_eq!(verdict.superseded, 2);
         // Had b's writer never seen a, the chain would not justify c replacing a.
@@ -302,7 +334,7 @@ mod tests {
         bad.write(8, 3, 2, b"b", covering(&[1]));
         bad.show(9, 4, 2, b"b", covering(&[1]));
         bad.write(9, 5, 3, b"c", covering(&[1, 2]));
-        let verdict = check_durability(&acked, &finals, &all, bad.provenance());
+        let verdict = check_durability(&acked, &finals, &BTreeMap::new(), &all, bad.provenance());
         assert_eq!(verdict.violations.len(), 1, "{:?}", verdict.violations);
     }
 
@@ -312,8 +344,13 @@ mod tests {
         // The final object holds write 2, which never saw write 1: write 1 is lost.
         let finals = BTreeMap::from([(b"k".to_vec(), object(2, b"b", VectorClock::new()))]);
         let story = Story::default();
-        let verdict =
-            check_durability(&acked, &finals, &written(&[b"a", b"b"]), story.provenance());
+        let verdict = check_durability(
+            &acked,
+            &finals,
+            &BTreeMap::new(),
+            &written(&[b"a", b"b"]),
+            story.provenance(),
+        );
         assert_eq!(verdict.violations.len(), 1);
         assert_eq!(verdict.preserved(), 1);
     }
@@ -323,7 +360,13 @@ mod tests {
         let acked = [write(1, b"a", 10)];
         let finals = BTreeMap::from([(b"k".to_vec(), object(1, b"z", VectorClock::new()))]);
         let story = Story::default();
-        let verdict = check_durability(&acked, &finals, &written(&[b"a"]), story.provenance());
+        let verdict = check_durability(
+            &acked,
+            &finals,
+            &BTreeMap::new(),
+            &written(&[b"a"]),
+            story.provenance(),
+        );
         assert_eq!(verdict.violations.len(), 2, "{:?}", verdict.violations);
     }
 }

@@ -19,7 +19,10 @@
 //!   key is a result if and only if its value then matches), where the history decides;
 //! - final searches: after the calm phase, searches through every node, and on every node's
 //!   own index, equal a reference computed by scanning the final data;
-//! - convergence: at the end, every replica of a key holds the same versions.
+//! - convergence: at the end, every replica of a key holds the same versions;
+//! - resurrection: once a key's tombstones are collected, no version they replaced is seen
+//!   again, in a read or in any replica's final copy. The other checkers judge a collected
+//!   key with the tombstones it was collected with (`with_collected`).
 //!
 //! This module owns `Violation`, which every checker returns; each checker has its own file,
 //! with a test proving it catches a planted violation, and `history` holds the records they
@@ -34,6 +37,7 @@ mod final_searches;
 #[cfg(test)]
 mod fixtures;
 mod history;
+mod resurrection;
 mod stale_reads;
 mod stale_searches;
 
@@ -44,6 +48,7 @@ pub use durability::{check_durability, Durability, Provenance};
 pub use failed_writes::check_failed_writes;
 pub use final_searches::{check_final_searches, check_local_index, FinalAnswer};
 pub use history::{Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, WriteRecord};
+pub use resurrection::{check_resurrections, collected_by, with_collected, Graveyard};
 pub use stale_reads::check_stale_reads;
 pub use stale_searches::{check_stale_searches, SearchCheck};
 

@@ -80,6 +80,11 @@ pub(super) enum Event {
     PartitionHeal {
         generation: u64,
     },
+    /// The scheduled outage and split (`outage`) begin and end.
+    OutageStart,
+    OutageEnd,
+    SplitStart,
+    SplitEnd,
     FinalReads,
     FinalRead {
         key: Vec<u8>,

@@ -56,6 +56,13 @@ pub struct FaultCounts {
     pub read_repairs: u64,
     pub resends: u64,
     pub forwarded: u64,
+    pub hints_stored: u64,
+    pub hints_delivered: u64,
+    pub hints_dropped: u64,
+    pub entropy_rounds: u64,
+    pub entropy_keys_pushed: u64,
+    pub entropy_keys_pulled: u64,
+    pub tombstones_collected: u64,
 }
 
 impl FaultCounts {
@@ -67,6 +74,13 @@ impl FaultCounts {
         self.forwarded += stats.forwarded;
         self.searches_local += stats.searches_local;
         self.searches_gathered += stats.searches_gathered;
+        self.hints_stored += stats.hints_stored;
+        self.hints_delivered += stats.hints_delivered;
+        self.hints_dropped += stats.hints_dropped;
+        self.entropy_rounds += stats.entropy_rounds;
+        self.entropy_keys_pushed += stats.entropy_keys_pushed;
+        self.entropy_keys_pulled += stats.entropy_keys_pulled;
+        self.tombstones_collected += stats.tombstones_collected;
     }
 }
 

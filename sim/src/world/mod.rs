@@ -20,6 +20,7 @@ mod clients;
 mod event;
 mod faults;
 mod network;
+mod outage;
 mod process;
 mod verdict;
 
@@ -61,6 +62,10 @@ pub struct World {
     phase: Phase,
     fault_phase_end: Time,
     finals: BTreeMap<Vec<u8>, Object>,
+    /// The node the scheduled outage keeps down (`outage`).
+    out_of_service: Option<usize>,
+    /// Every key a node's tombstone collection forgot, when, and with what.
+    graveyard: crate::checker::Graveyard,
     /// Set once the final reads have started.
     final_started: bool,
     final_pending: usize,
@@ -133,6 +138,8 @@ impl World {
             phase: Phase::Fault,
             fault_phase_end: Time::ZERO,
             finals: BTreeMap::new(),
+            graveyard: BTreeMap::new(),
+            out_of_service: None,
             final_started: false,
             final_pending: 0,
             final_next_request: 0,
@@ -166,6 +173,7 @@ impl World {
             self.after(think, Event::ClientWake { client });
         }
         self.schedule_first_faults();
+        self.schedule_fixed_faults();
         let fault_max = Time::ZERO + Span::from_secs(self.scenario.phases.fault_max_s);
         while let Some(next) = self.queue.pop() {
             self.now = next.at;
@@ -248,13 +256,17 @@ impl World {
             Event::CrashAgain { node, incarnation } => self.crash_again(node, incarnation),
             Event::PowerCut => self.power_cut(),
             Event::Restart { node } => {
-                if self.procs[node].node.is_none() {
+                if self.procs[node].node.is_none() && !self.kept_down(node) {
                     self.measure_detection(node);
                     self.start_node(node);
                 }
             }
             Event::PartitionStart => self.start_partition(),
             Event::PartitionHeal { generation } => self.heal_partition(generation),
+            Event::OutageStart => self.start_outage(),
+            Event::OutageEnd => self.end_outage(),
+            Event::SplitStart => self.start_split(),
+            Event::SplitEnd => self.end_split(),
             Event::FinalReads => self.start_final_reads(),
             Event::FinalRead { key } => self.send_final_read(key),
             Event::FinalSearches => self.start_final_searches(),

@@ -108,7 +108,9 @@ impl World {
         p.queue.clear();
         p.syncing = false;
         p.timer_at = None;
-        p.node = Some(opened.started.node);
+        let mut node = opened.started.node;
+        node.record_collections();
+        p.node = Some(node);
         let incarnation = p.incarnation;
         if p.incarnation > 1 {
             self.restarted(i, incarnation);
@@ -121,6 +123,12 @@ impl World {
             return;
         };
         node.handle(self.now, input);
+        for (key, object) in node.take_collected() {
+            self.graveyard
+                .entry(key)
+                .or_default()
+                .push((self.now, object));
+        }
         self.drain(i);
     }
 

@@ -27,6 +27,10 @@ pub struct RunOutcome {
     pub stale_pairs: u64,
     pub reads_checked: u64,
     pub keys_converged: u64,
+    /// Keys some node's tombstone collection forgot, and the (read or final copy, collected
+    /// key) pairs the resurrection checker looked at.
+    pub keys_collected: u64,
+    pub resurrection_checks: u64,
     /// Anti-entropy in the calm phase: keys that differed, and when all were equal.
     pub entropy: super::calm::EntropyFigures,
     /// Searches checked against the history, and the (search, key) answers it decided.
@@ -91,7 +95,21 @@ impl World {
         let history = std::mem::take(&mut self.workload.history);
         let mut violations = std::mem::take(&mut self.violations);
         let complete = self.phase == Phase::Done && self.final_pending == 0;
+        // A collected key is judged with the tombstones it was collected with: the state
+        // they stand for. The resurrection checker judges the collections themselves.
+        let collected: BTreeMap<Vec<u8>, Object> = self
+            .graveyard
+            .keys()
+            .filter_map(|k| {
+                Some((
+                    k.clone(),
+                    checker::collected_by(&self.graveyard, k, self.now)?,
+                ))
+            })
+            .collect();
+        let reads = checker::with_collected(&history.reads, &self.graveyard);
         let finals = &self.finals;
+        let collected = &collected;
         let durability_check = || {
             if !complete {
                 return Durability {
@@ -104,11 +122,12 @@ impl World {
                 observed: &history.observed,
                 versions: &history.versions,
             };
-            checker::check_durability(&history.acked, finals, &history.written, provenance)
+            let written = &history.written;
+            checker::check_durability(&history.acked, finals, collected, written, provenance)
         };
         let tokenizer = Tokenizer::new(self.config.stemming);
         let other_checks = || {
-            let stale = checker::check_stale_reads(&history.acked, &history.reads);
+            let stale = checker::check_stale_reads(&history.acked, &reads);
             let failed = checker::check_failed_writes(&history.attempts, &history.reads, finals);
             let searches = checker::check_stale_searches(
                 &history.attempts,
@@ -152,12 +171,23 @@ impl World {
                         .as_ref()
                         .and_then(|n| n.object(key).cloned())
                         .unwrap_or_default();
-                    (id, object)
+                    (id, self.as_if_uncollected(key, object))
                 })
                 .collect();
             replicas.insert(key.clone(), copies);
         }
         violations.extend(checker::check_convergence(&replicas));
+        let mut copies = Vec::new();
+        for p in &self.procs {
+            let Some(node) = &p.node else { continue };
+            for key in self.graveyard.keys() {
+                let object = node.object(key).cloned().unwrap_or_default();
+                copies.push((p.id, key.clone(), object));
+            }
+        }
+        let (resurrection_checks, risen) =
+            checker::check_resurrections(&self.graveyard, &history.reads, &copies, self.now);
+        violations.extend(risen);
         for p in &self.procs {
             if let Some(node) = &p.node {
                 self.faults.absorb(node.stats());
@@ -185,6 +215,8 @@ impl World {
             stale_pairs,
             reads_checked: history.reads.len() as u64,
             keys_converged: replicas.len() as u64,
+            keys_collected: self.graveyard.len() as u64,
+            resurrection_checks,
             entropy: self.entropy,
             searches,
             final_searches,
