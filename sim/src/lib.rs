@@ -6,9 +6,11 @@
 
 pub mod checker;
 pub mod disk;
+pub mod overrides;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+mod scenario_checks;
 pub mod schedule;
 pub mod workload;
 pub mod world;

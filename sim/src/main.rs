@@ -48,6 +48,14 @@ struct Args {
     /// core busy. The run and its verdict are the same either way.
     #[arg(long, value_parser = ["on", "off"], default_value = "on")]
     second_thread: String,
+    /// Replace a setting of the scenario, e.g. `--set cluster.hinted_handoff=false` (the
+    /// value in YAML); repeatable. Not with --regressions.
+    #[arg(
+        long = "set",
+        value_name = "SECTION.FIELD=VALUE",
+        conflicts_with = "regressions"
+    )]
+    sets: Vec<String>,
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -99,7 +107,7 @@ fn run(args: Args) -> Result<bool, String> {
         .scenario
         .clone()
         .ok_or("a scenario file is needed (or --regressions FILE)")?;
-    let scenario = Scenario::load(&path)?;
+    let scenario = Scenario::load_with(&path, &args.sets)?;
     if let Some((start, end)) = args.seeds {
         let list = (start..end)
             .map(|s| (path.clone(), scenario.clone(), s))

@@ -173,7 +173,7 @@ impl Durability {
 pub fn check_durability(
     acked: &[WriteRecord],
     finals: &BTreeMap<Vec<u8>, Object>,
-    collected: &BTreeMap<Vec<u8>, Object>,
+    collected: &BTreeMap<Vec<u8>, Vec<Sibling>>,
     written: &BTreeSet<Vec<u8>>,
     provenance: Provenance<'_>,
 ) -> Durability {
@@ -200,15 +200,15 @@ pub fn check_durability(
             }
             continue;
         }
-        let dead = collected.get(&write.key).unwrap_or(&empty);
-        if dead.siblings().iter().any(|s| s.dot == write.dot) {
+        let dead = collected.get(&write.key).map_or(&[][..], Vec::as_slice);
+        if dead.iter().any(|s| s.dot == write.dot) {
             verdict.present += 1;
             continue;
         }
         let covering: Vec<&Sibling> = object
             .siblings()
             .iter()
-            .chain(dead.siblings())
+            .chain(dead)
             .filter(|s| s.context.covers(write.dot))
             .collect();
         let legitimate = covering.iter().any(|s| {

@@ -22,7 +22,7 @@
 //! - convergence: at the end, every replica of a key holds the same versions;
 //! - resurrection: once a key's tombstones are collected, no version they replaced is seen
 //!   again, in a read or in any replica's final copy. The other checkers judge a collected
-//!   key with the tombstones it was collected with (`with_collected`).
+//!   key with the tombstones it was collected with (`collected_clock`, `forgotten_or`).
 //!
 //! This module owns `Violation`, which every checker returns; each checker has its own file,
 //! with a test proving it catches a planted violation, and `history` holds the records they
@@ -48,7 +48,9 @@ pub use durability::{check_durability, Durability, Provenance};
 pub use failed_writes::check_failed_writes;
 pub use final_searches::{check_final_searches, check_local_index, FinalAnswer};
 pub use history::{Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, WriteRecord};
-pub use resurrection::{check_resurrections, collected_by, with_collected, Graveyard};
+pub use resurrection::{
+    check_resurrections, collected_clock, collected_siblings, forgotten_or, Graveyard,
+};
 pub use stale_reads::check_stale_reads;
 pub use stale_searches::{check_stale_searches, SearchCheck};
 

@@ -2,32 +2,69 @@
 //! is ever seen again, by a read or in any replica's final copy.
 //!
 //! Owns `Graveyard` (every key a node forgot, with the tombstones it held and when) and
-//! `check_resurrections`; and `with_collected`, which lets the other checkers judge a
-//! collected key as if its tombstones were still there (the state they stand for).
+//! `check_resurrections`; and the views the other checkers judge a collected key by, as if
+//! its tombstones were still there (the state they stand for): `collected_siblings`,
+//! `collected_clock`, `forgotten_or`.
 
 use super::{show, ReadRecord, Violation};
 use std::collections::BTreeMap;
-use tern_core::{NodeId, Object, Time};
+use tern_core::{NodeId, Object, Sibling, Time, VectorClock};
 
 /// Every collection the nodes reported: by key, when and what was forgotten.
 pub type Graveyard = BTreeMap<Vec<u8>, Vec<(Time, Object)>>;
 
-/// The tombstones of `key` collected by `at` (merged), if any.
-pub fn collected_by(graveyard: &Graveyard, key: &[u8], at: Time) -> Option<Object> {
-    let entries = graveyard.get(key)?;
-    let mut merged = Object::new();
-    for (_, object) in entries.iter().filter(|(t, _)| *t <= at) {
-        merged.merge(object);
+/// Every tombstone of `key` collected by `at`, each once. Listed, not merged: a later
+/// version whose context covers a collected tombstone's dot (a version vector keeps one
+/// counter per actor) would make a merge drop it, and with it what it had replaced.
+pub fn collected_siblings(graveyard: &Graveyard, key: &[u8], at: Time) -> Vec<Sibling> {
+    let mut siblings: Vec<Sibling> = Vec::new();
+    let entries = graveyard.get(key).into_iter().flatten();
+    for (_, object) in entries.filter(|(t, _)| *t <= at) {
+        for sibling in object.siblings() {
+            if !siblings.iter().any(|s| s.dot == sibling.dot) {
+                siblings.push(sibling.clone());
+            }
+        }
     }
-    (!merged.is_empty()).then_some(merged)
+    siblings
+}
+
+/// Everything the tombstones of `key` collected by `at` had seen (their dots and contexts):
+/// the versions they replaced.
+pub fn collected_clock(graveyard: &Graveyard, key: &[u8], at: Time) -> Option<VectorClock> {
+    let siblings = collected_siblings(graveyard, key, at);
+    if siblings.is_empty() {
+        return None;
+    }
+    let mut clock = VectorClock::new();
+    for sibling in &siblings {
+        clock.merge(&sibling.context);
+        clock.add(sibling.dot);
+    }
+    Some(clock)
+}
+
+/// A replica's copy of `key` as the checkers compare it at `at`: nothing, if it is only
+/// tombstones that some node has collected by then (it has not forgotten them yet).
+pub fn forgotten_or(graveyard: &Graveyard, key: &[u8], at: Time, copy: Object) -> Object {
+    let dead = collected_siblings(graveyard, key, at);
+    let stale = !copy.is_empty()
+        && copy
+            .siblings()
+            .iter()
+            .all(|s| s.value.is_none() && dead.iter().any(|d| d.dot == s.dot));
+    if stale {
+        Object::new()
+    } else {
+        copy
+    }
 }
 
 /// Values of `object` that the tombstones of `key` collected by `at` had replaced.
 fn risen(graveyard: &Graveyard, key: &[u8], at: Time, object: &Object) -> Vec<String> {
-    let Some(dead) = collected_by(graveyard, key, at) else {
+    let Some(clock) = collected_clock(graveyard, key, at) else {
         return Vec::new();
     };
-    let clock = dead.clock();
     let risen = object.siblings().iter().filter(|s| s.value.is_some());
     risen
         .filter(|s| clock.covers(s.dot))
@@ -72,19 +109,6 @@ pub fn check_resurrections(
         }
     }
     (checked, violations)
-}
-
-/// `reads` as they would have been had no tombstone been collected: each read of a
-/// collected key also holds the tombstones collected before it ended. A read that found the
-/// key forgotten then shows the delete it had to see.
-pub fn with_collected(reads: &[ReadRecord], graveyard: &Graveyard) -> Vec<ReadRecord> {
-    let mut reads = reads.to_vec();
-    for read in reads.iter_mut() {
-        if let Some(dead) = collected_by(graveyard, &read.key, read.end) {
-            read.object.merge(&dead);
-        }
-    }
-    reads
 }
 
 #[cfg(test)]
@@ -135,19 +159,19 @@ mod tests {
     }
 
     #[test]
-    fn a_read_of_a_collected_key_is_judged_with_its_tombstones() {
-        let graveyard = Graveyard::from([(
-            b"k".to_vec(),
-            vec![(Time(50), tombstone(2, covering(&[1])))],
-        )]);
-        let reads = with_collected(
-            &[read(40, Object::new()), read(60, Object::new())],
-            &graveyard,
-        );
+    fn a_collected_key_is_judged_with_its_tombstones() {
+        let dead = vec![(Time(50), tombstone(2, covering(&[1])))];
+        let graveyard = Graveyard::from([(b"k".to_vec(), dead)]);
         assert!(
-            reads[0].object.is_empty(),
-            "collected after that read ended"
+            collected_clock(&graveyard, b"k", Time(40)).is_none(),
+            "not collected yet"
         );
-        assert!(reads[1].object.has_seen(dot(2)));
+        let clock = collected_clock(&graveyard, b"k", Time(60)).unwrap();
+        assert!(clock.covers(dot(1)) && clock.covers(dot(2)));
+        // A replica still holding the collected tombstone holds what one that forgot holds.
+        let late = forgotten_or(&graveyard, b"k", Time(60), tombstone(2, covering(&[1])));
+        assert!(late.is_empty());
+        let other = forgotten_or(&graveyard, b"k", Time(60), tombstone(3, covering(&[2])));
+        assert!(!other.is_empty(), "a tombstone never collected is kept");
     }
 }

@@ -20,7 +20,7 @@ pub struct EntropyFigures {
 use crate::checker::{self, FinalAnswer, Violation};
 use crate::rng::{derive_seed, SimRng};
 use crate::workload::Text;
-use tern_core::{ClientResult, Object, Op, Quorum, Request, RequestError, Response, Span};
+use tern_core::{ClientResult, Op, Quorum, Request, RequestError, Response, Span};
 
 /// The client id the final reads use (simulated clients count up from 0).
 pub(super) const CHECKER_CLIENT: u32 = u32::MAX;
@@ -50,15 +50,6 @@ impl World {
         self.after(settle + SETTLE_MARGIN.micros(), Event::FinalReads);
     }
 
-    /// A replica's copy of `key` with the tombstones collected so far merged in: a replica
-    /// that has not forgotten them yet and one that has hold the same.
-    pub(super) fn as_if_uncollected(&self, key: &[u8], mut copy: Object) -> Object {
-        if let Some(dead) = checker::collected_by(&self.graveyard, key, self.now) {
-            copy.merge(&dead);
-        }
-        copy
-    }
-
     /// Keys whose replicas (at the default N) do not all hold the same versions (a
     /// collected tombstone and its absence count as the same).
     fn diverged_keys(&self) -> u64 {
@@ -67,7 +58,8 @@ impl World {
             let mut copies = self.config.replicas(key).into_iter().map(|id| {
                 let node = self.procs[self.index_of(id)].node.as_ref();
                 let copy = node.and_then(|n| n.object(key)).cloned();
-                self.as_if_uncollected(key, copy.unwrap_or_default())
+                let copy = copy.unwrap_or_default();
+                checker::forgotten_or(&self.graveyard, key, self.now, copy)
             });
             let first = copies.next().unwrap_or_default();
             diverged += u64::from(copies.any(|c| c != first));

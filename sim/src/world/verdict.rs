@@ -11,7 +11,7 @@ use crate::scenario::Scenario;
 use crate::workload::OpKind;
 use std::collections::BTreeMap;
 use tern_core::search::{Reference, Tokenizer};
-use tern_core::{NodeId, Object, Time};
+use tern_core::{NodeId, Object, Sibling, Time};
 
 /// Everything a run produced; the report is written from this.
 #[derive(Debug)]
@@ -97,17 +97,17 @@ impl World {
         let complete = self.phase == Phase::Done && self.final_pending == 0;
         // A collected key is judged with the tombstones it was collected with: the state
         // they stand for. The resurrection checker judges the collections themselves.
-        let collected: BTreeMap<Vec<u8>, Object> = self
+        let collected: BTreeMap<Vec<u8>, Vec<Sibling>> = self
             .graveyard
             .keys()
-            .filter_map(|k| {
-                Some((
+            .map(|k| {
+                (
                     k.clone(),
-                    checker::collected_by(&self.graveyard, k, self.now)?,
-                ))
+                    checker::collected_siblings(&self.graveyard, k, self.now),
+                )
             })
             .collect();
-        let reads = checker::with_collected(&history.reads, &self.graveyard);
+        let graveyard = &self.graveyard;
         let finals = &self.finals;
         let collected = &collected;
         let durability_check = || {
@@ -127,7 +127,7 @@ impl World {
         };
         let tokenizer = Tokenizer::new(self.config.stemming);
         let other_checks = || {
-            let stale = checker::check_stale_reads(&history.acked, &reads);
+            let stale = checker::check_stale_reads(&history.acked, &history.reads, graveyard);
             let failed = checker::check_failed_writes(&history.attempts, &history.reads, finals);
             let searches = checker::check_stale_searches(
                 &history.attempts,
@@ -171,7 +171,10 @@ impl World {
                         .as_ref()
                         .and_then(|n| n.object(key).cloned())
                         .unwrap_or_default();
-                    (id, self.as_if_uncollected(key, object))
+                    (
+                        id,
+                        checker::forgotten_or(&self.graveyard, key, self.now, object),
+                    )
                 })
                 .collect();
             replicas.insert(key.clone(), copies);
