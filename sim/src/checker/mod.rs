@@ -43,7 +43,9 @@ pub use dots::DotLedger;
 pub use durability::{check_durability, Durability, Provenance};
 pub use failed_writes::check_failed_writes;
 pub use final_searches::{check_final_searches, check_local_index, FinalAnswer};
-pub use history::{Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, WriteRecord};
+pub use history::{
+    Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, Versions, WriteRecord,
+};
 pub use stale_reads::check_stale_reads;
 pub use stale_searches::{check_stale_searches, SearchCheck};
 
