@@ -141,6 +141,13 @@ impl Object {
         super::wire::object_len(self)
     }
 
+    /// Appends this object's encoding, byte for byte what postcard writes for it through
+    /// serde (`encoded_bytes` long), without serde's generic path: for a driver that hashes
+    /// or frames objects by hand.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        super::wire::put_object(self, out);
+    }
+
     /// Whether a replica may store this object: at most `SIBLINGS_DECODE_MAX` siblings and
     /// `OBJECT_BYTES_MAX` encoded bytes. Everything that fits can be logged, recovered, and
     /// sent in any message (`MESSAGE_BYTES_MAX` has room for it): the one rule every place
