@@ -116,6 +116,11 @@ impl Object {
     /// Everything this object has seen: every sibling's dot and context. A client writes
     /// with this context to replace all the siblings it read.
     pub fn clock(&self) -> VectorClock {
+        // One sibling is the common case (and a reply's every time): its context and its
+        // dot, built at its final size instead of copied and then grown by one.
+        if let [only] = self.siblings.as_slice() {
+            return only.context.with_dot(only.dot);
+        }
         let mut clock = VectorClock::new();
         for sibling in &self.siblings {
             clock.merge(&sibling.context);
