@@ -85,6 +85,16 @@ impl VectorClock {
         }
     }
 
+    /// A copy of this clock that has also seen `dot` (`clone` then `add`, with room for the
+    /// dot from the start).
+    pub(crate) fn with_dot(&self, dot: Dot) -> VectorClock {
+        let mut entries = Vec::with_capacity(self.entries.len() + 1);
+        entries.extend_from_slice(&self.entries);
+        let mut clock = VectorClock { entries };
+        clock.add(dot);
+        clock
+    }
+
     /// Pointwise maximum: afterwards `self` has seen everything either clock had seen.
     pub fn merge(&mut self, other: &VectorClock) {
         if other.descends_entries(self) {

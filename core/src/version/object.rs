@@ -116,6 +116,11 @@ impl Object {
     /// Everything this object has seen: every sibling's dot and context. A client writes
     /// with this context to replace all the siblings it read.
     pub fn clock(&self) -> VectorClock {
+        // One sibling is the common case (and a reply's every time): its context and its
+        // dot, built at its final size instead of copied and then grown by one.
+        if let [only] = self.siblings.as_slice() {
+            return only.context.with_dot(only.dot);
+        }
         let mut clock = VectorClock::new();
         for sibling in &self.siblings {
             clock.merge(&sibling.context);
@@ -139,6 +144,13 @@ impl Object {
     /// Bytes this object takes encoded, exactly (as postcard writes it).
     pub fn encoded_bytes(&self) -> usize {
         super::wire::object_len(self)
+    }
+
+    /// Appends this object's encoding, byte for byte what postcard writes for it through
+    /// serde (`encoded_bytes` long), without serde's generic path: for a driver that hashes
+    /// or frames objects by hand.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        super::wire::put_object(self, out);
     }
 
     /// Whether a replica may store this object: at most `SIBLINGS_DECODE_MAX` siblings and

@@ -66,6 +66,21 @@ fn history_strategy() -> impl Strategy<Value = Vec<Sibling>> {
 
 proptest! {
     #[test]
+    fn a_clock_with_a_dot_is_the_clock_that_added_it(
+        a in clock_strategy(), node in 0u32..5, seq in 0u64..8,
+    ) {
+        let mut added = a.clone();
+        added.add(dot(node, seq));
+        prop_assert_eq!(a.with_dot(dot(node, seq)), added);
+        // An object's clock, by the one-sibling shortcut and by the general fold.
+        let only = Sibling { dot: dot(node, seq.max(1)), context: a.clone(), value: None };
+        let mut folded = VectorClock::new();
+        folded.merge(&only.context);
+        folded.add(only.dot);
+        prop_assert_eq!(Object::single(only).clock(), folded);
+    }
+
+    #[test]
     fn clock_merge_is_commutative(a in clock_strategy(), b in clock_strategy()) {
         let mut ab = a.clone(); ab.merge(&b);
         let mut ba = b.clone(); ba.merge(&a);

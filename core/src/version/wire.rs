@@ -43,15 +43,59 @@ impl<'a> Reader<'a> {
         Some(b)
     }
 
-    /// A varint of at most `max_bytes` bytes whose last byte is at most `last_max`.
+    /// A varint of at most `max_bytes` bytes (at most 10) whose last byte is at most
+    /// `last_max`.
+    ///
+    /// One byte is the common case. Longer ones (every actor's 64-bit incarnation id takes
+    /// 9 or 10 bytes, and clocks hold many) are read eight bytes at a time where eight are
+    /// left: the first byte without its high bit ends the varint. Near the end of the bytes,
+    /// and for the ninth and tenth byte, `varint_from` reads byte by byte. Both accept and
+    /// refuse exactly the same bytes.
     #[inline]
     fn varint(&mut self, max_bytes: usize, last_max: u8) -> Option<u64> {
-        let first = self.byte()?;
+        let first = *self.bytes.get(self.at)?;
         if first & 0x80 == 0 {
+            self.at += 1;
             return Some(u64::from(first));
         }
-        let mut out = u64::from(first & 0x7f);
-        for i in 1..max_bytes {
+        let Some(chunk) = self.bytes.get(self.at..self.at + 8) else {
+            return self.varint_from(0, 0, max_bytes, last_max);
+        };
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let ends = !word & 0x8080_8080_8080_8080;
+        if ends == 0 {
+            // No end in eight bytes: seven bits from each, then the rest one at a time.
+            if max_bytes <= 8 {
+                return None;
+            }
+            self.at += 8;
+            return self.varint_from(8, compact(word), max_bytes, last_max);
+        }
+        let len = ends.trailing_zeros() as usize / 8 + 1;
+        if len > max_bytes {
+            return None;
+        }
+        let last = (word >> (8 * (len - 1))) as u8;
+        if len == max_bytes && last > last_max {
+            return None;
+        }
+        self.at += len;
+        // Keep the varint's own bytes (len is 2 to 8 here).
+        let mask = u64::MAX >> (64 - 8 * len);
+        Some(compact(word & mask))
+    }
+
+    /// The rest of a varint byte by byte: `read` bytes of it are read already, and `out`
+    /// holds their bits.
+    #[inline(never)]
+    fn varint_from(
+        &mut self,
+        read: usize,
+        mut out: u64,
+        max_bytes: usize,
+        last_max: u8,
+    ) -> Option<u64> {
+        for i in read..max_bytes {
             let b = self.byte()?;
             out |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
@@ -186,6 +230,16 @@ impl<'a> Reader<'a> {
         }
         Some(())
     }
+}
+
+/// The low seven bits of each of `word`'s eight bytes (little-endian), packed into 56 bits:
+/// the value of the varint those bytes hold.
+#[inline]
+fn compact(word: u64) -> u64 {
+    let x = word & 0x7f7f_7f7f_7f7f_7f7f;
+    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
 }
 
 /// Appends `value` as a postcard varint.
@@ -352,6 +406,27 @@ mod tests {
             if skim.object_dots(&mut dots, usize::MAX).is_some() && skim.is_done() {
                 let object = decode_body::<Object>(&bytes);
                 prop_assert!(object.is_ok());
+            }
+        }
+
+        #[test]
+        fn varints_read_eight_bytes_at_a_time_as_byte_by_byte(
+            bytes in proptest::collection::vec(
+                prop_oneof![0x80u8..=0xff, any::<u8>(), Just(0x80), Just(0x01), Just(0x02)],
+                0..24,
+            ),
+            from in 0usize..4,
+        ) {
+            for (max_bytes, last_max) in [(10, 1), (5, 0x0f)] {
+                let mut fast = Reader::new(&bytes);
+                fast.at = from.min(bytes.len());
+                let mut slow = Reader::new(&bytes);
+                slow.at = fast.at;
+                let read = fast.varint(max_bytes, last_max);
+                prop_assert_eq!(read, slow.varint_from(0, 0, max_bytes, last_max));
+                if read.is_some() {
+                    prop_assert_eq!(fast.at, slow.at);
+                }
             }
         }
 

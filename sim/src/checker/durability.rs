@@ -4,7 +4,7 @@
 //! Owns `check_durability`, `Durability` (the verdict) and `Provenance` (who saw what). It
 //! reads only the recorded history and the final reads, never the simulator.
 
-use super::{show, Attempt, Observed, Violation, WriteRecord};
+use super::{show, Attempt, Observed, Versions, Violation, WriteRecord};
 use std::collections::{BTreeMap, BTreeSet};
 use tern_core::{ActorId, Dot, Object, Sibling};
 
@@ -14,7 +14,7 @@ pub struct Provenance<'a> {
     pub attempts: &'a [Attempt],
     pub observed: &'a Observed,
     /// Every version some client was shown, by key and dot.
-    pub versions: &'a BTreeMap<(Vec<u8>, Dot), Sibling>,
+    pub versions: &'a Versions,
 }
 
 /// A key and a context's entries: how a delete whose dot is unknown is found.
@@ -22,39 +22,27 @@ type DeleteKey<'a> = (&'a [u8], Vec<(ActorId, u64)>);
 
 /// Finds which attempts wrote a version, and whether a version's writer had seen a dot.
 ///
-/// Versions and writers are indexed by key, then dot: the recursion asks about one key at a
-/// time, and comparing whole keys at every step of a search over all keys was most of its
-/// cost.
+/// Writers are indexed by key, then dot, as the history's versions and observations are:
+/// the recursion asks about one key at a time, and comparing whole keys at every step of a
+/// search over all keys was most of its cost.
 struct Justifier<'a> {
     p: Provenance<'a>,
-    /// Every version some client was shown, by key and dot.
-    versions: BTreeMap<&'a [u8], BTreeMap<Dot, &'a Sibling>>,
     by_dot: BTreeMap<&'a [u8], BTreeMap<Dot, usize>>,
     by_value: BTreeMap<&'a [u8], usize>,
     /// Deletes whose dot the client never learned, by key and context.
     deletes: BTreeMap<DeleteKey<'a>, Vec<usize>>,
     memo: BTreeMap<(usize, Dot), bool>,
-    /// One probe for every lookup of `observed`: its keys own their bytes.
-    probe: (u32, Vec<u8>),
 }
 
 impl<'a> Justifier<'a> {
     fn new(p: Provenance<'a>) -> Justifier<'a> {
         let mut j = Justifier {
             p,
-            versions: BTreeMap::new(),
             by_dot: BTreeMap::new(),
             by_value: BTreeMap::new(),
             deletes: BTreeMap::new(),
             memo: BTreeMap::new(),
-            probe: (0, Vec::new()),
         };
-        for ((key, dot), version) in p.versions {
-            j.versions
-                .entry(key.as_slice())
-                .or_default()
-                .insert(*dot, version);
-        }
         for (i, a) in p.attempts.iter().enumerate() {
             if let Some(dot) = a.dot {
                 j.by_dot.entry(a.key.as_slice()).or_default().insert(dot, i);
@@ -105,10 +93,7 @@ impl<'a> Justifier<'a> {
         let p = self.p;
         let a = &p.attempts[attempt];
         let mut verdict = false;
-        self.probe.0 = a.client;
-        self.probe.1.clear();
-        self.probe.1.extend_from_slice(key);
-        if let Some(seen) = p.observed.get(&self.probe) {
+        if let Some(seen) = p.observed.get(key).and_then(|c| c.get(&a.client)) {
             let before = a.request;
             if seen.get(&dot).is_some_and(|at| *at < before) {
                 verdict = true;
@@ -120,7 +105,7 @@ impl<'a> Justifier<'a> {
                     .filter(|(u, at)| **at < before && **u != dot)
                     .map(|(u, _)| *u);
                 'search: for u in shown {
-                    let found = self.versions.get(key).and_then(|v| v.get(&u)).copied();
+                    let found = p.versions.get(key).and_then(|v| v.get(&u));
                     let Some(version) = found else {
                         continue;
                     };

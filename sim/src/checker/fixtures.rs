@@ -1,7 +1,7 @@
 //! Histories for the checkers' tests: one key, one actor, versions named by sequence.
 
-use super::{Attempt, AttemptOutcome, Observed, Provenance, WriteRecord};
-use std::collections::{BTreeMap, BTreeSet};
+use super::{Attempt, AttemptOutcome, Observed, Provenance, Versions, WriteRecord};
+use std::collections::BTreeSet;
 use tern_core::{ActorId, Dot, NodeId, Object, Sibling, Time, VectorClock};
 
 pub(super) fn dot(seq: u64) -> Dot {
@@ -41,7 +41,7 @@ pub(super) fn written(values: &[&[u8]]) -> BTreeSet<Vec<u8>> {
 pub(super) struct Story {
     pub(super) attempts: Vec<Attempt>,
     pub(super) observed: Observed,
-    pub(super) versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
+    pub(super) versions: Versions,
 }
 
 impl Story {
@@ -79,12 +79,14 @@ impl Story {
         context: VectorClock,
     ) {
         self.observed
-            .entry((client, b"k".to_vec()))
+            .entry(b"k".to_vec())
+            .or_default()
+            .entry(client)
             .or_default()
             .entry(dot(seq))
             .or_insert(request);
-        self.versions.insert(
-            (b"k".to_vec(), dot(seq)),
+        self.versions.entry(b"k".to_vec()).or_default().insert(
+            dot(seq),
             Sibling {
                 dot: dot(seq),
                 context,

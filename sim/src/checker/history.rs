@@ -5,7 +5,7 @@
 
 use crate::workload::SearchAsk;
 use std::collections::BTreeMap;
-use tern_core::{Dot, Object, Scored, Time, VectorClock};
+use tern_core::{Dot, Object, Scored, Sibling, Time, VectorClock};
 
 /// How a write attempt ended, as its client saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,9 +37,14 @@ pub struct Attempt {
     pub end: Option<Time>,
 }
 
-/// What each client was shown of each key: (client, key) -> dot -> the request whose reply
-/// first showed it (a write's own dot counts as shown by its reply).
-pub type Observed = BTreeMap<(u32, Vec<u8>), BTreeMap<Dot, u64>>;
+/// What each client was shown of each key: key -> client -> dot -> the request whose reply
+/// first showed it (a write's own dot counts as shown by its reply). Keyed by key first:
+/// the workload records and the checkers ask about one key at a time, and a key looked up
+/// by reference is never copied.
+pub type Observed = BTreeMap<Vec<u8>, BTreeMap<u32, BTreeMap<Dot, u64>>>;
+
+/// Every version any client was shown: key -> dot -> the version (keyed like `Observed`).
+pub type Versions = BTreeMap<Vec<u8>, BTreeMap<Dot, Sibling>>;
 
 /// An acknowledged write as the client saw it.
 #[derive(Clone, Debug)]

@@ -2,9 +2,9 @@
 //! reads, searches, every write attempt, and every version each client was shown.
 
 use super::OpKind;
-use crate::checker::{Attempt, Observed, ReadRecord, SearchRecord, WriteRecord};
+use crate::checker::{Attempt, Observed, ReadRecord, SearchRecord, Versions, WriteRecord};
 use std::collections::{BTreeMap, BTreeSet};
-use tern_core::{Dot, Object, Sibling};
+use tern_core::{Dot, Object};
 
 /// Everything clients observed.
 #[derive(Debug, Default)]
@@ -18,7 +18,7 @@ pub struct History {
     /// What each client has been shown of each key: dot -> the request that first showed it.
     pub observed: Observed,
     /// Every version any client was shown, by key and dot.
-    pub versions: BTreeMap<(Vec<u8>, Dot), Sibling>,
+    pub versions: Versions,
     /// Every value any set attempt carried.
     pub written: BTreeSet<Vec<u8>>,
     /// Every key any write attempt touched.
@@ -30,14 +30,35 @@ pub struct History {
 }
 
 impl History {
-    /// Records that `client` was shown `object` of `key` by the reply to `request`.
-    pub(super) fn observe(&mut self, client: u32, request: u64, key: &[u8], object: &Object) {
-        let seen = self.observed.entry((client, key.to_vec())).or_default();
+    /// Records that `client` was shown `object` of `key` by the reply to `request`, and, for
+    /// a write reply, the write's own `dot`. The key is copied only the first time it is seen;
+    /// a version only the first time any client is shown it.
+    pub(super) fn observe(
+        &mut self,
+        client: u32,
+        request: u64,
+        key: &[u8],
+        own: Option<Dot>,
+        object: &Object,
+    ) {
+        let seen = by_key(&mut self.observed, key).entry(client).or_default();
+        if let Some(dot) = own {
+            seen.entry(dot).or_insert(request);
+        }
+        let versions = by_key(&mut self.versions, key);
         for sibling in object.siblings() {
             seen.entry(sibling.dot).or_insert(request);
-            self.versions
-                .entry((key.to_vec(), sibling.dot))
+            versions
+                .entry(sibling.dot)
                 .or_insert_with(|| sibling.clone());
         }
     }
+}
+
+/// The entry of `key` in `map`, made empty if there is none: the key is copied only then.
+fn by_key<'m, V: Default>(map: &'m mut BTreeMap<Vec<u8>, V>, key: &[u8]) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_vec(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }

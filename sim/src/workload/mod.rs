@@ -21,14 +21,15 @@
 use crate::checker::{Attempt, AttemptOutcome, ReadRecord, SearchRecord, WriteRecord};
 use crate::rng::SimRng;
 use crate::scenario::{KeyDistribution, WorkloadSpec};
-use std::collections::BTreeMap;
 use tern_core::client::ClientFailure;
-use tern_core::{Op, Request, RequestError, Response, Time, VectorClock};
+use tern_core::{Op, Request, RequestError, Response, Time};
 
+mod client;
 mod history;
 mod outcome;
 mod text;
 
+use client::{Client, ContextMode, InFlight, Planned};
 pub use history::History;
 pub use outcome::outcome_name;
 pub use text::{SearchAsk, Text};
@@ -60,56 +61,6 @@ impl OpKind {
     fn is_search(self) -> bool {
         matches!(self, OpKind::Search | OpKind::Similar)
     }
-}
-
-#[derive(Debug)]
-struct InFlight {
-    request: u64,
-    kind: OpKind,
-    key: u32,
-    value: Option<Vec<u8>>,
-    start: Time,
-    /// Index into `History::attempts` for a write.
-    attempt: Option<usize>,
-    /// What a search asked.
-    ask: Option<SearchAsk>,
-}
-
-/// Where a write takes its context from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ContextMode {
-    /// Read the key first, then write with the read's context.
-    Read,
-    /// The context of this client's previous write reply for the key.
-    Reply,
-    /// No context.
-    Blind,
-    /// The newest context the client holds for the key.
-    Latest,
-}
-
-/// A write the client has chosen and retries until it is acknowledged.
-#[derive(Clone, Copy, Debug)]
-struct Planned {
-    kind: OpKind,
-    key: u32,
-    mode: ContextMode,
-    /// For `ContextMode::Read`: the read before the write is done.
-    read_done: bool,
-}
-
-#[derive(Debug, Default)]
-struct Client {
-    next_request: u64,
-    in_flight: Option<InFlight>,
-    planned: Option<Planned>,
-    /// The newest context for each key, from a read or a write reply.
-    latest: BTreeMap<u32, VectorClock>,
-    /// The context of the last successful read of each key.
-    read: BTreeMap<u32, VectorClock>,
-    /// The context of the last write reply for each key.
-    reply: BTreeMap<u32, VectorClock>,
-    stopped: bool,
 }
 
 #[derive(Debug)]
@@ -420,7 +371,7 @@ impl Workload {
         match (flight.kind, result) {
             (OpKind::Get, Ok(Response::Object(object))) => {
                 self.latency(OpKind::Get, flight.start, now);
-                self.history.observe(client, request, &key, &object);
+                self.history.observe(client, request, &key, None, &object);
                 let context = object.clock();
                 self.clients[c].read.insert(flight.key, context.clone());
                 self.clients[c].latest.insert(flight.key, context);
@@ -453,12 +404,7 @@ impl Workload {
                 self.latency(kind, flight.start, now);
                 // The client has seen its own write, and every version the reply shows.
                 self.history
-                    .observed
-                    .entry((client, key.clone()))
-                    .or_default()
-                    .entry(dot)
-                    .or_insert(request);
-                self.history.observe(client, request, &key, &object);
+                    .observe(client, request, &key, Some(dot), &object);
                 let context = object.clock();
                 if let Some(i) = flight.attempt {
                     self.history.attempts[i].dot = Some(dot);
