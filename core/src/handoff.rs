@@ -190,3 +190,27 @@ impl Handoff {
         self.sending.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_peer_drops_new_hints_and_counts_them() {
+        let (mut handoff, mut journal) = (Handoff::default(), Journal::new(1, 0, 0));
+        let mut stats = NodeStats::default();
+        let peer = NodeId(2);
+        for i in 0..HINTS_PER_PEER_MAX + 5 {
+            let key = format!("k{i}").into_bytes();
+            handoff.add(peer, key, &mut journal, &mut stats);
+        }
+        // The same key again is one hint, not a drop.
+        handoff.add(peer, b"k0".to_vec(), &mut journal, &mut stats);
+        assert_eq!(handoff.backlog(), [(peer, HINTS_PER_PEER_MAX)]);
+        assert_eq!(stats.hints_stored, HINTS_PER_PEER_MAX as u64);
+        assert_eq!(stats.hints_dropped, 5);
+        // Another peer has room of its own.
+        handoff.add(NodeId(3), b"k0".to_vec(), &mut journal, &mut stats);
+        assert_eq!(handoff.backlog().len(), 2);
+    }
+}

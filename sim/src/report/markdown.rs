@@ -63,15 +63,13 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
                     "node {} down from {} ms for {}",
                     o.node,
                     o.start_ms,
-                    o.duration_ms
-                        .map_or("the rest of the fault phase".to_string(), |d| format!("{d} ms"))
+                    lasting(o.duration_ms)
                 )),
                 sc.faults.split.as_ref().map_or("no split".to_string(), |p| format!(
                     "nodes {:?} split from the others from {} ms for {}",
                     p.side,
                     p.start_ms,
-                    p.duration_ms
-                        .map_or("the rest of the fault phase".to_string(), |d| format!("{d} ms"))
+                    lasting(p.duration_ms)
                 )),
             ),
         ),
@@ -430,4 +428,11 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         );
     }
     s
+}
+
+/// How long a scheduled fault lasts, for the scenario table.
+fn lasting(duration_ms: Option<u64>) -> String {
+    duration_ms.map_or("the rest of the fault phase".to_string(), |d| {
+        format!("{d} ms")
+    })
 }
