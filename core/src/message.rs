@@ -365,6 +365,9 @@ pub enum Message {
         digests: Vec<u64>,
         answer: Option<LocalAnswer>,
     },
+    /// Anti-entropy: the sender's durable copies of these keys; merge each as a `Replicate`
+    /// (durably, refusing what would not fit), acknowledging nothing.
+    EntropyPush { objects: Vec<KeyObject> },
 }
 
 /// One replica's whole answer to a search over every partition.

@@ -22,17 +22,20 @@
 
 pub mod config;
 mod io;
+mod status;
 
 pub use config::{Config, ConfigError, Setting};
 pub use io::{Input, NodeStats, Output};
+pub use status::{NodeStatus, PeerStatus};
 
 use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
-use crate::entropy::Entropy;
+use crate::entropy::{Entropy, Rounds};
 use crate::ids::NodeId;
 use crate::journal::Journal;
+use crate::limits::PARTITIONS;
 use crate::liveness::{Liveness, PeerView};
 use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
-use crate::message::{Message, RequestError};
+use crate::message::{KeyObject, Message, RequestError};
 use crate::outbox::{Origin, Outbox};
 use crate::replica::{Gather, Replica};
 use crate::ring::Ring;
@@ -98,6 +101,8 @@ pub struct Node {
     outbox: Outbox,
     mode: Mode,
     stats: NodeStats,
+    /// Anti-entropy rounds: the last one started, the peer of the next.
+    rounds: Rounds,
 }
 
 /// Whether the node takes new requests.
@@ -174,6 +179,7 @@ impl Node {
             outbox: Outbox::new(id),
             mode: Mode::Serving,
             stats: NodeStats::default(),
+            rounds: Rounds::default(),
         };
         node.journal.flush(&mut node.outbox);
         Ok(node)
@@ -240,6 +246,29 @@ impl Node {
     /// How every other member looks to this node's failure detector now.
     pub fn peers(&self) -> Vec<PeerView> {
         self.liveness.peers(self.id, self.now, &self.config)
+    }
+
+    /// This node's view of itself and the cluster now (`tern status`).
+    pub fn status(&self) -> NodeStatus {
+        let peers = self.peers().into_iter().map(|view| PeerStatus {
+            node: view.node,
+            alive: view.alive,
+            phi: self.liveness.phi(view.node, self.now, &self.config),
+            generation: view.generation,
+            beat: view.beat,
+        });
+        NodeStatus {
+            node: self.id,
+            incarnation: self.actor.incarnation,
+            booted: self.is_booted(),
+            now: self.now,
+            keys: self.store.len() as u64,
+            pending_requests: self.coordinator.len() as u64,
+            peers: peers.collect(),
+            last_entropy_round: self.rounds.last(),
+            counters: self.stats.counters(),
+            digests: (0..PARTITIONS).map(|p| self.store.digest(p)).collect(),
+        }
     }
 
     /// Requests being coordinated or forwarded right now.
@@ -361,12 +390,26 @@ impl Node {
     fn entropy(&mut self) -> Entropy<'_> {
         Entropy {
             me: self.id,
+            now: self.now,
             config: &self.config,
             ring: &self.ring,
             store: &self.store,
             journal: &mut self.journal,
             outbox: &mut self.outbox,
             stats: &mut self.stats,
+            rounds: &mut self.rounds,
+        }
+    }
+
+    /// Brings the next anti-entropy round forward to `at` (not before now).
+    fn entropy_at(&mut self, at: Time) {
+        let at = at.max(self.now);
+        if self
+            .timers
+            .get(Timer::AntiEntropy)
+            .is_none_or(|due| at < due)
+        {
+            self.timers.set(Timer::AntiEntropy, at);
         }
     }
 
@@ -378,11 +421,27 @@ impl Node {
             Message::Gossip { view, reply } => {
                 let (me, now, config) = (self.id, self.now, &self.config);
                 let liveness = &mut self.liveness;
-                return liveness.gossip(me, from, view, reply, now, config, &mut self.outbox);
+                // A member's new incarnation (or one first heard of, as after this node
+                // started) may have missed writes: compare with it at once.
+                let news: Vec<NodeId> = view
+                    .iter()
+                    .filter(|h| config.is_peer(me, h.node))
+                    .filter(|h| liveness.generation(h.node) < Some(h.generation))
+                    .map(|h| h.node)
+                    .collect();
+                liveness.gossip(me, from, view, reply, now, config, &mut self.outbox);
+                for node in news {
+                    self.rounds.restarted(node);
+                    self.entropy_at(now);
+                }
+                return;
             }
             Message::Entropy { digests } => return self.entropy().digests(from, digests),
             Message::EntropyKeys { partition, keys } => {
-                return self.entropy().keys(from, partition, keys)
+                if let Some(next) = self.entropy().keys(from, partition, keys) {
+                    self.entropy_at(next);
+                }
+                return;
             }
             Message::EntropyPull { keys } => return self.entropy().pull(from, keys),
             other => other,
@@ -399,6 +458,11 @@ impl Node {
             | Message::EntropyKeys { .. }
             | Message::EntropyPull { .. } => unreachable!("handled before the replica"),
             Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
+            Message::EntropyPush { objects } => {
+                for KeyObject { key, object } in objects {
+                    replica.merge(key, object);
+                }
+            }
             Message::Read { req, key } => replica.read(from, req, key),
             Message::ReplicateAck { req } => {
                 let mut ctx = ctx!(self);
