@@ -32,9 +32,9 @@
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::limits::{
-    ENTROPY_FOLLOW_UP_KEYS_MIN, ENTROPY_KEYS_PER_EXCHANGE, ENTROPY_PARTITIONS_PER_ROUND,
-    ENTROPY_PARTITION_KEYS_MAX, ENTROPY_PUSH_BYTES_MAX, ENTROPY_REPAIR_KEYS_PER_SECOND_MAX,
-    MESSAGE_BYTES_MAX, PARTITIONS,
+    ENTROPY_FOLLOW_UP_KEYS_MIN, ENTROPY_FOLLOW_UP_SETTLE_MS, ENTROPY_KEYS_PER_EXCHANGE,
+    ENTROPY_PARTITIONS_PER_ROUND, ENTROPY_PARTITION_KEYS_MAX, ENTROPY_PUSH_BYTES_MAX,
+    ENTROPY_REPAIR_KEYS_PER_SECOND_MAX, MESSAGE_BYTES_MAX, PARTITIONS,
 };
 use crate::message::{KeyObject, Message};
 use crate::node::{Config, NodeStats};
@@ -223,7 +223,33 @@ impl Entropy<'_> {
         }
         self.rounds.next_peer = Some(from);
         let micros = repaired.saturating_mul(1_000_000) / ENTROPY_REPAIR_KEYS_PER_SECOND_MAX;
-        Some(round.started + Span(micros))
+        let allowed = round.started + Span(micros);
+        Some(self.settled(allowed))
+    }
+
+    /// Copies arrived from `from`: if the next round follows up with it, let it wait until
+    /// they have stopped arriving, so that its digests count them. Returns the new time of
+    /// the next round, if it changes.
+    pub fn copies_from(&mut self, from: NodeId, due: Option<Time>) -> Option<Time> {
+        if self.rounds.next_peer != Some(from) {
+            return None;
+        }
+        let due = due?;
+        Some(self.settled(due))
+    }
+
+    /// When a follow-up round may start: not before `at`, nor before the round's answers and
+    /// the copies it asked for have settled (`ENTROPY_FOLLOW_UP_SETTLE_MS` after the last
+    /// arrived: the answers of one round come in several messages, and a round started
+    /// between them would ask again about partitions being repaired), and no later than a
+    /// regular round would start.
+    fn settled(&self, at: Time) -> Time {
+        let settle = Span::from_millis(ENTROPY_FOLLOW_UP_SETTLE_MS);
+        let at = at.max(self.now + settle);
+        match self.rounds.last {
+            Some(round) => at.min(round.started + self.config.anti_entropy_interval),
+            None => at,
+        }
     }
 
     /// A peer asks for this replica's copies of `keys` (at most `ENTROPY_KEYS_PER_EXCHANGE`).

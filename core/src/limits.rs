@@ -41,6 +41,10 @@ pub const ENTROPY_REPAIR_KEYS_PER_SECOND_MAX: u64 = 50_000;
 /// writes in flight, which the next regular round finds settled: following up on them would
 /// make a busy cluster compare partitions back to back for nothing.
 pub const ENTROPY_FOLLOW_UP_KEYS_MIN: u64 = 256;
+/// How long after the last answer or copy of a round, in milliseconds, a follow-up round
+/// waits: the answers of one round arrive in several messages, and a round that started
+/// between them would list again the partitions whose copies are still on their way.
+pub const ENTROPY_FOLLOW_UP_SETTLE_MS: u64 = 20;
 /// Bytes of copies one `EntropyPush` message gathers before the next begins (a single copy
 /// larger than this goes alone). Small enough that merging one message takes the node a few
 /// milliseconds between client requests, large enough to spare a message per key.

@@ -55,5 +55,6 @@ fn a_restarted_replica_catches_up_on_thousands_of_writes_within_half_a_second() 
             s.counter("entropy_keys_pushed").unwrap() + s.counter("entropy_keys_pulled").unwrap()
         })
         .sum();
+    println!("{repaired} keys repaired");
     assert!(repaired >= KEYS as u64, "{repaired} keys repaired");
 }

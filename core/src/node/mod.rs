@@ -439,9 +439,16 @@ impl Node {
             Message::Entropy { digests } => return self.entropy().digests(from, digests),
             Message::EntropyKeys { partition, keys } => {
                 if let Some(next) = self.entropy().keys(from, partition, keys) {
-                    self.entropy_at(next);
+                    self.timers.set(Timer::AntiEntropy, next);
                 }
                 return;
+            }
+            Message::EntropyPush { .. } => {
+                let due = self.timers.get(Timer::AntiEntropy);
+                if let Some(next) = self.entropy().copies_from(from, due) {
+                    self.timers.set(Timer::AntiEntropy, next);
+                }
+                message
             }
             Message::EntropyPull { keys } => return self.entropy().pull(from, keys),
             other => other,
