@@ -298,7 +298,8 @@ fn report(
     ready.clear();
     let _ = writeln!(
         out,
-        "\nPer run: writes took {} s; keys pushed to the restarted node {}; pulled by it {}.\n\
+        "\nPer run: writes took {} s; copies sent to the restarted node by the two others (pushed in\n\
+         their rounds, or answering its pulls) {}; keys it pulled {}.\n\
          \"Equal\" is each node's own status: the same key count and the same digest for each of\n\
          the 64 partitions; no key is read through the cluster, so read repair plays no part.",
         list(&results.iter().map(|r| r.write_s).collect::<Vec<_>>()),
