@@ -32,7 +32,6 @@ use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
 use crate::entropy::{Entropy, Rounds};
 use crate::ids::NodeId;
 use crate::journal::Journal;
-use crate::limits::PARTITIONS;
 use crate::liveness::{Liveness, PeerView};
 use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
 use crate::message::{KeyObject, Message, RequestError};
@@ -246,29 +245,6 @@ impl Node {
     /// How every other member looks to this node's failure detector now.
     pub fn peers(&self) -> Vec<PeerView> {
         self.liveness.peers(self.id, self.now, &self.config)
-    }
-
-    /// This node's view of itself and the cluster now (`tern status`).
-    pub fn status(&self) -> NodeStatus {
-        let peers = self.peers().into_iter().map(|view| PeerStatus {
-            node: view.node,
-            alive: view.alive,
-            phi: self.liveness.phi(view.node, self.now, &self.config),
-            generation: view.generation,
-            beat: view.beat,
-        });
-        NodeStatus {
-            node: self.id,
-            incarnation: self.actor.incarnation,
-            booted: self.is_booted(),
-            now: self.now,
-            keys: self.store.len() as u64,
-            pending_requests: self.coordinator.len() as u64,
-            peers: peers.collect(),
-            last_entropy_round: self.rounds.last(),
-            counters: self.stats.counters(),
-            digests: (0..PARTITIONS).map(|p| self.store.digest(p)).collect(),
-        }
     }
 
     /// Requests being coordinated or forwarded right now.

@@ -9,7 +9,8 @@
 
 use crate::entropy::RoundStatus;
 use crate::ids::NodeId;
-use crate::node::NodeStats;
+use crate::limits::PARTITIONS;
+use crate::node::{Node, NodeStats};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,31 @@ pub struct PeerStatus {
     /// newest heartbeat of it known here.
     pub generation: u64,
     pub beat: u64,
+}
+
+impl Node {
+    /// This node's view of itself and the cluster now (`tern status`).
+    pub fn status(&self) -> NodeStatus {
+        let peers = self.peers().into_iter().map(|view| PeerStatus {
+            node: view.node,
+            alive: view.alive,
+            phi: self.liveness.phi(view.node, self.now, &self.config),
+            generation: view.generation,
+            beat: view.beat,
+        });
+        NodeStatus {
+            node: self.id,
+            incarnation: self.actor.incarnation,
+            booted: self.is_booted(),
+            now: self.now,
+            keys: self.store.len() as u64,
+            pending_requests: self.coordinator.len() as u64,
+            peers: peers.collect(),
+            last_entropy_round: self.rounds.last(),
+            counters: self.stats.counters(),
+            digests: (0..PARTITIONS).map(|p| self.store.digest(p)).collect(),
+        }
+    }
 }
 
 impl NodeStatus {
