@@ -29,6 +29,7 @@ mod timer;
 pub mod version;
 
 pub use codec::DecodeError;
+pub use entropy::RoundStatus;
 pub use ids::{ClientId, NodeId, RequestId};
 pub use liveness::PeerView;
 pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
@@ -36,7 +37,10 @@ pub use message::{
     ClientResult, Message, Op, Oversized, Paging, Quorum, QuorumError, Request, RequestError,
     Response, Scored,
 };
-pub use node::{Config, ConfigError, Input, Node, NodeStats, Output, Setting, StartError, Started};
+pub use node::{
+    Config, ConfigError, Input, Node, NodeStats, NodeStatus, Output, PeerStatus, Setting,
+    StartError, Started,
+};
 pub use search::{SearchError, Stemming};
 pub use time::{Span, Time};
 pub use version::{ActorId, Causality, Dot, Object, Sibling, VectorClock};

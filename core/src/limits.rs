@@ -22,13 +22,33 @@
 pub const HEARTBEAT_WINDOW_MAX: usize = 100;
 /// Highest phi threshold a cluster may set (`Config::phi_threshold`); 1 is the lowest.
 pub const PHI_THRESHOLD_MAX: u8 = 16;
-/// Partitions whose keys one anti-entropy exchange lists (those whose digests differ).
-pub const ENTROPY_PARTITIONS_PER_ROUND: usize = 4;
-/// Keys one anti-entropy exchange repairs (pushed or pulled), and one pull may ask for.
-pub const ENTROPY_KEYS_PER_ROUND: usize = 256;
+/// Partitions whose keys one anti-entropy round lists (those whose digests differ): with
+/// `ENTROPY_KEYS_PER_EXCHANGE`, what one round may repair.
+pub const ENTROPY_PARTITIONS_PER_ROUND: usize = 8;
+/// Keys one partition's anti-entropy exchange repairs (pushed or pulled), and one pull may ask
+/// for.
+pub const ENTROPY_KEYS_PER_EXCHANGE: usize = 4096;
 /// Keys above which a partition is not compared by anti-entropy (its key list would not be
 /// worth one message).
 pub const ENTROPY_PARTITION_KEYS_MAX: usize = 50_000;
+/// The rate limit of repair: most keys per second one node's anti-entropy rounds repair
+/// (pushed plus pulled), averaged over a round. A round that repaired k keys is followed by
+/// the next no sooner than k / this seconds after it started, so that catching up a replica
+/// that missed many writes leaves room for client requests on both sides.
+pub const ENTROPY_REPAIR_KEYS_PER_SECOND_MAX: u64 = 50_000;
+/// Keys a round must repair for the next round with the same peer to follow at once (as the
+/// rate limit allows) rather than an interval later. Below it, the differences are those of
+/// writes in flight, which the next regular round finds settled: following up on them would
+/// make a busy cluster compare partitions back to back for nothing.
+pub const ENTROPY_FOLLOW_UP_KEYS_MIN: u64 = 256;
+/// How long after the last answer or copy of a round, in milliseconds, a follow-up round
+/// waits: the answers of one round arrive in several messages, and a round that started
+/// between them would list again the partitions whose copies are still on their way.
+pub const ENTROPY_FOLLOW_UP_SETTLE_MS: u64 = 20;
+/// Bytes of copies one `EntropyPush` message gathers before the next begins (a single copy
+/// larger than this goes alone). Small enough that merging one message takes the node a few
+/// milliseconds between client requests, large enough to spare a message per key.
+pub const ENTROPY_PUSH_BYTES_MAX: usize = 256 * 1024;
 /// Longest key, in bytes.
 pub const KEY_BYTES_MAX: usize = 1024;
 /// Longest value, in bytes.
@@ -129,6 +149,11 @@ pub const LINGERING_WRITES_MAX: usize = 8192;
 pub const COLLECT_KEYS_PER_ROUND: usize = 512;
 
 const _: () = assert!(MESSAGE_BYTES_MAX > KEY_BYTES_MAX + OBJECT_BYTES_MAX);
+const _: () = assert!(ENTROPY_PUSH_BYTES_MAX + ENVELOPE_BYTES_MAX <= MESSAGE_BYTES_MAX);
+const _: () = assert!(ENTROPY_KEYS_PER_EXCHANGE <= ENTROPY_PARTITION_KEYS_MAX);
+const _: () = assert!(ENTROPY_PARTITIONS_PER_ROUND <= PARTITIONS as usize);
+const _: () = assert!(ENTROPY_REPAIR_KEYS_PER_SECOND_MAX > 0);
+const _: () = assert!(ENTROPY_FOLLOW_UP_KEYS_MIN <= ENTROPY_KEYS_PER_EXCHANGE as u64);
 const _: () = assert!(OBJECT_WRITE_BYTES_MAX >= SIBLINGS_MAX * (VALUE_BYTES_MAX / 2));
 const _: () = assert!(2 * OBJECT_WRITE_BYTES_MAX <= OBJECT_BYTES_MAX);
 const _: () = assert!(RECORD_BYTES_MAX >= MESSAGE_BYTES_MAX);

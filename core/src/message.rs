@@ -365,6 +365,9 @@ pub enum Message {
         digests: Vec<u64>,
         answer: Option<LocalAnswer>,
     },
+    /// Anti-entropy: the sender's durable copies of these keys; merge each as a `Replicate`
+    /// (durably, refusing what would not fit), acknowledging nothing.
+    EntropyPush { objects: Vec<KeyObject> },
     /// Tombstone collection (`collect`): may these keys be forgotten? Each comes with the
     /// `version_hash` of the proposer's tombstones.
     CollectAsk {

@@ -28,28 +28,37 @@ pub(crate) struct Replica<'a> {
 impl Replica<'_> {
     /// Merges `object` into this replica's copy of `key` and acknowledges once durable.
     pub fn replicate(&mut self, from: NodeId, req: RequestId, key: Vec<u8>, object: Object) {
-        if key.len() > KEY_BYTES_MAX {
-            self.stats.replicate_refused += 1;
+        let Some(written_at) = self.merge(key, object) else {
             return;
-        }
-        let mut merged = self.store.get(&key).cloned().unwrap_or_default();
-        // The message's object is ours to consume: its siblings move instead of copying.
-        let written_at = if merged.merge_owned(object) {
-            if merged.fits().is_err() {
-                // Refuse rather than store what could not be sent, repaired or read back;
-                // the sender counts this replica as not having acknowledged.
-                self.stats.replicate_refused += 1;
-                return;
-            }
-            let end = self.journal.append_object(&key, &merged);
-            self.store.replace(key, merged);
-            end
-        } else {
-            self.journal.written_at(&key)
         };
         let ack = Message::ReplicateAck { req };
         self.journal
             .send_when_durable(written_at, from, ack, self.outbox);
+    }
+
+    /// Merges `object` into this replica's copy of `key`, logging the result if it changed.
+    /// Returns the log length that must be durable before the merge may be acknowledged, or
+    /// `None` if it was refused (an oversized key, or a result that would not fit; counted).
+    pub fn merge(&mut self, key: Vec<u8>, object: Object) -> Option<u64> {
+        if key.len() > KEY_BYTES_MAX {
+            self.stats.replicate_refused += 1;
+            return None;
+        }
+        let mut merged = self.store.get(&key).cloned().unwrap_or_default();
+        // The message's object is ours to consume: its siblings move instead of copying.
+        if merged.merge_owned(object) {
+            if merged.fits().is_err() {
+                // Refuse rather than store what could not be sent, repaired or read back;
+                // the sender counts this replica as not having acknowledged.
+                self.stats.replicate_refused += 1;
+                return None;
+            }
+            let end = self.journal.append_object(&key, &merged);
+            self.store.replace(key, merged);
+            Some(end)
+        } else {
+            Some(self.journal.written_at(&key))
+        }
     }
 
     /// Sends this replica's durable copy of `key` (empty if it has none).

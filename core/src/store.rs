@@ -25,6 +25,9 @@ pub(crate) struct Store {
     tombstones: BTreeMap<Vec<u8>, Time>,
     /// The time of the step being handled, which `replace` stamps tombstones with.
     now: Time,
+    /// Per partition: every key held there and its `version_hash`, kept with `objects`, so
+    /// that listing one partition for anti-entropy costs that partition, not the store.
+    hashes: Vec<BTreeMap<Vec<u8>, u64>>,
 }
 
 /// A hash of what a replica holds of `key`: the key and the dots of its versions (a dot names
@@ -59,9 +62,12 @@ impl Store {
             index
         });
         let mut digests = vec![0u64; PARTITIONS as usize];
+        let mut hashes = vec![BTreeMap::new(); PARTITIONS as usize];
         for (key, object) in &objects {
-            let d = &mut digests[partition_of(key) as usize];
-            *d = d.wrapping_add(version_hash(key, object));
+            let partition = partition_of(key) as usize;
+            let hash = version_hash(key, object);
+            digests[partition] = digests[partition].wrapping_add(hash);
+            hashes[partition].insert(key.clone(), hash);
         }
         let tombstones = objects
             .iter()
@@ -75,6 +81,7 @@ impl Store {
             digests,
             tombstones,
             now: Time::ZERO,
+            hashes,
         }
     }
 
@@ -116,8 +123,12 @@ impl Store {
                 .apply(partition_of(key), key, None)
                 .expect("removing a document always fits");
         }
-        if let Some(digest) = self.digests.get_mut(partition_of(key) as usize) {
+        let partition = partition_of(key) as usize;
+        if let Some(digest) = self.digests.get_mut(partition) {
             *digest = digest.wrapping_sub(version_hash(key, &object));
+        }
+        if let Some(hashes) = self.hashes.get_mut(partition) {
+            hashes.remove(key);
         }
         self.tombstones.remove(key);
         Some(object)
@@ -129,14 +140,16 @@ impl Store {
         self.digests.get(partition as usize).copied().unwrap_or(0)
     }
 
-    /// Every key of `partition` with its `version_hash`, in key order. Scans every key: one
-    /// anti-entropy exchange that found the partition different costs this.
-    pub fn partition_hashes(&self, partition: u32) -> Vec<(Vec<u8>, u64)> {
-        let keys = self
-            .objects
-            .iter()
-            .filter(|(k, _)| partition_of(k) == partition);
-        keys.map(|(k, o)| (k.clone(), version_hash(k, o))).collect()
+    /// Every key of `partition` with its `version_hash`, in key order: what one
+    /// anti-entropy exchange compares. Costs the keys of that partition only.
+    pub fn partition_hashes(&self, partition: u32) -> &BTreeMap<Vec<u8>, u64> {
+        static EMPTY: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        self.hashes.get(partition as usize).unwrap_or(&EMPTY)
+    }
+
+    /// Keys held here.
+    pub fn len(&self) -> usize {
+        self.objects.len()
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Object> {
@@ -165,11 +178,14 @@ impl Store {
         if let Some(index) = &mut self.index {
             index_object(index, &key, &object);
         }
-        if let Some(digest) = self.digests.get_mut(partition_of(&key) as usize) {
+        let partition = partition_of(&key) as usize;
+        if let Some(digest) = self.digests.get_mut(partition) {
             if let Some(old) = self.objects.get(&key) {
                 *digest = digest.wrapping_sub(version_hash(&key, old));
             }
-            *digest = digest.wrapping_add(version_hash(&key, &object));
+            let hash = version_hash(&key, &object);
+            *digest = digest.wrapping_add(hash);
+            self.hashes[partition].insert(key.clone(), hash);
         }
         if is_tombstoned(&object) {
             self.tombstones.insert(key.clone(), self.now);
@@ -190,4 +206,47 @@ fn index_object(index: &mut Index, key: &[u8], object: &Object) {
     index
         .apply(partition_of(key), key, doc.as_deref())
         .expect("the index takes every stored object: partitions agree, documents fit");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::NodeId;
+    use crate::version::{ActorId, Dot, Sibling, VectorClock};
+
+    fn object(seq: u64) -> Object {
+        let actor = ActorId {
+            node: NodeId(1),
+            incarnation: 7,
+        };
+        Object::single(Sibling {
+            dot: Dot { actor, seq },
+            context: VectorClock::new(),
+            value: Some(seq.to_le_bytes().to_vec()),
+        })
+    }
+
+    /// The per-partition hashes and digests kept on every change equal a scan of the store.
+    #[test]
+    fn partition_hashes_and_digests_follow_every_change() {
+        let recovered = (0..50u64)
+            .map(|i| (format!("r{i}").into_bytes(), object(i + 1)))
+            .collect();
+        let mut store = Store::new(recovered, None);
+        for i in 0..300u64 {
+            store.replace(format!("k{}", i % 120).into_bytes(), object(1000 + i));
+        }
+        store.replace(b"r3".to_vec(), object(9999));
+        assert_eq!(store.len(), 170);
+        for p in 0..PARTITIONS {
+            let scan: BTreeMap<Vec<u8>, u64> = store
+                .iter()
+                .filter(|(k, _)| partition_of(k) == p)
+                .map(|(k, o)| (k.clone(), version_hash(k, o)))
+                .collect();
+            assert_eq!(store.partition_hashes(p), &scan, "partition {p}");
+            let sum = scan.values().fold(0u64, |a, h| a.wrapping_add(*h));
+            assert_eq!(store.digest(p), sum, "partition {p}");
+        }
+    }
 }

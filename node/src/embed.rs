@@ -229,6 +229,7 @@ pub async fn start_on(
         draining,
         stopped,
         connections: Arc::new(Semaphore::new(CONNECTIONS_MAX)),
+        stats: stats.clone(),
     };
     tokio::spawn(net::accept_loop(listener, shared));
     let driver = Driver {

@@ -14,6 +14,7 @@ mod driver;
 pub mod embed;
 pub mod limits;
 mod net;
+pub mod status;
 pub mod wire;
 
 pub use client::{Client, ClientError, ClientOptions, SearchResults, Written};

@@ -5,11 +5,11 @@
 //! frames into large writes. A bad frame gets an error frame and a closed connection. This
 //! module never looks inside a request.
 
-use crate::driver::Event;
+use crate::driver::{is_entropy, DriverStats, Event};
 use crate::limits::{
-    CLIENT_INFLIGHT_MAX, CLIENT_QUEUE_FRAMES_MAX, PEER_BODY_BYTES_MAX, RECONNECT_BACKOFF_MAX_MS,
-    RECONNECT_BACKOFF_MIN_MS, REQUEST_BODY_BYTES_MAX, WRITE_BATCH_BYTES_MAX,
-    WRITE_STALL_TIMEOUT_MS,
+    CLIENT_INFLIGHT_MAX, CLIENT_QUEUE_FRAMES_MAX, FRAME_HEADER_BYTES, PEER_BODY_BYTES_MAX,
+    RECONNECT_BACKOFF_MAX_MS, RECONNECT_BACKOFF_MIN_MS, REQUEST_BODY_BYTES_MAX,
+    WRITE_BATCH_BYTES_MAX, WRITE_STALL_TIMEOUT_MS,
 };
 use crate::wire::{self, ErrorCode, FrameError, Opcode, PeerHello, PongBody};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use tern_core::{ClientId, Message, NodeId, Request};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 /// What every connection task needs from the node.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     /// True once the node task has stopped: every connection ends.
     pub stopped: watch::Receiver<bool>,
     pub connections: Arc<Semaphore>,
+    /// Byte counters of peer traffic (the node task counts what it sends).
+    pub stats: Arc<DriverStats>,
 }
 
 /// Accepts connections until the node stops.
@@ -114,7 +116,9 @@ async fn serve(stream: TcpStream, shared: Shared) {
             }
             Err(error) => refuse(&mut write, 0, ErrorCode::Malformed, &error.to_string()).await,
         },
-        Opcode::Request | Opcode::Ping => serve_client(reader, write, (header, body), shared).await,
+        Opcode::Request | Opcode::Ping | Opcode::Status => {
+            serve_client(reader, write, (header, body), shared).await
+        }
         other => {
             let message = format!("opcode {other:?} cannot open a connection");
             refuse(&mut write, header.request, ErrorCode::BadOpcode, &message).await
@@ -158,6 +162,14 @@ async fn serve_peer(
                 return refuse(&mut write, 0, ErrorCode::Malformed, &error.to_string()).await;
             }
         };
+        let len = (FRAME_HEADER_BYTES + body.len()) as u64;
+        let stats = &shared.stats;
+        stats.peer_bytes_received.fetch_add(len, Ordering::Relaxed);
+        if is_entropy(&message) {
+            stats
+                .entropy_bytes_received
+                .fetch_add(len, Ordering::Relaxed);
+        }
         if shared
             .events
             .send(Event::Peer { from, message })
@@ -220,6 +232,23 @@ async fn serve_client(
                 };
                 // A full queue means the client stopped reading: close rather than wait.
                 if replies.try_send(wire::pong_frame(request, pong)).is_err() {
+                    break;
+                }
+            }
+            Opcode::Status => {
+                let (reply, status) = oneshot::channel();
+                if shared.events.send(Event::Status { reply }).await.is_err() {
+                    break;
+                }
+                let status = tokio::select! {
+                    status = status => status,
+                    _ = stopped.wait_for(|s| *s) => break,
+                };
+                let Ok(status) = status else { break };
+                if replies
+                    .try_send(wire::status_reply_frame(request, &status))
+                    .is_err()
+                {
                     break;
                 }
             }

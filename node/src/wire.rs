@@ -13,7 +13,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 use tern_core::codec::{decode_body, encode_body};
-use tern_core::{ClientResult, DecodeError, Message, NodeId, Request};
+use tern_core::{ClientResult, DecodeError, Message, NodeId, NodeStatus, Request};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
 /// "TRNW" read as a little-endian u32.
@@ -38,6 +38,12 @@ pub enum Opcode {
     Ping = 6,
     /// Node to client: the answer to `Ping`, a `PongBody`.
     Pong = 7,
+    /// Client to node: this node's own view of itself and the cluster. Answered by
+    /// `StatusReply` with the same request id.
+    Status = 8,
+    /// Node to client: the answer to `Status`, a `tern_core::NodeStatus`. Readers ignore bytes
+    /// after the fields they know: fields are only ever added at the end.
+    StatusReply = 9,
 }
 
 impl Opcode {
@@ -50,6 +56,8 @@ impl Opcode {
             5 => Opcode::PeerMessage,
             6 => Opcode::Ping,
             7 => Opcode::Pong,
+            8 => Opcode::Status,
+            9 => Opcode::StatusReply,
             _ => return None,
         })
     }
@@ -301,6 +309,22 @@ pub fn ping_frame(request: u64) -> Vec<u8> {
 
 pub fn pong_frame(request: u64, pong: PongBody) -> Vec<u8> {
     frame(Opcode::Pong, request, &encode_body(&pong))
+}
+
+pub fn status_frame(request: u64) -> Vec<u8> {
+    frame(Opcode::Status, request, &[])
+}
+
+pub fn status_reply_frame(request: u64, status: &NodeStatus) -> Vec<u8> {
+    frame_of(Opcode::StatusReply, request, status)
+}
+
+/// Decodes a `StatusReply` body: a `NodeStatus` followed by whatever fields a newer node
+/// added after those this build knows, which are ignored.
+pub fn decode_status(body: &[u8]) -> Result<NodeStatus, DecodeError> {
+    postcard::take_from_bytes(body)
+        .map(|(status, _)| status)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
 /// Decodes a body as `T`, which must use all of it.

@@ -159,6 +159,18 @@ impl Liveness {
         }
     }
 
+    /// The generation of the newest heartbeat of `node` known here (`None`: never heard of).
+    pub fn generation(&self, node: NodeId) -> Option<u64> {
+        self.members.get(&node).map(|m| m.generation)
+    }
+
+    /// The phi of `node` now: how unlikely its silence is (`None`: never heard of). For
+    /// status reports; whether it is alive is `is_alive`'s answer.
+    pub fn phi(&self, node: NodeId, now: Time, config: &Config) -> Option<f64> {
+        let member = self.members.get(&node)?;
+        Some(member.arrivals.phi(now, config.phi_min_deviation))
+    }
+
     /// A member is alive until its phi reaches the threshold. This node is always alive to
     /// itself, and every member is before this node starts.
     pub fn is_alive(&self, me: NodeId, node: NodeId, now: Time, config: &Config) -> bool {

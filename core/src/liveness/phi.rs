@@ -72,8 +72,8 @@ impl Arrivals {
         (mean, deviation.max(min_deviation.micros() as f64))
     }
 
-    /// phi after a silence lasting until `now` (the formula `suspected_at` solves).
-    #[cfg(test)]
+    /// phi after a silence lasting until `now` (the formula `suspected_at` solves). For
+    /// status reports and tests: decisions use `suspected_at`.
     pub fn phi(&self, now: Time, min_deviation: Span) -> f64 {
         let (mean, deviation) = self.distribution(min_deviation);
         let t = now.since(self.last).micros() as f64;

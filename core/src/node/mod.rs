@@ -22,19 +22,21 @@
 
 pub mod config;
 mod io;
+mod status;
 
 pub use config::{Config, ConfigError, Setting};
 pub use io::{Input, NodeStats, Output};
+pub use status::{NodeStatus, PeerStatus};
 
 use crate::collect::{Collect, Collector};
 use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
-use crate::entropy::Entropy;
+use crate::entropy::{Entropy, Rounds};
 use crate::handoff::{self, Handoff};
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::{Liveness, PeerView};
 use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
-use crate::message::{Message, RequestError};
+use crate::message::{KeyObject, Message, RequestError};
 use crate::outbox::{Origin, Outbox};
 use crate::replica::{Gather, Replica};
 use crate::ring::Ring;
@@ -105,6 +107,8 @@ pub struct Node {
     outbox: Outbox,
     mode: Mode,
     stats: NodeStats,
+    /// Anti-entropy rounds: the last one started, the peer of the next.
+    rounds: Rounds,
 }
 
 /// Whether the node takes new requests.
@@ -203,6 +207,7 @@ impl Node {
             outbox: Outbox::new(id),
             mode: Mode::Serving,
             stats: NodeStats::default(),
+            rounds: Rounds::default(),
         };
         node.journal.flush(&mut node.outbox);
         Ok(node)
@@ -464,12 +469,26 @@ impl Node {
     fn entropy(&mut self) -> Entropy<'_> {
         Entropy {
             me: self.id,
+            now: self.now,
             config: &self.config,
             ring: &self.ring,
             store: &self.store,
             journal: &mut self.journal,
             outbox: &mut self.outbox,
             stats: &mut self.stats,
+            rounds: &mut self.rounds,
+        }
+    }
+
+    /// Brings the next anti-entropy round forward to `at` (not before now).
+    fn entropy_at(&mut self, at: Time) {
+        let at = at.max(self.now);
+        if self
+            .timers
+            .get(Timer::AntiEntropy)
+            .is_none_or(|due| at < due)
+        {
+            self.timers.set(Timer::AntiEntropy, at);
         }
     }
 
@@ -481,11 +500,34 @@ impl Node {
             Message::Gossip { view, reply } => {
                 let (me, now, config) = (self.id, self.now, &self.config);
                 let liveness = &mut self.liveness;
-                return liveness.gossip(me, from, view, reply, now, config, &mut self.outbox);
+                // A member's new incarnation (or one first heard of, as after this node
+                // started) may have missed writes: compare with it at once.
+                let news: Vec<NodeId> = view
+                    .iter()
+                    .filter(|h| config.is_peer(me, h.node))
+                    .filter(|h| liveness.generation(h.node) < Some(h.generation))
+                    .map(|h| h.node)
+                    .collect();
+                liveness.gossip(me, from, view, reply, now, config, &mut self.outbox);
+                for node in news {
+                    self.rounds.restarted(node);
+                    self.entropy_at(now);
+                }
+                return;
             }
             Message::Entropy { digests } => return self.entropy().digests(from, digests),
             Message::EntropyKeys { partition, keys } => {
-                return self.entropy().keys(from, partition, keys)
+                if let Some(next) = self.entropy().keys(from, partition, keys) {
+                    self.timers.set(Timer::AntiEntropy, next);
+                }
+                return;
+            }
+            Message::EntropyPush { .. } => {
+                let due = self.timers.get(Timer::AntiEntropy);
+                if let Some(next) = self.entropy().copies_from(from, due) {
+                    self.timers.set(Timer::AntiEntropy, next);
+                }
+                message
             }
             Message::EntropyPull { keys } => return self.entropy().pull(from, keys),
             Message::CollectAsk { keys } => return collect!(self).ask(from, keys),
@@ -518,6 +560,11 @@ impl Node {
             | Message::CollectReply { .. }
             | Message::Collect { .. } => unreachable!("handled before the replica"),
             Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
+            Message::EntropyPush { objects } => {
+                for KeyObject { key, object } in objects {
+                    replica.merge(key, object);
+                }
+            }
             Message::Read { req, key } => replica.read(from, req, key),
             Message::ReplicateAck { req } => {
                 let mut ctx = ctx!(self);

@@ -1,8 +1,10 @@
 //! `tern`: the command-line client. `tern set KEY VALUE`, `tern get KEY`, `tern del KEY`,
-//! `tern search QUERY`, `tern similar TEXT --top-k K` (keys and scores; `--json` for JSON).
+//! `tern search QUERY`, `tern similar TEXT --top-k K` (keys and scores; `--json` for JSON),
+//! `tern status` (every node's own view: members, phi, anti-entropy, counters).
 //!
 //! Exit status: 0 done; 1 key not found (get); 2 refused or failed, nothing was done;
 //! 3 unavailable, nothing was done; 4 indeterminate (a write may or may not have happened).
+//! `status` exits 0 when every node answered, 3 when any was unreachable.
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -59,6 +61,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask every node of --nodes for its own view: members up or down with their phi, the
+    /// last anti-entropy round and the keys it repaired, and the node's counters. A node
+    /// that does not answer is shown as unreachable.
+    Status,
     /// Print the keys whose values are closest to TEXT (TF-IDF cosine), best first.
     Similar {
         text: String,
@@ -175,8 +181,12 @@ async fn run(cli: Cli) -> ExitCode {
         reply_timeout_ms: cli.timeout_ms,
         ..ClientOptions::default()
     };
+    if let Command::Status = cli.command {
+        return status(&nodes, options).await;
+    }
     let client = Client::lazy(&nodes, options);
     match cli.command {
+        Command::Status => unreachable!("answered above"),
         Command::Set { key, value, blind } => {
             let result = if blind {
                 client
@@ -253,6 +263,40 @@ async fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(&e),
         },
     }
+}
+
+/// Asks every node at once (each alone: a status is about the node that answers).
+async fn status(nodes: &[&str], options: ClientOptions) -> ExitCode {
+    let options = ClientOptions {
+        connect_timeout_ms: options.connect_timeout_ms.min(1_000),
+        reply_timeout_ms: options.reply_timeout_ms.min(3_000),
+    };
+    let asks = nodes.iter().map(|node| {
+        let client = Client::lazy(&[*node], options.clone());
+        async move { client.status().await }
+    });
+    let answers = futures_join(asks.collect()).await;
+    let mut code = ExitCode::SUCCESS;
+    for (node, answer) in nodes.iter().zip(&answers) {
+        if answer.is_err() {
+            code = ExitCode::from(3);
+        }
+        print!("{}", tern_node::status::render(node, answer));
+    }
+    code
+}
+
+/// Runs every future to completion concurrently, keeping their order.
+async fn futures_join<F: std::future::Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.expect("a status task panicked"));
+    }
+    out
 }
 
 fn main() -> ExitCode {

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tern_core::client::{Attempt, ClientFailure, Failover, Next, Outcome};
 use tern_core::{
-    ClientResult, Dot, Object, Op, Paging, Request, RequestError, Response, Scored, VectorClock,
+    ClientResult, Dot, NodeStatus, Object, Op, Paging, Request, RequestError, Response, Scored,
+    VectorClock,
 };
 
 /// Client settings.
@@ -456,6 +457,30 @@ impl Client {
     /// Asks the current node whether it is up and has finished starting. A node that cannot
     /// be reached is left for the next request, as the rules say, but not asked again.
     pub async fn ping(&self) -> Result<PongBody, ClientError> {
+        self.ask_once(wire::ping_frame, Opcode::Pong, |body| {
+            wire::decode::<PongBody>(body).map_err(|e| format!("unreadable pong: {e}"))
+        })
+        .await
+    }
+
+    /// Asks the current node for its own view of itself and the cluster (`tern status`):
+    /// answered by that node alone, never forwarded. Tried once, like `ping`: a client of
+    /// one node asks exactly that node.
+    pub async fn status(&self) -> Result<NodeStatus, ClientError> {
+        self.ask_once(wire::status_frame, Opcode::StatusReply, |body| {
+            wire::decode_status(body).map_err(|e| format!("unreadable status: {e}"))
+        })
+        .await
+    }
+
+    /// Sends the frame `make` builds to the current node once, and decodes the answer if it
+    /// has the `expected` opcode: a question about that node, which no other node answers.
+    async fn ask_once<T>(
+        &self,
+        make: fn(u64) -> Vec<u8>,
+        expected: Opcode,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, ClientError> {
         if self.inner.nodes.is_empty() {
             return Err(ClientError::Unavailable { tried: Vec::new() });
         }
@@ -463,17 +488,13 @@ impl Client {
         let timeout = Duration::from_millis(self.inner.options.reply_timeout_ms);
         let (index, outcome, why) = match self.connection().await {
             Err((index, why)) => (index, Outcome::NotSent, why),
-            Ok(conn) => match conn.call(wire::ping_frame, timeout).await {
-                Ok((Opcode::Pong, body)) => match wire::decode(&body) {
-                    Ok(pong) => return Ok(pong),
-                    Err(e) => (
-                        conn.index,
-                        Outcome::Unreadable,
-                        format!("unreadable pong: {e}"),
-                    ),
+            Ok(conn) => match conn.call(make, timeout).await {
+                Ok((opcode, body)) if opcode == expected => match decode(&body) {
+                    Ok(answer) => return Ok(answer),
+                    Err(why) => (conn.index, Outcome::Unreadable, why),
                 },
                 Ok((other, _)) => {
-                    let why = format!("unexpected {other:?} frame in reply to a ping");
+                    let why = format!("unexpected {other:?} frame in reply to {expected:?}");
                     (conn.index, Outcome::Unreadable, why)
                 }
                 Err(CallError::NotSent(why)) => (conn.index, Outcome::NotSent, why),
@@ -488,7 +509,7 @@ impl Client {
         match self.decide(&mut attempt, index, outcome) {
             Next::Done(Err(failure)) => Err(self.error(failure, why, Vec::new())),
             Next::Done(Ok(_)) | Next::Retry { .. } => {
-                unreachable!("a ping that got no pong fails, and is tried once")
+                unreachable!("a question that got no answer fails, and is asked once")
             }
         }
     }

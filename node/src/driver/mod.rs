@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
-use tern_core::{ClientId, Input, Message, Node, NodeId, Output, Request, Time};
-use tokio::sync::{mpsc, watch};
+use tern_core::{ClientId, Input, Message, Node, NodeId, NodeStatus, Output, Request, Time};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// What connections hand to the node task.
@@ -36,6 +36,10 @@ pub(crate) enum Event {
     ClientClosed {
         client: ClientId,
     },
+    /// A client asks for this node's status (`Opcode::Status`).
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
 }
 
 /// Figures the driver keeps beside core's own stats; readable from any task.
@@ -48,6 +52,44 @@ pub struct DriverStats {
     pub requests: AtomicU64,
     pub events: AtomicU64,
     pub handles: AtomicU64,
+    /// Bytes of peer frames queued to peers and read from them (headers included), and the
+    /// part of them that carried anti-entropy messages.
+    pub peer_bytes_sent: AtomicU64,
+    pub peer_bytes_received: AtomicU64,
+    pub entropy_bytes_sent: AtomicU64,
+    pub entropy_bytes_received: AtomicU64,
+}
+
+/// True for the messages of anti-entropy (counted apart in `DriverStats`).
+pub(crate) fn is_entropy(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Entropy { .. }
+            | Message::EntropyKeys { .. }
+            | Message::EntropyPull { .. }
+            | Message::EntropyPush { .. }
+    )
+}
+
+impl DriverStats {
+    /// Every counter with its name, for the status reply.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let s = self;
+        [
+            ("requests", &s.requests),
+            ("events", &s.events),
+            ("handles", &s.handles),
+            ("peer_messages_dropped", &s.peer_messages_dropped),
+            ("clients_dropped", &s.clients_dropped),
+            ("peer_bytes_sent", &s.peer_bytes_sent),
+            ("peer_bytes_received", &s.peer_bytes_received),
+            ("entropy_bytes_sent", &s.entropy_bytes_sent),
+            ("entropy_bytes_received", &s.entropy_bytes_received),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.load(Ordering::Relaxed)))
+        .collect()
+    }
 }
 
 pub(crate) struct Driver {
@@ -142,10 +184,19 @@ impl Driver {
                     let Some(link) = self.peers.get(&to) else {
                         continue;
                     };
-                    if link.try_send(wire::peer_message_frame(&message)).is_err() {
+                    let frame = wire::peer_message_frame(&message);
+                    let len = frame.len() as u64;
+                    if link.try_send(frame).is_err() {
                         self.stats
                             .peer_messages_dropped
                             .fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.stats.peer_bytes_sent.fetch_add(len, Ordering::Relaxed);
+                        if is_entropy(&message) {
+                            self.stats
+                                .entropy_bytes_sent
+                                .fetch_add(len, Ordering::Relaxed);
+                        }
                     }
                 }
                 Output::Reply {
@@ -239,6 +290,13 @@ impl Driver {
             }
             Event::ClientClosed { client } => {
                 self.clients.remove(&client);
+            }
+            Event::Status { reply } => {
+                let mut status = self.node.status();
+                status.counters.extend(self.stats.counters());
+                let syncs = self.disk_stats.syncs.load(Ordering::Relaxed);
+                status.counters.push(("fsyncs".to_string(), syncs));
+                let _ = reply.send(status);
             }
         }
     }

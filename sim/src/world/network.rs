@@ -22,8 +22,14 @@ impl World {
 
     pub(super) fn send(&mut self, from: NodeId, to: NodeId, message: &Message) {
         self.faults.messages_sent += 1;
-        if let Message::Replicate { key, object, .. } = message {
-            self.dots.observe(key, object);
+        match message {
+            Message::Replicate { key, object, .. } => self.dots.observe(key, object),
+            Message::EntropyPush { objects } => {
+                for o in objects {
+                    self.dots.observe(&o.key, &o.object);
+                }
+            }
+            _ => {}
         }
         if self.blocked.contains(&(from, to)) {
             self.faults.messages_blocked += 1;
