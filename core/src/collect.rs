@@ -9,9 +9,11 @@
 //! `Config::replicas_max`). A node agrees (`CollectReply`) if it holds exactly those
 //! tombstones, durable, unchanged for the grace, or holds nothing of the key. Once all
 //! agree, the proposer forgets the key and sends `Collect`; each receiver forgets it if its
-//! copy is still those tombstones. Nothing is logged: recovery may bring the tombstones
-//! back from older log records (never an older value: they replaced it), and they are
-//! collected again; compaction drops them for good.
+//! copy is still those tombstones. Each node that forgets a key logs a `Collected` record with
+//! everything the tombstones had seen: recovery drops the versions it covers from the key's
+//! older records (a later write's context may name a tombstone's dot without naming what the
+//! tombstone had replaced, so merging alone would not), and may bring the tombstones
+//! themselves back, which are then collected again; compaction drops them for good.
 //!
 //! Why nothing comes back. A version the tombstones replaced could only return in a message
 //! sent before it was replaced: a replica's copy, a coordinator's write or resend, a read
@@ -27,6 +29,7 @@
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::limits::COLLECT_KEYS_PER_ROUND;
+use crate::log::Record;
 use crate::message::Message;
 use crate::node::{Config, NodeStats};
 use crate::outbox::Outbox;
@@ -58,7 +61,7 @@ pub(crate) struct Collect<'a> {
     pub config: &'a Config,
     pub ring: &'a Ring,
     pub store: &'a mut Store,
-    pub journal: &'a Journal,
+    pub journal: &'a mut Journal,
     pub outbox: &'a mut Outbox,
     pub stats: &'a mut NodeStats,
     /// Where forgotten keys are reported, if the driver asked (`Node::record_collections`).
@@ -199,6 +202,13 @@ impl Collect<'_> {
             return;
         };
         debug_assert_eq!(version_hash(key, &object), hash);
+        // Older log records of the key may still hold versions these tombstones replaced;
+        // recovery drops what this clock covers.
+        let record = Record::Collected {
+            key: key.to_vec(),
+            clock: object.clock(),
+        };
+        self.journal.append_collected(&record);
         self.stats.tombstones_collected += 1;
         if let Some(collected) = self.collected.as_mut() {
             collected.push((key.to_vec(), object));

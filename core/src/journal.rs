@@ -99,6 +99,13 @@ impl Journal {
         self.append(record);
     }
 
+    /// Appends a `Collected` record (`collect`). Nothing waits for it: until it is durable,
+    /// the tombstones it ends are still in the log after them, so recovery keeps them.
+    pub fn append_collected(&mut self, record: &Record) {
+        debug_assert!(matches!(record, Record::Collected { .. }));
+        self.append(record);
+    }
+
     /// True if the latest change of `key` is durable (or it never changed here).
     pub fn is_durable(&self, key: &[u8]) -> bool {
         !self.unsynced.contains_key(key)

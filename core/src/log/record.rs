@@ -3,7 +3,7 @@
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
 use crate::ids::NodeId;
 use crate::limits::{RECORD_BYTES_MAX, SIBLINGS_DECODE_MAX};
-use crate::version::{wire, ActorId, Dot, Object};
+use crate::version::{wire, ActorId, Dot, Object, VectorClock};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -18,6 +18,7 @@ pub(super) const TAG_OBJECT: u8 = 2;
 const TAG_DURABLE: u8 = 3;
 const TAG_HINT: u8 = 4;
 const TAG_HINT_DONE: u8 = 5;
+const TAG_COLLECTED: u8 = 6;
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +36,11 @@ pub enum Record {
     /// `peer` has the key of an earlier `Hint` durable: the hint is done. Hints are replayed
     /// in log order, so a later `Hint` for the same key opens it again.
     HintDone { peer: NodeId, key: Vec<u8> },
+    /// `key`'s tombstones were collected: every version `clock` covers is gone for good.
+    /// Recovery drops them from whatever the older records of `key` merge into: a later
+    /// write's context may name a collected tombstone's dot (one counter per actor) without
+    /// naming what the tombstone had replaced.
+    Collected { key: Vec<u8>, clock: VectorClock },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -55,6 +61,13 @@ struct HintBody {
     peer: u32,
     #[serde(with = "serde_bytes")]
     key: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CollectedBody {
+    #[serde(with = "serde_bytes")]
+    key: Vec<u8>,
+    clock: VectorClock,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,6 +109,13 @@ impl Record {
                     key: key.clone(),
                 };
                 frame(tag, &encode_body(&body), out)
+            }
+            Record::Collected { key, clock } => {
+                let body = CollectedBody {
+                    key: key.clone(),
+                    clock: clock.clone(),
+                };
+                frame(TAG_COLLECTED, &encode_body(&body), out)
             }
         }
     }
@@ -237,6 +257,13 @@ impl<'a> Frame<'a> {
                 Record::HintDone {
                     peer: NodeId(body.peer),
                     key: body.key,
+                }
+            }
+            TAG_COLLECTED => {
+                let body = decode_body::<CollectedBody>(payload)?;
+                Record::Collected {
+                    key: body.key,
+                    clock: body.clock,
                 }
             }
             other => return Err(DecodeError::UnknownTag(other)),

@@ -4,7 +4,7 @@
 use super::record::{object_key, Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
 use crate::codec::DecodeError;
 use crate::ids::NodeId;
-use crate::version::{Dot, Object};
+use crate::version::{Dot, Object, VectorClock};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -32,6 +32,9 @@ pub struct Recovered {
     pub objects: BTreeMap<Vec<u8>, Object>,
     /// Hinted keys still to hand over, by peer (`Hint` records not followed by `HintDone`).
     pub hints: BTreeMap<NodeId, BTreeSet<Vec<u8>>>,
+    /// Keys whose tombstones were collected, with everything they had seen (`Collected`
+    /// records): versions it covers are dropped from `objects`.
+    pub collected: BTreeMap<Vec<u8>, VectorClock>,
     /// The incarnation id of the newest `Boot` record (`None` for a new log).
     pub incarnation: Option<u64>,
     /// The log's id, from its `Boot` records (`None` for a new log).
@@ -206,6 +209,18 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     if let Some(error) = unreadable {
         return Err(error);
     }
+    for (key, clock) in &recovered.collected {
+        let Some(object) = recovered.objects.get_mut(key) else {
+            continue;
+        };
+        if object.siblings().iter().any(|s| clock.covers(s.dot)) {
+            let kept = object.siblings().iter().filter(|s| !clock.covers(s.dot));
+            *object = Object::from_siblings(kept.cloned().collect());
+        }
+        if object.is_empty() {
+            recovered.objects.remove(key);
+        }
+    }
     let synced_scanned = scanned
         .iter()
         .filter(|(own, upto, log_id)| Some(*log_id) == recovered.log_id && upto <= own)
@@ -272,6 +287,9 @@ fn apply(recovered: &mut Recovered, record: Record) {
         Record::Durable { .. } => {}
         Record::Hint { peer, key } => {
             recovered.hints.entry(peer).or_default().insert(key);
+        }
+        Record::Collected { key, clock } => {
+            recovered.collected.entry(key).or_default().merge(&clock);
         }
         Record::HintDone { peer, key } => {
             if let Some(keys) = recovered.hints.get_mut(&peer) {

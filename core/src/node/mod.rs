@@ -130,7 +130,7 @@ macro_rules! collect {
             config: &$node.config,
             ring: &$node.ring,
             store: &mut $node.store,
-            journal: &$node.journal,
+            journal: &mut $node.journal,
             outbox: &mut $node.outbox,
             stats: &mut $node.stats,
             collected: &mut $node.collected,
