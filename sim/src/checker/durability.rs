@@ -354,4 +354,33 @@ mod tests {
         );
         assert_eq!(verdict.violations.len(), 2, "{:?}", verdict.violations);
     }
+
+    #[test]
+    fn a_collected_delete_is_preserved_and_covers_what_it_deleted() {
+        // Client 7 wrote a; client 8 read it and deleted it (dot 2); the tombstone was
+        // collected, so the key is absent at the end.
+        let mut story = Story::default();
+        story.write(7, 1, 1, b"a", VectorClock::new());
+        story.show(8, 3, 1, b"a", VectorClock::new());
+        story.write(8, 4, 2, b"", covering(&[1]));
+        let delete = WriteRecord {
+            value: None,
+            ..write(2, b"", 40)
+        };
+        let acked = [write(1, b"a", 10), delete];
+        let tombstone = Sibling {
+            dot: crate::checker::fixtures::dot(2),
+            context: covering(&[1]),
+            value: None,
+        };
+        let collected = BTreeMap::from([(b"k".to_vec(), vec![tombstone])]);
+        let finals = BTreeMap::new();
+        let all = written(&[b"a"]);
+        let verdict = check_durability(&acked, &finals, &collected, &all, story.provenance());
+        assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+        assert_eq!((verdict.present, verdict.superseded), (1, 1));
+        // Without the collection recorded, both writes are gone.
+        let verdict = check_durability(&acked, &finals, &BTreeMap::new(), &all, story.provenance());
+        assert_eq!(verdict.violations.len(), 2);
+    }
 }

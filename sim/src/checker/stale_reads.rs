@@ -77,4 +77,31 @@ mod tests {
         let (pairs, violations) = check_stale_reads(&acked, &[fresh, stale], &Graveyard::new());
         assert_eq!((pairs, violations.len()), (3, 1));
     }
+
+    #[test]
+    fn a_read_of_a_collected_key_may_miss_only_what_the_tombstones_had_seen() {
+        use crate::checker::fixtures::covering;
+        use tern_core::{Object, Sibling};
+        // Writes 1 and 2 acknowledged; a tombstone (dot 3) that had seen write 1 only was
+        // collected at time 30. An empty read after that may miss write 1, not write 2.
+        let mut other = write(2, b"b", 20);
+        other.dot.actor.node = tern_core::NodeId(2); // another actor: not covered by node 1's
+        let acked = [write(1, b"a", 10), other];
+        let tombstone = Object::single(Sibling {
+            dot: crate::checker::fixtures::dot(3),
+            context: covering(&[1]),
+            value: None,
+        });
+        let graveyard = Graveyard::from([(b"k".to_vec(), vec![(Time(30), tombstone)])]);
+        let empty = ReadRecord {
+            key: b"k".to_vec(),
+            start: Time(35),
+            end: Time(36),
+            object: Object::new(),
+        };
+        let (pairs, violations) = check_stale_reads(&acked, &[empty], &graveyard);
+        assert_eq!(pairs, 2);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].detail.contains("NodeId(2)"), "{violations:?}");
+    }
 }
