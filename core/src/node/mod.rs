@@ -29,16 +29,15 @@ pub use io::{Input, NodeStats, Output};
 pub use status::{NodeStatus, PeerStatus};
 
 use crate::collect::{Collect, Collector};
-use crate::coordinator::{Arrival, Coordinator, Ctx, Round, SearchReply};
+use crate::coordinator::{Arrival, Coordinator, Ctx};
 use crate::entropy::{Entropy, Rounds};
 use crate::handoff::{self, Handoff};
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::{Liveness, PeerView};
 use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
-use crate::message::{KeyObject, Message, RequestError};
+use crate::message::RequestError;
 use crate::outbox::{Origin, Outbox};
-use crate::replica::{Gather, Replica};
 use crate::ring::Ring;
 use crate::search::{Index, Tokenizer};
 use crate::store::Store;
@@ -156,6 +155,8 @@ macro_rules! ctx {
         }
     };
 }
+
+mod peer;
 
 impl Node {
     /// Builds a node from its recovered state. Drain `poll_output` before the first
@@ -489,180 +490,6 @@ impl Node {
             .is_none_or(|due| at < due)
         {
             self.timers.set(Timer::AntiEntropy, at);
-        }
-    }
-
-    fn handle_peer(&mut self, from: NodeId, message: Message) {
-        if from != self.id && !self.config.is_peer(self.id, from) {
-            return; // Not a member: ignore, as the driver should have.
-        }
-        let message = match message {
-            Message::Gossip { view, reply } => {
-                let (me, now, config) = (self.id, self.now, &self.config);
-                let liveness = &mut self.liveness;
-                // A member's new incarnation (or one first heard of, as after this node
-                // started) may have missed writes: compare with it at once.
-                let news: Vec<NodeId> = view
-                    .iter()
-                    .filter(|h| config.is_peer(me, h.node))
-                    .filter(|h| liveness.generation(h.node) < Some(h.generation))
-                    .map(|h| h.node)
-                    .collect();
-                liveness.gossip(me, from, view, reply, now, config, &mut self.outbox);
-                for node in news {
-                    self.rounds.restarted(node);
-                    self.entropy_at(now);
-                }
-                return;
-            }
-            Message::Entropy { digests } => return self.entropy().digests(from, digests),
-            Message::EntropyKeys { partition, keys } => {
-                if let Some(next) = self.entropy().keys(from, partition, keys) {
-                    self.timers.set(Timer::AntiEntropy, next);
-                }
-                return;
-            }
-            Message::EntropyPush { .. } => {
-                let due = self.timers.get(Timer::AntiEntropy);
-                if let Some(next) = self.entropy().copies_from(from, due) {
-                    self.timers.set(Timer::AntiEntropy, next);
-                }
-                message
-            }
-            Message::EntropyPull { keys } => return self.entropy().pull(from, keys),
-            Message::CollectAsk { keys } => return collect!(self).ask(from, keys),
-            Message::CollectReply { keys } => {
-                let collector = &mut self.collector;
-                return collect!(self).reply(collector, from, keys);
-            }
-            Message::Collect { keys } => return collect!(self).collect(keys),
-            Message::ReplicateAck { req }
-                if self
-                    .handoff
-                    .acked(from, req, &mut self.journal, &mut self.stats) =>
-            {
-                return
-            }
-            other => other,
-        };
-        let mut replica = Replica {
-            store: &mut self.store,
-            journal: &mut self.journal,
-            outbox: &mut self.outbox,
-            stats: &mut self.stats,
-        };
-        match message {
-            Message::Gossip { .. }
-            | Message::Entropy { .. }
-            | Message::EntropyKeys { .. }
-            | Message::EntropyPull { .. }
-            | Message::CollectAsk { .. }
-            | Message::CollectReply { .. }
-            | Message::Collect { .. } => unreachable!("handled before the replica"),
-            Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
-            Message::EntropyPush { objects } => {
-                for KeyObject { key, object } in objects {
-                    replica.merge(key, object);
-                }
-            }
-            Message::Read { req, key } => replica.read(from, req, key),
-            Message::ReplicateAck { req } => {
-                let mut ctx = ctx!(self);
-                self.coordinator.handle_replicate_ack(&mut ctx, from, req)
-            }
-            Message::ReadReply { req, object } => {
-                let mut ctx = ctx!(self);
-                self.coordinator
-                    .handle_read_reply(&mut ctx, from, req, object)
-            }
-            Message::Forward { req, .. } if self.mode == Mode::Draining => {
-                let result = Err(RequestError::ShuttingDown);
-                self.outbox
-                    .send(from, Message::ForwardReply { req, result });
-            }
-            Message::Forward { req, request } => {
-                let mut ctx = ctx!(self);
-                self.coordinator
-                    .handle_forward(&mut ctx, from, req, request)
-            }
-            Message::ForwardReply { req, result } => {
-                let mut ctx = ctx!(self);
-                self.coordinator
-                    .handle_forward_reply(&mut ctx, from, req, result)
-            }
-            Message::Gather {
-                req,
-                partitions,
-                stats_for,
-                terms,
-                vectors,
-            } => {
-                let ask = Gather {
-                    partitions,
-                    stats_for,
-                    terms,
-                    vectors,
-                };
-                replica.gather(from, req, ask)
-            }
-            Message::Fetch {
-                req,
-                keys,
-                stats_for,
-                terms,
-            } => {
-                let keys = keys.into_iter().map(|k| k.into_vec()).collect();
-                replica.fetch(from, req, keys, &stats_for, &terms)
-            }
-            Message::LocalSearch { req, op } => replica.local_search(from, req, op),
-            Message::LocalSearched {
-                req,
-                digests,
-                answer,
-            } => {
-                let mut ctx = ctx!(self);
-                self.coordinator
-                    .handle_local_reply(&mut ctx, from, req, digests, answer)
-            }
-            Message::Gathered {
-                req,
-                complete,
-                objects,
-                stats,
-            } => {
-                let reply = SearchReply {
-                    round: Round::Gathering,
-                    complete,
-                    objects,
-                    stats,
-                };
-                let mut ctx = ctx!(self);
-                self.coordinator
-                    .handle_search_reply(&mut ctx, from, req, reply)
-            }
-            Message::Fetched {
-                req,
-                complete,
-                objects,
-                stats,
-            } => {
-                // Round 3 asks for statistics only, round 2 for copies only: the shape of
-                // the answer tells a late answer of one from the other.
-                let round = if stats.is_empty() {
-                    Round::Fetching
-                } else {
-                    Round::Stats
-                };
-                let reply = SearchReply {
-                    round,
-                    complete,
-                    objects,
-                    stats,
-                };
-                let mut ctx = ctx!(self);
-                self.coordinator
-                    .handle_search_reply(&mut ctx, from, req, reply)
-            }
         }
     }
 }

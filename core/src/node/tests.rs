@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::ids::ClientId;
-use crate::message::{Op, Request};
+use crate::message::{Message, Op, Request};
 
 fn config() -> Config {
     Config::new(vec![NodeId(1), NodeId(2), NodeId(3)])
