@@ -10,10 +10,11 @@
 //! tombstones, durable, unchanged for the grace, or holds nothing of the key. Once all
 //! agree, the proposer forgets the key and sends `Collect`; each receiver forgets it if its
 //! copy is still those tombstones. Each node that forgets a key logs a `Collected` record with
-//! everything the tombstones had seen: recovery drops the versions it covers from the key's
-//! older records (a later write's context may name a tombstone's dot without naming what the
-//! tombstone had replaced, so merging alone would not), and may bring the tombstones
-//! themselves back, which are then collected again; compaction drops them for good.
+//! everything the tombstones had seen: recovery drops every version it covers (the
+//! tombstones, and the older versions the key's older records still hold: a later write's
+//! context may name a tombstone's dot without naming what the tombstone had replaced, so
+//! merging alone would not). Compaction writes no such record: its snapshot holds none of
+//! those versions.
 //!
 //! Why nothing comes back. A version the tombstones replaced could only return in a message
 //! sent before it was replaced: a replica's copy, a coordinator's write or resend, a read

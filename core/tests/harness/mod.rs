@@ -20,8 +20,6 @@ pub struct Harness {
     /// Links that drop every message: (from, to).
     pub cut: BTreeSet<(NodeId, NodeId)>,
     pub wire: VecDeque<(NodeId, NodeId, Message)>,
-    /// Drop every anti-entropy message (for tests of other ways to repair).
-    pub no_entropy: bool,
     pub replies: Vec<(u64, ClientResult)>,
     pub now: Time,
     pub next_request: u64,
@@ -46,7 +44,6 @@ impl Harness {
             hold_sync: BTreeSet::new(),
             cut: BTreeSet::new(),
             wire: VecDeque::new(),
-            no_entropy: false,
             replies: Vec::new(),
             now: Time(1),
             next_request: 1,
@@ -97,15 +94,7 @@ impl Harness {
         for output in outputs {
             match output {
                 Output::Send { to, message } => {
-                    let entropy = matches!(
-                        message,
-                        Message::Entropy { .. }
-                            | Message::EntropyKeys { .. }
-                            | Message::EntropyPull { .. }
-                            | Message::EntropyPush { .. }
-                    );
-                    let dropped = entropy && self.no_entropy;
-                    if !self.cut.contains(&(id, to)) && !dropped {
+                    if !self.cut.contains(&(id, to)) {
                         // Through the codec, as a real driver would.
                         let message = Message::decode(&message.encode()).unwrap();
                         self.wire.push_back((id, to, message));
