@@ -39,6 +39,7 @@ use crate::limits::{
 use crate::message::{KeyObject, Message};
 use crate::node::{Config, NodeStats};
 use crate::outbox::Outbox;
+use crate::rebuild::{Rebuild, Standing};
 use crate::ring::Ring;
 use crate::store::Store;
 use crate::time::{Span, Time};
@@ -98,6 +99,9 @@ pub(crate) struct Entropy<'a> {
     pub outbox: &'a mut Outbox,
     pub stats: &'a mut NodeStats,
     pub rounds: &'a mut Rounds,
+    /// The rebuild in progress, if any: its rounds go to the peers it waits for, as
+    /// `EntropyRebuild`, and equal digests tell it where it caught up.
+    pub rebuild: Option<&'a mut Rebuild>,
 }
 
 impl Entropy<'_> {
@@ -114,14 +118,22 @@ impl Entropy<'_> {
         if peers.is_empty() {
             return;
         }
-        let peer = match self.rounds.next_peer.take() {
-            Some(peer) if peers.contains(&peer) => peer,
+        let waiting = self.rebuild.as_ref().map(|r| r.peers_waiting());
+        let peer = match (self.rounds.next_peer.take(), &waiting) {
+            (Some(peer), _) if peers.contains(&peer) => peer,
+            (_, Some(waiting)) if !waiting.is_empty() => {
+                waiting[(pick % waiting.len() as u64) as usize]
+            }
             _ => peers[(pick % peers.len() as u64) as usize],
         };
         let digests = shared(self.ring, self.config, self.me, peer)
             .into_iter()
             .map(|p| (p, self.store.digest(p)))
             .collect();
+        let message = match waiting {
+            Some(_) => Message::EntropyRebuild { digests },
+            None => Message::Entropy { digests },
+        };
         self.stats.entropy_rounds += 1;
         self.rounds.last = Some(RoundStatus {
             peer,
@@ -129,18 +141,33 @@ impl Entropy<'_> {
             keys_pushed: 0,
             keys_pulled: 0,
         });
-        self.outbox.send(peer, Message::Entropy { digests });
+        self.outbox.send(peer, message);
     }
 
     /// A peer's digests: the key hashes of the partitions (that both replicate) that differ,
     /// listed from an offset that depends on the peer (see the module documentation).
-    pub fn digests(&mut self, from: NodeId, digests: Vec<(u32, u64)>) {
+    /// A rebuilding peer (`EntropyRebuild`) is also sent back the digests that are equal.
+    pub fn digests(&mut self, from: NodeId, digests: Vec<(u32, u64)>, asker: Standing) {
         let ours = shared(self.ring, self.config, self.me, from);
-        let differing: Vec<u32> = digests
-            .into_iter()
-            .filter(|(p, d)| ours.binary_search(p).is_ok() && self.store.digest(*p) != *d)
-            .map(|(p, _)| p)
-            .collect();
+        let mut equal = Vec::new();
+        let mut differing = Vec::new();
+        for (partition, digest) in digests {
+            if ours.binary_search(&partition).is_err() {
+                continue;
+            }
+            match self.store.digest(partition) == digest {
+                true => equal.push((partition, digest)),
+                false => differing.push(partition),
+            }
+        }
+        if let Some(rebuild) = self.rebuild.as_mut() {
+            for (partition, _) in &equal {
+                rebuild.caught_up(from, *partition);
+            }
+        }
+        if asker == Standing::Rebuilding && !equal.is_empty() {
+            self.outbox.send(from, Message::Entropy { digests: equal });
+        }
         if differing.is_empty() {
             return;
         }
@@ -218,7 +245,9 @@ impl Entropy<'_> {
         round.keys_pushed += pushed;
         round.keys_pulled += pulled;
         let repaired = round.keys_pushed + round.keys_pulled;
-        if pushed + pulled == 0 || repaired < ENTROPY_FOLLOW_UP_KEYS_MIN {
+        // A rebuilding node follows up any repair: it needs to see the digests equal.
+        let few = repaired < ENTROPY_FOLLOW_UP_KEYS_MIN && self.rebuild.is_none();
+        if pushed + pulled == 0 || few {
             return None;
         }
         self.rounds.next_peer = Some(from);

@@ -41,6 +41,8 @@ pub(crate) struct Journal {
     compacting: Option<(u64, u64)>,
     /// Messages to send once the log is durable up to the key.
     waiters: BTreeMap<u64, Vec<(NodeId, Message)>>,
+    /// The last rebuild mark appended was `Rebuilding`: snapshots repeat it.
+    rebuilding: bool,
 }
 
 impl Journal {
@@ -57,6 +59,7 @@ impl Journal {
             log_bytes,
             compacting: None,
             waiters: BTreeMap::new(),
+            rebuilding: false,
         }
     }
 
@@ -103,6 +106,14 @@ impl Journal {
     /// the tombstones it ends are still in the log after them, so recovery keeps them.
     pub fn append_collected(&mut self, record: &Record) {
         debug_assert!(matches!(record, Record::Collected { .. }));
+        self.append(record);
+    }
+
+    /// Appends a rebuild mark (`rebuild`). Nothing waits for `Rebuilt`: lost with the
+    /// unsynced tail, it only makes the next start rebuild again.
+    pub fn append_rebuild(&mut self, record: &Record) {
+        debug_assert!(matches!(record, Record::Rebuilding | Record::Rebuilt));
+        self.rebuilding = matches!(record, Record::Rebuilding);
         self.append(record);
     }
 
@@ -236,6 +247,9 @@ impl Journal {
             log_id: self.log_id,
         }
         .encode_into(&mut bytes);
+        if self.rebuilding {
+            Record::Rebuilding.encode_into(&mut bytes);
+        }
         for (key, object) in store.iter() {
             Record::encode_object(key, object, &mut bytes);
         }

@@ -20,6 +20,7 @@ pub mod message;
 pub mod node;
 mod outbox;
 pub mod quorum;
+pub mod rebuild;
 mod replica;
 pub mod ring;
 pub mod search;

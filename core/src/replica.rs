@@ -12,6 +12,7 @@ use crate::limits::{MESSAGE_BYTES_MAX, PARTITIONS, SEARCH_CANDIDATES_MAX};
 use crate::message::{KeyObject, LocalAnswer, Message, Op, Paging, PartitionStats, Scored};
 use crate::node::NodeStats;
 use crate::outbox::Outbox;
+use crate::rebuild::Standing;
 use crate::search::{Hit, Index, Page, PartitionSet};
 use crate::store::Store;
 use crate::version::Object;
@@ -61,11 +62,15 @@ impl Replica<'_> {
         }
     }
 
-    /// Sends this replica's durable copy of `key` (empty if it has none).
-    pub fn read(&mut self, from: NodeId, req: RequestId, key: Vec<u8>) {
+    /// Sends this replica's durable copy of `key` (empty if it has none), saying whether it
+    /// counts toward R (`rebuild`).
+    pub fn read(&mut self, from: NodeId, req: RequestId, key: Vec<u8>, standing: Standing) {
         let object = self.store.get(&key).cloned().unwrap_or_default();
         let written_at = self.journal.written_at(&key);
-        let reply = Message::ReadReply { req, object };
+        let reply = match standing {
+            Standing::Whole => Message::ReadReply { req, object },
+            Standing::Rebuilding => Message::ReadReplyRebuilding { req, object },
+        };
         self.journal
             .send_when_durable(written_at, from, reply, self.outbox);
     }

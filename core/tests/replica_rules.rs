@@ -137,7 +137,14 @@ fn a_recovered_node_answers_nothing_about_its_data_before_its_first_sync() {
                 Output::Send { message, .. } => Some(message),
                 _ => None,
             })
-            .filter(|m| matches!(m, Message::ReplicateAck { .. } | Message::ReadReply { .. }))
+            .filter(|m| {
+                matches!(
+                    m,
+                    Message::ReplicateAck { .. }
+                        | Message::ReadReply { .. }
+                        | Message::ReadReplyRebuilding { .. }
+                )
+            })
             .collect()
     };
     let early = answers(early);
@@ -326,9 +333,15 @@ fn a_write_may_leave_siblings_max_versions_but_not_one_more() {
 #[test]
 fn a_read_whose_replies_merge_past_the_limit_is_refused_not_repaired() {
     // Node 1 coordinates a read at R=3; nodes 2 and 3 each hold 600 versions the other
-    // lacks: each copy fits, their merge (1,200 siblings) does not.
+    // lacks: each copy fits, their merge (1,200 siblings) does not. Node 1's log is one it
+    // trusts (not rebuilding), so that its own reply counts.
     let mut log = Vec::new();
-    let mut node = booted(3, 9, Recovered::empty(), &mut log);
+    let whole = Recovered {
+        log_id: Some(99),
+        incarnation: Some(1),
+        ..Recovered::empty()
+    };
+    let mut node = booted(3, 9, whole, &mut log);
     let get = Request {
         op: Op::Get { key: b"k".to_vec() },
         quorum: tern_core::Quorum {

@@ -24,7 +24,15 @@ pub fn render(addr: &str, answer: &Result<NodeStatus, ClientError>) -> String {
         Err(error) => return format!("{addr}: unreachable ({error})\n"),
     };
     let mut out = String::new();
-    let state = if status.booted { "up" } else { "starting" };
+    let state = match (status.booted, status.rebuilding) {
+        (false, _) => "starting".to_string(),
+        (true, None) => "up".to_string(),
+        (true, Some(rebuild)) => format!(
+            "up, REBUILDING ({}; {} partitions still to compare; its reads do not count toward R)",
+            rebuild.reason.describe(),
+            rebuild.partitions_waiting
+        ),
+    };
     let _ = writeln!(
         out,
         "node {} at {addr}: {state}, incarnation {:016x}, {} keys, {} requests pending, digest {:016x}",
@@ -99,6 +107,13 @@ pub fn render(addr: &str, answer: &Result<NodeStatus, ClientError>) -> String {
         status.tombstones_pending,
         counter("tombstones_collected"),
     );
+    if counter("damaged_logs_set_aside") > 0 {
+        let _ = writeln!(
+            out,
+            "  damage: this start found synced log bytes damaged; the log was set aside \
+             (damaged-NNNN-* files in the data directory) and rebuilt from the replicas"
+        );
+    }
     let mut line = String::from("  counters:");
     for (name, value) in &status.counters {
         let item = format!(" {name}={value}");
@@ -115,6 +130,7 @@ pub fn render(addr: &str, answer: &Result<NodeStatus, ClientError>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tern_core::rebuild::{RebuildReason, RebuildStatus};
     use tern_core::{NodeId, PeerStatus, RoundStatus, Time};
 
     #[test]
@@ -156,7 +172,9 @@ mod tests {
             digests: vec![1, 2, 3],
             hint_backlog: vec![(NodeId(3), 5)],
             tombstones_pending: 6,
+            rebuilding: None,
         };
+        let status_copy = status.clone();
         let text = render("127.0.0.1:7001", &Ok(status));
         assert!(text.contains("node 1 at 127.0.0.1:7001: up"), "{text}");
         assert!(text.contains("2       up         0.25"), "{text}");
@@ -177,5 +195,16 @@ mod tests {
             }),
         );
         assert!(down.starts_with("127.0.0.1:7003: unreachable ("), "{down}");
+        let rebuilding = NodeStatus {
+            rebuilding: Some(RebuildStatus {
+                reason: RebuildReason::EmptyLog,
+                since: Time(1),
+                partitions_waiting: 17,
+            }),
+            ..status_copy
+        };
+        let text = render("127.0.0.1:7002", &Ok(rebuilding));
+        let expected = "up, REBUILDING (empty log; 17 partitions still to compare";
+        assert!(text.contains(expected), "{text}");
     }
 }

@@ -184,6 +184,12 @@ pub struct FaultSpec {
     /// Probability that a restarted node crashes again at a dangerous moment: during
     /// recovery or before its first sync completes (within `disk.fsync_us[1]` of starting).
     pub crash_after_restart: f64,
+    /// Probability that a crashed node's disk is replaced by an empty one before it restarts,
+    /// and that one byte of its synced, vouched-for log is damaged (bit rot, a misdirected
+    /// write). Either only while every other node is whole (none rebuilding or damaged), so
+    /// that every acknowledged write keeps a copy.
+    pub disk_replace: f64,
+    pub corrupt_synced: f64,
     pub restart_delay_ms: [u64; 2],
     pub max_down: u32,
     /// Time between power cuts of the whole cluster (every node crashes at once). 0 disables.
@@ -322,6 +328,8 @@ impl Default for FaultSpec {
             crash_interval_ms: [0, 0],
             kill_fraction: 0.0,
             crash_after_restart: 0.0,
+            disk_replace: 0.0,
+            corrupt_synced: 0.0,
             restart_delay_ms: [100, 1_000],
             max_down: 1,
             power_cut_interval_ms: [0, 0],

@@ -18,7 +18,7 @@ impl Scenario {
                 && !s.side.is_empty()
                 && s.side.len() < self.cluster.nodes as usize
         });
-        let checks: [(bool, &str); 18] = [
+        let checks: [(bool, &str); 20] = [
             (outage_ok, "faults.outage.node must be a member"),
             (split_ok, "faults.split.side must be some members, not all"),
             (w.clients >= 1, "workload.clients must be at least 1"),
@@ -81,6 +81,14 @@ impl Scenario {
             (
                 (0.0..=1.0).contains(&self.faults.crash_after_restart),
                 "faults.crash_after_restart must be in [0, 1]",
+            ),
+            (
+                (0.0..=1.0).contains(&self.faults.disk_replace),
+                "faults.disk_replace must be in [0, 1]",
+            ),
+            (
+                (0.0..=1.0).contains(&self.faults.corrupt_synced),
+                "faults.corrupt_synced must be in [0, 1]",
             ),
         ];
         for (ok, why) in checks {

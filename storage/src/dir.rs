@@ -67,4 +67,6 @@ pub trait Dir {
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()>;
     /// Removes `name`; a file already gone is not an error.
     fn remove(&mut self, name: &str) -> io::Result<()>;
+    /// Renames `from` to `to` inside the directory (durable after `sync_dir`).
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()>;
 }

@@ -22,7 +22,7 @@ mod writer;
 
 pub use dir::{Dir, SharedBytes};
 pub use error::{Oversized, StorageError};
-pub use open::{open_log, OpenStats, Opened};
+pub use open::{open_log, started_layout, OpenStats, Opened, Segments};
 pub use writer::{DiskCommand, LogWriter, WriterStats};
 
 /// Largest log segment file recovery reads into memory, in bytes.
@@ -38,6 +38,21 @@ const SEGMENT_SUFFIX: &str = ".tern";
 pub fn segment_file_name(base: u64) -> String {
     format!("{SEGMENT_PREFIX}{base:020}{SEGMENT_SUFFIX}")
 }
+
+/// The name a segment set aside as damaged takes (`Segments::SetAside`): the `set`-th set
+/// aside in this directory, `damaged-{set:04}-` before the segment's own name, which is no
+/// longer a segment name, so that recovery never reads it again.
+pub fn set_aside_file_name(set: u32, segment: &str) -> String {
+    format!("{SET_ASIDE_PREFIX}{set:04}-{segment}")
+}
+
+/// The number of the set a file set aside belongs to, or `None` for any other file.
+pub fn parse_set_aside_name(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(SET_ASIDE_PREFIX)?;
+    rest.get(..4)?.parse().ok()
+}
+
+const SET_ASIDE_PREFIX: &str = "damaged-";
 
 /// The base of a segment file name, or `None` for any other file.
 pub fn parse_segment_name(name: &str) -> Option<u64> {

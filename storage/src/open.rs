@@ -11,10 +11,10 @@
 
 use crate::writer::LogWriter;
 use crate::{
-    parse_segment_name, segment_file_name, Dir, Oversized, SharedBytes, StorageError, SEGMENTS_MAX,
-    SEGMENT_BYTES_MAX,
+    parse_segment_name, parse_set_aside_name, segment_file_name, set_aside_file_name, Dir,
+    Oversized, SharedBytes, StorageError, SEGMENTS_MAX, SEGMENT_BYTES_MAX,
 };
-use tern_core::{RecoveryError, Segment, StartError, TornTail};
+use tern_core::{RecoveryError, Segment, StartError, Started, TornTail};
 
 /// What opening did to the data directory, so that logs and tests can see that recovery
 /// read only bytes that are on the device.
@@ -31,6 +31,18 @@ pub struct OpenStats {
     pub torn_tails_truncated: u64,
     /// Bytes cut off with them.
     pub bytes_truncated: u64,
+    /// Segments set aside as damaged (renamed `damaged-NNNN-...`, kept for inspection).
+    pub segments_set_aside: u64,
+}
+
+/// What start-up does with the segments it found, as core decided (`Started::set_aside`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segments {
+    /// Keep them: the log goes on from their valid prefix.
+    Keep,
+    /// Synced bytes are damaged: rename every segment out of the log, keeping its bytes for
+    /// inspection, and start a new, empty log at offset 0.
+    SetAside,
 }
 
 /// An opened log: what `start` built from it, the writer for its newest segment, and what
@@ -42,13 +54,24 @@ pub struct Opened<T, F> {
     pub stats: OpenStats,
 }
 
+/// The layout of a node core started (`Node::start`): its torn tails, its newest segment,
+/// and whether its segments are set aside (core found synced bytes damaged).
+pub fn started_layout(started: &Started) -> (Vec<TornTail>, u64, Segments) {
+    let fate = match started.set_aside {
+        Some(_) => Segments::SetAside,
+        None => Segments::Keep,
+    };
+    (started.torn.clone(), started.segment_base, fate)
+}
+
 /// Opens the log in `dir` (creating the directory and a first segment if there are none),
 /// hands every segment to `start` (core's `Node::start` or `recover_segments`), truncates
-/// the torn tails `layout` names and opens the segment it names for appends.
+/// the torn tails `layout` names (or sets every segment aside, if it says so) and opens the
+/// segment it names for appends.
 pub fn open_log<D: Dir, T>(
     dir: &mut D,
     start: impl FnOnce(&[Segment<'_>]) -> Result<T, StartError>,
-    layout: impl Fn(&T) -> (Vec<TornTail>, u64),
+    layout: impl Fn(&T) -> (Vec<TornTail>, u64, Segments),
 ) -> Result<Opened<T, D::File>, StorageError> {
     dir.create_dir()
         .map_err(StorageError::io("create data directory", ""))?;
@@ -103,7 +126,11 @@ pub fn open_log<D: Dir, T>(
     })?;
     drop(views);
     drop(contents);
-    let (torn_tails, segment_base) = layout(&started);
+    let (torn_tails, segment_base, fate) = layout(&started);
+    if fate == Segments::SetAside {
+        stats.segments_set_aside = set_aside(dir, &segments)?;
+        segments = vec![0];
+    }
     for torn in &torn_tails {
         let name = segment_file_name(torn.base);
         dir.truncate(&name, torn.offset - torn.base)
@@ -121,6 +148,33 @@ pub fn open_log<D: Dir, T>(
         writer,
         stats,
     })
+}
+
+/// Renames every segment of `segments` to the next free set of `damaged-NNNN-` names and
+/// creates an empty first segment, all durably; returns the segments set aside.
+fn set_aside<D: Dir>(dir: &mut D, segments: &[u64]) -> Result<u64, StorageError> {
+    let names = dir
+        .list()
+        .map_err(StorageError::io("read data directory", ""))?;
+    let set = names
+        .iter()
+        .filter_map(|n| parse_set_aside_name(n))
+        .max()
+        .map_or(1, |last| last.saturating_add(1));
+    for base in segments {
+        let name = segment_file_name(*base);
+        dir.rename(&name, &set_aside_file_name(set, &name))
+            .map_err(StorageError::io("set damaged log segment aside", &name))?;
+    }
+    let name = segment_file_name(0);
+    let mut file = dir
+        .create(&name)
+        .map_err(StorageError::io("create log segment", &name))?;
+    dir.sync(&mut file)
+        .map_err(StorageError::io("sync new log segment", &name))?;
+    dir.sync_dir()
+        .map_err(StorageError::io("sync data directory", ""))?;
+    Ok(segments.len() as u64)
 }
 
 /// The bases of the segments in `dir`, oldest first.

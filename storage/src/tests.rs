@@ -25,6 +25,12 @@ impl Dir for Recording {
         self.calls.push("list".into());
         Ok(self.files.keys().cloned().collect())
     }
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        self.calls.push(format!("rename {from} {to}"));
+        let bytes = self.files.remove(from).ok_or(io::ErrorKind::NotFound)?;
+        self.files.insert(to.to_string(), bytes);
+        Ok(())
+    }
     fn create(&mut self, name: &str) -> io::Result<String> {
         self.calls.push(format!("create {name}"));
         self.files.insert(name.to_string(), Vec::new());
@@ -85,7 +91,9 @@ fn recover(dir: &mut Recording) -> Result<Opened<Recovered, String>, StorageErro
     let start = |segments: &[tern_core::Segment<'_>]| {
         recover_segments(segments).map_err(tern_core::StartError::Recovery)
     };
-    open_log(dir, start, |r: &Recovered| (r.torn.clone(), r.segment_base))
+    open_log(dir, start, |r: &Recovered| {
+        (r.torn.clone(), r.segment_base, Segments::Keep)
+    })
 }
 
 fn boot(incarnation: u64) -> Vec<u8> {

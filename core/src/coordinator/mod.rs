@@ -77,6 +77,8 @@ pub(crate) enum Phase {
     Read {
         r: usize,
         replies: BTreeMap<NodeId, Object>,
+        /// Repliers that were rebuilding: merged, but not counted toward R.
+        rebuilding: BTreeSet<NodeId>,
     },
     Repair {
         merged: Object,
@@ -342,6 +344,9 @@ impl Coordinator {
         let wake = pending.wake();
         let key = pending.key.clone();
         let mut messages = Vec::new();
+        // Messages to itself are never lost, but a read this node answered while rebuilding
+        // asks itself again, as it asks every replica that did.
+        let mut ask_self = false;
         match &pending.phase {
             Phase::Write { object, acks, .. } => {
                 for node in pending.replicas.iter().filter(|n| !acks.contains(n)) {
@@ -353,8 +358,16 @@ impl Coordinator {
                     messages.push((*node, message));
                 }
             }
-            Phase::Read { replies, .. } => {
-                for node in pending.replicas.iter().filter(|n| !replies.contains_key(n)) {
+            Phase::Read {
+                replies,
+                rebuilding,
+                ..
+            } => {
+                // A replica that answered while rebuilding is asked again: its rebuild may
+                // have ended since.
+                let unanswered = |n: &&NodeId| !replies.contains_key(n) || rebuilding.contains(n);
+                ask_self = rebuilding.contains(&ctx.id);
+                for node in pending.replicas.iter().filter(unanswered) {
                     let message = Message::Read {
                         req,
                         key: key.clone(),
@@ -379,6 +392,8 @@ impl Coordinator {
         for (to, message) in messages {
             if to != ctx.id {
                 ctx.stats.resends += 1;
+                ctx.outbox.send(to, message);
+            } else if ask_self {
                 ctx.outbox.send(to, message);
             }
         }

@@ -8,6 +8,7 @@ use crate::limits::{OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
 use crate::message::{Message, Oversized, RequestError, Response};
 use crate::outbox::Origin;
 use crate::quorum::{tally_yes, Tally};
+use crate::rebuild::Standing;
 use crate::time::Span;
 use crate::version::{Object, ObjectTooLarge};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,18 +35,21 @@ impl Coordinator {
         let phase = Phase::Read {
             r,
             replies: BTreeMap::new(),
+            rebuilding: BTreeSet::new(),
         };
         let pending = Pending::to_replicas(ctx, origin, key, replicas, timeout, phase);
         self.insert_pending(req, pending);
     }
 
-    /// A replica's copy of the key.
+    /// A replica's copy of the key. A rebuilding replica's copy is merged and repaired, but
+    /// does not count toward R: it may miss an acknowledged write, or the whole key.
     pub fn handle_read_reply(
         &mut self,
         ctx: &mut Ctx<'_>,
         from: NodeId,
         req: RequestId,
         object: Object,
+        standing: Standing,
     ) {
         let Some(pending) = self.requests.get_mut(&req) else {
             return;
@@ -55,9 +59,18 @@ impl Coordinator {
         }
         let key = pending.key.clone();
         let (merged, repair) = match &mut pending.phase {
-            Phase::Read { r, replies } => {
+            Phase::Read {
+                r,
+                replies,
+                rebuilding,
+            } => {
                 replies.insert(from, object);
-                if tally_yes(&pending.replicas, *r, replies.keys()) != Tally::Won {
+                match standing {
+                    Standing::Rebuilding => rebuilding.insert(from),
+                    Standing::Whole => rebuilding.remove(&from),
+                };
+                let counted = replies.keys().filter(|n| !rebuilding.contains(n));
+                if tally_yes(&pending.replicas, *r, counted) != Tally::Won {
                     return;
                 }
                 let mut merged = Object::new();

@@ -19,6 +19,8 @@ const TAG_DURABLE: u8 = 3;
 const TAG_HINT: u8 = 4;
 const TAG_HINT_DONE: u8 = 5;
 const TAG_COLLECTED: u8 = 6;
+const TAG_REBUILDING: u8 = 7;
+const TAG_REBUILT: u8 = 8;
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +43,12 @@ pub enum Record {
     /// write's context may name a collected tombstone's dot (one counter per actor) without
     /// naming what the tombstone had replaced.
     Collected { key: Vec<u8>, clock: VectorClock },
+    /// The node is rebuilding (`rebuild`): until a later `Rebuilt`, a restart goes on
+    /// rebuilding. Written after the Boot record of a rebuilding incarnation, and into
+    /// every snapshot compaction takes while it rebuilds.
+    Rebuilding,
+    /// The rebuild is done: this replica holds what its replicas held.
+    Rebuilt,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,6 +125,8 @@ impl Record {
                 };
                 frame(TAG_COLLECTED, &encode_body(&body), out)
             }
+            Record::Rebuilding => frame(TAG_REBUILDING, &[], out),
+            Record::Rebuilt => frame(TAG_REBUILT, &[], out),
         }
     }
 
@@ -266,6 +276,11 @@ impl<'a> Frame<'a> {
                     clock: body.clock,
                 }
             }
+            TAG_REBUILDING | TAG_REBUILT if !payload.is_empty() => {
+                return Err(DecodeError::Malformed("rebuild mark with a body".into()))
+            }
+            TAG_REBUILDING => Record::Rebuilding,
+            TAG_REBUILT => Record::Rebuilt,
             other => return Err(DecodeError::UnknownTag(other)),
         };
         Ok(record)

@@ -49,6 +49,8 @@ pub struct Recovered {
     pub torn: Vec<TornTail>,
     /// Number of valid records read.
     pub records: u64,
+    /// The log's newest rebuild mark was `Rebuilding`: the node stopped mid-rebuild.
+    pub rebuilding: bool,
 }
 
 impl Recovered {
@@ -133,6 +135,8 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     // Marks found by scanning past damage: (own offset, upto, log id), believed only if
     // they carry this log's id and vouch for offsets before themselves.
     let mut scanned: Vec<(u64, u64, u64)> = Vec::new();
+    // Whether a scan past damage found any well-framed record at all.
+    let mut records_past_damage = false;
     let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
     // The first record (in log order) whose body cannot be read.
     let mut unreadable: Option<RecoveryError> = None;
@@ -173,7 +177,9 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
                     at = frame.end;
                 }
                 Err(reason) => {
-                    scanned.extend(marks_after(bytes, at, segment.base));
+                    let (marks, found) = marks_after(bytes, at, segment.base);
+                    scanned.extend(marks);
+                    records_past_damage |= found;
                     bad.push((segment.base, offset, reason));
                     recovered.torn.push(TornTail {
                         base: segment.base,
@@ -219,6 +225,21 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
         }
         if object.is_empty() {
             recovered.objects.remove(key);
+        }
+    }
+    // No Boot record could be walked, yet records follow the bad bytes: the damage is the
+    // log's first record, and without its id no mark after it can be believed, so synced
+    // records would pass for one torn tail and be cut off unseen. Such a log is as good as
+    // empty either way (the node rebuilds from its replicas), so it is called damage: its
+    // bytes are set aside for inspection rather than cut off.
+    if recovered.log_id.is_none() && records_past_damage {
+        if let Some((base, offset, reason)) = bad.first().cloned() {
+            return Err(RecoveryError::Corrupt {
+                base,
+                offset,
+                synced_upto: offset,
+                reason,
+            });
         }
     }
     let synced_scanned = scanned
@@ -296,14 +317,18 @@ fn apply(recovered: &mut Recovered, record: Record) {
                 keys.remove(&key);
             }
         }
+        Record::Rebuilding => recovered.rebuilding = true,
+        Record::Rebuilt => recovered.rebuilding = false,
     }
 }
 
 /// The `Durable` marks that a scan finds after the bad bytes at `bad`: (own logical offset,
-/// upto, log id). The caller decides which to believe.
-fn marks_after(bytes: &[u8], bad: usize, base: u64) -> Vec<(u64, u64, u64)> {
+/// upto, log id), and whether it found any well-framed record. The caller decides which to
+/// believe.
+fn marks_after(bytes: &[u8], bad: usize, base: u64) -> (Vec<(u64, u64, u64)>, bool) {
     let magic = RECORD_MAGIC.to_le_bytes();
     let mut marks = Vec::new();
+    let mut found = false;
     let mut at = bad + 1;
     while at + RECORD_HEADER_BYTES <= bytes.len() {
         if bytes[at..at + 4] != magic {
@@ -312,6 +337,7 @@ fn marks_after(bytes: &[u8], bad: usize, base: u64) -> Vec<(u64, u64, u64)> {
         }
         match Record::decode_at(bytes, at) {
             Ok((record, next)) => {
+                found = true;
                 if let Record::Durable { upto, log_id } = record {
                     marks.push((base + at as u64, upto, log_id));
                 }
@@ -320,5 +346,5 @@ fn marks_after(bytes: &[u8], bad: usize, base: u64) -> Vec<(u64, u64, u64)> {
             Err(_) => at += 1,
         }
     }
-    marks
+    (marks, found)
 }

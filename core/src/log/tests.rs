@@ -119,6 +119,46 @@ fn corruption_before_a_synced_mark_is_an_error() {
     }
 }
 
+/// Damage to the log's first record (its only Boot record) leaves no log id to believe the
+/// marks after it by: it must still be found, not cut off as one torn tail with everything
+/// synced after it (the simulator's damage oracle found this, `replace.yaml` seed 108).
+#[test]
+fn damage_to_the_first_record_with_records_after_it_is_damage_not_a_torn_tail() {
+    let (mut log, _) = sample_log();
+    Record::Durable {
+        upto: log.len() as u64,
+        log_id: LOG,
+    }
+    .encode_into(&mut log);
+    log[RECORD_HEADER_BYTES + 1] ^= 0x40;
+    match recover(&log) {
+        Err(RecoveryError::Corrupt { offset: 0, .. }) => {}
+        other => panic!("expected damage at offset 0, got {other:?}"),
+    }
+    // A torn first record with nothing valid after it is an ordinary torn tail.
+    let (log, starts) = sample_log();
+    let mut torn = log[..starts[1]].to_vec();
+    torn.truncate(starts[1] - 3);
+    let rec = recover(&torn).unwrap();
+    assert_eq!(rec.log_end, 0);
+}
+
+/// Rebuild marks round-trip, and the newest one says whether the node was rebuilding.
+#[test]
+fn the_newest_rebuild_mark_says_whether_a_rebuild_was_unfinished() {
+    let (mut log, _) = sample_log();
+    for (record, rebuilding) in [
+        (Record::Rebuilding, true),
+        (Record::Rebuilt, false),
+        (Record::Rebuilding, true),
+    ] {
+        let at = log.len();
+        record.encode_into(&mut log);
+        assert_eq!(Record::decode_at(&log, at).unwrap(), (record, log.len()));
+        assert_eq!(recover(&log).unwrap().rebuilding, rebuilding);
+    }
+}
+
 #[test]
 fn damage_after_the_synced_mark_is_a_torn_tail() {
     let (mut log, starts) = sample_log();

@@ -380,6 +380,12 @@ pub enum Message {
     Collect {
         keys: Vec<(serde_bytes::ByteBuf, u64)>,
     },
+    /// `ReadReply` from a replica that is rebuilding (`rebuild`): its copy is merged and
+    /// repaired like any other, but it does not count toward R.
+    ReadReplyRebuilding { req: RequestId, object: Object },
+    /// Anti-entropy from a rebuilding node: as `Entropy`, and answer with `Entropy` holding
+    /// your digests of the partitions that are equal, so that it knows it caught up there.
+    EntropyRebuild { digests: Vec<(u32, u64)> },
 }
 
 /// One replica's whole answer to a search over every partition.

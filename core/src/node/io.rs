@@ -103,4 +103,9 @@ pub struct NodeStats {
     pub hints_dropped: u64,
     /// Tombstoned keys this node forgot (`collect`).
     pub tombstones_collected: u64,
+    /// Rebuilds this incarnation started (0 or 1), finished, and logs set aside as damaged
+    /// at its start (0 or 1) (`rebuild`).
+    pub rebuilds_started: u64,
+    pub rebuilds_done: u64,
+    pub damaged_logs_set_aside: u64,
 }

@@ -35,9 +35,10 @@ use crate::handoff::{self, Handoff};
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::{Liveness, PeerView};
-use crate::log::{recover_segments, Recovered, RecoveryError, Segment, TornTail};
+use crate::log::{recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 use crate::message::RequestError;
 use crate::outbox::{Origin, Outbox};
+use crate::rebuild::{Rebuild, RebuildReason, RebuildStatus};
 use crate::ring::Ring;
 use crate::search::{Index, Tokenizer};
 use crate::store::Store;
@@ -61,6 +62,11 @@ pub struct Started {
     /// Valid records read, and keys recovered (for the driver's logs).
     pub records: u64,
     pub keys: usize,
+    /// Recovery found synced records damaged (bit rot, a misdirected write): the node
+    /// starts rebuilding on an empty log. Before it carries out the node's first output,
+    /// the driver moves every segment it found out of the log, keeping their bytes for
+    /// inspection (never deleting them), so that the log starts anew at offset 0.
+    pub set_aside: Option<RecoveryError>,
 }
 
 /// Why a node could not start on its log.
@@ -108,6 +114,9 @@ pub struct Node {
     stats: NodeStats,
     /// Anti-entropy rounds: the last one started, the peer of the next.
     rounds: Rounds,
+    /// Set while this node may hold less than it once did (`rebuild`): its read replies
+    /// do not count toward R.
+    rebuild: Option<Rebuild>,
 }
 
 /// Whether the node takes new requests.
@@ -181,6 +190,18 @@ impl Node {
         let log_id = recovered.log_id.unwrap_or_else(|| rng.next_u64());
         let mut journal = Journal::new(log_id, recovered.log_end, recovered.log_bytes);
         journal.boot(incarnation);
+        let ring = Ring::new(&config.nodes);
+        let reason = if recovered.rebuilding {
+            Some(RebuildReason::Unfinished)
+        } else if recovered.log_id.is_none() {
+            Some(RebuildReason::EmptyLog)
+        } else {
+            None
+        };
+        let rebuild = reason.map(|reason| {
+            journal.append_rebuild(&Record::Rebuilding);
+            Rebuild::new(id, &ring, &config, reason)
+        });
         let mut timers = TimerTable::default();
         timers.set(Timer::Gossip, Time::ZERO);
         timers.set(Timer::AntiEntropy, Time::ZERO);
@@ -189,7 +210,7 @@ impl Node {
         let tokenizer = config.search_index.then(|| Tokenizer::new(config.stemming));
         let mut node = Node {
             id,
-            ring: Ring::new(&config.nodes),
+            ring,
             config,
             rng,
             actor: ActorId {
@@ -209,7 +230,9 @@ impl Node {
             mode: Mode::Serving,
             stats: NodeStats::default(),
             rounds: Rounds::default(),
+            rebuild,
         };
+        node.stats.rebuilds_started = u64::from(node.rebuild.is_some());
         node.journal.flush(&mut node.outbox);
         Ok(node)
     }
@@ -223,11 +246,23 @@ impl Node {
         seed: u64,
         segments: &[Segment<'_>],
     ) -> Result<Started, StartError> {
-        let recovered = recover_segments(segments).map_err(StartError::Recovery)?;
+        let (recovered, set_aside) = match recover_segments(segments) {
+            Ok(recovered) => (recovered, None),
+            // Synced bytes are damaged: what is left may miss any key, so the node trusts
+            // none of it and rebuilds from its replicas on an empty log.
+            Err(damage @ RecoveryError::Corrupt { .. }) => (Recovered::empty(), Some(damage)),
+            Err(error) => return Err(StartError::Recovery(error)),
+        };
         let torn = recovered.torn.clone();
         let (segment_base, log_end) = (recovered.segment_base, recovered.log_end);
         let (records, keys) = (recovered.records, recovered.objects.len());
-        let node = Node::new(config, id, seed, recovered).map_err(StartError::Config)?;
+        let mut node = Node::new(config, id, seed, recovered).map_err(StartError::Config)?;
+        if set_aside.is_some() {
+            node.stats.damaged_logs_set_aside = 1;
+            if let Some(rebuild) = node.rebuild.as_mut() {
+                rebuild.reason = RebuildReason::Damaged;
+            }
+        }
         Ok(Started {
             node,
             torn,
@@ -235,6 +270,7 @@ impl Node {
             log_end,
             records,
             keys,
+            set_aside,
         })
     }
 
@@ -275,6 +311,20 @@ impl Node {
     /// How every other member looks to this node's failure detector now.
     pub fn peers(&self) -> Vec<PeerView> {
         self.liveness.peers(self.id, self.now, &self.config)
+    }
+
+    /// Ends the rebuild once every other replica's digests were seen equal (`rebuild`).
+    fn check_rebuilt(&mut self) {
+        if self.rebuild.as_ref().is_some_and(Rebuild::is_done) {
+            self.rebuild = None;
+            self.stats.rebuilds_done += 1;
+            self.journal.append_rebuild(&Record::Rebuilt);
+        }
+    }
+
+    /// The rebuild in progress, if this node may hold less than it once did (`rebuild`).
+    pub fn rebuilding(&self) -> Option<RebuildStatus> {
+        self.rebuild.as_ref().map(Rebuild::status)
     }
 
     /// Hinted keys waiting for each peer that has any (`handoff`).
@@ -334,6 +384,9 @@ impl Node {
             let handoff = self.now + self.config.handoff_interval;
             self.timers.set(Timer::Handoff, handoff);
             self.store.restamp_tombstones(self.now);
+            if let Some(rebuild) = self.rebuild.as_mut() {
+                rebuild.since = self.now;
+            }
         }
         if self.mode == Mode::Halted {
             if let Input::Client {
@@ -418,7 +471,8 @@ impl Node {
                 .set(Timer::Gossip, now + self.config.heartbeat_interval);
         }
         if self.timers.is_due(Timer::AntiEntropy, now) {
-            if self.config.anti_entropy {
+            // A rebuild needs its exchanges even where anti-entropy is turned off.
+            if self.config.anti_entropy || self.rebuild.is_some() {
                 let pick = self.rng.next_u64();
                 self.entropy().round(pick);
             }
@@ -433,13 +487,14 @@ impl Node {
                 .set(Timer::Handoff, now + self.config.handoff_interval);
         }
         if self.timers.is_due(Timer::Collect, now) {
-            if self.journal.booted() {
+            if self.journal.booted() && self.rebuild.is_none() {
                 let collector = &mut self.collector;
                 collect!(self).round(collector);
             }
             self.timers
                 .set(Timer::Collect, now + self.config.anti_entropy_interval);
         }
+        self.check_rebuilt();
         let mut ctx = ctx!(self);
         self.coordinator.handle_timers(&mut ctx);
     }
@@ -478,6 +533,7 @@ impl Node {
             outbox: &mut self.outbox,
             stats: &mut self.stats,
             rounds: &mut self.rounds,
+            rebuild: self.rebuild.as_mut(),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::collect::Collect;
 use crate::coordinator::{Ctx, Round, SearchReply};
 use crate::ids::NodeId;
 use crate::message::{KeyObject, Message, RequestError};
+use crate::rebuild::Standing;
 use crate::replica::{Gather, Replica};
 use crate::timer::Timer;
 
@@ -33,7 +34,14 @@ impl Node {
                 }
                 return;
             }
-            Message::Entropy { digests } => return self.entropy().digests(from, digests),
+            Message::Entropy { digests } => {
+                self.entropy().digests(from, digests, Standing::Whole);
+                return self.check_rebuilt();
+            }
+            Message::EntropyRebuild { digests } => {
+                self.entropy().digests(from, digests, Standing::Rebuilding);
+                return self.check_rebuilt();
+            }
             Message::EntropyKeys { partition, keys } => {
                 if let Some(next) = self.entropy().keys(from, partition, keys) {
                     self.timers.set(Timer::AntiEntropy, next);
@@ -48,6 +56,8 @@ impl Node {
                 message
             }
             Message::EntropyPull { keys } => return self.entropy().pull(from, keys),
+            // A rebuilding node may miss tombstones its replicas hold: it agrees to nothing.
+            Message::CollectAsk { .. } if self.rebuild.is_some() => return,
             Message::CollectAsk { keys } => return collect!(self).ask(from, keys),
             Message::CollectReply { keys } => {
                 let collector = &mut self.collector;
@@ -63,6 +73,10 @@ impl Node {
             }
             other => other,
         };
+        let standing = match self.rebuild {
+            Some(_) => Standing::Rebuilding,
+            None => Standing::Whole,
+        };
         let mut replica = Replica {
             store: &mut self.store,
             journal: &mut self.journal,
@@ -72,6 +86,7 @@ impl Node {
         match message {
             Message::Gossip { .. }
             | Message::Entropy { .. }
+            | Message::EntropyRebuild { .. }
             | Message::EntropyKeys { .. }
             | Message::EntropyPull { .. }
             | Message::CollectAsk { .. }
@@ -83,7 +98,7 @@ impl Node {
                     replica.merge(key, object);
                 }
             }
-            Message::Read { req, key } => replica.read(from, req, key),
+            Message::Read { req, key } => replica.read(from, req, key, standing),
             Message::ReplicateAck { req } => {
                 let mut ctx = ctx!(self);
                 self.coordinator.handle_replicate_ack(&mut ctx, from, req)
@@ -91,7 +106,13 @@ impl Node {
             Message::ReadReply { req, object } => {
                 let mut ctx = ctx!(self);
                 self.coordinator
-                    .handle_read_reply(&mut ctx, from, req, object)
+                    .handle_read_reply(&mut ctx, from, req, object, Standing::Whole)
+            }
+            Message::ReadReplyRebuilding { req, object } => {
+                let mut ctx = ctx!(self);
+                let standing = Standing::Rebuilding;
+                self.coordinator
+                    .handle_read_reply(&mut ctx, from, req, object, standing)
             }
             Message::Forward { req, .. } if self.mode == Mode::Draining => {
                 let result = Err(RequestError::ShuttingDown);

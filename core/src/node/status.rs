@@ -11,6 +11,7 @@ use crate::entropy::RoundStatus;
 use crate::ids::NodeId;
 use crate::limits::PARTITIONS;
 use crate::node::{Node, NodeStats};
+use crate::rebuild::RebuildStatus;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,8 @@ pub struct NodeStatus {
     pub hint_backlog: Vec<(NodeId, u64)>,
     /// Keys held here whose every version is a tombstone: pending collection (`collect`).
     pub tombstones_pending: u64,
+    /// Set while the node rebuilds (`rebuild`): its read replies do not count toward R.
+    pub rebuilding: Option<RebuildStatus>,
 }
 
 /// How one member looks to the node that reports.
@@ -84,6 +87,7 @@ impl Node {
                 .map(|(peer, keys)| (peer, keys as u64))
                 .collect(),
             tombstones_pending: self.tombstones_pending() as u64,
+            rebuilding: self.rebuilding(),
         }
     }
 }
@@ -127,6 +131,9 @@ impl NodeStats {
             ("hints_delivered", s.hints_delivered),
             ("hints_dropped", s.hints_dropped),
             ("tombstones_collected", s.tombstones_collected),
+            ("rebuilds_started", s.rebuilds_started),
+            ("rebuilds_done", s.rebuilds_done),
+            ("damaged_logs_set_aside", s.damaged_logs_set_aside),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))

@@ -22,8 +22,14 @@ fn config_is_validated() {
 }
 
 /// Node 1 of three, with its Boot record durable.
+/// A node booted on a log it trusts (not rebuilding: its read replies count toward R).
 fn booted_node() -> Node {
-    let mut node = Node::new(config(), NodeId(1), 7, Recovered::empty()).unwrap();
+    let whole = Recovered {
+        log_id: Some(99),
+        incarnation: Some(1),
+        ..Recovered::empty()
+    };
+    let mut node = Node::new(config(), NodeId(1), 7, whole).unwrap();
     let Some(Output::Persist { end, .. }) = node.poll_output() else {
         panic!("expected the boot record");
     };

@@ -25,7 +25,7 @@ use tern_core::{
     recover_segments, Config, ConfigError, Node, NodeId, Recovered, RecoveryError, Segment,
     StartError, Started, TornTail,
 };
-use tern_storage::{open_log, Dir, Opened, StorageError};
+use tern_storage::{open_log, started_layout, Dir, Opened, Segments, StorageError};
 use tokio::sync::mpsc;
 
 pub use tern_storage::{segment_file_name, DiskCommand, OpenStats, Oversized};
@@ -198,6 +198,10 @@ impl Dir for RealDir {
         Ok(fs::metadata(self.path.join(name))?.len())
     }
 
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        fs::rename(self.path.join(from), self.path.join(to))
+    }
+
     fn evict(&mut self, name: &str) -> io::Result<bool> {
         evict_cached_pages(&File::open(self.path.join(name))?)
     }
@@ -308,7 +312,7 @@ impl Drop for DirLock {
 pub fn open(dir: &Path) -> Result<(Recovered, LogWriter), DiskError> {
     let recover =
         |segments: &[Segment<'_>]| recover_segments(segments).map_err(StartError::Recovery);
-    let layout = |r: &Recovered| (r.torn.clone(), r.segment_base);
+    let layout = |r: &Recovered| (r.torn.clone(), r.segment_base, Segments::Keep);
     open_with(dir, recover, layout).map_err(|failure| match failure {
         StartFailure::Disk(error) => error,
         StartFailure::Config(error) => DiskError::Io {
@@ -336,15 +340,14 @@ pub fn open_node(
     seed: u64,
 ) -> Result<(Started, LogWriter), StartFailure> {
     let start = |segments: &[Segment<'_>]| Node::start(config, id, seed, segments);
-    let layout = |s: &Started| (s.torn.clone(), s.segment_base);
-    open_with(dir, start, layout)
+    open_with(dir, start, started_layout)
 }
 
 /// Locks `dir` and opens its log through `tern_storage`.
 fn open_with<T>(
     dir: &Path,
     start: impl FnOnce(&[Segment<'_>]) -> Result<T, StartError>,
-    layout: impl Fn(&T) -> (Vec<TornTail>, u64),
+    layout: impl Fn(&T) -> (Vec<TornTail>, u64, Segments),
 ) -> Result<(T, LogWriter), StartFailure> {
     fs::create_dir_all(dir)
         .map_err(DiskError::io("create data directory", dir))
@@ -363,6 +366,13 @@ fn open_with<T>(
         writer,
         stats,
     } = opened;
+    if stats.segments_set_aside > 0 {
+        tracing::error!(
+            segments = stats.segments_set_aside,
+            "synced log bytes are damaged: every segment was renamed damaged-NNNN-... (kept \
+             for inspection) and the node starts on an empty log, rebuilding from its replicas"
+        );
+    }
     if stats.torn_tails_truncated > 0 {
         tracing::warn!(
             tails = stats.torn_tails_truncated,

@@ -55,6 +55,13 @@ async fn a_failed_log_write_stops_the_node_on_cores_halt_after_answering_its_cli
     disk_events_tx
         .send(DiskEvent::Persisted { upto: end })
         .unwrap();
+    // A new node rebuilds; alone in its cluster, it is done at once and logs so.
+    let DiskCommand::Persist { end, .. } = next_command(&disk_rx).await else {
+        panic!("the next command is the Rebuilt record's append");
+    };
+    disk_events_tx
+        .send(DiskEvent::Persisted { upto: end })
+        .unwrap();
 
     // A write reaches the log, and the disk fails it.
     let client = ClientId(9);

@@ -80,7 +80,11 @@ pub struct Disk {
     requested: SyncTarget,
     /// Bytes that vanished when their cached pages were dropped.
     evicted_bytes: u64,
-    /// Every object of every durable record: the synced state a power cut would leave.
+    /// Every object of every durable record: the synced state a power cut would leave. It
+    /// keeps what a replaced disk or a log set aside held: the "acknowledged = durable"
+    /// checker asks whether a replica had synced a write when its acknowledgement was
+    /// counted, and a disk lost since (while the acknowledgement was on its way) does not
+    /// change that answer; whether the write survived is the durability checker's question.
     synced: BTreeMap<Vec<u8>, Object>,
 }
 
@@ -198,12 +202,60 @@ impl Disk {
         damage
     }
 
+    /// The disk is replaced by an empty one (while its node is down): nothing is left but
+    /// the record of what it had synced (`synced`).
+    pub fn replace(&mut self) {
+        let synced = std::mem::take(&mut self.synced);
+        *self = Disk::new(self.sector_bytes);
+        self.synced = synced;
+    }
+
+    /// Bit rot, or a misdirected write, while the node is down: one byte of a synced record
+    /// that a later synced `Durable` mark vouches for (so that recovery can tell it from a
+    /// torn tail) changes. Returns the segment and offset in it, or `None` if no such byte
+    /// exists yet.
+    pub fn corrupt(&mut self, rng: &mut SimRng) -> Option<(u64, usize)> {
+        let mut vouched = 0;
+        let mut segments = Vec::new();
+        for (name, file) in &self.files {
+            let Some(base) = tern_storage::parse_segment_name(name) else {
+                continue;
+            };
+            let durable = &file.data[..file.durable_len];
+            let mut at = 0;
+            while let Ok((record, next)) = Record::decode_at(durable, at) {
+                if let Record::Durable { upto, .. } = record {
+                    vouched = vouched.max(upto);
+                }
+                at = next;
+            }
+            segments.push((name.clone(), base, at));
+        }
+        // Bytes before `vouched` in segments whose valid records reach them.
+        let candidates: Vec<(String, u64, usize)> = segments
+            .into_iter()
+            .filter_map(|(name, base, valid)| {
+                let end = (valid as u64).min(vouched.saturating_sub(base));
+                (end > 0).then_some((name, base, end as usize))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let (name, base, end) = &candidates[rng.index(candidates.len())];
+        let at = rng.index(*end);
+        let flip = (rng.next_u64() % 255 + 1) as u8;
+        let file = self.files.get_mut(name)?;
+        Arc::make_mut(&mut file.data)[at] ^= flip;
+        Some((*base, at))
+    }
+
     /// Bytes that vanished when cached pages were dropped since the last call.
     pub fn take_evicted_bytes(&mut self) -> u64 {
         std::mem::take(&mut self.evicted_bytes)
     }
 
-    /// The synced state of `key`: what recovery would read after a power cut now.
+    /// What the disk had synced of `key`, including what a replacement or a set-aside lost.
     pub fn synced(&self, key: &[u8]) -> Option<&Object> {
         self.synced.get(key)
     }
@@ -214,7 +266,11 @@ impl Disk {
     /// nothing (over half the records: compaction rewrites what is already synced).
     fn fold_synced(&mut self) {
         let mut dots = Vec::new();
-        for file in self.files.values_mut().filter(|f| f.name_durable) {
+        let segments = self
+            .files
+            .iter_mut()
+            .filter(|(name, f)| f.name_durable && tern_storage::parse_segment_name(name).is_some());
+        for (_, file) in segments {
             while file.decoded_upto < file.durable_len {
                 let durable = &file.data[..file.durable_len];
                 let synced = &self.synced;
@@ -359,6 +415,17 @@ impl tern_storage::Dir for Disk {
         // bytes a failed sync poisoned (eviction drops those before anything is cut).
         let reachable = file.failed_from.unwrap_or(usize::MAX);
         file.durable_len = file.data.len().min(reachable).max(file.durable_len);
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        let file = self
+            .files
+            .remove(from)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, from.to_string()))?;
+        // Only start-up renames (to set damaged segments aside), and it syncs the directory
+        // before anything else: the new name is as durable as the old one was.
+        self.files.insert(to.to_string(), file);
         Ok(())
     }
 

@@ -13,7 +13,7 @@ fn complete(disk: &mut Disk) {
 fn opened(disk: &mut Disk) -> (Recovered, LogWriter<String>) {
     let start = |s: &[Segment<'_>]| recover_segments(s).map_err(StartError::Recovery);
     let opened = open_log(disk, start, |r: &Recovered| {
-        (r.torn.clone(), r.segment_base)
+        (r.torn.clone(), r.segment_base, tern_storage::Segments::Keep)
     })
     .expect("the log opens");
     complete(disk);

@@ -63,6 +63,14 @@ pub struct FaultCounts {
     pub entropy_keys_pushed: u64,
     pub entropy_keys_pulled: u64,
     pub tombstones_collected: u64,
+    /// Disks replaced by empty ones, and synced bytes damaged (`disk_replace`,
+    /// `corrupt_synced`); damages recovery detected (it set the log aside); rebuilds that
+    /// nodes started and finished (every empty or damaged log starts one).
+    pub disks_replaced: u64,
+    pub corruptions: u64,
+    pub corruptions_detected: u64,
+    pub rebuilds_started: u64,
+    pub rebuilds_done: u64,
 }
 
 impl FaultCounts {
@@ -81,7 +89,16 @@ impl FaultCounts {
         self.entropy_keys_pushed += stats.entropy_keys_pushed;
         self.entropy_keys_pulled += stats.entropy_keys_pulled;
         self.tombstones_collected += stats.tombstones_collected;
+        self.rebuilds_started += stats.rebuilds_started;
+        self.rebuilds_done += stats.rebuilds_done;
     }
+}
+
+/// What a disk lost while its node was down, until the node has rebuilt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Damage {
+    Replaced,
+    Corrupted,
 }
 
 /// How a node goes down.
@@ -196,6 +213,7 @@ impl World {
                 self.power_loss(i);
             }
         }
+        self.damage_disk(i);
         if self.second_thread {
             // The next start will be incarnation `incarnation + 1` (see `start_node`).
             let next = self.procs[i].incarnation + 1;
@@ -216,6 +234,49 @@ impl World {
         let delay =
             Span::from_millis(self.fault_rng.range(self.scenario.faults.restart_delay_ms)).micros();
         self.after(delay, Event::Restart { node: i });
+    }
+
+    /// While node `i` is down: with probability `disk_replace` its disk is replaced by an
+    /// empty one, else with probability `corrupt_synced` one vouched-for synced byte of its
+    /// log changes. Only while every other node is whole (no damage it has not rebuilt from,
+    /// not rebuilding), so that every acknowledged write keeps a copy on a node that lost
+    /// nothing. Draws nothing where the scenario enables neither (other runs stay the same).
+    fn damage_disk(&mut self, i: usize) {
+        let faults = &self.scenario.faults;
+        let (replace, corrupt) = (faults.disk_replace, faults.corrupt_synced);
+        if replace == 0.0 && corrupt == 0.0 {
+            return;
+        }
+        self.note_rebuilt();
+        let others_whole = self.procs.iter().enumerate().all(|(j, p)| {
+            j == i
+                || (p.damage.is_none() && p.node.as_ref().is_none_or(|n| n.rebuilding().is_none()))
+        });
+        if !others_whole {
+            return;
+        }
+        let p = &mut self.procs[i];
+        if self.fault_rng.chance(replace) {
+            p.disk.replace();
+            p.damage = Some(Damage::Replaced);
+            p.damaged_byte = None;
+            self.faults.disks_replaced += 1;
+        } else if self.fault_rng.chance(corrupt) {
+            if let Some(at) = p.disk.corrupt(&mut self.disk_rng) {
+                p.damage = Some(Damage::Corrupted);
+                p.damaged_byte = Some(at);
+                self.faults.corruptions += 1;
+            }
+        }
+    }
+
+    /// Forgets the damage of every node that is up and no longer rebuilding.
+    pub(super) fn note_rebuilt(&mut self) {
+        for p in &mut self.procs {
+            if p.node.as_ref().is_some_and(|n| n.rebuilding().is_none()) {
+                p.damage = None;
+            }
+        }
     }
 
     /// At node `i`'s restart: when every node up suspects it (or would, with no news of it

@@ -8,13 +8,13 @@
 //! completing after a drawn latency. It never decides about keys, versions or quorums, and
 //! never chooses when a node fails: that is `faults`.
 
-use super::faults::CrashKind;
+use super::faults::{CrashKind, Damage};
 use super::{Event, Phase, World};
 use crate::checker::Violation;
 use crate::disk::{Disk, SyncTarget};
 use crate::rng::derive_seed;
-use tern_core::{Input, Node, NodeId, Output, Response, Started, Time};
-use tern_storage::{open_log, DiskCommand, LogWriter, StorageError};
+use tern_core::{Input, Node, NodeId, Output, Response, Time};
+use tern_storage::{open_log, started_layout, DiskCommand, LogWriter, StorageError};
 
 #[derive(Debug)]
 pub(super) struct Proc {
@@ -31,6 +31,11 @@ pub(super) struct Proc {
     /// The recovery of this node's log, run on another thread since its crash.
     pub(super) ahead: Option<super::ahead::Ahead>,
     timer_at: Option<Time>,
+    /// Damage done to the disk while the node was down, until the node has rebuilt.
+    pub(super) damage: Option<Damage>,
+    /// The synced byte damaged (segment base, offset): recovery must find it at the next
+    /// start (the oracle of `start_node`).
+    pub(super) damaged_byte: Option<(u64, usize)>,
 }
 
 impl Proc {
@@ -46,6 +51,8 @@ impl Proc {
             syncing: false,
             ahead: None,
             timer_at: None,
+            damage: None,
+            damaged_byte: None,
         }
     }
 }
@@ -84,9 +91,8 @@ impl World {
             }
             None => Node::start(config, id, seed, segments),
         };
-        let layout = |s: &Started| (s.torn.clone(), s.segment_base);
         // Start-up takes no virtual time: its syncs complete at once.
-        let opened = open_log(&mut p.disk, start, layout);
+        let opened = open_log(&mut p.disk, start, started_layout);
         let syncs = p.disk.take_syncs();
         p.disk.complete_sync(&syncs);
         self.faults.recoveries_ahead += u64::from(used_ahead);
@@ -102,6 +108,19 @@ impl World {
                 return;
             }
         };
+        if let Some((base, at)) = p.damaged_byte.take() {
+            match opened.started.set_aside {
+                Some(_) => self.faults.corruptions_detected += 1,
+                None => self.violations.push(Violation {
+                    checker: "damage detection",
+                    detail: format!(
+                        "{}: the synced byte damaged at offset {at} of the segment at {base} \
+                         went undetected by recovery",
+                        p.id
+                    ),
+                }),
+            }
+        }
         self.faults.torn_tails_truncated += opened.stats.torn_tails_truncated;
         self.faults.bytes_truncated += opened.stats.bytes_truncated;
         p.writer = Some(opened.writer);

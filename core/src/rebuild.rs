@@ -1,0 +1,161 @@
+//! Rebuilding: a node that may hold less than it once did does not count toward R until its
+//! replicas have given it back what it lost.
+//!
+//! A node starts **rebuilding** when its log gives it no reason to trust it:
+//! - the log is empty (a new or replaced disk: an empty disk cannot tell whether it ever held
+//!   anything, so a new cluster's nodes rebuild too, from each other, in one exchange);
+//! - recovery found synced records damaged (`Damage`): the node sets every segment aside for
+//!   inspection and starts on an empty log, since what is left may miss any key, and an older
+//!   copy may even hold versions its replicas have since collected;
+//! - its log says it was rebuilding when it stopped (`Record::Rebuilding` not followed by
+//!   `Record::Rebuilt`): a crash during a rebuild does not end it.
+//!
+//! While rebuilding, a node takes writes (what it syncs is real, and counts toward W), but
+//! its read replies say so (`Message::ReadReplyRebuilding`) and never count toward R, and
+//! it agrees to no tombstone collection. It is rebuilt once, for every partition it
+//! replicates, it has seen every other replica's digest of that partition equal to its own
+//! (`caught_up`): at that moment it held exactly what that replica held, so it holds every
+//! write any replica had acknowledged before. Digests arrive with anti-entropy: the peers'
+//! own rounds (started at once when they hear of the node's new incarnation), and the
+//! node's rounds, which ask the peers it still waits for with `Message::EntropyRebuild`,
+//! answered with the digests that are equal besides the keys of those that differ.
+//!
+//! A rebuild waits for every other replica of each partition: one replica that is down
+//! keeps it going, since it may be the only one that held a write this node lost.
+
+use crate::ids::NodeId;
+use crate::limits::PARTITIONS;
+use crate::node::Config;
+use crate::ring::Ring;
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Whether a replica's read replies count toward R.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Whole,
+    /// Rebuilding: its copy may miss writes its replicas acknowledged.
+    Rebuilding,
+}
+
+/// Why a node started rebuilding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RebuildReason {
+    /// Its log was empty: a new or replaced disk.
+    EmptyLog,
+    /// Recovery found damaged synced records; the segments were set aside.
+    Damaged,
+    /// It was rebuilding when it stopped.
+    Unfinished,
+}
+
+impl RebuildReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            RebuildReason::EmptyLog => "empty log",
+            RebuildReason::Damaged => "damaged log set aside",
+            RebuildReason::Unfinished => "rebuild unfinished at the last stop",
+        }
+    }
+}
+
+/// A rebuild in progress: the (peer, partition) pairs whose digests this node has not yet
+/// seen equal to its own.
+#[derive(Clone, Debug)]
+pub(crate) struct Rebuild {
+    pub reason: RebuildReason,
+    pub since: Time,
+    waiting: BTreeSet<(NodeId, u32)>,
+}
+
+impl Rebuild {
+    /// Every (other replica, partition) pair of the partitions `me` replicates at the
+    /// default N (anti-entropy's scope).
+    pub fn new(me: NodeId, ring: &Ring, config: &Config, reason: RebuildReason) -> Rebuild {
+        let n = usize::from(config.n);
+        let mut waiting = BTreeSet::new();
+        for partition in 0..PARTITIONS {
+            let replicas = ring.partition_replicas(partition, n);
+            if !replicas.contains(&me) {
+                continue;
+            }
+            for peer in replicas.into_iter().filter(|p| *p != me) {
+                waiting.insert((peer, partition));
+            }
+        }
+        Rebuild {
+            reason,
+            since: Time::ZERO,
+            waiting,
+        }
+    }
+
+    /// `peer`'s digest of `partition` was equal to this node's own.
+    pub fn caught_up(&mut self, peer: NodeId, partition: u32) {
+        self.waiting.remove(&(peer, partition));
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Partitions still waited for, counted once each.
+    pub fn partitions_waiting(&self) -> u64 {
+        let partitions: BTreeSet<u32> = self.waiting.iter().map(|(_, p)| *p).collect();
+        partitions.len() as u64
+    }
+
+    /// The peers still waited for, in order.
+    pub fn peers_waiting(&self) -> Vec<NodeId> {
+        let peers: BTreeSet<NodeId> = self.waiting.iter().map(|(p, _)| *p).collect();
+        peers.into_iter().collect()
+    }
+}
+
+/// A rebuild's state for status reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildStatus {
+    pub reason: RebuildReason,
+    pub since: Time,
+    pub partitions_waiting: u64,
+}
+
+impl Rebuild {
+    pub fn status(&self) -> RebuildStatus {
+        RebuildStatus {
+            reason: self.reason,
+            since: self.since,
+            partitions_waiting: self.partitions_waiting(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three() -> (Config, Ring) {
+        let nodes = vec![NodeId(1), NodeId(2), NodeId(3)];
+        let config = Config::new(nodes.clone());
+        (config, Ring::new(&nodes))
+    }
+
+    #[test]
+    fn a_rebuild_ends_only_once_every_other_replica_of_every_partition_was_equal() {
+        let (config, ring) = three();
+        let mut rebuild = Rebuild::new(NodeId(1), &ring, &config, RebuildReason::EmptyLog);
+        assert_eq!(rebuild.partitions_waiting(), u64::from(PARTITIONS));
+        for p in 0..PARTITIONS {
+            rebuild.caught_up(NodeId(2), p);
+        }
+        assert!(!rebuild.is_done(), "node 3 was never compared");
+        assert_eq!(rebuild.peers_waiting(), vec![NodeId(3)]);
+        for p in 0..PARTITIONS - 1 {
+            rebuild.caught_up(NodeId(3), p);
+        }
+        assert!(!rebuild.is_done());
+        rebuild.caught_up(NodeId(3), PARTITIONS - 1);
+        assert!(rebuild.is_done());
+    }
+}
