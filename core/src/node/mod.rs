@@ -34,13 +34,13 @@ use crate::entropy::{Entropy, Rounds};
 use crate::handoff::{self, Handoff};
 use crate::ids::NodeId;
 use crate::journal::Journal;
-use crate::liveness::{Liveness, PeerView};
+use crate::liveness::Liveness;
 use crate::log::{recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 use crate::message::RequestError;
 use crate::outbox::{Origin, Outbox};
-use crate::rebuild::{Rebuild, RebuildReason, RebuildStatus};
+use crate::rebuild::{Rebuild, RebuildReason};
 use crate::ring::Ring;
-use crate::search::{Index, Tokenizer};
+use crate::search::Tokenizer;
 use crate::store::Store;
 use crate::time::Time;
 use crate::timer::{Timer, TimerTable};
@@ -166,6 +166,7 @@ macro_rules! ctx {
 }
 
 mod peer;
+mod view;
 
 impl Node {
     /// Builds a node from its recovered state. Drain `poll_output` before the first
@@ -292,27 +293,6 @@ impl Node {
         &self.stats
     }
 
-    /// This replica's copy of `key`, durable or not.
-    pub fn object(&self, key: &[u8]) -> Option<&Object> {
-        self.store.get(key)
-    }
-
-    /// Every key this node holds, in key order.
-    pub fn objects(&self) -> impl Iterator<Item = (&[u8], &Object)> {
-        self.store.iter().map(|(k, o)| (k.as_slice(), o))
-    }
-
-    /// This replica's search index over the keys it holds (`None` if the cluster keeps
-    /// none). Read-only: for tests and the simulator's search checker.
-    pub fn index(&self) -> Option<&Index> {
-        self.store.index()
-    }
-
-    /// How every other member looks to this node's failure detector now.
-    pub fn peers(&self) -> Vec<PeerView> {
-        self.liveness.peers(self.id, self.now, &self.config)
-    }
-
     /// Ends the rebuild once every other replica's digests were seen equal (`rebuild`).
     fn check_rebuilt(&mut self) {
         if self.rebuild.as_ref().is_some_and(Rebuild::is_done) {
@@ -320,40 +300,6 @@ impl Node {
             self.stats.rebuilds_done += 1;
             self.journal.append_rebuild(&Record::Rebuilt);
         }
-    }
-
-    /// The rebuild in progress, if this node may hold less than it once did (`rebuild`).
-    pub fn rebuilding(&self) -> Option<RebuildStatus> {
-        self.rebuild.as_ref().map(Rebuild::status)
-    }
-
-    /// Hinted keys waiting for each peer that has any (`handoff`).
-    pub fn hint_backlog(&self) -> Vec<(NodeId, usize)> {
-        self.handoff.backlog()
-    }
-
-    /// Keys held here whose every version is a tombstone: pending collection.
-    pub fn tombstones_pending(&self) -> usize {
-        self.store.tombstone_count()
-    }
-
-    /// From now on, keep every key collection forgets, with the tombstones it held, for
-    /// `take_collected` (the simulator checks that nothing they replaced comes back).
-    pub fn record_collections(&mut self) {
-        self.collected.get_or_insert_with(Vec::new);
-    }
-
-    /// The keys forgotten since the last call, if `record_collections` was called.
-    pub fn take_collected(&mut self) -> Vec<(Vec<u8>, Object)> {
-        self.collected
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-    }
-
-    /// Requests being coordinated or forwarded right now.
-    pub fn pending_requests(&self) -> usize {
-        self.coordinator.len()
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
