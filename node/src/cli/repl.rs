@@ -60,8 +60,10 @@ pub fn run(runtime: &tokio::runtime::Runtime, session: &Session, defaults: Reque
     if let Some(path) = &history {
         // A first session has no history yet; any other problem only loses the history.
         let _ = editor.load_history(path);
+    }
+    if terminal {
         println!(
-            "tern: connected lazily to {}; `help` lists the commands, `quit` leaves",
+            "tern: nodes {}; `help` lists the commands, `quit` or Ctrl-D leaves",
             session.nodes.join(",")
         );
     }
