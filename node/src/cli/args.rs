@@ -20,12 +20,13 @@ pub struct Cli {
     /// Nodes to try, in order: HOST:PORT,HOST:PORT,... (or the TERN_NODES variable).
     #[arg(
         long,
+        global = true,
         env = "TERN_NODES",
         default_value = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
     )]
     pub nodes: String,
     /// Give up waiting for a reply after this long.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, global = true, default_value_t = 10_000)]
     pub timeout_ms: u64,
     #[command(flatten)]
     pub flags: RequestFlags,
@@ -252,5 +253,8 @@ mod tests {
         assert_eq!(cli.flags.w, Some(2));
         assert!(matches!(cli.command, Some(Command::Set { value: Some(v), .. }) if v == "-"));
         assert!(Cli::try_parse_from(["tern"]).unwrap().command.is_none());
+        let cli = Cli::try_parse_from(["tern", "get", "k", "--nodes", "a:1,b:2"]).unwrap();
+        assert_eq!(cli.node_list(), ["a:1", "b:2"]);
+        assert!(Line::try_parse_from(["get", "k", "--nodes", "a:1"]).is_err());
     }
 }
