@@ -1,5 +1,15 @@
 //! What the `tern-node` binary parses: command-line flags, the YAML config file, peer lists.
 //! Kept in the library so that tests can check the parsing without starting a process.
+//!
+//! The `tern` client's command line is in the submodules: `args` (what it parses), `value`
+//! (where a value comes from), `exec` (running a command), `output` (text or JSON) and
+//! `repl` (the interactive prompt).
+
+pub mod args;
+pub mod exec;
+pub mod output;
+pub mod repl;
+pub mod value;
 
 use crate::embed::NodeOptions;
 use crate::limits::CONFIG_FILE_BYTES_MAX;
