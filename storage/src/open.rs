@@ -77,14 +77,7 @@ pub fn open_log<D: Dir, T>(
         .map_err(StorageError::io("create data directory", ""))?;
     let mut segments = list_segments(dir)?;
     if segments.is_empty() {
-        let name = segment_file_name(0);
-        let mut file = dir
-            .create(&name)
-            .map_err(StorageError::io("create log segment", &name))?;
-        dir.sync(&mut file)
-            .map_err(StorageError::io("sync new log segment", &name))?;
-        dir.sync_dir()
-            .map_err(StorageError::io("sync data directory", ""))?;
+        create_first_segment(dir)?;
         segments.push(0);
     }
     let mut stats = OpenStats::default();
@@ -166,6 +159,12 @@ fn set_aside<D: Dir>(dir: &mut D, segments: &[u64]) -> Result<u64, StorageError>
         dir.rename(&name, &set_aside_file_name(set, &name))
             .map_err(StorageError::io("set damaged log segment aside", &name))?;
     }
+    create_first_segment(dir)?;
+    Ok(segments.len() as u64)
+}
+
+/// Creates an empty segment at offset 0 and makes it and its name durable.
+fn create_first_segment<D: Dir>(dir: &mut D) -> Result<(), StorageError> {
     let name = segment_file_name(0);
     let mut file = dir
         .create(&name)
@@ -173,8 +172,7 @@ fn set_aside<D: Dir>(dir: &mut D, segments: &[u64]) -> Result<u64, StorageError>
     dir.sync(&mut file)
         .map_err(StorageError::io("sync new log segment", &name))?;
     dir.sync_dir()
-        .map_err(StorageError::io("sync data directory", ""))?;
-    Ok(segments.len() as u64)
+        .map_err(StorageError::io("sync data directory", ""))
 }
 
 /// The bases of the segments in `dir`, oldest first.
