@@ -119,10 +119,12 @@ pub fn open_log<D: Dir, T>(
     })?;
     drop(views);
     drop(contents);
-    let (torn_tails, segment_base, fate) = layout(&started);
+    let (mut torn_tails, mut segment_base, fate) = layout(&started);
     if fate == Segments::SetAside {
+        // The log starts anew: nothing of the old segments is cut or appended to.
         stats.segments_set_aside = set_aside(dir, &segments)?;
         segments = vec![0];
+        (torn_tails, segment_base) = (Vec::new(), 0);
     }
     for torn in &torn_tails {
         let name = segment_file_name(torn.base);

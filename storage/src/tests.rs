@@ -116,6 +116,48 @@ fn names_round_trip_and_strangers_are_ignored() {
     assert_eq!(parse_segment_name("LOCK"), None);
 }
 
+/// Core found synced bytes damaged: every segment is renamed out of the log (a second time
+/// takes the next set number), and an empty first segment is created and made durable,
+/// name included, before the writer opens it.
+#[test]
+fn a_damaged_log_is_set_aside_under_names_recovery_never_reads() {
+    let mut dir = Recording::default();
+    dir.files.insert(seg(0), boot(1));
+    dir.files.insert(seg(40), boot(2));
+    let kept = dir.files.clone();
+    let start = |segments: &[tern_core::Segment<'_>]| {
+        recover_segments(segments).map_err(tern_core::StartError::Recovery)
+    };
+    let set_aside = |r: &Recovered| (r.torn.clone(), r.segment_base, Segments::SetAside);
+    let opened = open_log(&mut dir, start, set_aside).unwrap();
+    assert_eq!(opened.stats.segments_set_aside, 2);
+    let first = |name: &str| set_aside_file_name(1, name);
+    assert_eq!(dir.files[&first(&seg(0))], kept[&seg(0)]);
+    assert_eq!(dir.files[&first(&seg(40))], kept[&seg(40)]);
+    assert_eq!(dir.files[&seg(0)], Vec::<u8>::new());
+    assert!(!dir.files.contains_key(&seg(40)));
+    let tail: Vec<&str> = dir.calls.iter().rev().take(4).map(String::as_str).collect();
+    let s0 = seg(0);
+    let expected = [
+        format!("open {s0}"),
+        "sync dir".to_string(),
+        format!("sync {s0}"),
+        format!("create {s0}"),
+    ];
+    assert_eq!(
+        tail,
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(parse_set_aside_name(&first(&seg(0))), Some(1));
+    assert_eq!(parse_segment_name(&first(&seg(0))), None);
+    // Damaged again: the next set.
+    let start = |segments: &[tern_core::Segment<'_>]| {
+        recover_segments(segments).map_err(tern_core::StartError::Recovery)
+    };
+    open_log(&mut dir, start, set_aside).unwrap();
+    assert!(dir.files.contains_key(&set_aside_file_name(2, &seg(0))));
+}
+
 #[test]
 fn a_new_log_gets_a_first_segment_whose_name_is_durable() {
     let mut dir = Recording::default();
