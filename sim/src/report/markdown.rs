@@ -287,6 +287,20 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         ("keys pulled by anti-entropy", f.entropy_keys_pulled),
         ("tombstones collected (per node)", f.tombstones_collected),
         ("read repairs", f.read_repairs),
+        (
+            "disks replaced by empty ones (a node down)",
+            f.disks_replaced,
+        ),
+        ("synced log bytes damaged (a node down)", f.corruptions),
+        (
+            "damages recovery detected (log set aside)",
+            f.corruptions_detected,
+        ),
+        (
+            "rebuilds started (empty or damaged logs)",
+            f.rebuilds_started,
+        ),
+        ("rebuilds done", f.rebuilds_done),
     ];
     for (what, n) in healing {
         let _ = writeln!(s, "| {what} | {n} |");
