@@ -234,7 +234,7 @@ async fn commands_pipelines_and_errors_over_raw_resp() {
     for line in [
         "# Replication",
         "members_up:3",
-        "member_2:peer,up",
+        "member_2:state=up",
         "# Keyspace",
         "db0:keys=",
     ] {

@@ -26,6 +26,8 @@ pub(crate) struct Connection {
     pub protocol: u8,
     pub id: u64,
     pub name: Option<Vec<u8>>,
+    /// After MULTI, until EXEC or DISCARD: every command is refused, none runs.
+    in_multi: bool,
     /// Done signal of the newest write job, and of the read jobs started since it.
     last_write: Option<watch::Receiver<bool>>,
     reads: Vec<watch::Receiver<bool>>,
@@ -37,6 +39,7 @@ impl Connection {
             protocol: 2,
             id,
             name: None,
+            in_multi: false,
             last_write: None,
             reads: Vec::new(),
         }
@@ -129,6 +132,9 @@ pub(crate) fn step(conn: &mut Connection, mut args: Vec<Vec<u8>>) -> Step {
     let name = text(&args[0]).to_ascii_uppercase();
     let argc = args.len();
     let reply = |r| Step::Reply(r);
+    if conn.in_multi || name == "MULTI" || name == "EXEC" || name == "DISCARD" {
+        return reply(multi(conn, &name));
+    }
     match name.as_str() {
         "GET" if argc == 2 => conn.job(Kind::Get(args.swap_remove(1))),
         "SET" if argc == 3 => {
@@ -220,6 +226,30 @@ pub(crate) fn step(conn: &mut Connection, mut args: Vec<Vec<u8>>) -> Step {
             }
             reply(Reply::error(message))
         }
+    }
+}
+
+/// MULTI/EXEC do not exist in Tern yet (they need bulk writes). A client that sends MULTI
+/// means the commands after it to run together or not at all: so none of them runs.
+fn multi(conn: &mut Connection, name: &str) -> Reply {
+    match (name, conn.in_multi) {
+        ("MULTI", false) => {
+            conn.in_multi = true;
+            Reply::error("ERR MULTI/EXEC transactions are not supported by Tern yet; the commands until EXEC or DISCARD are refused, not run")
+        }
+        ("MULTI", true) => Reply::error("ERR MULTI calls can not be nested"),
+        ("EXEC", true) => {
+            conn.in_multi = false;
+            Reply::error("EXECABORT Transaction discarded: MULTI/EXEC is not supported by Tern yet; nothing was done")
+        }
+        ("DISCARD", true) => {
+            conn.in_multi = false;
+            Reply::ok()
+        }
+        ("EXEC" | "DISCARD", false) => Reply::error(format!("ERR {name} without MULTI")),
+        (_, _) => Reply::error(format!(
+            "ERR {name} refused: inside MULTI, which Tern does not support; nothing was done"
+        )),
     }
 }
 

@@ -392,21 +392,21 @@ fn write_section(out: &mut String, section: &str, caller: &Caller, status: &Node
                 out,
                 "# Replication\r\nrole:master\r\ntern_topology:masterless (every node takes reads and writes)\r\n\
                  members:{}\r\nmembers_up:{up}\r\nreplicas_n:{n}\r\nwrite_quorum_w:{quorum}\r\nread_quorum_r:{quorum}\r\n\
-                 member_{}:self,up\r\n",
+                 member_{}:state=up,role=self\r\n",
                 config.nodes.len(),
                 status.node.0,
             );
             for peer in &status.peers {
                 let state = if peer.alive { "up" } else { "down" };
                 let phi = peer.phi.map_or("-".to_string(), |p| format!("{p:.2}"));
-                let _ = write!(out, "member_{}:peer,{state},phi={phi}\r\n", peer.node.0);
+                let _ = write!(out, "member_{}:state={state},role=peer,phi={phi}\r\n", peer.node.0);
             }
             Ok(())
         }
         "persistence" => write!(
             out,
             "# Persistence\r\nloading:{}\r\naof_enabled:1\r\n\
-             tern_fsync_policy:fdatasync before every acknowledgement, on W replicas (group commit)\r\n\
+             tern_fsync_policy:fdatasync before every acknowledgement on W replicas (group commit)\r\n\
              tern_fsyncs:{}\r\nrdb_changes_since_last_save:0\r\n",
             u8::from(!status.booted),
             counter("fsyncs"),
