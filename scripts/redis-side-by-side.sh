@@ -183,7 +183,7 @@ def line(name, system_field, clients, test, target, better_high):
     met = (ratio >= target) if better_high else (ratio <= target)
     unit = "/s" if system_field == "rps" else " ms"
     fmt = (lambda x: f"{x:,.0f}{unit}") if system_field == "rps" else (lambda x: f"{x:.3f}{unit}")
-    tgt = f"≥ {target}x" if better_high else (f"≤ {target}x" if target else "—")
+    tgt = "—" if not target else (f"≥ {target}x" if better_high else f"≤ {target}x")
     w(f"| {name} | {fmt(r)} | {fmt(t)} | {ratio:.2f}x | {tgt} | {('yes' if met else 'no') if target else '—'} |")
 line("SET c50 throughput", "rps", 50, "SET", 1.0, True)
 line("GET c50 throughput", "rps", 50, "GET", 1.3, True)

@@ -348,7 +348,9 @@ async fn get(caller: &Caller, key: Vec<u8>) -> Result<Object, Reply> {
 
 /// Deletes every version of `key` a read shows; 1 if there was a value, else 0.
 async fn del(caller: Arc<Caller>, key: Vec<u8>) -> Result<i64, Reply> {
-    let object = get(&caller, key.clone()).await?;
+    let object = get(&caller, key.clone())
+        .await
+        .map_err(|error| lanes::read_failed("DEL", error))?;
     if resolve(&object).is_none() {
         return Ok(0);
     }

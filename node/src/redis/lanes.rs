@@ -165,8 +165,8 @@ async fn read_then_write(
         let context = match read {
             Ok(Ok(Response::Object(object))) => object.clock(),
             Ok(Ok(other)) => return (unexpected(&other), None),
-            Ok(Err(error)) => return (read_failed(refused(&error)), None),
-            Err(lost) => return (read_failed(super::commands::lost(lost, false)), None),
+            Ok(Err(error)) => return (read_failed("SET", refused(&error)), None),
+            Err(lost) => return (read_failed("SET", super::commands::lost(lost, false)), None),
         };
         match write(caller, key, value.clone(), context).await {
             Err(RequestError::TooManySiblings { .. }) if tries < REDIS_SET_TRIES_MAX => {}
@@ -204,13 +204,13 @@ fn answer(done: Result<VectorClock, RequestError>) -> (Reply, Option<VectorClock
     }
 }
 
-/// SET's read failed: say that nothing was written.
-fn read_failed(reply: Reply) -> Reply {
+/// The read before a write (SET, DEL) failed: say that nothing was written.
+pub(crate) fn read_failed(command: &str, reply: Reply) -> Reply {
     let Reply::Error(message) = reply else {
         return reply;
     };
     let (kind, why) = message.split_once(' ').unwrap_or(("ERR", &message));
     Reply::error(format!(
-        "{kind} SET reads the key before it writes, and the read failed: {why}; nothing was written"
+        "{kind} {command} reads the key before it writes, and the read failed: {why}; nothing was written"
     ))
 }
