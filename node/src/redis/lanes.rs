@@ -210,7 +210,12 @@ pub(crate) fn read_failed(command: &str, reply: Reply) -> Reply {
         return reply;
     };
     let (kind, why) = message.split_once(' ').unwrap_or(("ERR", &message));
+    let said = if why.contains("nothing was") {
+        ""
+    } else {
+        "; nothing was written"
+    };
     Reply::error(format!(
-        "{kind} {command} reads the key before it writes, and the read failed: {why}; nothing was written"
+        "{kind} {command} reads the key before it writes, and the read failed: {why}{said}"
     ))
 }

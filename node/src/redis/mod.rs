@@ -12,6 +12,7 @@ mod frame;
 mod info;
 mod lanes;
 mod session;
+mod siblings;
 
 use crate::driver::Event;
 use crate::embed::{RunningNode, StartError};
