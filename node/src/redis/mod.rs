@@ -194,6 +194,8 @@ async fn serve(mut stream: TcpStream, listener: &Arc<Listener>) {
                 Ok(Parsed::Command { args, used }) => {
                     start += used;
                     need = 1;
+                    // The deadline is for one command to complete: progress restarts it.
+                    partial_since = None;
                     if args.is_empty() {
                         continue;
                     }
