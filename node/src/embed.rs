@@ -103,9 +103,26 @@ pub struct RunningNode {
     disk_stats: Arc<DiskStats>,
     stats: Arc<DriverStats>,
     recovered_keys: usize,
+    /// What the node's connections share: the Redis listener serves through it too.
+    shared: Shared,
 }
 
 impl RunningNode {
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Serves Redis clients (RESP2 and RESP3, docs/REDIS.md) on `addr` too, beside the
+    /// native protocol; returns the address bound. The listener stops with the node.
+    pub async fn listen_redis(&self, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+        crate::redis::listen(self, addr).await
+    }
+
+    /// `listen_redis` on a listener the caller already bound.
+    pub fn listen_redis_on(&self, listener: TcpListener) -> Result<SocketAddr, StartError> {
+        crate::redis::listen_on(self, listener)
+    }
+
     pub fn id(&self) -> NodeId {
         self.id
     }
@@ -231,7 +248,7 @@ pub async fn start_on(
         connections: Arc::new(Semaphore::new(CONNECTIONS_MAX)),
         stats: stats.clone(),
     };
-    tokio::spawn(net::accept_loop(listener, shared));
+    tokio::spawn(net::accept_loop(listener, shared.clone()));
     let driver = Driver {
         node,
         origin: tokio::time::Instant::now(),
@@ -245,6 +262,7 @@ pub async fn start_on(
         disk_stats: disk_stats.clone(),
         peers,
         clients: HashMap::new(),
+        own_replies: HashMap::new(),
         inflight: HashMap::new(),
         latency: crate::driver::Latency::new(),
         booted,
@@ -269,6 +287,7 @@ pub async fn start_on(
         disk_stats,
         stats,
         recovered_keys,
+        shared,
     })
 }
 

@@ -14,6 +14,7 @@ mod driver;
 pub mod embed;
 pub mod limits;
 mod net;
+pub mod redis;
 pub mod status;
 pub mod wire;
 

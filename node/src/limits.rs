@@ -64,3 +64,47 @@ const _: () = assert!(REQUEST_BODY_BYTES_MAX < PEER_BODY_BYTES_MAX);
 const _: () = assert!(PEER_BODY_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(CLIENT_QUEUE_FRAMES_MAX > CLIENT_INFLIGHT_MAX);
 const _: () = assert!(RECONNECT_BACKOFF_MIN_MS <= RECONNECT_BACKOFF_MAX_MS);
+
+/// Limits of the Redis (RESP) listener (redis/). A command over a limit gets a
+/// `-ERR Protocol error: ...` reply and the connection is closed, as Redis does: the rest of
+/// the stream cannot be framed any more. An unknown or refused command is answered and the
+/// connection stays open.
+///
+/// Longest bulk string (one argument) a client may send: a value, or a hex context (two
+/// characters a byte).
+pub const REDIS_BULK_BYTES_MAX: usize = if VALUE_BYTES_MAX > 2 * CONTEXT_BYTES_MAX {
+    VALUE_BYTES_MAX
+} else {
+    2 * CONTEXT_BYTES_MAX
+};
+/// Most arguments in one command (the command name included): MSET of 32,767 pairs.
+pub const REDIS_ARGS_MAX: usize = 65_536;
+/// Most bytes of one command, framing included: a bound on what one command may make the
+/// node hold before any of it runs.
+pub const REDIS_COMMAND_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Longest inline command (a line of text, as typed into telnet), and longest header line
+/// (`*count` or `$len`) of a command sent as an array, as in Redis.
+pub const REDIS_INLINE_BYTES_MAX: usize = 64 * 1024;
+/// Commands one connection may have parsed and not yet answered (a pipeline); the listener
+/// stops reading that connection at this many until replies go out.
+pub const REDIS_PIPELINE_COMMANDS_MAX: usize = 1024;
+/// Once the first byte of a command has arrived, the rest must arrive within this time.
+pub const REDIS_COMMAND_COMPLETE_TIMEOUT_MS: u64 = FRAME_COMPLETE_TIMEOUT_MS;
+/// Times `SET` reads the key and writes again when its write was refused with
+/// `TooManySiblings` (writes concurrent with it left more versions than a key may hold).
+pub const REDIS_SET_TRIES_MAX: usize = 3;
+/// Keys that may have a lane of queued `SET`s at once (redis/lanes.rs); a set of another key
+/// beyond it reads and writes on its own.
+pub const REDIS_LANES_MAX: usize = 65_536;
+/// `SET`s of one key a lane writes at once: they become siblings of each other until the
+/// next batch replaces them, so half of what a key may hold leaves room for concurrent
+/// writes through other nodes.
+pub const REDIS_LANE_BATCH_MAX: usize = tern_core::limits::SIBLINGS_MAX / 2;
+/// Longest client name (`CLIENT SETNAME`).
+pub const REDIS_CLIENT_NAME_BYTES_MAX: usize = 1024;
+
+const _: () = assert!(REDIS_BULK_BYTES_MAX >= KEY_BYTES_MAX);
+const _: () = assert!(REDIS_COMMAND_BYTES_MAX > 4 * REDIS_BULK_BYTES_MAX);
+const _: () = assert!(REDIS_INLINE_BYTES_MAX >= 64);
+const _: () =
+    assert!(REDIS_LANE_BATCH_MAX >= 1 && REDIS_LANE_BATCH_MAX < tern_core::limits::SIBLINGS_MAX);

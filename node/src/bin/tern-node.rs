@@ -59,6 +59,10 @@ struct RunArgs {
     /// writes skip the indexing work). Every node of a cluster must use the same.
     #[arg(long, value_name = "on|off")]
     search_index: Option<String>,
+    /// Also serve Redis clients (RESP2 and RESP3, docs/REDIS.md) on this address, e.g.
+    /// 127.0.0.1:6380.
+    #[arg(long, value_name = "ADDR")]
+    redis_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +80,10 @@ enum Command {
         base_port: u16,
         #[arg(long)]
         compact_min_bytes: Option<u64>,
+        /// Node i serves Redis clients on 127.0.0.1:(REDIS_BASE_PORT + i - 1); 0: no Redis
+        /// listener.
+        #[arg(long, default_value_t = 6380)]
+        redis_base_port: u16,
     },
     /// Benchmark: sets, then gets, against a cluster it starts (or --nodes).
     Bench(BenchOptions),
@@ -109,7 +117,7 @@ async fn signal() {
     }
 }
 
-async fn run_node(options: NodeOptions) -> ExitCode {
+async fn run_node(options: NodeOptions, redis: Option<std::net::SocketAddr>) -> ExitCode {
     let node = match tern_node::start(options).await {
         Ok(node) => node,
         Err(error) => {
@@ -117,6 +125,13 @@ async fn run_node(options: NodeOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(addr) = redis {
+        if let Err(error) = node.listen_redis(addr).await {
+            eprintln!("tern-node: Redis listener: {error}");
+            node.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
     let stop = node.stopper();
     tokio::spawn(async move {
         signal().await;
@@ -140,14 +155,19 @@ async fn run_cluster(
     data_dir: PathBuf,
     base_port: u16,
     compact_min_bytes: Option<u64>,
+    redis_base_port: u16,
 ) -> ExitCode {
-    if count == 0 || u32::from(u16::MAX - base_port) < count {
+    if count == 0
+        || u32::from(u16::MAX - base_port) < count
+        || u32::from(u16::MAX - redis_base_port) < count
+    {
         eprintln!(
             "tern-node cluster: --nodes must be at least 1 and the ports must fit below 65536"
         );
         return ExitCode::FAILURE;
     }
     let addr = |i: u32| format!("127.0.0.1:{}", u32::from(base_port) + i - 1);
+    let redis_port = |i: u32| u32::from(redis_base_port) + i - 1;
     let mut nodes: Vec<RunningNode> = Vec::new();
     for i in 1..=count {
         let options = NodeOptions {
@@ -163,7 +183,22 @@ async fn run_cluster(
             stemming: None,
             search_index: None,
         };
-        match tern_node::start(options).await {
+        let started = match tern_node::start(options).await {
+            Ok(node) if redis_base_port == 0 => Ok(node),
+            Ok(node) => {
+                let redis = format!("127.0.0.1:{}", redis_port(i));
+                let redis = redis.parse().expect("loopback address");
+                match node.listen_redis(redis).await {
+                    Ok(_) => Ok(node),
+                    Err(error) => {
+                        node.shutdown().await;
+                        Err(error)
+                    }
+                }
+            }
+            Err(error) => Err(error),
+        };
+        match started {
             Ok(node) => nodes.push(node),
             Err(error) => {
                 eprintln!("tern-node cluster: node {i}: {error}");
@@ -182,6 +217,14 @@ async fn run_cluster(
     );
     println!("try:  tern --nodes {} set greeting hello", list.join(","));
     println!("      tern --nodes {} get greeting", list.join(","));
+    if redis_base_port != 0 {
+        let ports: Vec<String> = (1..=count).map(|i| redis_port(i).to_string()).collect();
+        println!(
+            "Redis clients (RESP2/RESP3, docs/REDIS.md) on 127.0.0.1 ports {}",
+            ports.join(", ")
+        );
+        println!("try:  redis-cli -p {} set greeting hello", redis_port(1));
+    }
     println!("Ctrl-C stops the cluster.");
     signal().await;
     let mut code = ExitCode::SUCCESS;
@@ -219,9 +262,16 @@ fn main() -> ExitCode {
             data_dir,
             base_port,
             compact_min_bytes,
+            redis_base_port,
         }) => {
             init_logs(cli.log.as_deref().unwrap_or("warn"));
-            runtime.block_on(run_cluster(nodes, data_dir, base_port, compact_min_bytes))
+            runtime.block_on(run_cluster(
+                nodes,
+                data_dir,
+                base_port,
+                compact_min_bytes,
+                redis_base_port,
+            ))
         }
         Some(Command::Bench(options)) => {
             init_logs(cli.log.as_deref().unwrap_or("warn"));
@@ -235,6 +285,7 @@ fn main() -> ExitCode {
         }
         None => {
             let a = cli.run;
+            let redis = a.redis_listen;
             let flags = RunFlags {
                 config: a.config,
                 id: a.id,
@@ -254,7 +305,7 @@ fn main() -> ExitCode {
                 }
             };
             init_logs(cli.log.as_deref().or(file_log.as_deref()).unwrap_or("info"));
-            runtime.block_on(run_node(options))
+            runtime.block_on(run_node(options, redis))
         }
     }
 }

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
-use tern_core::{ClientId, Input, Message, Node, NodeId, NodeStatus, Output, Request, Time};
+use tern_core::{
+    ClientId, ClientResult, Input, Message, Node, NodeId, NodeStatus, Output, Request, Time,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -35,6 +37,14 @@ pub(crate) enum Event {
     },
     ClientClosed {
         client: ClientId,
+    },
+    /// A request from a connection that wants the result itself rather than a reply frame
+    /// (the Redis listener, redis/): the same core request path, answered on `reply`.
+    OwnRequest {
+        client: ClientId,
+        request: u64,
+        body: Request,
+        reply: oneshot::Sender<ClientResult>,
     },
     /// A client asks for this node's status (`Opcode::Status`).
     Status {
@@ -106,6 +116,8 @@ pub(crate) struct Driver {
     pub disk_stats: Arc<DiskStats>,
     pub peers: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
     pub clients: HashMap<ClientId, mpsc::Sender<Vec<u8>>>,
+    /// Where to send the result of each `Event::OwnRequest` in flight.
+    pub own_replies: HashMap<(ClientId, u64), oneshot::Sender<ClientResult>>,
     /// Client requests given to core and not yet answered, and whether each is a write.
     pub inflight: HashMap<(ClientId, u64), (bool, Instant)>,
     /// Request latencies since the last stats line, in microseconds.
@@ -214,6 +226,11 @@ impl Driver {
                         let _ = histogram.record(micros.max(1));
                         self.latency.errors += u64::from(result.is_err());
                     }
+                    if let Some(reply) = self.own_replies.remove(&(client, request)) {
+                        // The connection may have closed meanwhile: nothing to tell then.
+                        let _ = reply.send(result);
+                        continue;
+                    }
                     let Some(replies) = self.clients.get(&client) else {
                         continue;
                     };
@@ -282,6 +299,22 @@ impl Driver {
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 self.inflight
                     .insert((client, request), (body.op.is_write(), Instant::now()));
+                self.handle(Input::Client {
+                    client,
+                    request,
+                    body,
+                });
+            }
+            Event::OwnRequest {
+                client,
+                request,
+                body,
+                reply,
+            } => {
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.inflight
+                    .insert((client, request), (body.op.is_write(), Instant::now()));
+                self.own_replies.insert((client, request), reply);
                 self.handle(Input::Client {
                     client,
                     request,
@@ -411,6 +444,7 @@ impl Driver {
             self.inflight.clear();
         }
         self.clients.clear();
+        self.own_replies.clear();
         self.peers.clear();
         self.flush_persist();
         self.disk = None;

@@ -36,6 +36,7 @@ async fn a_failed_log_write_stops_the_node_on_cores_halt_after_answering_its_cli
         disk_stats: Arc::new(DiskStats::default()),
         peers: HashMap::new(),
         clients: HashMap::new(),
+        own_replies: HashMap::new(),
         inflight: HashMap::new(),
         latency: Latency::new(),
         booted: Arc::new(AtomicBool::new(false)),
