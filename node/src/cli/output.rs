@@ -87,9 +87,17 @@ fn message(failure: &Failure) -> String {
     }
 }
 
+/// Writes `text` to standard output. A reader that went away (`tern status | head`) is not
+/// an error worth a panic: what it did not read is simply not written.
+fn out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 fn print_text(done: &Done) {
     match done {
-        Done::Written { .. } => println!("OK"),
+        Done::Written { .. } => out("OK\n"),
         Done::Read { key, object } => {
             let values: Vec<&[u8]> = object.values().collect();
             if values.is_empty() {
@@ -111,7 +119,7 @@ fn print_text(done: &Done) {
         }
         Done::Hits { hits, total, next } => {
             for hit in hits {
-                println!("{}\t{:.6}", key_text(&hit.key), hit.score);
+                out(&format!("{}\t{:.6}\n", key_text(&hit.key), hit.score));
             }
             if hits.is_empty() {
                 eprintln!("tern: no match");
@@ -125,7 +133,7 @@ fn print_text(done: &Done) {
         }
         Done::Status { answers } => {
             for (node, answer) in answers {
-                print!("{}", crate::status::render(node, answer));
+                out(&crate::status::render(node, answer));
             }
         }
     }
