@@ -64,12 +64,8 @@ impl<'a> Reader<'a> {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
         let ends = !word & 0x8080_8080_8080_8080;
         if ends == 0 {
-            // No end in eight bytes: seven bits from each, then the rest one at a time.
-            if max_bytes <= 8 {
-                return None;
-            }
-            self.at += 8;
-            return self.varint_from(8, compact(word), max_bytes, last_max);
+            // No end in eight bytes: seven bits from each, then the ninth and tenth byte.
+            return self.varint_tail(compact(word), max_bytes, last_max);
         }
         let len = ends.trailing_zeros() as usize / 8 + 1;
         if len > max_bytes {
@@ -83,6 +79,37 @@ impl<'a> Reader<'a> {
         // Keep the varint's own bytes (len is 2 to 8 here).
         let mask = u64::MAX >> (64 - 8 * len);
         Some(compact(word & mask))
+    }
+
+    /// The ninth and tenth byte of a varint whose first eight (at `self.at`, not yet
+    /// consumed) hold `low` and all have their high bit set. Accepts and refuses what
+    /// `varint_from` would: an actor's incarnation id takes nine or ten bytes, so this is
+    /// the common case of long varints and is read without a loop.
+    #[inline]
+    fn varint_tail(&mut self, low: u64, max_bytes: usize, last_max: u8) -> Option<u64> {
+        if max_bytes <= 8 {
+            return None;
+        }
+        let ninth = *self.bytes.get(self.at + 8)?;
+        let out = low | u64::from(ninth & 0x7f) << 56;
+        if ninth & 0x80 == 0 {
+            if max_bytes == 9 && ninth > last_max {
+                return None;
+            }
+            self.at += 9;
+            return Some(out);
+        }
+        if max_bytes == 9 {
+            return None;
+        }
+        let tenth = *self.bytes.get(self.at + 9)?;
+        // Ten bytes is the longest (`max_bytes` is at most 10): the tenth must end it.
+        if tenth & 0x80 != 0 || tenth > last_max {
+            return None;
+        }
+        self.at += 10;
+        // Bits past the 64th are dropped, as `varint_from` drops them.
+        Some(out | u64::from(tenth) << 63)
     }
 
     /// The rest of a varint byte by byte: `read` bytes of it are read already, and `out`
@@ -428,6 +455,33 @@ mod tests {
                     prop_assert_eq!(fast.at, slow.at);
                 }
             }
+        }
+
+        /// Eight bytes with their high bit set, then whatever: the ninth and tenth byte
+        /// (`varint_tail`), where every actor's incarnation id ends.
+        #[test]
+        fn long_varints_read_as_byte_by_byte(
+            head in proptest::collection::vec(0x80u8..=0xff, 8),
+            tail in proptest::collection::vec(
+                prop_oneof![0x80u8..=0xff, 0u8..=3, any::<u8>()],
+                0..4,
+            ),
+        ) {
+            let bytes: Vec<u8> = head.into_iter().chain(tail).collect();
+            for (max_bytes, last_max) in [(10, 1), (5, 0x0f), (9, 0x7f), (10, 0x7f)] {
+                let mut fast = Reader::new(&bytes);
+                let mut slow = Reader::new(&bytes);
+                let read = fast.varint(max_bytes, last_max);
+                prop_assert_eq!(read, slow.varint_from(0, 0, max_bytes, last_max));
+                if read.is_some() {
+                    prop_assert_eq!(fast.at, slow.at);
+                }
+            }
+            let mut reader = Reader::new(&bytes);
+            prop_assert_eq!(
+                reader.u64().filter(|_| reader.is_done()),
+                decode_body::<u64>(&bytes).ok()
+            );
         }
 
         #[test]
