@@ -94,7 +94,10 @@ impl Store {
         let mut digests = vec![0u64; PARTITIONS as usize];
         let mut tombstones = Vec::new();
         // Keys come in order, so each partition's keys do too: built in bulk below.
-        let mut sorted: Vec<Vec<(Vec<u8>, Held)>> = (0..PARTITIONS).map(|_| Vec::new()).collect();
+        // Room for twice a partition's share, so that few lists are copied to grow.
+        let room = len / PARTITIONS as usize * 2;
+        let mut sorted: Vec<Vec<(Vec<u8>, Held)>> =
+            (0..PARTITIONS).map(|_| Vec::with_capacity(room)).collect();
         for (key, object) in objects {
             live_bytes += live_weight(&key, &object);
             let state = fnv1a(&key);

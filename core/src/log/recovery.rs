@@ -108,6 +108,11 @@ impl fmt::Display for RecoveryError {
 
 impl std::error::Error for RecoveryError {}
 
+/// Log bytes per record that recovery expects when it sizes its list of object records: an
+/// estimate only (a list that turns out longer grows). Object records hold a key, a value
+/// and contexts of 9-to-10-byte actors: a few hundred bytes.
+const RECOVERY_RECORD_BYTES_TYPICAL: usize = 256;
+
 /// Rebuilds a node's state from one log file that starts at offset 0.
 pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
     recover_segments(&[Segment { base: 0, bytes }])
@@ -137,8 +142,11 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
     // The first record (in log order) whose body cannot be read.
     let mut unreadable: Option<RecoveryError> = None;
-    // Object records in log order.
-    let mut objects: Vec<ObjectRecord<'_>> = Vec::new();
+    // Object records in log order, with room for one per `RECOVERY_RECORD_BYTES_TYPICAL`
+    // of log, so that a typical log's list is never copied to grow.
+    let bytes: usize = segments.iter().map(|s| s.bytes.len()).sum();
+    let mut objects: Vec<ObjectRecord<'_>> =
+        Vec::with_capacity(bytes / RECOVERY_RECORD_BYTES_TYPICAL);
     for segment in segments {
         let bytes = segment.bytes;
         let mut at = 0usize;
@@ -258,7 +266,7 @@ struct Merged {
 impl Merged {
     fn with_room(records: usize) -> Merged {
         Merged {
-            objects: Vec::new(),
+            objects: Vec::with_capacity(records),
             slots: vec![0; (records.max(1) * 2).next_power_of_two()],
         }
     }
