@@ -178,14 +178,13 @@ impl Entropy<'_> {
         for &partition in rotated.take(ENTROPY_PARTITIONS_PER_ROUND) {
             let hashes = self.store.partition_hashes(partition);
             // Each entry: the key, its length prefix and the hash (varints, at most 10 bytes).
-            let bytes: usize = hashes.keys().map(|k| k.len() + 15).sum();
+            let bytes: usize = hashes.clone().map(|(k, _)| k.len() + 15).sum();
             if hashes.len() > ENTROPY_PARTITION_KEYS_MAX || bytes + 32 > MESSAGE_BYTES_MAX {
                 self.stats.entropy_partitions_skipped += 1;
                 continue;
             }
             let keys = hashes
-                .iter()
-                .map(|(k, h)| (serde_bytes::ByteBuf::from(k.clone()), *h))
+                .map(|(k, h)| (serde_bytes::ByteBuf::from(k.clone()), h))
                 .collect();
             self.outbox
                 .send(from, Message::EntropyKeys { partition, keys });
@@ -220,7 +219,7 @@ impl Entropy<'_> {
             if budget == 0 {
                 break;
             }
-            if theirs.get(key) != Some(hash) {
+            if theirs.get(key) != Some(&hash) {
                 budget -= 1;
                 push.push(key.clone());
                 if theirs.contains_key(key) {
@@ -228,7 +227,8 @@ impl Entropy<'_> {
                 }
             }
         }
-        for key in theirs.keys().filter(|k| !ours.contains_key(*k)) {
+        let held = |k: &[u8]| store.partition_hash(partition, k).is_some();
+        for key in theirs.keys().filter(|k| !held(k)) {
             if budget == 0 {
                 break;
             }

@@ -210,9 +210,8 @@ impl<'a> Frame<'a> {
         }
         let tag = bytes[at + 12];
         let payload = &bytes[body_at..end];
-        let mut computed = crc32c::crc32c(&bytes[at + 4..at + 8]);
-        computed = crc32c::crc32c_append(computed, &[tag]);
-        computed = crc32c::crc32c_append(computed, payload);
+        let len = [bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]];
+        let computed = record_crc(len, tag, payload);
         if computed != stored {
             return Err(DecodeError::BadChecksum { stored, computed });
         }
@@ -399,6 +398,14 @@ impl<'de> Visitor<'de> for DotsInto<'_> {
     }
 }
 
+/// The checksum of a record: CRC32C over its length field, its type byte and its payload,
+/// in that order. The first two are checksummed as one five-byte piece: one call fewer a
+/// record, the same value (a CRC is computed over the bytes in sequence, however split).
+fn record_crc(len: [u8; 4], tag: u8, payload: &[u8]) -> u32 {
+    let head = [len[0], len[1], len[2], len[3], tag];
+    crc32c::crc32c_append(crc32c::crc32c(&head), payload)
+}
+
 /// Frames the payload written at `out[start + RECORD_HEADER_BYTES..]`, filling the header
 /// left for it at `start`: the same bytes as `frame`.
 fn frame_in_place(tag: u8, out: &mut [u8], start: usize) {
@@ -408,9 +415,7 @@ fn frame_in_place(tag: u8, out: &mut [u8], start: usize) {
         "record payload {payload_len} over RECORD_BYTES_MAX; callers bound objects first"
     );
     let len = (payload_len as u32).to_le_bytes();
-    let mut crc = crc32c::crc32c(&len);
-    crc = crc32c::crc32c_append(crc, &[tag]);
-    crc = crc32c::crc32c_append(crc, &out[start + RECORD_HEADER_BYTES..]);
+    let crc = record_crc(len, tag, &out[start + RECORD_HEADER_BYTES..]);
     let header = &mut out[start..start + RECORD_HEADER_BYTES];
     header[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
     header[4..8].copy_from_slice(&len);
@@ -426,9 +431,7 @@ pub(super) fn frame(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
         payload.len()
     );
     let len = (payload.len() as u32).to_le_bytes();
-    let mut crc = crc32c::crc32c(&len);
-    crc = crc32c::crc32c_append(crc, &[tag]);
-    crc = crc32c::crc32c_append(crc, payload);
+    let crc = record_crc(len, tag, payload);
     out.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
     out.extend_from_slice(&len);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -4,6 +4,7 @@
 use super::record::{object_key, Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
 use crate::codec::DecodeError;
 use crate::ids::NodeId;
+use crate::ring::fnv1a;
 use crate::version::{Dot, Object, VectorClock};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -109,6 +110,11 @@ impl fmt::Display for RecoveryError {
 
 impl std::error::Error for RecoveryError {}
 
+/// Log bytes per record that recovery expects when it sizes its list of object records: an
+/// estimate only (a list that turns out longer grows). Object records hold a key, a value
+/// and contexts of 9-to-10-byte actors: a few hundred bytes.
+const RECOVERY_RECORD_BYTES_TYPICAL: usize = 256;
+
 /// Rebuilds a node's state from one log file that starts at offset 0.
 pub fn recover(bytes: &[u8]) -> Result<Recovered, RecoveryError> {
     recover_segments(&[Segment { base: 0, bytes }])
@@ -140,8 +146,11 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     let mut bad: Vec<(u64, u64, DecodeError)> = Vec::new();
     // The first record (in log order) whose body cannot be read.
     let mut unreadable: Option<RecoveryError> = None;
-    // Object records in log order.
-    let mut objects: Vec<ObjectRecord<'_>> = Vec::new();
+    // Object records in log order, with room for one per `RECOVERY_RECORD_BYTES_TYPICAL`
+    // of log, so that a typical log's list is never copied to grow.
+    let bytes: usize = segments.iter().map(|s| s.bytes.len()).sum();
+    let mut objects: Vec<ObjectRecord<'_>> =
+        Vec::with_capacity(bytes / RECOVERY_RECORD_BYTES_TYPICAL);
     for segment in segments {
         let bytes = segment.bytes;
         let mut at = 0usize;
@@ -195,8 +204,9 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
         recovered.log_end = segment.base + at as u64;
     }
     let mut dots: Vec<Dot> = Vec::new();
+    let mut merged = Merged::with_room(objects.len());
     for record in objects.iter().rev() {
-        if let Err(reason) = merge_newer_first(&mut recovered, record, &mut dots) {
+        if let Err(reason) = merged.newer_first(record, &mut dots) {
             let error = RecoveryError::Unreadable {
                 base: record.base,
                 offset: record.offset,
@@ -215,6 +225,7 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     if let Some(error) = unreadable {
         return Err(error);
     }
+    recovered.objects = merged.into_map();
     for (key, clock) in &recovered.collected {
         let Some(object) = recovered.objects.get_mut(key) else {
             continue;
@@ -262,23 +273,106 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
     Ok(recovered)
 }
 
-/// Merges one object record into what the newer records built, reading only as much of
-/// it as it takes to know whether it adds anything.
-fn merge_newer_first(
-    recovered: &mut Recovered,
-    record: &ObjectRecord<'_>,
-    dots: &mut Vec<Dot>,
-) -> Result<(), DecodeError> {
-    let known = object_key(record.frame.payload).and_then(|key| recovered.objects.get(key));
-    if let Some(object) = known {
-        dots.clear();
-        record.frame.object_dots(dots)?;
-        if dots.iter().all(|d| object.has_seen(*d)) {
-            return Ok(());
+/// The objects the second pass merged so far, and a hash table (FNV-1a of the key, open
+/// addressing) that finds a key's among them. A table rather than the `BTreeMap` the result
+/// is: every record asks for its key once or twice, and a tree compares whole keys at every
+/// level; the table's order never shows, since `into_map` sorts by key.
+struct Merged {
+    objects: Vec<(Vec<u8>, Object)>,
+    /// One more than an index into `objects`, or 0 for a free slot. A power of two long, at
+    /// least twice the records, so it never fills.
+    slots: Vec<u32>,
+}
+
+impl Merged {
+    fn with_room(records: usize) -> Merged {
+        Merged {
+            objects: Vec::with_capacity(records),
+            slots: vec![0; (records.max(1) * 2).next_power_of_two()],
         }
     }
-    apply(recovered, record.frame.decode()?);
-    Ok(())
+
+    /// The slot of `key`: where it is, or the free slot where it goes.
+    fn slot(&self, key: &[u8]) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = fnv1a(key) as usize & mask;
+        loop {
+            match self.slots[at] {
+                0 => return at,
+                i if self.objects[i as usize - 1].0 == key => return at,
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Object> {
+        let i = self.slots[self.slot(key)];
+        (i != 0).then(|| &self.objects[i as usize - 1].1)
+    }
+
+    /// Merges `object` into `key`'s (what `apply` does with an object record).
+    fn merge(&mut self, key: Vec<u8>, object: Object) {
+        let at = self.slot(&key);
+        match self.slots[at] {
+            0 => {
+                self.objects.push((key, object));
+                self.slots[at] = self.objects.len() as u32;
+            }
+            i => {
+                self.objects[i as usize - 1].1.merge_owned(object);
+            }
+        }
+    }
+
+    /// Merges one object record into what the newer records built, reading only as much of
+    /// it as it takes to know whether it adds anything.
+    fn newer_first(
+        &mut self,
+        record: &ObjectRecord<'_>,
+        dots: &mut Vec<Dot>,
+    ) -> Result<(), DecodeError> {
+        let known = object_key(record.frame.payload).and_then(|key| self.get(key));
+        if let Some(object) = known {
+            dots.clear();
+            record.frame.object_dots(dots)?;
+            if dots.iter().all(|d| object.has_seen(*d)) {
+                return Ok(());
+            }
+        }
+        // An object frame decodes to an object record, or fails.
+        if let Record::Object { key, object } = record.frame.decode()? {
+            self.merge(key, object);
+        }
+        Ok(())
+    }
+
+    /// Every key's object, by key.
+    fn into_map(mut self) -> BTreeMap<Vec<u8>, Object> {
+        // Sorted by each key's first 16 bytes as a number (zero-padded, so in key order),
+        // then by the whole key where those are equal: integers compare far cheaper than
+        // keys, and moving (prefix, index) pairs cheaper than keys with their objects. Keys
+        // are unique, so an unstable sort gives the one order; the map is built in bulk.
+        let mut order: Vec<(u128, u32)> = (self.objects.iter().enumerate())
+            .map(|(i, (key, _))| (key_prefix(key), i as u32))
+            .collect();
+        let objects = &self.objects;
+        order.sort_unstable_by(|a, b| {
+            let whole = || objects[a.1 as usize].0.cmp(&objects[b.1 as usize].0);
+            a.0.cmp(&b.0).then_with(whole)
+        });
+        let take = |(_, i): &(u128, u32)| std::mem::take(&mut self.objects[*i as usize]);
+        order.iter().map(take).collect()
+    }
+}
+
+/// A key's first 16 bytes, big-endian and zero-padded: ordered as the keys are, except that
+/// keys equal on them (a key and itself followed by zeros, or keys longer than 16) compare
+/// equal and must be told apart whole.
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let len = key.len().min(16);
+    bytes[..len].copy_from_slice(&key[..len]);
+    u128::from_be_bytes(bytes)
 }
 
 /// An object record whose framing the first pass checked, for the second to merge.

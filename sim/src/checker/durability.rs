@@ -98,6 +98,8 @@ impl<'a> Justifier<'a> {
             if seen.get(&dot).is_some_and(|at| *at < before) {
                 verdict = true;
             } else {
+                // The key's versions, found once: the search below looks up many dots.
+                let versions = p.versions.get(key);
                 // Newest first: the version a client overwrote is usually its latest one.
                 let shown = seen
                     .iter()
@@ -105,7 +107,7 @@ impl<'a> Justifier<'a> {
                     .filter(|(u, at)| **at < before && **u != dot)
                     .map(|(u, _)| *u);
                 'search: for u in shown {
-                    let found = p.versions.get(key).and_then(|v| v.get(&u));
+                    let found = versions.and_then(|v| v.get(&u));
                     let Some(version) = found else {
                         continue;
                     };

@@ -45,11 +45,16 @@ impl World {
         } else {
             1
         };
-        let bytes = message.encode();
+        let mut bytes = message.encode();
         let to = self.index_of(to);
-        for _ in 0..copies {
+        // Each copy draws its latency in turn; the last takes the bytes themselves.
+        for copy in 1..=copies {
             let latency = self.latency();
-            let bytes = bytes.clone();
+            let bytes = if copy == copies {
+                std::mem::take(&mut bytes)
+            } else {
+                bytes.clone()
+            };
             self.after(latency, Event::Deliver { from, to, bytes });
         }
     }

@@ -48,10 +48,11 @@ impl<'a> Reader<'a> {
     ///
     /// One byte is the common case. Longer ones (every actor's 64-bit incarnation id takes
     /// 9 or 10 bytes, and clocks hold many) are read eight bytes at a time where eight are
-    /// left: the first byte without its high bit ends the varint. Near the end of the bytes,
-    /// and for the ninth and tenth byte, `varint_from` reads byte by byte. Both accept and
-    /// refuse exactly the same bytes.
-    #[inline]
+    /// left: the first byte without its high bit ends the varint; `varint_tail` reads the
+    /// ninth and tenth. Near the end of the bytes, `varint_from` reads byte by byte. All
+    /// accept and refuse exactly the same bytes. Always inlined: clocks are read entry by
+    /// entry, three varints each, and the call cost as much as the read.
+    #[inline(always)]
     fn varint(&mut self, max_bytes: usize, last_max: u8) -> Option<u64> {
         let first = *self.bytes.get(self.at)?;
         if first & 0x80 == 0 {
@@ -64,12 +65,8 @@ impl<'a> Reader<'a> {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
         let ends = !word & 0x8080_8080_8080_8080;
         if ends == 0 {
-            // No end in eight bytes: seven bits from each, then the rest one at a time.
-            if max_bytes <= 8 {
-                return None;
-            }
-            self.at += 8;
-            return self.varint_from(8, compact(word), max_bytes, last_max);
+            // No end in eight bytes: seven bits from each, then the ninth and tenth byte.
+            return self.varint_tail(compact(word), max_bytes, last_max);
         }
         let len = ends.trailing_zeros() as usize / 8 + 1;
         if len > max_bytes {
@@ -83,6 +80,60 @@ impl<'a> Reader<'a> {
         // Keep the varint's own bytes (len is 2 to 8 here).
         let mask = u64::MAX >> (64 - 8 * len);
         Some(compact(word & mask))
+    }
+
+    /// The ninth and tenth byte of a varint whose first eight (at `self.at`, not yet
+    /// consumed) hold `low` and all have their high bit set. Accepts and refuses what
+    /// `varint_from` would: an actor's incarnation id takes nine or ten bytes, so this is
+    /// the common case of long varints and is read without a loop.
+    #[inline]
+    fn varint_tail(&mut self, low: u64, max_bytes: usize, last_max: u8) -> Option<u64> {
+        if max_bytes <= 8 {
+            return None;
+        }
+        let ninth = *self.bytes.get(self.at + 8)?;
+        let out = low | u64::from(ninth & 0x7f) << 56;
+        if ninth & 0x80 == 0 {
+            if max_bytes == 9 && ninth > last_max {
+                return None;
+            }
+            self.at += 9;
+            return Some(out);
+        }
+        if max_bytes == 9 {
+            return None;
+        }
+        let tenth = *self.bytes.get(self.at + 9)?;
+        // Ten bytes is the longest (`max_bytes` is at most 10): the tenth must end it.
+        if tenth & 0x80 != 0 || tenth > last_max {
+            return None;
+        }
+        self.at += 10;
+        // Bits past the 64th are dropped, as `varint_from` drops them.
+        Some(out | u64::from(tenth) << 63)
+    }
+
+    /// Passes over a varint exactly as `varint` reads it (the same bytes accepted and
+    /// refused, the same bytes consumed), without putting its value together: the skim of
+    /// a clock needs only to know that each entry is well formed, and clocks hold most of
+    /// an object's bytes (a 9- or 10-byte incarnation id in every entry).
+    #[inline(always)]
+    fn skip_varint(&mut self, max_bytes: usize, last_max: u8) -> Option<()> {
+        let Some(chunk) = self.bytes.get(self.at..self.at + 8) else {
+            return self.varint_from(0, 0, max_bytes, last_max).map(drop);
+        };
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let ends = !word & 0x8080_8080_8080_8080;
+        if ends == 0 {
+            return self.varint_tail(0, max_bytes, last_max).map(drop);
+        }
+        let len = ends.trailing_zeros() as usize / 8 + 1;
+        let last = (word >> (8 * (len - 1))) as u8;
+        if len > max_bytes || (len == max_bytes && last > last_max) {
+            return None;
+        }
+        self.at += len;
+        Some(())
     }
 
     /// The rest of a varint byte by byte: `read` bytes of it are read already, and `out`
@@ -181,9 +232,10 @@ impl<'a> Reader<'a> {
     fn skip_clock(&mut self) -> Option<()> {
         let len = self.list_len(3)?;
         for _ in 0..len {
-            self.u32()?;
-            self.u64()?;
-            self.u64()?;
+            // An actor (node, incarnation), then a seq: as `clock` reads them.
+            self.skip_varint(5, 0x0f)?;
+            self.skip_varint(10, 1)?;
+            self.skip_varint(10, 1)?;
         }
         Some(())
     }
@@ -243,12 +295,42 @@ fn compact(word: u64) -> u64 {
 }
 
 /// Appends `value` as a postcard varint.
-pub(crate) fn put_varint(mut value: u64, out: &mut Vec<u8>) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
+///
+/// Written eight bytes at once (one store, then the length cut back), the groups of seven
+/// bits spread by `spread`: byte by byte, every dot's 9- or 10-byte incarnation id cost a
+/// push with its capacity check per byte, in every log record and message.
+#[inline]
+pub(crate) fn put_varint(value: u64, out: &mut Vec<u8>) {
+    if value < 0x80 {
+        out.push(value as u8);
+        return;
     }
-    out.push(value as u8);
+    let len = varint_len(value);
+    let start = out.len();
+    // Every byte but the last has its high bit set.
+    let more = 0x8080_8080_8080_8080u64 >> (8 * 9usize.saturating_sub(len));
+    out.extend_from_slice(&(spread(value) | more).to_le_bytes());
+    if len <= 8 {
+        out.truncate(start + len);
+        return;
+    }
+    let ninth = (value >> 56) as u8 & 0x7f;
+    if len == 9 {
+        out.push(ninth);
+    } else {
+        out.push(ninth | 0x80);
+        out.push((value >> 63) as u8);
+    }
+}
+
+/// The low 56 bits of `value` as eight groups of seven bits, one a byte (little-endian),
+/// high bits clear: the inverse of `compact`.
+#[inline]
+fn spread(value: u64) -> u64 {
+    let x = value & 0x00ff_ffff_ffff_ffff;
+    let x = (x & 0x0000_0000_0fff_ffff) | ((x << 4) & 0x0fff_ffff_0000_0000);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x << 2) & 0x3fff_0000_3fff_0000);
+    (x & 0x007f_007f_007f_007f) | ((x << 1) & 0x7f00_7f00_7f00_7f00)
 }
 
 /// Appends `value` as a postcard varint.
@@ -327,167 +409,4 @@ pub(crate) fn bytes_len(bytes: &[u8]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::codec::{decode_body, encode_body, encoded_len};
-    use proptest::prelude::*;
-
-    fn object_strategy() -> impl Strategy<Value = Object> {
-        let varied = prop_oneof![
-            Just(0u64),
-            1u64..200,
-            any::<u64>(),
-            Just(u64::MAX),
-            Just(1 << 63)
-        ];
-        let actor = (any::<u32>(), varied.clone()).prop_map(|(node, incarnation)| ActorId {
-            node: NodeId(node % 4 * (node >> 28).max(1)),
-            incarnation,
-        });
-        let clock = proptest::collection::vec((actor.clone(), varied.clone()), 0..4)
-            .prop_map(VectorClock::from);
-        let value = proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300));
-        let sibling =
-            (actor, varied, clock, value).prop_map(|(actor, seq, context, value)| Sibling {
-                dot: Dot { actor, seq },
-                context,
-                value,
-            });
-        proptest::collection::vec(sibling, 0..5).prop_map(Object::from_siblings)
-    }
-
-    /// The reader's answer on `bytes`, or serde's when the reader refuses them.
-    fn read_or_serde(bytes: &[u8]) -> Result<Object, crate::DecodeError> {
-        let mut reader = Reader::new(bytes);
-        match reader.object() {
-            Some(object) if reader.is_done() => Ok(object),
-            _ => decode_body::<Object>(bytes),
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn writing_matches_postcard(object in object_strategy()) {
-            let mut out = Vec::new();
-            put_object(&object, &mut out);
-            prop_assert_eq!(&out, &encode_body(&object));
-            prop_assert_eq!(object_len(&object), encoded_len(&object));
-        }
-
-        #[test]
-        fn reading_matches_serde_on_valid_and_damaged_bytes(
-            object in object_strategy(),
-            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
-            cut in any::<usize>(),
-            cut_on in any::<bool>(),
-        ) {
-            let mut bytes = encode_body(&object);
-            for (at, b) in flips {
-                if !bytes.is_empty() {
-                    let at = at % bytes.len();
-                    bytes[at] = b;
-                }
-            }
-            if cut_on && !bytes.is_empty() {
-                bytes.truncate(cut % bytes.len());
-            }
-            let serde = decode_body::<Object>(&bytes);
-            prop_assert_eq!(read_or_serde(&bytes), serde.clone());
-            // Whatever the reader accepts, serde accepts, as the same object.
-            let mut reader = Reader::new(&bytes);
-            if let Some(read) = reader.object() {
-                if reader.is_done() {
-                    prop_assert_eq!(Ok(read), serde);
-                }
-            }
-            // The skim reads the same dots, where both succeed.
-            let mut dots = Vec::new();
-            let mut skim = Reader::new(&bytes);
-            if skim.object_dots(&mut dots, usize::MAX).is_some() && skim.is_done() {
-                let object = decode_body::<Object>(&bytes);
-                prop_assert!(object.is_ok());
-            }
-        }
-
-        #[test]
-        fn varints_read_eight_bytes_at_a_time_as_byte_by_byte(
-            bytes in proptest::collection::vec(
-                prop_oneof![0x80u8..=0xff, any::<u8>(), Just(0x80), Just(0x01), Just(0x02)],
-                0..24,
-            ),
-            from in 0usize..4,
-        ) {
-            for (max_bytes, last_max) in [(10, 1), (5, 0x0f)] {
-                let mut fast = Reader::new(&bytes);
-                fast.at = from.min(bytes.len());
-                let mut slow = Reader::new(&bytes);
-                slow.at = fast.at;
-                let read = fast.varint(max_bytes, last_max);
-                prop_assert_eq!(read, slow.varint_from(0, 0, max_bytes, last_max));
-                if read.is_some() {
-                    prop_assert_eq!(fast.at, slow.at);
-                }
-            }
-        }
-
-        #[test]
-        fn random_bytes_read_as_serde_reads_them(
-            bytes in proptest::collection::vec(any::<u8>(), 0..64),
-        ) {
-            prop_assert_eq!(read_or_serde(&bytes), decode_body::<Object>(&bytes));
-        }
-    }
-
-    #[test]
-    fn varints_at_their_limits_read_as_serde_reads_them() {
-        // The longest u64 (ten bytes, the last at most 1), one over, and an overlong u32.
-        let cases: [&[u8]; 6] = [
-            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
-            &[
-                0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
-            ],
-            &[0x80, 0x00],
-            &[0xff, 0xff, 0xff, 0xff, 0x0f],
-            &[0xff, 0xff, 0xff, 0xff, 0x10],
-        ];
-        for case in cases {
-            let mut reader = Reader::new(case);
-            assert_eq!(
-                reader.u64().filter(|_| reader.is_done()),
-                decode_body::<u64>(case).ok(),
-                "{case:?}"
-            );
-            let mut reader = Reader::new(case);
-            assert_eq!(
-                reader.u32().filter(|_| reader.is_done()),
-                decode_body::<u32>(case).ok(),
-                "{case:?}"
-            );
-        }
-        for value in [
-            0,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
-            assert_eq!(varint_len(value), encoded_len(&value), "{value}");
-        }
-        for value in [0, 1, 300, u128::from(u64::MAX) + 5, u128::MAX] {
-            let mut out = Vec::new();
-            put_varint_u128(value, &mut out);
-            assert_eq!(out, encode_body(&value));
-            assert_eq!(Reader::new(&out).u128(), Some(value));
-        }
-        let longest = encode_body(&u128::MAX);
-        assert_eq!((longest.len(), longest[18]), (19, 3));
-        let mut over = longest.clone();
-        over[18] = 4;
-        assert_eq!(Reader::new(&over).u128(), None);
-        assert!(decode_body::<u128>(&over).is_err());
-    }
-}
+mod tests;
