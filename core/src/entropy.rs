@@ -39,7 +39,7 @@ use crate::limits::{
 use crate::message::{KeyObject, Message};
 use crate::node::{Config, NodeStats};
 use crate::outbox::Outbox;
-use crate::rebuild::{Rebuild, Standing};
+use crate::rebuild::Rebuild;
 use crate::ring::Ring;
 use crate::store::Store;
 use crate::time::{Span, Time};
@@ -100,8 +100,10 @@ pub(crate) struct Entropy<'a> {
     pub stats: &'a mut NodeStats,
     pub rounds: &'a mut Rounds,
     /// The rebuild in progress, if any: its rounds go to the peers it waits for, as
-    /// `EntropyRebuild`, and equal digests tell it where it caught up.
+    /// `EntropyRebuild`, and their `EntropyEqual` answers tell it where it caught up.
     pub rebuild: Option<&'a mut Rebuild>,
+    /// This incarnation's id: a rebuild's rounds carry it, and its answers echo it.
+    pub incarnation: u64,
 }
 
 impl Entropy<'_> {
@@ -131,7 +133,10 @@ impl Entropy<'_> {
             .map(|p| (p, self.store.digest(p)))
             .collect();
         let message = match waiting {
-            Some(_) => Message::EntropyRebuild { digests },
+            Some(_) => Message::EntropyRebuild {
+                incarnation: self.incarnation,
+                digests,
+            },
             None => Message::Entropy { digests },
         };
         self.stats.entropy_rounds += 1;
@@ -146,8 +151,8 @@ impl Entropy<'_> {
 
     /// A peer's digests: the key hashes of the partitions (that both replicate) that differ,
     /// listed from an offset that depends on the peer (see the module documentation).
-    /// A rebuilding peer (`EntropyRebuild`) is also sent back the digests that are equal.
-    pub fn digests(&mut self, from: NodeId, digests: Vec<(u32, u64)>, asker: Standing) {
+    /// Returns the digests that were equal (a rebuilding peer is sent them back).
+    pub fn digests(&mut self, from: NodeId, digests: Vec<(u32, u64)>) -> Vec<(u32, u64)> {
         let ours = shared(self.ring, self.config, self.me, from);
         let mut equal = Vec::new();
         let mut differing = Vec::new();
@@ -160,16 +165,8 @@ impl Entropy<'_> {
                 false => differing.push(partition),
             }
         }
-        if let Some(rebuild) = self.rebuild.as_mut() {
-            for (partition, _) in &equal {
-                rebuild.caught_up(from, *partition);
-            }
-        }
-        if asker == Standing::Rebuilding && !equal.is_empty() {
-            self.outbox.send(from, Message::Entropy { digests: equal });
-        }
         if differing.is_empty() {
-            return;
+            return equal;
         }
         let nodes = self.config.nodes.len().max(1);
         let place = self.config.nodes.iter().position(|n| *n == from);
@@ -189,6 +186,31 @@ impl Entropy<'_> {
             self.outbox
                 .send(from, Message::EntropyKeys { partition, keys });
         }
+        equal
+    }
+
+    /// A peer's answer to this node's `EntropyRebuild`: where its digests were equal and
+    /// still are (this node may have changed since it asked), the rebuild has caught up
+    /// with that peer. An answer for another incarnation is ignored. Returns when the next
+    /// round should start if the rebuild still waits for some peer.
+    pub fn equal(
+        &mut self,
+        from: NodeId,
+        incarnation: u64,
+        digests: Vec<(u32, u64)>,
+    ) -> Option<Time> {
+        let rebuild = self
+            .rebuild
+            .as_mut()
+            .filter(|_| incarnation == self.incarnation)?;
+        for (partition, digest) in digests {
+            if self.store.digest(partition) == digest {
+                rebuild.caught_up(from, partition);
+            }
+        }
+        let next = *rebuild.peers_waiting().first()?;
+        self.rounds.next_peer.get_or_insert(next);
+        Some(self.now + Span::from_millis(ENTROPY_FOLLOW_UP_SETTLE_MS))
     }
 
     /// A peer's key hashes of `partition`: push the keys it lacks or holds otherwise, pull

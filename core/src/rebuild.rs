@@ -15,10 +15,15 @@
 //! it agrees to no tombstone collection. It is rebuilt once, for every partition it
 //! replicates, it has seen every other replica's digest of that partition equal to its own
 //! (`caught_up`): at that moment it held exactly what that replica held, so it holds every
-//! write any replica had acknowledged before. Digests arrive with anti-entropy: the peers'
-//! own rounds (started at once when they hear of the node's new incarnation), and the
-//! node's rounds, which ask the peers it still waits for with `Message::EntropyRebuild`,
-//! answered with the digests that are equal besides the keys of those that differ.
+//! write any replica had acknowledged before. The node's anti-entropy rounds ask the peers it
+//! still waits for with `Message::EntropyRebuild`, which carries its incarnation; a peer
+//! answers as to any round (the keys of the partitions that differ, so that they are
+//! repaired) and with `Message::EntropyEqual`, the digests that were equal, echoing the
+//! incarnation. Only such an answer counts, and only where the digest still equals the
+//! node's own when it arrives: it was computed after this incarnation asked, so after its
+//! loss. (A peer's own rounds do not count: one computed before the loss could arrive late,
+//! from a queue that outlived the old connection.) While it waits for a peer, a rebuild's
+//! next round follows each answer at once.
 //!
 //! A rebuild waits for every other replica of each partition: one replica that is down
 //! keeps it going, since it may be the only one that held a write this node lost.

@@ -383,9 +383,19 @@ pub enum Message {
     /// `ReadReply` from a replica that is rebuilding (`rebuild`): its copy is merged and
     /// repaired like any other, but it does not count toward R.
     ReadReplyRebuilding { req: RequestId, object: Object },
-    /// Anti-entropy from a rebuilding node: as `Entropy`, and answer with `Entropy` holding
-    /// your digests of the partitions that are equal, so that it knows it caught up there.
-    EntropyRebuild { digests: Vec<(u32, u64)> },
+    /// Anti-entropy from a rebuilding node (its `incarnation`): as `Entropy`, and also
+    /// answer `EntropyEqual` with the digests that were equal.
+    EntropyRebuild {
+        incarnation: u64,
+        digests: Vec<(u32, u64)>,
+    },
+    /// The answer to `EntropyRebuild`: these partitions' digests were equal to the asker's
+    /// when its message arrived. Echoes the asker's incarnation, so that an answer meant
+    /// for an earlier incarnation of it is never taken as news of its own state.
+    EntropyEqual {
+        incarnation: u64,
+        digests: Vec<(u32, u64)>,
+    },
 }
 
 /// One replica's whole answer to a search over every partition.

@@ -480,6 +480,7 @@ impl Node {
             stats: &mut self.stats,
             rounds: &mut self.rounds,
             rebuild: self.rebuild.as_mut(),
+            incarnation: self.actor.incarnation,
         }
     }
 

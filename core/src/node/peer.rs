@@ -35,11 +35,30 @@ impl Node {
                 return;
             }
             Message::Entropy { digests } => {
-                self.entropy().digests(from, digests, Standing::Whole);
-                return self.check_rebuilt();
+                self.entropy().digests(from, digests);
+                return;
             }
-            Message::EntropyRebuild { digests } => {
-                self.entropy().digests(from, digests, Standing::Rebuilding);
+            Message::EntropyRebuild {
+                incarnation,
+                digests,
+            } => {
+                let digests = self.entropy().digests(from, digests);
+                if !digests.is_empty() {
+                    let answer = Message::EntropyEqual {
+                        incarnation,
+                        digests,
+                    };
+                    self.outbox.send(from, answer);
+                }
+                return;
+            }
+            Message::EntropyEqual {
+                incarnation,
+                digests,
+            } => {
+                if let Some(next) = self.entropy().equal(from, incarnation, digests) {
+                    self.entropy_at(next);
+                }
                 return self.check_rebuilt();
             }
             Message::EntropyKeys { partition, keys } => {
@@ -87,6 +106,7 @@ impl Node {
             Message::Gossip { .. }
             | Message::Entropy { .. }
             | Message::EntropyRebuild { .. }
+            | Message::EntropyEqual { .. }
             | Message::EntropyKeys { .. }
             | Message::EntropyPull { .. }
             | Message::CollectAsk { .. }
