@@ -65,12 +65,20 @@ impl RebuildReason {
     }
 }
 
+/// A rebuild's state for status reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildStatus {
+    pub reason: RebuildReason,
+    pub since: Time,
+    pub partitions_waiting: u64,
+}
+
 /// A rebuild in progress: the (peer, partition) pairs whose digests this node has not yet
 /// seen equal to its own.
 #[derive(Clone, Debug)]
 pub(crate) struct Rebuild {
     pub reason: RebuildReason,
-    pub since: Time,
+    since: Time,
     waiting: BTreeSet<(NodeId, u32)>,
 }
 
@@ -96,6 +104,11 @@ impl Rebuild {
         }
     }
 
+    /// The node's clock has started: the rebuild counts from now.
+    pub fn started(&mut self, now: Time) {
+        self.since = now;
+    }
+
     /// `peer`'s digest of `partition` was equal to this node's own.
     pub fn caught_up(&mut self, peer: NodeId, partition: u32) {
         self.waiting.remove(&(peer, partition));
@@ -116,17 +129,7 @@ impl Rebuild {
         let peers: BTreeSet<NodeId> = self.waiting.iter().map(|(p, _)| *p).collect();
         peers.into_iter().collect()
     }
-}
 
-/// A rebuild's state for status reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RebuildStatus {
-    pub reason: RebuildReason,
-    pub since: Time,
-    pub partitions_waiting: u64,
-}
-
-impl Rebuild {
     pub fn status(&self) -> RebuildStatus {
         RebuildStatus {
             reason: self.reason,

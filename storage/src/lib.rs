@@ -40,7 +40,7 @@ pub fn segment_file_name(base: u64) -> String {
 }
 
 /// The name a segment set aside as damaged takes (`Segments::SetAside`): the `set`-th set
-/// aside in this directory, `damaged-{set:04}-` before the segment's own name, which is no
+/// aside in this directory, `damaged-{set:04}-` (more digits past 9999) before the segment's own name, which is no
 /// longer a segment name, so that recovery never reads it again.
 pub fn set_aside_file_name(set: u32, segment: &str) -> String {
     format!("{SET_ASIDE_PREFIX}{set:04}-{segment}")
@@ -48,8 +48,8 @@ pub fn set_aside_file_name(set: u32, segment: &str) -> String {
 
 /// The number of the set a file set aside belongs to, or `None` for any other file.
 pub fn parse_set_aside_name(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(SET_ASIDE_PREFIX)?;
-    rest.get(..4)?.parse().ok()
+    let (set, _) = name.strip_prefix(SET_ASIDE_PREFIX)?.split_once('-')?;
+    set.parse().ok()
 }
 
 const SET_ASIDE_PREFIX: &str = "damaged-";

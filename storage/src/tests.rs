@@ -149,6 +149,10 @@ fn a_damaged_log_is_set_aside_under_names_recovery_never_reads() {
         expected.iter().map(String::as_str).collect::<Vec<_>>()
     );
     assert_eq!(parse_set_aside_name(&first(&seg(0))), Some(1));
+    assert_eq!(
+        parse_set_aside_name(&set_aside_file_name(12345, &seg(0))),
+        Some(12345)
+    );
     assert_eq!(parse_segment_name(&first(&seg(0))), None);
     // Damaged again: the next set.
     let start = |segments: &[tern_core::Segment<'_>]| {

@@ -11,7 +11,8 @@
 //!
 //! Recovery keeps the longest valid prefix. What follows the first bad byte is either a torn
 //! tail (bytes that were written but never synced: truncate and go on) or corruption of
-//! synced bytes (refuse to start). The two are told apart by `Durable { upto, log_id }`
+//! synced bytes (`RecoveryError::Corrupt`: the node sets the log aside and rebuilds from its
+//! replicas, `rebuild`). The two are told apart by `Durable { upto, log_id }`
 //! records: core writes one at the head of each batch, saying how much of the log it knew to
 //! be synced. If a mark after the bad offset says the bad offset had been synced, the damage
 //! is corruption; otherwise it is a torn tail. Corruption inside the very last synced batch,

@@ -1,5 +1,6 @@
 //! Recovery: rebuilding a node's state from its log segments, telling a torn tail (cut it)
-//! from corruption of synced bytes (refuse to start). See the `log` module documentation.
+//! from corruption of synced bytes (an error: `Node::start` then sets the log aside and the
+//! node rebuilds). See the `log` module documentation.
 
 use super::record::{object_key, Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
 use crate::codec::DecodeError;

@@ -72,7 +72,9 @@ pub struct Started {
 /// Why a node could not start on its log.
 #[derive(Debug)]
 pub enum StartError {
-    /// The log is damaged where a later record proves it had been synced, or unreadable.
+    /// A record passed its checksum but could not be read (`RecoveryError::Unreadable`: another
+    /// format version, or a bug). Damage to synced bytes is not an error: the node starts
+    /// rebuilding on an empty log (`Started::set_aside`).
     Recovery(RecoveryError),
     /// The configuration is unusable (or this node is not in it).
     Config(ConfigError),
@@ -331,7 +333,7 @@ impl Node {
             self.timers.set(Timer::Handoff, handoff);
             self.store.restamp_tombstones(self.now);
             if let Some(rebuild) = self.rebuild.as_mut() {
-                rebuild.since = self.now;
+                rebuild.started(self.now);
             }
         }
         if self.mode == Mode::Halted {

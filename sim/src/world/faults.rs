@@ -271,7 +271,7 @@ impl World {
     }
 
     /// Forgets the damage of every node that is up and no longer rebuilding.
-    pub(super) fn note_rebuilt(&mut self) {
+    fn note_rebuilt(&mut self) {
         for p in &mut self.procs {
             if p.node.as_ref().is_some_and(|n| n.rebuilding().is_none()) {
                 p.damage = None;
