@@ -326,6 +326,7 @@ mod tests {
                     RequestError::InvalidSearch(_) => "search",
                     RequestError::TooManyCandidates { .. } => "candidates",
                     RequestError::SearchOff => "searchoff",
+                    RequestError::InvalidBulk(_) => "bulk",
                 };
                 format!("error:{name}")
             }

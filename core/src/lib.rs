@@ -35,8 +35,8 @@ pub use ids::{ClientId, NodeId, RequestId};
 pub use liveness::PeerView;
 pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 pub use message::{
-    ClientResult, Message, Op, Oversized, Paging, Quorum, QuorumError, Request, RequestError,
-    Response, Scored,
+    BulkInvalid, BulkItem, BulkStage, ClientResult, Message, Op, Oversized, Paging, Quorum,
+    QuorumError, Request, RequestError, Response, Scored,
 };
 pub use node::{
     Config, ConfigError, Input, Node, NodeStats, NodeStatus, Output, PeerStatus, Setting,
@@ -44,4 +44,4 @@ pub use node::{
 };
 pub use search::{SearchError, Stemming};
 pub use time::{Span, Time};
-pub use version::{ActorId, Causality, Dot, Object, Sibling, VectorClock};
+pub use version::{ActorId, BulkKeys, Causality, Dot, Object, Sibling, VectorClock};

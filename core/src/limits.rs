@@ -167,3 +167,15 @@ const _: () = assert!(SEARCH_QUERY_TERMS_MAX <= SEARCH_QUERY_BYTES_MAX);
 const _: () = assert!(SEARCH_DOCUMENT_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(SEARCH_CANDIDATES_MAX >= SEARCH_RESULTS_MAX);
 const _: () = assert!(CLIENT_TRIES_PER_NODE >= 2 && CLIENT_TRIES_MIN >= CLIENT_TRIES_PER_NODE);
+
+/// Keys in one bulk write or bulk read (`Op::BulkWrite`, `Op::BulkGet`).
+pub const BULK_KEYS_MAX: usize = 100;
+/// A bulk write's keys, their bytes summed: every version it writes carries them all.
+pub const BULK_KEY_BYTES_MAX: usize = 16 * 1024;
+/// A bulk write's values, their bytes summed: its request must fit in one frame.
+pub const BULK_VALUE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Rounds a bulk read makes to fetch the bulk-write versions its first answers lacked
+/// before it gives up with `Timeout` rather than answer a fractured view.
+pub const BULK_READ_ROUNDS_MAX: usize = 4;
+/// Resolutions (`bulk`) a replica runs at once; more wait for the next round.
+pub const BULK_RESOLUTIONS_MAX: usize = 256;

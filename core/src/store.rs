@@ -282,6 +282,7 @@ mod tests {
             incarnation: 7,
         };
         Object::single(Sibling {
+            bulk: None,
             dot: Dot { actor, seq },
             context: VectorClock::new(),
             value: Some(seq.to_le_bytes().to_vec()),

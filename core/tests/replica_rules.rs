@@ -180,6 +180,7 @@ fn dot(node: u32, seq: u64) -> Dot {
 
 fn one_sibling(seq: u64, value: &[u8]) -> Object {
     Object::single(Sibling {
+        bulk: None,
         dot: dot(2, seq),
         context: VectorClock::new(),
         value: Some(value.to_vec()),
@@ -191,6 +192,7 @@ fn concurrent(count: usize, value_bytes: usize) -> Object {
     Object::from_siblings(
         (0..count)
             .map(|i| Sibling {
+                bulk: None,
                 dot: dot(2, i as u64 + 1),
                 context: VectorClock::new(),
                 value: Some(vec![b'x'; value_bytes]),
@@ -251,6 +253,7 @@ fn a_replica_stores_up_to_siblings_decode_max_and_recovers_it_and_refuses_one_mo
     assert_eq!(recovered.objects.get(&b"many"[..]), Some(&full));
     // One more concurrent sibling would make an object no one could decode: refused.
     let one_more = Object::single(Sibling {
+        bulk: None,
         dot: dot(3, 1),
         context: VectorClock::new(),
         value: Some(b"y".to_vec()),
@@ -373,6 +376,7 @@ fn a_read_whose_replies_merge_past_the_limit_is_refused_not_repaired() {
         Object::from_siblings(
             (1..=600)
                 .map(|seq| Sibling {
+                    bulk: None,
                     dot: dot(node, seq),
                     context: VectorClock::new(),
                     value: Some(b"v".to_vec()),

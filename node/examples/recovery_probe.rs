@@ -42,6 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         value.resize(100, b'v');
         raw += (key.len() + value.len()) as u64;
         let sibling = Sibling {
+            bulk: None,
             dot: Dot { actor, seq: i + 1 },
             context: VectorClock::new(),
             value: Some(value),

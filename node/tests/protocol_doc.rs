@@ -51,11 +51,13 @@ fn clock(dots: &[Dot]) -> VectorClock {
 /// node 1's dot 3 only, deleted the key (its dot 300): two concurrent siblings.
 fn read_object() -> Object {
     let blue = Sibling {
+        bulk: None,
         dot: dot(1, INCARNATION_1, 4),
         context: VectorClock::new(),
         value: Some(b"blue".to_vec()),
     };
     let tombstone = Sibling {
+        bulk: None,
         dot: dot(2, INCARNATION_2, 300),
         context: clock(&[dot(1, INCARNATION_1, 3)]),
         value: None,
@@ -104,6 +106,7 @@ fn written_object() -> Object {
     };
     let mut object = read_object();
     object.insert(Sibling {
+        bulk: None,
         dot: written_dot(),
         context,
         value: Some(value),

@@ -241,6 +241,10 @@ impl Coordinator {
                 self.start_write(ctx, origin, key, sibling, replicas, quorum.w, timeout)
             }
             Op::Search { .. } | Op::Similar { .. } => unreachable!("searches started above"),
+            // The node hands bulk requests to its bulk part before they reach here.
+            Op::BulkWrite { .. } | Op::BulkGet { .. } => {
+                ctx.outbox.reply(origin, Err(RequestError::Busy));
+            }
         }
     }
 

@@ -42,6 +42,7 @@ impl Coordinator {
         };
         let mut object = ctx.store.get(&key).cloned().unwrap_or_default();
         object.insert(Sibling {
+            bulk: None,
             dot,
             context,
             value,

@@ -457,6 +457,7 @@ mod tests {
             ),
         ) {
             let siblings = values.into_iter().map(|(seq, value)| Sibling {
+                bulk: None,
                 dot: Dot {
                     actor: ActorId { node: crate::NodeId(seq as u32 % 5), incarnation: seq << 20 },
                     seq,

@@ -11,6 +11,7 @@ const LOG: u64 = 0x5eed_101d;
 
 fn object(seq: u64, value: &[u8]) -> Object {
     Object::single(Sibling {
+        bulk: None,
         dot: Dot {
             actor: ActorId {
                 node: NodeId(1),
@@ -298,6 +299,7 @@ fn history_strategy() -> impl Strategy<Value = Vec<Sibling>> {
                 incarnation: 7,
             };
             written.push(Sibling {
+                bulk: None,
                 dot: Dot { actor, seq },
                 context,
                 value: (step % 4 != 3).then(|| vec![step as u8]),
@@ -432,6 +434,7 @@ fn many_keys_merge_as_a_replay_does() {
             if round == 1 {
                 // A concurrent sibling from another actor: merged, not replaced.
                 obj.merge(&Object::single(Sibling {
+                    bulk: None,
                     dot: Dot {
                         actor: ActorId {
                             node: NodeId(2),

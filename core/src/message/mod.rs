@@ -7,7 +7,7 @@ use crate::codec::{decode_body, encode_body, DecodeError};
 use crate::ids::{NodeId, RequestId};
 use crate::limits::MESSAGE_BYTES_MAX;
 use crate::search::SearchError;
-use crate::version::{wire, Dot, Object, VectorClock};
+use crate::version::{wire, Dot, Object, Sibling, VectorClock};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -45,6 +45,23 @@ pub enum Op {
     Search { query: String, page: Paging },
     /// The `top_k` keys whose documents are closest to `text` by TF-IDF cosine.
     Similar { text: String, top_k: u32 },
+    /// Atomic bulk write (docs/CONTRACT.md, "Bulk writes"): every item's key gets its new
+    /// version (a value, or a tombstone for `value: None`), or none does. At most
+    /// `BULK_KEYS_MAX` items, each key at most once.
+    BulkWrite { items: Vec<BulkItem> },
+    /// Read-atomic bulk read: every key's merged versions, in the order asked, never
+    /// showing one key's version of a bulk write without the others' (`BULK_KEYS_MAX` keys).
+    BulkGet { keys: Vec<serde_bytes::ByteBuf> },
+}
+
+/// One key of a bulk write: its new value (`None`: delete it) and the versions it replaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkItem {
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub value: Option<Vec<u8>>,
+    pub context: VectorClock,
 }
 
 /// Which ranks of a search's results to return: `size` hits from rank `offset` (0-based).
@@ -73,13 +90,20 @@ pub struct Scored {
 impl Eq for Scored {}
 
 impl Op {
-    /// The key a single-key request is about; empty for a search, which is about no one key
-    /// (and is coordinated by whichever node receives it).
+    /// The key a single-key request is about; empty for a search or a bulk request, which
+    /// is about no one key (and is coordinated by whichever node receives it).
     pub fn key(&self) -> &[u8] {
         match self {
             Op::Get { key } | Op::Set { key, .. } | Op::Delete { key, .. } => key,
-            Op::Search { .. } | Op::Similar { .. } => &[],
+            Op::Search { .. } | Op::Similar { .. } | Op::BulkWrite { .. } | Op::BulkGet { .. } => {
+                &[]
+            }
         }
+    }
+
+    /// A bulk write or a bulk read: it spans several keys.
+    pub fn is_bulk(&self) -> bool {
+        matches!(self, Op::BulkWrite { .. } | Op::BulkGet { .. })
     }
 
     /// A search or a similarity search: it spans every partition.
@@ -88,7 +112,10 @@ impl Op {
     }
 
     pub fn is_write(&self) -> bool {
-        matches!(self, Op::Set { .. } | Op::Delete { .. })
+        matches!(
+            self,
+            Op::Set { .. } | Op::Delete { .. } | Op::BulkWrite { .. }
+        )
     }
 }
 
@@ -131,6 +158,11 @@ pub enum Response {
         total: u64,
         next: Option<Paging>,
     },
+    /// A bulk write is committed on W replicas of every key: every key's new version has
+    /// this dot (the bulk write's id) and is visible to every read from now on.
+    BulkWritten { dot: Dot },
+    /// A bulk read's merged versions, one object per key asked, in the order asked.
+    Objects(Vec<Object>),
 }
 
 /// What was over its limit in a `TooLarge` refusal.
@@ -148,6 +180,11 @@ pub enum Oversized {
     MergedSiblings,
     /// A read's replies merged, in encoded bytes (`OBJECT_BYTES_MAX`).
     MergedBytes,
+    /// A bulk request's keys, counted (`BULK_KEYS_MAX`).
+    BulkKeys,
+    /// A bulk write's keys, their bytes summed (`BULK_KEY_BYTES_MAX`): every version it
+    /// writes carries them all.
+    BulkKeyBytes,
 }
 
 impl fmt::Display for Oversized {
@@ -159,6 +196,8 @@ impl fmt::Display for Oversized {
             Oversized::Object => "object (all versions of the key)",
             Oversized::MergedSiblings => "the key's versions merged across replicas (siblings)",
             Oversized::MergedBytes => "the key's versions merged across replicas (bytes)",
+            Oversized::BulkKeys => "bulk request (keys)",
+            Oversized::BulkKeyBytes => "bulk write's keys (bytes, summed)",
         })
     }
 }
@@ -219,6 +258,17 @@ pub enum RequestError {
     TooManyCandidates { max: u64 },
     /// This cluster keeps no search index (`search_index` off); nothing was done.
     SearchOff,
+    /// A bulk request names no key, or one key twice; nothing was done.
+    InvalidBulk(BulkInvalid),
+}
+
+/// What is wrong with a bulk request's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BulkInvalid {
+    /// It names no key.
+    Empty,
+    /// It names a key twice.
+    DuplicateKey,
 }
 
 impl RequestError {
@@ -258,6 +308,13 @@ impl fmt::Display for RequestError {
             RequestError::SearchOff => {
                 write!(f, "search is off: this cluster keeps no search index")
             }
+            RequestError::InvalidBulk(BulkInvalid::Empty) => {
+                write!(f, "invalid bulk request: it names no key; nothing was done")
+            }
+            RequestError::InvalidBulk(BulkInvalid::DuplicateKey) => write!(
+                f,
+                "invalid bulk request: it names a key twice; nothing was done"
+            ),
             RequestError::TooManySiblings { count, max } => write!(
                 f,
                 "the write would leave {count} concurrent versions (limit {max}); read the key and write with its context"
@@ -277,6 +334,19 @@ pub struct Heartbeat {
     pub node: NodeId,
     pub generation: u64,
     pub beat: u64,
+}
+
+/// Where one replica of one key stands on one bulk write (`Message::BulkState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BulkStage {
+    /// Its version is kept aside, not yet committed.
+    Prepared,
+    /// Its version is committed here, or replaced by a later one.
+    Committed,
+    /// Nothing of it is here, and this replica promised never to keep it.
+    Refused,
+    /// This replica is rebuilding: it cannot speak for what it held.
+    Unknown,
 }
 
 /// A message between nodes.
@@ -396,6 +466,49 @@ pub enum Message {
         incarnation: u64,
         digests: Vec<(u32, u64)>,
     },
+    /// Bulk write, phase 1 (`bulk`): keep `sibling` (a bulk write's version of `key`) aside,
+    /// durably and invisible to reads, until the bulk write is decided; acknowledge with
+    /// `Prepared`. `n` and `w` are the bulk write's replication settings.
+    Prepare {
+        req: RequestId,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        sibling: Sibling,
+        n: u8,
+        w: u8,
+    },
+    /// The version is kept aside durably (`ok`), or refused: a resolution already found
+    /// this bulk write undecided here and promised never to keep it.
+    Prepared { req: RequestId, ok: bool },
+    /// Where is the bulk write `dot` on `key`? Answered with `BulkState` once durable; a
+    /// replica that holds nothing of it promises (durably) never to keep it.
+    BulkAsk {
+        req: RequestId,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        dot: Dot,
+    },
+    /// The state of a bulk write on one replica of one key.
+    BulkState { req: RequestId, state: BulkStage },
+    /// A resolution's outcome for `dot` on `key`: commit the version kept aside, or forget
+    /// it (and refuse it from now on).
+    BulkDecided {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        dot: Dot,
+        commit: bool,
+    },
+    /// A bulk read saw the bulk write `dot` on another key: send your copy of `key` with
+    /// that bulk write's version in it if you hold it, committed or kept aside.
+    BulkFetch {
+        req: RequestId,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        dot: Dot,
+    },
+    /// A replica's durable copy of the key, with the asked version merged in if it held it
+    /// aside (`BulkFetch`).
+    BulkFetched { req: RequestId, object: Object },
 }
 
 /// One replica's whole answer to a search over every partition.

@@ -11,6 +11,7 @@ fn object_message(
     values: Vec<(u64, Option<Vec<u8>>)>,
 ) -> Message {
     let siblings = values.into_iter().map(|(seq, value)| Sibling {
+        bulk: None,
         dot: Dot {
             actor: ActorId {
                 node: crate::NodeId(seq as u32 % 7),

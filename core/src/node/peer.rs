@@ -174,6 +174,13 @@ impl Node {
                 replica.fetch(from, req, keys, &stats_for, &terms)
             }
             Message::LocalSearch { req, op } => replica.local_search(from, req, op),
+            Message::Prepare { .. }
+            | Message::Prepared { .. }
+            | Message::BulkAsk { .. }
+            | Message::BulkState { .. }
+            | Message::BulkDecided { .. }
+            | Message::BulkFetch { .. }
+            | Message::BulkFetched { .. } => {}
             Message::LocalSearched {
                 req,
                 digests,

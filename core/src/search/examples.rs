@@ -36,6 +36,7 @@ fn object(values: &[Option<&[u8]>]) -> Object {
     let siblings = (1u64..)
         .zip(values)
         .map(|(seq, value)| Sibling {
+            bulk: None,
             dot: Dot { actor, seq },
             context: VectorClock::new(),
             value: value.map(<[u8]>::to_vec),

@@ -95,6 +95,7 @@ fn object(values: &[Value]) -> Object {
     let siblings = (1u64..)
         .zip(values)
         .map(|(seq, value)| Sibling {
+            bulk: None,
             dot: Dot { actor, seq },
             context: VectorClock::new(),
             value: match value {

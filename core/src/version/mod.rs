@@ -23,7 +23,7 @@ mod tests;
 pub(crate) mod wire;
 
 pub use clock::{Causality, VectorClock};
-pub use object::{Object, ObjectTooLarge, Sibling};
+pub use object::{BulkKeys, Object, ObjectTooLarge, Sibling};
 
 use crate::ids::NodeId;
 use serde::{Deserialize, Serialize};

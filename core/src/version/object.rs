@@ -3,15 +3,103 @@
 use super::{Dot, VectorClock};
 use crate::limits::{OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One version of a key: a value (`None` for a tombstone), its dot, and the context it was
-/// written with (everything the writer had seen of the key).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// written with (everything the writer had seen of the key). A version written by a bulk
+/// write (`bulk`) also names every key that bulk write wrote, sorted: a reader that sees it
+/// on one key knows which other keys must show it too (`crate::bulk`).
+///
+/// Encoded as (dot, context, payload), the payload an enum whose first two variants are a
+/// tombstone and a value: byte for byte the `Option` a plain version always was, so only
+/// bulk versions (variants 2 and 3, with their keys) cost anything more.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sibling {
     pub dot: Dot,
     pub context: VectorClock,
-    #[serde(with = "serde_bytes")]
     pub value: Option<Vec<u8>>,
+    /// The keys of the bulk write this version belongs to (`None`: a single-key write).
+    pub bulk: Option<BulkKeys>,
+}
+
+/// The keys of one bulk write, sorted and distinct; shared by every version it wrote.
+pub type BulkKeys = Arc<[Vec<u8>]>;
+
+/// How a sibling's value travels: the first two variants encode exactly as
+/// `Option<bytes>` (0, or 1 then the bytes).
+#[derive(Serialize)]
+enum PayloadRef<'a> {
+    Tombstone,
+    Value(#[serde(with = "serde_bytes")] &'a [u8]),
+    BulkTombstone(Vec<&'a serde_bytes::Bytes>),
+    BulkValue(
+        #[serde(with = "serde_bytes")] &'a [u8],
+        Vec<&'a serde_bytes::Bytes>,
+    ),
+}
+
+#[derive(Deserialize)]
+enum Payload {
+    Tombstone,
+    Value(#[serde(with = "serde_bytes")] Vec<u8>),
+    BulkTombstone(Vec<serde_bytes::ByteBuf>),
+    BulkValue(
+        #[serde(with = "serde_bytes")] Vec<u8>,
+        Vec<serde_bytes::ByteBuf>,
+    ),
+}
+
+impl Serialize for Sibling {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+
+        let payload = match (&self.value, &self.bulk) {
+            (None, None) => PayloadRef::Tombstone,
+            (Some(v), None) => PayloadRef::Value(v),
+            (None, Some(k)) => PayloadRef::BulkTombstone(key_refs(k)),
+            (Some(v), Some(k)) => PayloadRef::BulkValue(v, key_refs(k)),
+        };
+        let mut s = serializer.serialize_struct("Sibling", 3)?;
+        s.serialize_field("dot", &self.dot)?;
+        s.serialize_field("context", &self.context)?;
+        s.serialize_field("payload", &payload)?;
+        s.end()
+    }
+}
+
+fn key_refs(keys: &BulkKeys) -> Vec<&serde_bytes::Bytes> {
+    keys.iter().map(|k| serde_bytes::Bytes::new(k)).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename = "Sibling")]
+struct SiblingWire {
+    dot: Dot,
+    context: VectorClock,
+    payload: Payload,
+}
+
+impl<'de> Deserialize<'de> for Sibling {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Sibling, D::Error> {
+        let wire = SiblingWire::deserialize(deserializer)?;
+        let keys = |keys: Vec<serde_bytes::ByteBuf>| -> BulkKeys {
+            keys.into_iter()
+                .map(serde_bytes::ByteBuf::into_vec)
+                .collect()
+        };
+        let (value, bulk) = match wire.payload {
+            Payload::Tombstone => (None, None),
+            Payload::Value(v) => (Some(v), None),
+            Payload::BulkTombstone(k) => (None, Some(keys(k))),
+            Payload::BulkValue(v, k) => (Some(v), Some(keys(k))),
+        };
+        Ok(Sibling {
+            dot: wire.dot,
+            context: wire.context,
+            value,
+            bulk,
+        })
+    }
 }
 
 impl Sibling {
@@ -21,7 +109,11 @@ impl Sibling {
 
     /// Bytes this sibling takes in memory and on the wire, roughly.
     pub fn weight_bytes(&self) -> usize {
-        self.value.as_ref().map_or(0, Vec::len) + 24 * (self.context.len() + 1)
+        let bulk = self
+            .bulk
+            .as_ref()
+            .map_or(0, |keys| keys.iter().map(|k| k.len() + 8).sum());
+        self.value.as_ref().map_or(0, Vec::len) + 24 * (self.context.len() + 1) + bulk
     }
 }
 

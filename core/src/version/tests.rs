@@ -54,6 +54,7 @@ fn history_strategy() -> impl Strategy<Value = Vec<Sibling>> {
                     .filter(|s| s.dot.actor.node == NodeId(node))
                     .count();
                 written.push(Sibling {
+                    bulk: None,
                     dot: dot(node, seq as u64 + 1),
                     context,
                     value: Some(vec![node as u8]),
@@ -73,7 +74,7 @@ proptest! {
         added.add(dot(node, seq));
         prop_assert_eq!(a.with_dot(dot(node, seq)), added);
         // An object's clock, by the one-sibling shortcut and by the general fold.
-        let only = Sibling { dot: dot(node, seq.max(1)), context: a.clone(), value: None };
+        let only = Sibling { bulk: None, dot: dot(node, seq.max(1)), context: a.clone(), value: None };
         let mut folded = VectorClock::new();
         folded.merge(&only.context);
         folded.add(only.dot);
@@ -146,6 +147,7 @@ proptest! {
 #[test]
 fn decoded_objects_are_normalised_and_bounded() {
     let a = Sibling {
+        bulk: None,
         dot: dot(2, 1),
         context: VectorClock::new(),
         value: Some(b"a".to_vec()),
@@ -153,6 +155,7 @@ fn decoded_objects_are_normalised_and_bounded() {
     let mut seen = VectorClock::new();
     seen.add(dot(2, 1));
     let b = Sibling {
+        bulk: None,
         dot: dot(1, 1),
         context: seen,
         value: Some(b"b".to_vec()),
@@ -187,11 +190,13 @@ fn decoded_clocks_are_normalised_and_round_trip() {
 #[test]
 fn concurrent_writes_become_siblings_and_a_context_write_replaces_them() {
     let a = Sibling {
+        bulk: None,
         dot: dot(1, 1),
         context: VectorClock::new(),
         value: Some(b"a".to_vec()),
     };
     let b = Sibling {
+        bulk: None,
         dot: dot(2, 1),
         context: VectorClock::new(),
         value: Some(b"b".to_vec()),
@@ -200,6 +205,7 @@ fn concurrent_writes_become_siblings_and_a_context_write_replaces_them() {
     assert!(object.merge(&Object::single(b)));
     assert_eq!(object.siblings().len(), 2);
     let c = Sibling {
+        bulk: None,
         dot: dot(3, 1),
         context: object.clock(),
         value: None,

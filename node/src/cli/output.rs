@@ -233,6 +233,7 @@ fn error_kind(failure: &Failure) -> &'static str {
             RequestError::InvalidSearch(_) => "invalid_search",
             RequestError::TooManyCandidates { .. } => "too_many_candidates",
             RequestError::SearchOff => "search_off",
+            RequestError::InvalidBulk(_) => "invalid_bulk",
         },
     }
 }

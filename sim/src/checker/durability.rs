@@ -371,6 +371,7 @@ mod tests {
         };
         let acked = [write(1, b"a", 10), delete];
         let tombstone = Sibling {
+            bulk: None,
             dot: crate::checker::fixtures::dot(2),
             context: covering(&[1]),
             value: None,

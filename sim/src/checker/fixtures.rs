@@ -26,6 +26,7 @@ pub(super) fn write(seq: u64, value: &[u8], ack: u64) -> WriteRecord {
 
 pub(super) fn object(seq: u64, value: &[u8], context: VectorClock) -> Object {
     Object::single(Sibling {
+        bulk: None,
         dot: dot(seq),
         context,
         value: Some(value.to_vec()),
@@ -88,6 +89,7 @@ impl Story {
         self.versions.entry(b"k".to_vec()).or_default().insert(
             dot(seq),
             Sibling {
+                bulk: None,
                 dot: dot(seq),
                 context,
                 value: Some(value.to_vec()),

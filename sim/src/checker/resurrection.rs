@@ -119,6 +119,7 @@ mod tests {
 
     fn tombstone(seq: u64, context: VectorClock) -> Object {
         Object::single(Sibling {
+            bulk: None,
             dot: dot(seq),
             context,
             value: None,

@@ -88,6 +88,7 @@ mod tests {
         other.dot.actor.node = tern_core::NodeId(2); // another actor: not covered by node 1's
         let acked = [write(1, b"a", 10), other];
         let tombstone = Object::single(Sibling {
+            bulk: None,
             dot: crate::checker::fixtures::dot(3),
             context: covering(&[1]),
             value: None,

@@ -35,6 +35,7 @@ pub fn outcome_name(result: &Result<Response, ClientFailure>) -> &'static str {
             RequestError::InvalidSearch(_) => "invalid search",
             RequestError::TooManyCandidates { .. } => "too many candidates",
             RequestError::SearchOff => "search off",
+            RequestError::InvalidBulk(_) => "invalid bulk",
         },
     }
 }

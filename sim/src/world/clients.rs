@@ -367,11 +367,13 @@ mod tests {
         }
         let siblings = vec![
             Sibling {
+                bulk: None,
                 dot: dot(3, u64::MAX, 300),
                 context: context.clone(),
                 value: Some(vec![7; 200]),
             },
             Sibling {
+                bulk: None,
                 dot: dot(u32::MAX, 5, 1),
                 context: VectorClock::new(),
                 value: None,

@@ -14,7 +14,7 @@
 //! error; so the readers may be stricter than serde, never looser, and tests hold them equal
 //! to serde on random bytes. It never decides anything about versions.
 
-use super::{ActorId, Dot, Object, Sibling, VectorClock};
+use super::{ActorId, BulkKeys, Dot, Object, Sibling, VectorClock};
 use crate::ids::NodeId;
 
 /// Reads postcard values from a byte slice, front to back.
@@ -240,20 +240,40 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    /// An optional byte string: `None` inside for a tombstone.
-    fn value(&mut self) -> Option<Option<&'a [u8]>> {
+    /// A sibling's payload: its value (`None` inside for a tombstone) and, for a bulk
+    /// write's version (variants 2 and 3), the bulk write's keys.
+    fn payload(&mut self) -> Option<(Option<&'a [u8]>, Option<BulkKeys>)> {
         match self.byte()? {
-            0 => Some(None),
-            1 => Some(Some(self.bytes()?)),
+            0 => Some((None, None)),
+            1 => Some((Some(self.bytes()?), None)),
+            2 => Some((None, Some(self.keys()?))),
+            3 => {
+                let value = self.bytes()?;
+                Some((Some(value), Some(self.keys()?)))
+            }
             _ => None,
         }
     }
 
+    /// A list of byte strings (a bulk write's keys).
+    fn keys(&mut self) -> Option<BulkKeys> {
+        let len = self.list_len(1)?;
+        let mut keys = Vec::with_capacity(len);
+        for _ in 0..len {
+            keys.push(self.bytes()?.to_vec());
+        }
+        Some(keys.into())
+    }
+
     fn sibling(&mut self) -> Option<Sibling> {
+        let dot = self.dot()?;
+        let context = self.clock()?;
+        let (value, bulk) = self.payload()?;
         Some(Sibling {
-            dot: self.dot()?,
-            context: self.clock()?,
-            value: self.value()?.map(<[u8]>::to_vec),
+            dot,
+            context,
+            value: value.map(<[u8]>::to_vec),
+            bulk,
         })
     }
 
@@ -278,7 +298,7 @@ impl<'a> Reader<'a> {
         for _ in 0..len {
             dots.push(self.dot()?);
             self.skip_clock()?;
-            self.value()?;
+            self.payload()?;
         }
         Some(())
     }
@@ -375,14 +395,34 @@ pub(crate) fn put_object(object: &Object, out: &mut Vec<u8>) {
             put_actor(actor, out);
             put_varint(seq, out);
         }
-        match &sibling.value {
-            None => out.push(0),
-            Some(value) => {
+        match (&sibling.value, &sibling.bulk) {
+            (None, None) => out.push(0),
+            (Some(value), None) => {
                 out.push(1);
                 put_bytes(value, out);
             }
+            (None, Some(keys)) => {
+                out.push(2);
+                put_keys(keys, out);
+            }
+            (Some(value), Some(keys)) => {
+                out.push(3);
+                put_bytes(value, out);
+                put_keys(keys, out);
+            }
         }
     }
+}
+
+fn put_keys(keys: &BulkKeys, out: &mut Vec<u8>) {
+    put_varint(keys.len() as u64, out);
+    for key in keys.iter() {
+        put_bytes(key, out);
+    }
+}
+
+fn keys_len(keys: &BulkKeys) -> usize {
+    varint_len(keys.len() as u64) + keys.iter().map(|k| bytes_len(k)).sum::<usize>()
 }
 
 /// The bytes `put_object` writes for `object`.
@@ -399,6 +439,7 @@ pub(crate) fn object_len(object: &Object) -> usize {
             .value
             .as_ref()
             .map_or(0, |v| varint_len(v.len() as u64) + v.len());
+        len += sibling.bulk.as_ref().map_or(0, keys_len);
     }
     len
 }

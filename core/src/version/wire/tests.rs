@@ -21,11 +21,20 @@ fn object_strategy() -> impl Strategy<Value = Object> {
     let clock = proptest::collection::vec((actor.clone(), varied.clone()), 0..4)
         .prop_map(VectorClock::from);
     let value = proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300));
-    let sibling = (actor, varied, clock, value).prop_map(|(actor, seq, context, value)| Sibling {
-        dot: Dot { actor, seq },
-        context,
-        value,
-    });
+    // Bulk versions (payload variants 2 and 3) too: their keys, sorted and distinct.
+    let bulk = proptest::option::of(proptest::collection::btree_set(
+        proptest::collection::vec(any::<u8>(), 0..20),
+        1..4,
+    ));
+    let sibling =
+        (actor, varied, clock, value, bulk).prop_map(|(actor, seq, context, value, bulk)| {
+            Sibling {
+                bulk: bulk.map(|keys| keys.into_iter().collect()),
+                dot: Dot { actor, seq },
+                context,
+                value,
+            }
+        });
     proptest::collection::vec(sibling, 0..5).prop_map(Object::from_siblings)
 }
 
