@@ -66,6 +66,13 @@ pub struct Mix {
     pub search: u32,
     /// Similarity searches (`Similar`), likewise.
     pub similar: u32,
+    /// Bulk writes (`BulkWrite`) of `workload.bulk_keys` keys: each item a set, or a delete
+    /// with probability `workload.bulk_delete_fraction` (so some bulk writes mix both).
+    pub mset: u32,
+    /// Bulk writes whose every item is a delete.
+    pub mdel: u32,
+    /// Bulk reads (`BulkGet`) of `workload.bulk_keys` keys, checked for fractured views.
+    pub mget: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -77,7 +84,8 @@ pub struct WorkloadSpec {
     pub zipf_exponent: f64,
     pub value_bytes: [u32; 2],
     pub mix: Mix,
-    /// The workload ends once exactly this many writes (sets and deletes) are acknowledged.
+    /// The workload ends once exactly this many writes are acknowledged: sets, deletes and
+    /// bulk writes, a bulk write counting once whatever its number of keys.
     pub acknowledged_writes: u64,
     pub think_us: [u64; 2],
     /// How long a client waits for a reply before it calls the outcome unknown.
@@ -98,6 +106,11 @@ pub struct WorkloadSpec {
     /// Values are text: words drawn from a vocabulary of English words (Zipf-like), after a
     /// prefix naming the attempt. Without it, values are random letters.
     pub text: Option<TextSpec>,
+    /// Distinct keys in one bulk write or bulk read (`mix.mset`, `mix.mdel`, `mix.mget`),
+    /// drawn like single keys.
+    pub bulk_keys: [u32; 2],
+    /// In an `mset`, each item is a delete with this probability.
+    pub bulk_delete_fraction: f64,
 }
 
 /// Text values and the searches over them.
@@ -260,6 +273,9 @@ impl Default for Mix {
             delete: 10,
             search: 0,
             similar: 0,
+            mset: 0,
+            mdel: 0,
+            mget: 0,
         }
     }
 }
@@ -282,6 +298,8 @@ impl Default for WorkloadSpec {
             large_fraction: 0.0,
             large_value_bytes: [4_096, 65_536],
             text: None,
+            bulk_keys: [2, 5],
+            bulk_delete_fraction: 0.2,
         }
     }
 }

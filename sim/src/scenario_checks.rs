@@ -18,7 +18,8 @@ impl Scenario {
                 && !s.side.is_empty()
                 && s.side.len() < self.cluster.nodes as usize
         });
-        let checks: [(bool, &str); 20] = [
+        let bulk = w.mix.mset + w.mix.mdel + w.mix.mget > 0;
+        let checks: [(bool, &str); 22] = [
             (outage_ok, "faults.outage.node must be a member"),
             (split_ok, "faults.split.side must be some members, not all"),
             (w.clients >= 1, "workload.clients must be at least 1"),
@@ -28,7 +29,7 @@ impl Scenario {
                 "workload.value_bytes must be [min, max]",
             ),
             (
-                w.mix.set + w.mix.delete > 0,
+                w.mix.set + w.mix.delete + w.mix.mset + w.mix.mdel > 0,
                 "workload.mix needs some writes",
             ),
             (
@@ -73,6 +74,18 @@ impl Scenario {
                 w.large_value_bytes[0] <= w.large_value_bytes[1]
                     && w.large_value_bytes[1] as usize <= tern_core::limits::VALUE_BYTES_MAX,
                 "workload.large_value_bytes must be [min, max] within VALUE_BYTES_MAX",
+            ),
+            (
+                !bulk
+                    || (2 <= w.bulk_keys[0]
+                        && w.bulk_keys[0] <= w.bulk_keys[1]
+                        && w.bulk_keys[1] <= w.keys
+                        && w.bulk_keys[1] as usize <= tern_core::limits::BULK_KEYS_MAX),
+                "workload.bulk_keys must be [min, max], from 2, within workload.keys and BULK_KEYS_MAX",
+            ),
+            (
+                (0.0..=1.0).contains(&w.bulk_delete_fraction),
+                "workload.bulk_delete_fraction must be in [0, 1]",
             ),
             (
                 (0.0..=1.0).contains(&self.faults.kill_fraction),

@@ -77,3 +77,60 @@ pub struct SearchRecord {
     /// search returned fewer than `top_k`.
     pub complete: bool,
 }
+
+/// One key of a bulk write attempt.
+#[derive(Clone, Debug)]
+pub struct BulkItemRecord {
+    pub key: Vec<u8>,
+    /// `None` for a delete.
+    pub value: Option<Vec<u8>>,
+    pub context: VectorClock,
+}
+
+/// One bulk write attempt, as its client saw it. Each item is also an `Attempt` of its own
+/// (the same client, request and outcome), so that the checkers of single keys judge the
+/// versions it wrote like any other.
+#[derive(Clone, Debug)]
+pub struct BulkWriteRecord {
+    pub client: u32,
+    pub request: u64,
+    pub items: Vec<BulkItemRecord>,
+    /// The bulk write's dot (every key's version carries it), once acknowledged.
+    pub dot: Option<Dot>,
+    pub outcome: AttemptOutcome,
+    pub start: Time,
+    pub end: Option<Time>,
+}
+
+impl BulkWriteRecord {
+    /// One acknowledged write per key, as the single-key checkers read them; none if the
+    /// bulk write was not acknowledged.
+    pub fn acknowledged(&self) -> Vec<WriteRecord> {
+        let (Some(dot), Some(ack), AttemptOutcome::Acknowledged) =
+            (self.dot, self.end, self.outcome)
+        else {
+            return Vec::new();
+        };
+        self.items
+            .iter()
+            .map(|item| WriteRecord {
+                key: item.key.clone(),
+                dot,
+                value: item.value.clone(),
+                start: self.start,
+                ack,
+            })
+            .collect()
+    }
+}
+
+/// A successful bulk read as its client saw it: the keys asked, in order, and one object
+/// per key (as many as the reply held).
+#[derive(Clone, Debug)]
+pub struct BulkReadRecord {
+    pub client: u32,
+    pub keys: Vec<Vec<u8>>,
+    pub objects: Vec<Object>,
+    pub start: Time,
+    pub end: Time,
+}

@@ -48,7 +48,8 @@ pub use durability::{check_durability, Durability, Provenance};
 pub use failed_writes::check_failed_writes;
 pub use final_searches::{check_final_searches, check_local_index, FinalAnswer};
 pub use history::{
-    Attempt, AttemptOutcome, Observed, ReadRecord, SearchRecord, Versions, WriteRecord,
+    Attempt, AttemptOutcome, BulkItemRecord, BulkReadRecord, BulkWriteRecord, Observed, ReadRecord,
+    SearchRecord, Versions, WriteRecord,
 };
 pub use resurrection::{
     check_resurrections, collected_clock, collected_siblings, forgotten_or, Graveyard,

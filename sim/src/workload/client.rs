@@ -1,9 +1,10 @@
-//! One simulated client's state in the workload: the request it waits for, the write it
-//! retries until it is acknowledged, and the contexts it holds for each key. It chooses
+//! One simulated client's state in the workload: the request it waits for, the write (or
+//! bulk write) it retries until it is acknowledged, and the contexts it holds for each key. It chooses
 //! nothing: `Workload` does, and reads and updates these.
 
 use super::{OpKind, SearchAsk};
 use std::collections::BTreeMap;
+use std::ops::Range;
 use tern_core::{Time, VectorClock};
 
 /// The request a client waits for.
@@ -14,10 +15,14 @@ pub(super) struct InFlight {
     pub(super) key: u32,
     pub(super) value: Option<Vec<u8>>,
     pub(super) start: Time,
-    /// Index into `History::attempts` for a write.
-    pub(super) attempt: Option<usize>,
+    /// Indexes into `History::attempts` for a write: one, or one per key of a bulk write.
+    pub(super) attempts: Range<usize>,
     /// What a search asked.
     pub(super) ask: Option<SearchAsk>,
+    /// A bulk request's keys, in the order sent (empty for a single-key request).
+    pub(super) keys: Vec<u32>,
+    /// Index into `History::bulk_writes` for a bulk write.
+    pub(super) bulk: Option<usize>,
 }
 
 /// Where a write takes its context from.
@@ -34,13 +39,15 @@ pub(super) enum ContextMode {
 }
 
 /// A write the client has chosen and retries until it is acknowledged.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Planned {
     pub(super) kind: OpKind,
     pub(super) key: u32,
     pub(super) mode: ContextMode,
     /// For `ContextMode::Read`: the read before the write is done.
     pub(super) read_done: bool,
+    /// A bulk write's keys, each with whether it is deleted (empty for a single write).
+    pub(super) items: Vec<(u32, bool)>,
 }
 
 /// One client: its request numbers, what it waits for and plans, and its contexts.

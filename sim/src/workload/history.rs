@@ -2,9 +2,12 @@
 //! reads, searches, every write attempt, and every version each client was shown.
 
 use super::OpKind;
-use crate::checker::{Attempt, Observed, ReadRecord, SearchRecord, Versions, WriteRecord};
+use crate::checker::{
+    Attempt, BulkReadRecord, BulkWriteRecord, Observed, ReadRecord, SearchRecord, Versions,
+    WriteRecord,
+};
 use std::collections::{BTreeMap, BTreeSet};
-use tern_core::{Dot, Object};
+use tern_core::{BulkKeys, Dot, Object, Sibling};
 
 /// Everything clients observed.
 #[derive(Debug, Default)]
@@ -13,8 +16,13 @@ pub struct History {
     pub reads: Vec<ReadRecord>,
     /// Every search that was answered, with its hits.
     pub searches: Vec<SearchRecord>,
-    /// Every write attempt, with the context it carried and how it ended.
+    /// Every write attempt, with the context it carried and how it ended (a bulk write's
+    /// items each count as one).
     pub attempts: Vec<Attempt>,
+    /// Every bulk write attempt, whole.
+    pub bulk_writes: Vec<BulkWriteRecord>,
+    /// Every successful bulk read (each of its keys is also in `reads`).
+    pub bulk_reads: Vec<BulkReadRecord>,
     /// What each client has been shown of each key: dot -> the request that first showed it.
     pub observed: Observed,
     /// Every version any client was shown, by key and dot.
@@ -51,6 +59,36 @@ impl History {
             versions
                 .entry(sibling.dot)
                 .or_insert_with(|| sibling.clone());
+        }
+    }
+}
+
+impl History {
+    /// Records that `client` was shown, by the reply to `request`, its own bulk write
+    /// `bulk_writes[b]` as `dot` on every key: the version each key now holds, as the
+    /// client sent it.
+    pub(super) fn own_bulk(&mut self, client: u32, request: u64, b: usize, dot: Dot) {
+        let mut keys: Vec<Vec<u8>> = self.bulk_writes[b]
+            .items
+            .iter()
+            .map(|i| i.key.clone())
+            .collect();
+        keys.sort();
+        let keys: BulkKeys = keys.into();
+        for item in &self.bulk_writes[b].items {
+            by_key(&mut self.observed, &item.key)
+                .entry(client)
+                .or_default()
+                .entry(dot)
+                .or_insert(request);
+            by_key(&mut self.versions, &item.key)
+                .entry(dot)
+                .or_insert_with(|| Sibling {
+                    dot,
+                    context: item.context.clone(),
+                    value: item.value.clone(),
+                    bulk: Some(keys.clone()),
+                });
         }
     }
 }

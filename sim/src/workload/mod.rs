@@ -18,11 +18,14 @@
 //! `acknowledged_writes` writes are acknowledged: a write starts only while the acknowledged
 //! and in-flight writes together are below the target.
 
-use crate::checker::{Attempt, AttemptOutcome, ReadRecord, SearchRecord, WriteRecord};
+use crate::checker::{
+    Attempt, AttemptOutcome, BulkItemRecord, BulkReadRecord, BulkWriteRecord, ReadRecord,
+    SearchRecord, WriteRecord,
+};
 use crate::rng::SimRng;
 use crate::scenario::{KeyDistribution, WorkloadSpec};
 use tern_core::client::ClientFailure;
-use tern_core::{Op, Request, RequestError, Response, Time};
+use tern_core::{BulkItem, Op, Request, RequestError, Response, Time, VectorClock};
 
 mod client;
 mod history;
@@ -41,6 +44,10 @@ pub enum OpKind {
     Delete,
     Search,
     Similar,
+    /// A bulk write (`BulkWrite`): sets, deletes, or both.
+    BulkWrite,
+    /// A bulk read (`BulkGet`).
+    BulkRead,
 }
 
 impl OpKind {
@@ -51,11 +58,17 @@ impl OpKind {
             OpKind::Delete => "delete",
             OpKind::Search => "search",
             OpKind::Similar => "similar",
+            OpKind::BulkWrite => "bulk write",
+            OpKind::BulkRead => "bulk read",
         }
     }
 
     pub fn is_write(self) -> bool {
-        matches!(self, OpKind::Set | OpKind::Delete)
+        matches!(self, OpKind::Set | OpKind::Delete | OpKind::BulkWrite)
+    }
+
+    fn is_bulk(self) -> bool {
+        matches!(self, OpKind::BulkWrite | OpKind::BulkRead)
     }
 
     fn is_search(self) -> bool {
@@ -155,10 +168,11 @@ impl Workload {
         }
     }
 
-    /// The key of `client`'s write `request`, while the client still waits for it.
+    /// The key of `client`'s single-key write `request`, while the client still waits for it.
     pub fn in_flight_write(&self, client: u32, request: u64) -> Option<Vec<u8>> {
         let flight = self.clients.get(client as usize)?.in_flight.as_ref()?;
-        (flight.request == request && flight.kind.is_write()).then(|| key_name(flight.key))
+        let single = matches!(flight.kind, OpKind::Set | OpKind::Delete);
+        (flight.request == request && single).then(|| key_name(flight.key))
     }
 
     pub fn think(&mut self) -> u64 {
@@ -177,6 +191,21 @@ impl Workload {
         let u = self.rng.unit();
         let at = self.zipf_cdf.partition_point(|c| *c < u);
         at.min(self.zipf_cdf.len() - 1) as u32
+    }
+
+    /// The distinct keys of a bulk request, as many as `bulk_keys` draws, each drawn like a
+    /// single key (a key drawn twice is drawn again).
+    fn pick_keys(&mut self) -> Vec<u32> {
+        let [lo, hi] = self.spec.bulk_keys;
+        let want = self.rng.range([u64::from(lo), u64::from(hi)]) as usize;
+        let mut keys: Vec<u32> = Vec::with_capacity(want);
+        while keys.len() < want {
+            let key = self.pick_key();
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
     }
 
     fn pick_mode(&mut self) -> ContextMode {
@@ -225,31 +254,60 @@ impl Workload {
         if self.clients[c].stopped {
             return None;
         }
-        let (kind, key, mode) = if let Some(p) = self.clients[c].planned {
-            (p.kind, p.key, Some(p.mode))
+        let (kind, key, mode, items) = if let Some(p) = &self.clients[c].planned {
+            (p.kind, p.key, Some(p.mode), p.items.clone())
         } else {
             if self.acked >= self.spec.acknowledged_writes {
                 self.clients[c].stopped = true;
                 return None;
             }
             let mix = &self.spec.mix;
-            let weights = [mix.set, mix.get, mix.delete, mix.search, mix.similar];
+            // The bulk weights come last, so that a scenario without them draws as before.
+            let weights = [
+                mix.set,
+                mix.get,
+                mix.delete,
+                mix.search,
+                mix.similar,
+                mix.mset,
+                mix.mdel,
+                mix.mget,
+            ];
+            let pick = self.rng.weighted(&weights);
             let mut kind = [
                 OpKind::Set,
                 OpKind::Get,
                 OpKind::Delete,
                 OpKind::Search,
                 OpKind::Similar,
-            ][self.rng.weighted(&weights)];
+                OpKind::BulkWrite,
+                OpKind::BulkWrite,
+                OpKind::BulkRead,
+            ][pick];
+            let only_deletes = pick == 6;
             if kind.is_search() {
                 return Some(self.search(client, kind, now));
             }
             if kind.is_write()
                 && self.acked + self.writes_in_flight >= self.spec.acknowledged_writes
             {
-                kind = OpKind::Get;
+                kind = if kind.is_bulk() {
+                    OpKind::BulkRead
+                } else {
+                    OpKind::Get
+                };
             }
-            let key = if kind == OpKind::Set && self.rng.chance(self.spec.fresh_key_fraction) {
+            let mut items = Vec::new();
+            if kind.is_bulk() {
+                for key in self.pick_keys() {
+                    let delete = kind == OpKind::BulkWrite
+                        && (only_deletes || self.rng.chance(self.spec.bulk_delete_fraction));
+                    items.push((key, delete));
+                }
+            }
+            let key = if let Some((first, _)) = items.first() {
+                *first
+            } else if kind == OpKind::Set && self.rng.chance(self.spec.fresh_key_fraction) {
                 self.fresh_keys += 1;
                 self.spec.keys.saturating_add(self.fresh_keys)
             } else {
@@ -263,31 +321,47 @@ impl Workload {
                     key,
                     mode,
                     read_done: false,
+                    items: items.clone(),
                 });
             }
-            (kind, key, mode)
+            (kind, key, mode, items)
         };
-        // A read-modify-write reads first.
+        // A read-modify-write reads first (every key of a bulk write, in one bulk read).
         let kind = match &mut self.clients[c].planned {
             Some(p) if p.mode == ContextMode::Read && !p.read_done => {
                 p.read_done = true;
-                OpKind::Get
+                if p.kind.is_bulk() {
+                    OpKind::BulkRead
+                } else {
+                    OpKind::Get
+                }
             }
             _ => kind,
         };
-        let context = match mode {
-            Some(ContextMode::Read) => self.clients[c].read.get(&key),
-            Some(ContextMode::Reply) => self.clients[c].reply.get(&key),
-            Some(ContextMode::Latest) => self.clients[c].latest.get(&key),
-            Some(ContextMode::Blind) | None => None,
-        }
-        .cloned()
-        .unwrap_or_default();
+        let context_of = |client: &Client, key: u32| -> VectorClock {
+            match mode {
+                Some(ContextMode::Read) => client.read.get(&key),
+                Some(ContextMode::Reply) => client.reply.get(&key),
+                Some(ContextMode::Latest) => client.latest.get(&key),
+                Some(ContextMode::Blind) | None => None,
+            }
+            .cloned()
+            .unwrap_or_default()
+        };
+        let context = context_of(&self.clients[c], key);
         let request = self.clients[c].next_request;
         self.clients[c].next_request += 1;
+        if kind.is_bulk() {
+            let contexts = items
+                .iter()
+                .map(|(k, _)| context_of(&self.clients[c], *k))
+                .collect();
+            return Some(self.bulk(client, request, kind, &items, contexts, now));
+        }
         let (op, value) = match kind {
             OpKind::Get => (Op::Get { key: key_name(key) }, None),
             OpKind::Search | OpKind::Similar => unreachable!("searches are made by `search`"),
+            OpKind::BulkWrite | OpKind::BulkRead => unreachable!("bulk requests are made above"),
             OpKind::Set => {
                 let value = self.value(client);
                 self.history.written.insert(value.clone());
@@ -327,8 +401,10 @@ impl Workload {
             key,
             value,
             start: now,
-            attempt,
+            attempts: attempt.map_or(0..0, |i| i..i + 1),
             ask: None,
+            keys: Vec::new(),
+            bulk: None,
         });
         Some(Issue {
             client,
@@ -359,13 +435,18 @@ impl Workload {
             .outcomes
             .entry((flight.kind, outcome_name(&result)))
             .or_default() += 1;
-        if let Some(i) = flight.attempt {
+        let outcome = match &result {
+            Ok(_) => AttemptOutcome::Acknowledged,
+            Err(e) if !e.maybe_applied() => AttemptOutcome::Failed,
+            Err(_) => AttemptOutcome::Unknown,
+        };
+        for i in flight.attempts.clone() {
             self.history.attempts[i].end = Some(now);
-            self.history.attempts[i].outcome = match &result {
-                Ok(_) => AttemptOutcome::Acknowledged,
-                Err(e) if !e.maybe_applied() => AttemptOutcome::Failed,
-                Err(_) => AttemptOutcome::Unknown,
-            };
+            self.history.attempts[i].outcome = outcome;
+        }
+        if let Some(b) = flight.bulk {
+            self.history.bulk_writes[b].end = Some(now);
+            self.history.bulk_writes[b].outcome = outcome;
         }
         let key = key_name(flight.key);
         match (flight.kind, result) {
@@ -383,6 +464,48 @@ impl Workload {
                 });
             }
             (OpKind::Get, _) => {}
+            (OpKind::BulkRead, Ok(Response::Objects(objects))) => {
+                self.latency(OpKind::BulkRead, flight.start, now);
+                let keys: Vec<Vec<u8>> = flight.keys.iter().map(|k| key_name(*k)).collect();
+                for ((index, key), object) in flight.keys.iter().zip(&keys).zip(&objects) {
+                    self.history.observe(client, request, key, None, object);
+                    let context = object.clock();
+                    self.clients[c].read.insert(*index, context.clone());
+                    self.clients[c].latest.insert(*index, context);
+                    self.history.reads.push(ReadRecord {
+                        key: key.clone(),
+                        start: flight.start,
+                        end: now,
+                        object: object.clone(),
+                    });
+                }
+                self.history.bulk_reads.push(BulkReadRecord {
+                    client,
+                    keys,
+                    objects,
+                    start: flight.start,
+                    end: now,
+                });
+            }
+            (OpKind::BulkRead, _) => {}
+            (OpKind::BulkWrite, Ok(Response::BulkWritten { dot })) => {
+                self.latency(OpKind::BulkWrite, flight.start, now);
+                let b = flight.bulk.expect("a bulk write has its record");
+                self.history.bulk_writes[b].dot = Some(dot);
+                self.history.own_bulk(client, request, b, dot);
+                for i in flight.attempts.clone() {
+                    self.history.attempts[i].dot = Some(dot);
+                }
+                // The reply shows no object: the client's contexts for these keys stay
+                // what they were (a context claims only versions its holder was shown).
+                self.clients[c].planned = None;
+                self.writes_in_flight -= 1;
+                self.acked += 1;
+                assert!(
+                    self.acked <= self.spec.acknowledged_writes,
+                    "the workload never has more writes in flight than the target allows"
+                );
+            }
             (kind, Ok(Response::Hits { hits, total, .. })) if kind.is_search() => {
                 self.latency(kind, flight.start, now);
                 if let Some(ask) = flight.ask {
@@ -406,7 +529,7 @@ impl Workload {
                 self.history
                     .observe(client, request, &key, Some(dot), &object);
                 let context = object.clock();
-                if let Some(i) = flight.attempt {
+                for i in flight.attempts.clone() {
                     self.history.attempts[i].dot = Some(dot);
                 }
                 self.clients[c].reply.insert(flight.key, context.clone());
@@ -435,7 +558,7 @@ impl Workload {
                         p.mode = ContextMode::Read;
                     }
                     if p.mode == ContextMode::Read {
-                        p.read_done = flight.kind == OpKind::Get;
+                        p.read_done = matches!(flight.kind, OpKind::Get | OpKind::BulkRead);
                     }
                 }
             }
@@ -461,8 +584,93 @@ impl Workload {
             key: 0,
             value: None,
             start: now,
-            attempt: None,
+            attempts: 0..0,
             ask: Some(ask),
+            keys: Vec::new(),
+            bulk: None,
+        });
+        Issue {
+            client,
+            request,
+            body: Request::new(op),
+        }
+    }
+
+    /// A bulk read of `items`' keys, or a bulk write of them with `contexts` (an item's flag
+    /// makes it a delete; every set writes a value unique to this attempt). A bulk write is
+    /// recorded whole, and each of its items as an `Attempt` of its own.
+    fn bulk(
+        &mut self,
+        client: u32,
+        request: u64,
+        kind: OpKind,
+        items: &[(u32, bool)],
+        contexts: Vec<VectorClock>,
+        now: Time,
+    ) -> Issue {
+        let c = client as usize;
+        let keys: Vec<u32> = items.iter().map(|(k, _)| *k).collect();
+        let (op, attempts, bulk) = if kind == OpKind::BulkRead {
+            let names = keys.iter().map(|k| key_name(*k).into()).collect();
+            (Op::BulkGet { keys: names }, 0..0, None)
+        } else {
+            let mut records = Vec::with_capacity(items.len());
+            let first = self.history.attempts.len();
+            for ((key, delete), context) in items.iter().zip(contexts) {
+                let value = (!delete).then(|| self.value(client));
+                if let Some(value) = &value {
+                    self.history.written.insert(value.clone());
+                }
+                self.history.keys_written.insert(key_name(*key));
+                self.history.attempts.push(Attempt {
+                    client,
+                    request,
+                    key: key_name(*key),
+                    context: context.clone(),
+                    value: value.clone(),
+                    dot: None,
+                    outcome: AttemptOutcome::Pending,
+                    start: now,
+                    end: None,
+                });
+                records.push(BulkItemRecord {
+                    key: key_name(*key),
+                    value,
+                    context,
+                });
+            }
+            let op = Op::BulkWrite {
+                items: records
+                    .iter()
+                    .map(|r| BulkItem {
+                        key: r.key.clone(),
+                        value: r.value.clone(),
+                        context: r.context.clone(),
+                    })
+                    .collect(),
+            };
+            self.history.bulk_writes.push(BulkWriteRecord {
+                client,
+                request,
+                items: records,
+                dot: None,
+                outcome: AttemptOutcome::Pending,
+                start: now,
+                end: None,
+            });
+            let bulk = Some(self.history.bulk_writes.len() - 1);
+            (op, first..self.history.attempts.len(), bulk)
+        };
+        self.clients[c].in_flight = Some(InFlight {
+            request,
+            kind,
+            key: keys[0],
+            value: None,
+            start: now,
+            attempts,
+            ask: None,
+            keys,
+            bulk,
         });
         Issue {
             client,
