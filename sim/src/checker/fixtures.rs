@@ -1,6 +1,9 @@
 //! Histories for the checkers' tests: one key, one actor, versions named by sequence.
 
-use super::{Attempt, AttemptOutcome, Observed, Provenance, Versions, WriteRecord};
+use super::{
+    Attempt, AttemptOutcome, BulkItemRecord, BulkWriteRecord, Observed, Provenance, Versions,
+    WriteRecord,
+};
 use std::collections::BTreeSet;
 use tern_core::{ActorId, Dot, NodeId, Object, Sibling, Time, VectorClock};
 
@@ -112,4 +115,51 @@ pub(super) fn covering(seqs: &[u64]) -> VectorClock {
         context.add(dot(*seq));
     }
     context
+}
+
+/// A version of bulk write `seq` over `keys` (given in any order).
+pub(super) fn bulk_sibling(
+    seq: u64,
+    value: &[u8],
+    keys: &[&[u8]],
+    context: VectorClock,
+) -> Sibling {
+    let mut keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    keys.sort();
+    Sibling {
+        bulk: Some(keys.into()),
+        dot: dot(seq),
+        context,
+        value: Some(value.to_vec()),
+    }
+}
+
+pub(super) fn bulk_object(seq: u64, value: &[u8], keys: &[&[u8]], context: VectorClock) -> Object {
+    Object::single(bulk_sibling(seq, value, keys, context))
+}
+
+/// Bulk write `seq` of `keys` by client 0, acknowledged at `ack` (`ack` 0: never, its
+/// outcome unknown).
+pub(super) fn bulk_write(seq: u64, keys: &[&[u8]], ack: u64) -> BulkWriteRecord {
+    let acknowledged = ack > 0;
+    BulkWriteRecord {
+        client: 0,
+        request: seq,
+        items: keys
+            .iter()
+            .map(|k| BulkItemRecord {
+                key: k.to_vec(),
+                value: Some([*k, &b"-"[..], seq.to_string().as_bytes()].concat()),
+                context: VectorClock::new(),
+            })
+            .collect(),
+        dot: acknowledged.then(|| dot(seq)),
+        outcome: if acknowledged {
+            AttemptOutcome::Acknowledged
+        } else {
+            AttemptOutcome::Unknown
+        },
+        start: Time(1),
+        end: Some(Time(ack.max(2))),
+    }
 }

@@ -19,6 +19,11 @@
 //!   key is a result if and only if its value then matches), where the history decides;
 //! - final searches: after the calm phase, searches through every node, and on every node's
 //!   own index, equal a reference computed by scanning the final data;
+//! - isolation: no bulk read is fractured (one key shows bulk write T, another key of T it
+//!   asked for shows neither T nor a version that replaced it), and a read that began after
+//!   a bulk write was acknowledged sees it on every key of it;
+//! - atomicity: after the calm phase, every bulk write is on every replica of every key it
+//!   wrote or on none, and an acknowledged one on every one;
 //! - convergence: at the end, every replica of a key holds the same versions;
 //! - resurrection: once a key's tombstones are collected, no version they replaced is seen
 //!   again, in a read or in any replica's final copy. The other checkers judge a collected
@@ -29,6 +34,7 @@
 //! read. None of them drives the simulation or sees the world.
 
 mod acked_durable;
+mod atomicity;
 mod convergence;
 mod dots;
 mod durability;
@@ -37,11 +43,13 @@ mod final_searches;
 #[cfg(test)]
 mod fixtures;
 mod history;
+mod isolation;
 mod resurrection;
 mod stale_reads;
 mod stale_searches;
 
 pub use acked_durable::check_acknowledged_durable;
+pub use atomicity::{check_atomicity, Atomicity};
 pub use convergence::check_convergence;
 pub use dots::DotLedger;
 pub use durability::{check_durability, Durability, Provenance};
@@ -51,6 +59,7 @@ pub use history::{
     Attempt, AttemptOutcome, BulkItemRecord, BulkReadRecord, BulkWriteRecord, Observed, ReadRecord,
     SearchRecord, Versions, WriteRecord,
 };
+pub use isolation::{check_fractured_reads, check_reads_after_bulk};
 pub use resurrection::{
     check_resurrections, collected_clock, collected_siblings, forgotten_or, Graveyard,
 };

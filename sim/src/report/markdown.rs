@@ -110,10 +110,18 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         ),
         (
             "mix",
-            format!(
-                "set {} / get {} / delete {} / search {} / similar {}",
-                w.mix.set, w.mix.get, w.mix.delete, w.mix.search, w.mix.similar
-            ),
+            if w.mix.mset + w.mix.mdel + w.mix.mget > 0 {
+                format!(
+                    "set {} / get {} / delete {} / search {} / similar {} / mset {} / mdel {} / mget {} (bulk requests of {:?} keys; an mset item is a delete with probability {})",
+                    w.mix.set, w.mix.get, w.mix.delete, w.mix.search, w.mix.similar,
+                    w.mix.mset, w.mix.mdel, w.mix.mget, w.bulk_keys, w.bulk_delete_fraction
+                )
+            } else {
+                format!(
+                    "set {} / get {} / delete {} / search {} / similar {}",
+                    w.mix.set, w.mix.get, w.mix.delete, w.mix.search, w.mix.similar
+                )
+            },
         ),
         (
             "target",
@@ -246,6 +254,13 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         outcome.acked_by_kind.get("set").unwrap_or(&0),
         outcome.acked_by_kind.get("delete").unwrap_or(&0)
     );
+    if let Some(b) = &outcome.bulk {
+        let _ = writeln!(
+            s,
+            "Of them, {} are the versions of {} acknowledged bulk writes (one per key); a bulk write counts once toward the target.",
+            b.versions_acknowledged, b.writes_acknowledged
+        );
+    }
     let _ = writeln!(
         s,
         "\n## Latency of successful operations (simulated time, ms)\n"
@@ -370,6 +385,28 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         outcome.keys_converged,
         count("convergence")
     );
+    if let Some(b) = &outcome.bulk {
+        let _ = writeln!(
+            s,
+            "| isolation | {} fractured reads out of {} bulk reads (a key showing bulk write T while another key of T the read asked for shows neither T nor its successor); {} (read, acknowledged-before-start bulk write) pairs checked key by key; {} violations |",
+            b.fractured,
+            b.reads,
+            b.after_ack_pairs,
+            count("isolation")
+        );
+        let atomicity = match b.atomicity {
+            Some(a) => format!(
+                "{} bulk writes checked on every replica of every key after the calm phase: {} acknowledged (all must be applied), {} not acknowledged ({} all applied, {} none), {} partial",
+                a.checked, a.acknowledged, a.unacknowledged, a.all_applied, a.none_applied, a.partial
+            ),
+            None => "not judged: the final reads did not finish".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "| atomicity | {atomicity}; {} violations |",
+            count("atomicity")
+        );
+    }
     let before_reads = match (outcome.entropy.diverged_first, outcome.entropy.converged_after) {
         (Some(diverged), Some(after)) => format!(
             "{diverged} keys differed across their replicas when the calm phase settled; every replica of every key equal {:.2} s into it, before any read",

@@ -53,10 +53,14 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "acknowledged writes: {} (set {}, delete {})",
+        "acknowledged writes: {} (set {}, delete {}{})",
         d.acknowledged,
         outcome.acked_by_kind.get("set").unwrap_or(&0),
-        outcome.acked_by_kind.get("delete").unwrap_or(&0)
+        outcome.acked_by_kind.get("delete").unwrap_or(&0),
+        outcome.bulk.map_or(String::new(), |b| format!(
+            ", and {} versions of {} bulk writes",
+            b.versions_acknowledged, b.writes_acknowledged
+        ))
     );
     let _ = writeln!(
         s,
@@ -110,6 +114,21 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         "stale reads: {} reads checked against {} earlier acknowledged writes",
         outcome.reads_checked, outcome.stale_pairs
     );
+    if let Some(b) = &outcome.bulk {
+        let _ = writeln!(
+            s,
+            "isolation: {} fractured reads out of {} bulk reads; {} (read, earlier acknowledged bulk write) pairs checked key by key",
+            b.fractured, b.reads, b.after_ack_pairs
+        );
+        let _ = match b.atomicity {
+            Some(a) => writeln!(
+                s,
+                "atomicity: {} bulk writes checked ({} acknowledged, {} not acknowledged: {} all applied, {} none), {} partial",
+                a.checked, a.acknowledged, a.unacknowledged, a.all_applied, a.none_applied, a.partial
+            ),
+            None => writeln!(s, "atomicity: not judged (the final reads did not finish)"),
+        };
+    }
     if outcome.searches.searches > 0 || outcome.final_searches > 0 {
         let q = &outcome.searches;
         let _ = writeln!(

@@ -25,7 +25,7 @@ mod process;
 mod verdict;
 
 pub use faults::FaultCounts;
-pub use verdict::RunOutcome;
+pub use verdict::{BulkFigures, RunOutcome};
 
 use crate::checker::{DotLedger, Violation};
 use crate::rng::{derive_seed, SimRng, TraceHash};

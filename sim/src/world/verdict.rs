@@ -51,6 +51,23 @@ pub struct RunOutcome {
     pub latencies: BTreeMap<OpKind, Vec<u64>>,
     pub acked_by_kind: BTreeMap<&'static str, u64>,
     pub disk_bytes: Vec<(NodeId, u64, usize)>,
+    /// The isolation and atomicity figures, if the workload makes bulk requests.
+    pub bulk: Option<BulkFigures>,
+}
+
+/// What the isolation and atomicity checkers looked at.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BulkFigures {
+    /// Acknowledged bulk writes, and the versions they wrote (one per key).
+    pub writes_acknowledged: u64,
+    pub versions_acknowledged: u64,
+    /// Bulk reads answered, and those found fractured.
+    pub reads: u64,
+    pub fractured: u64,
+    /// (read, acknowledged-before-start bulk write) pairs checked, key by key.
+    pub after_ack_pairs: u64,
+    /// `None` if the run did not finish its final reads (nothing to judge).
+    pub atomicity: Option<checker::Atomicity>,
 }
 
 impl RunOutcome {
@@ -90,6 +107,45 @@ impl World {
         (through, local)
     }
 
+    /// The isolation checker over the bulk reads and every read, and, once the final reads
+    /// are in, the atomicity checker over each replica's final copies (`replicas`). `None`
+    /// if the workload makes no bulk requests.
+    fn check_bulk(
+        &self,
+        history: &crate::workload::History,
+        replicas: &BTreeMap<Vec<u8>, Vec<(NodeId, Object)>>,
+        complete: bool,
+        violations: &mut Vec<Violation>,
+    ) -> Option<BulkFigures> {
+        let mix = &self.scenario.workload.mix;
+        if mix.mset + mix.mdel + mix.mget == 0 {
+            return None;
+        }
+        let (fractured, found) =
+            checker::check_fractured_reads(&history.bulk_reads, &self.graveyard);
+        violations.extend(found);
+        let (after_ack_pairs, found) =
+            checker::check_reads_after_bulk(&history.bulk_writes, &history.reads, &self.graveyard);
+        violations.extend(found);
+        let atomicity = complete.then(|| {
+            let read = history.reads.iter().map(|r| &r.object);
+            let kept = replicas.values().flatten().map(|(_, o)| o);
+            let tagged = read.chain(kept).flat_map(|o| o.siblings());
+            let (figures, found) = checker::check_atomicity(&history.bulk_writes, tagged, replicas);
+            violations.extend(found);
+            figures
+        });
+        let acknowledged = history.bulk_writes.iter().filter(|w| w.dot.is_some());
+        Some(BulkFigures {
+            writes_acknowledged: acknowledged.clone().count() as u64,
+            versions_acknowledged: acknowledged.map(|w| w.items.len() as u64).sum(),
+            reads: history.bulk_reads.len() as u64,
+            fractured,
+            after_ack_pairs,
+            atomicity,
+        })
+    }
+
     /// Runs every checker over the history and the final state, and gathers the figures.
     pub(super) fn finish(mut self) -> RunOutcome {
         let history = std::mem::take(&mut self.workload.history);
@@ -110,10 +166,22 @@ impl World {
         let graveyard = &self.graveyard;
         let finals = &self.finals;
         let collected = &collected;
+        // A bulk write's versions are acknowledged writes too, one per key, for durability.
+        let bulk_acked: Vec<checker::WriteRecord> = history
+            .bulk_writes
+            .iter()
+            .flat_map(|w| w.acknowledged())
+            .collect();
+        let acked: std::borrow::Cow<'_, [checker::WriteRecord]> = if bulk_acked.is_empty() {
+            std::borrow::Cow::Borrowed(&history.acked)
+        } else {
+            std::borrow::Cow::Owned([history.acked.as_slice(), &bulk_acked].concat())
+        };
+        let acked = acked.as_ref();
         let durability_check = || {
             if !complete {
                 return Durability {
-                    acknowledged: history.acked.len() as u64,
+                    acknowledged: acked.len() as u64,
                     ..Durability::default()
                 };
             }
@@ -123,7 +191,7 @@ impl World {
                 versions: &history.versions,
             };
             let written = &history.written;
-            checker::check_durability(&history.acked, finals, collected, written, provenance)
+            checker::check_durability(acked, finals, collected, written, provenance)
         };
         let tokenizer = Tokenizer::new(self.config.stemming);
         let other_checks = || {
@@ -180,6 +248,7 @@ impl World {
             replicas.insert(key.clone(), copies);
         }
         violations.extend(checker::check_convergence(&replicas));
+        let bulk = self.check_bulk(&history, &replicas, complete, &mut violations);
         let mut copies = Vec::new();
         for p in &self.procs {
             let Some(node) = &p.node else { continue };
@@ -232,6 +301,7 @@ impl World {
             latencies: history.latencies,
             acked_by_kind,
             disk_bytes,
+            bulk,
         }
     }
 }
