@@ -1,4 +1,5 @@
-//! The workload: simulated clients issuing sets, gets and deletes, and the history they see.
+//! The workload: simulated clients issuing sets, gets, deletes, searches, bulk writes and
+//! bulk reads, and the history they see.
 //!
 //! This is the application on top of the client library: it chooses each client's next
 //! request and records how it ended. Sending it is `world/clients.rs`'s, which follows
@@ -17,6 +18,17 @@
 //! (`ClientFailure::maybe_applied` is false). The workload ends once exactly
 //! `acknowledged_writes` writes are acknowledged: a write starts only while the acknowledged
 //! and in-flight writes together are below the target.
+//!
+//! Bulk requests (`mix.mset`, `mix.mdel`, `mix.mget`) name 2 to `bulk_keys` distinct keys,
+//! each drawn like a single key, so that concurrent bulk requests overlap. A bulk write takes
+//! each key's context by the same `contexts` weights (read-modify-write reads every key in
+//! one bulk read first) and is retried like a single write; it counts once toward
+//! `acknowledged_writes`. It is recorded whole (`History::bulk_writes`, for the isolation
+//! and atomicity checkers) and each item as an `Attempt` of its own, so that durability,
+//! failed writes and dots judge its versions like any others. Its acknowledgement shows no
+//! object, so the client's contexts for its keys stay what they were: a context may claim
+//! only versions its client was shown. A bulk read's objects are recorded whole
+//! (`History::bulk_reads`) and key by key as reads.
 
 use crate::checker::{
     Attempt, AttemptOutcome, BulkItemRecord, BulkReadRecord, BulkWriteRecord, ReadRecord,
@@ -682,5 +694,115 @@ impl Workload {
     fn latency(&mut self, kind: OpKind, start: Time, end: Time) {
         let us = end.since(start).micros();
         self.history.latencies.entry(kind).or_default().push(us);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Mix;
+    use tern_core::{ActorId, Dot, NodeId};
+
+    fn bulk_only(mset: u32, mdel: u32, mget: u32) -> Workload {
+        let spec = WorkloadSpec {
+            clients: 1,
+            keys: 10,
+            bulk_keys: [2, 5],
+            mix: Mix {
+                set: 0,
+                get: 0,
+                delete: 0,
+                mset,
+                mdel,
+                mget,
+                ..Mix::default()
+            },
+            acknowledged_writes: 3,
+            ..WorkloadSpec::default()
+        };
+        Workload::new(&spec, 7)
+    }
+
+    #[test]
+    fn a_bulk_write_names_distinct_keys_is_recorded_per_key_and_counts_once() {
+        let mut workload = bulk_only(1, 0, 0);
+        let mut now = Time(0);
+        let dot = |seq| Dot {
+            actor: ActorId {
+                node: NodeId(1),
+                incarnation: 1,
+            },
+            seq,
+        };
+        for seq in 1..=3 {
+            let issue = workload.next(0, now).expect("the target is not reached");
+            let items = match &issue.body.op {
+                Op::BulkWrite { items } => items.clone(),
+                Op::BulkGet { .. } => {
+                    // A read-modify-write reads first: answer with empty objects.
+                    let Op::BulkGet { keys } = &issue.body.op else {
+                        unreachable!()
+                    };
+                    let objects = vec![tern_core::Object::new(); keys.len()];
+                    assert!(workload.complete(
+                        0,
+                        issue.request,
+                        Ok(Response::Objects(objects)),
+                        now
+                    ));
+                    continue;
+                }
+                other => panic!("only bulk writes were asked for, got {other:?}"),
+            };
+            assert!((2..=5).contains(&items.len()), "{items:?}");
+            let mut keys: Vec<&[u8]> = items.iter().map(|i| i.key.as_slice()).collect();
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), items.len(), "keys are distinct");
+            let before = workload.history.attempts.len();
+            now = Time(now.micros() + 10);
+            let reply = Ok(Response::BulkWritten { dot: dot(seq) });
+            assert!(workload.complete(0, issue.request, reply, now));
+            let record = workload.history.bulk_writes.last().expect("recorded");
+            assert_eq!(record.dot, Some(dot(seq)));
+            assert_eq!(record.items.len(), items.len());
+            assert_eq!(before, workload.history.attempts.len());
+            let per_key = &workload.history.attempts[before - items.len()..];
+            assert!(per_key
+                .iter()
+                .all(|a| a.dot == Some(dot(seq)) && a.outcome == AttemptOutcome::Acknowledged));
+            assert_eq!(workload.acknowledged(), seq);
+        }
+        assert!(
+            workload.next(0, now).is_none(),
+            "three bulk writes reach the target"
+        );
+    }
+
+    #[test]
+    fn a_bulk_delete_deletes_every_key_and_a_bulk_read_is_recorded_per_key() {
+        let mut workload = bulk_only(0, 1, 0);
+        let issue = loop {
+            let issue = workload
+                .next(0, Time(0))
+                .expect("the target is not reached");
+            if let Op::BulkGet { keys } = &issue.body.op {
+                let objects = vec![tern_core::Object::new(); keys.len()];
+                assert!(workload.complete(
+                    0,
+                    issue.request,
+                    Ok(Response::Objects(objects)),
+                    Time(1)
+                ));
+                assert_eq!(workload.history.bulk_reads.len(), 1);
+                assert_eq!(workload.history.reads.len(), keys.len());
+                continue;
+            }
+            break issue;
+        };
+        let Op::BulkWrite { items } = &issue.body.op else {
+            panic!("a bulk delete is a bulk write");
+        };
+        assert!(items.iter().all(|i| i.value.is_none()));
     }
 }
