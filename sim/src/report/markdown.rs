@@ -406,6 +406,12 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             "| atomicity | {atomicity}; {} violations |",
             count("atomicity")
         );
+        let f = &outcome.faults;
+        let _ = writeln!(
+            s,
+            "| bulk protocol (figures) | {} versions fetched by bulk reads instead of answering a fractured view; versions kept aside resolved: {} committed, {} refused; {} still kept aside at the end |",
+            f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused, b.kept_aside_at_end
+        );
     }
     let before_reads = match (outcome.entropy.diverged_first, outcome.entropy.converged_after) {
         (Some(diverged), Some(after)) => format!(

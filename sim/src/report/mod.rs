@@ -128,6 +128,11 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             ),
             None => writeln!(s, "atomicity: not judged (the final reads did not finish)"),
         };
+        let _ = writeln!(
+            s,
+            "bulk protocol: {} versions fetched by bulk reads; versions kept aside resolved: {} committed, {} refused; {} still kept aside at the end",
+            f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused, b.kept_aside_at_end
+        );
     }
     if outcome.searches.searches > 0 || outcome.final_searches > 0 {
         let q = &outcome.searches;

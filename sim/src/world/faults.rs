@@ -63,6 +63,11 @@ pub struct FaultCounts {
     pub entropy_keys_pushed: u64,
     pub entropy_keys_pulled: u64,
     pub tombstones_collected: u64,
+    /// Bulk-write versions bulk reads fetched (one key showed a bulk write another did not
+    /// yet), and resolutions of versions kept aside: committed, and refused.
+    pub bulk_versions_fetched: u64,
+    pub bulk_resolved_committed: u64,
+    pub bulk_resolved_refused: u64,
     /// Disks replaced by empty ones, and synced bytes damaged (`disk_replace`,
     /// `corrupt_synced`); damages recovery detected (it set the log aside); rebuilds that
     /// nodes started and finished (every empty or damaged log starts one).
@@ -89,6 +94,9 @@ impl FaultCounts {
         self.entropy_keys_pushed += stats.entropy_keys_pushed;
         self.entropy_keys_pulled += stats.entropy_keys_pulled;
         self.tombstones_collected += stats.tombstones_collected;
+        self.bulk_versions_fetched += stats.bulk_versions_fetched;
+        self.bulk_resolved_committed += stats.bulk_resolved_committed;
+        self.bulk_resolved_refused += stats.bulk_resolved_refused;
         self.rebuilds_started += stats.rebuilds_started;
         self.rebuilds_done += stats.rebuilds_done;
     }
