@@ -24,8 +24,8 @@ pub(super) struct Read {
     items: Vec<Item>,
     /// Bulk-write versions being fetched: (key index, dot, request id).
     fetches: Vec<Fetch>,
-    /// Bulk-write versions no replica of their key holds any more, on keys that hold no
-    /// value: tombstones collected since (`collect`), which the answer already shows.
+    /// Bulk-write versions no replica of their key holds any more: tombstones collected
+    /// since (`collect`); the key's answer is later than them (`Fetch::settled`).
     gone: BTreeSet<(usize, Dot)>,
     rounds: usize,
     clock: Clock,
@@ -53,13 +53,13 @@ struct Fetch {
 }
 
 impl Fetch {
-    /// The version arrived, or every replica of the key answered without it while the key
-    /// holds no value: only a collected tombstone leaves a decided bulk write's version
-    /// nowhere (it was kept on W replicas before any key showed it), and a key that holds
-    /// no value already reads as that tombstone did.
+    /// The version arrived, or every replica of the key answered without it. A decided bulk
+    /// write's version was kept on W replicas before any key showed it, and a replica
+    /// forgets it only once its copy of the key has seen it; so only tombstone collection
+    /// (`collect`: the key was all tombstones on every replica, this one among them) leaves
+    /// it nowhere, and then whatever the key holds now was written after it.
     fn settled(&self, item: &Item) -> bool {
-        item.merged.has_seen(self.dot)
-            || (self.answered.len() == item.replicas.len() && item.merged.is_deleted())
+        item.merged.has_seen(self.dot) || self.answered.len() == item.replicas.len()
     }
 }
 
