@@ -5,9 +5,9 @@
 //! the versions tagged with a bulk write's keys that anyone saw (reads, final copies), and
 //! each replica's final copy of each key; it never sees the simulator.
 
-use super::{show, AttemptOutcome, BulkWriteRecord, Violation};
+use super::{collected_clock, show, AttemptOutcome, BulkWriteRecord, Graveyard, Violation};
 use std::collections::BTreeMap;
-use tern_core::{Dot, NodeId, Object, Sibling};
+use tern_core::{Dot, NodeId, Object, Sibling, Time};
 
 /// The atomicity verdict's figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,7 +30,9 @@ pub struct Atomicity {
 /// without a bulk write's keys are skipped). `replicas` holds each key's final copy on each
 /// of its replicas, collected tombstones standing in for what they replaced
 /// (`forgotten_or`). A bulk write is applied on a copy if the copy has seen its dot (holds
-/// it, or a version that replaced it).
+/// it, or a version that replaced it), or if tombstones of the key that had seen it were
+/// collected by `end` (`graveyard`): the key may have been written again since, by a
+/// client shown nothing of what the tombstones replaced.
 ///
 /// A bulk write seen on some copies and missing on others is partial: a violation. An
 /// acknowledged one must be on every copy. A write not acknowledged whose dot no one ever
@@ -40,6 +42,8 @@ pub fn check_atomicity<'s>(
     writes: &[BulkWriteRecord],
     tagged: impl IntoIterator<Item = &'s Sibling>,
     replicas: &BTreeMap<Vec<u8>, Vec<(NodeId, Object)>>,
+    graveyard: &Graveyard,
+    end: Time,
 ) -> (Atomicity, Vec<Violation>) {
     let mut violations = Vec::new();
     // Dot -> (the keys it wrote, acknowledged).
@@ -81,13 +85,14 @@ pub fn check_atomicity<'s>(
         found_unacknowledged += u64::from(!acknowledged);
         let (mut on, mut off) = (Vec::new(), Vec::new());
         for key in keys {
+            let collected = collected_clock(graveyard, key, end).is_some_and(|c| c.covers(*dot));
             let copies = replicas.get(key).unwrap_or(&empty);
             if copies.is_empty() {
                 off.push(format!("{} (no copy)", show(key)));
             }
             for (node, copy) in copies {
                 let at = format!("{} on {}", show(key), node.0);
-                if copy.has_seen(*dot) {
+                if collected || copy.has_seen(*dot) {
                     on.push(at);
                 } else {
                     off.push(at);
@@ -131,7 +136,7 @@ fn list<'k>(keys: impl Iterator<Item = &'k Vec<u8>>) -> String {
 mod tests {
     use super::*;
     use crate::checker::fixtures::{bulk_object, bulk_sibling, bulk_write, covering, object};
-    use tern_core::VectorClock;
+    use tern_core::{Time, VectorClock};
 
     /// Final copies: key -> the object on each of nodes 1, 2, 3.
     fn copies(state: &[(&[u8], [&Object; 3])]) -> BTreeMap<Vec<u8>, Vec<(NodeId, Object)>> {
@@ -154,12 +159,14 @@ mod tests {
         // Acknowledged 5, on every copy (b's replaced on one node): fine.
         let writes = [bulk_write(5, &keys, 10)];
         let whole = copies(&[(b"a", [&a5, &a5, &a5]), (b"b", [&b5, &b6, &b5])]);
-        let (figures, violations) = check_atomicity(&writes, [], &whole);
+        let (figures, violations) =
+            check_atomicity(&writes, [], &whole, &Graveyard::new(), Time(100));
         assert!(violations.is_empty(), "{violations:?}");
         assert_eq!((figures.acknowledged, figures.partial), (1, 0));
         // The same bulk write missing on one copy of b: partial.
         let torn = copies(&[(b"a", [&a5, &a5, &a5]), (b"b", [&b5, &old, &b5])]);
-        let (figures, violations) = check_atomicity(&writes, [], &torn);
+        let (figures, violations) =
+            check_atomicity(&writes, [], &torn, &Graveyard::new(), Time(100));
         assert_eq!((figures.partial, violations.len()), (1, 1));
         assert!(
             violations[0].detail.contains("not on [b on 2]"),
@@ -167,20 +174,39 @@ mod tests {
         );
         // Acknowledged, and on no copy at all: lost.
         let none = copies(&[(b"a", [&old, &old, &old]), (b"b", [&old, &old, &old])]);
-        let (_, violations) = check_atomicity(&writes, [], &none);
+        let (_, violations) = check_atomicity(&writes, [], &none, &Graveyard::new(), Time(100));
         assert_eq!(violations.len(), 1);
         // Not acknowledged: nowhere is fine, and a version a reader saw makes it known.
         let unknown = [bulk_write(5, &keys, 0)];
-        let (figures, violations) = check_atomicity(&unknown, [], &none);
+        let (figures, violations) =
+            check_atomicity(&unknown, [], &none, &Graveyard::new(), Time(100));
         assert!(violations.is_empty());
         assert_eq!((figures.unacknowledged, figures.none_applied), (1, 1));
         let seen = bulk_sibling(5, b"a5", &keys, VectorClock::new());
-        let (figures, violations) = check_atomicity(&unknown, [&seen], &whole);
+        let (figures, violations) =
+            check_atomicity(&unknown, [&seen], &whole, &Graveyard::new(), Time(100));
         assert!(violations.is_empty());
         assert_eq!((figures.all_applied, figures.none_applied), (1, 0));
         // Not acknowledged, on a but not on b: partial.
         let half = copies(&[(b"a", [&a5, &a5, &a5]), (b"b", [&old, &old, &old])]);
-        let (figures, violations) = check_atomicity(&unknown, [&seen], &half);
+        let (figures, violations) =
+            check_atomicity(&unknown, [&seen], &half, &Graveyard::new(), Time(100));
         assert_eq!((figures.partial, violations.len()), (1, 1));
+        // Unless b's tombstones that had seen 5 were collected (b written again since).
+        let tombstone = Object::single(Sibling {
+            bulk: None,
+            dot: crate::checker::fixtures::dot(7),
+            context: covering(&[5]),
+            value: None,
+        });
+        let graveyard = Graveyard::from([(b"b".to_vec(), vec![(Time(50), tombstone)])]);
+        let (_, violations) = check_atomicity(&unknown, [&seen], &half, &graveyard, Time(100));
+        assert!(violations.is_empty(), "{violations:?}");
+        let (_, violations) = check_atomicity(&unknown, [&seen], &half, &graveyard, Time(40));
+        assert_eq!(
+            violations.len(),
+            1,
+            "collected after the end: {violations:?}"
+        );
     }
 }

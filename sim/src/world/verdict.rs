@@ -134,7 +134,13 @@ impl World {
             let read = history.reads.iter().map(|r| &r.object);
             let kept = replicas.values().flatten().map(|(_, o)| o);
             let tagged = read.chain(kept).flat_map(|o| o.siblings());
-            let (figures, found) = checker::check_atomicity(&history.bulk_writes, tagged, replicas);
+            let (figures, found) = checker::check_atomicity(
+                &history.bulk_writes,
+                tagged,
+                replicas,
+                &self.graveyard,
+                self.now,
+            );
             violations.extend(found);
             figures
         });
