@@ -187,6 +187,13 @@ impl Workload {
         (flight.request == request && single).then(|| key_name(flight.key))
     }
 
+    /// The keys of `client`'s bulk write `request`, while the client still waits for it.
+    pub fn in_flight_bulk_write(&self, client: u32, request: u64) -> Option<Vec<Vec<u8>>> {
+        let flight = self.clients.get(client as usize)?.in_flight.as_ref()?;
+        (flight.request == request && flight.kind == OpKind::BulkWrite)
+            .then(|| flight.keys.iter().map(|k| key_name(*k)).collect())
+    }
+
     pub fn think(&mut self) -> u64 {
         self.rng.range(self.spec.think_us)
     }

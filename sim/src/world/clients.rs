@@ -288,8 +288,15 @@ impl World {
     }
 
     /// The moment a write is acknowledged, W replicas of its key must hold it in their synced
-    /// state: what recovery would read after a power cut.
-    pub(super) fn check_acknowledgement(&mut self, client: u32, request: u64, dot: tern_core::Dot) {
+    /// state: what recovery would read after a power cut. For a bulk write (`bulk`), W
+    /// replicas of every one of its keys must hold it committed (one check per key).
+    pub(super) fn check_acknowledgement(
+        &mut self,
+        client: u32,
+        request: u64,
+        dot: tern_core::Dot,
+        bulk: bool,
+    ) {
         if client == CHECKER_CLIENT {
             return;
         }
@@ -300,16 +307,23 @@ impl World {
             return; // The client gave up waiting; its write is not counted as acknowledged.
         };
         now.acknowledged = true;
-        let Some(key) = self.workload.in_flight_write(client, sending.request) else {
-            return;
+        let request = sending.request;
+        let keys = if bulk {
+            self.workload.in_flight_bulk_write(client, request)
+        } else {
+            self.workload
+                .in_flight_write(client, request)
+                .map(|k| vec![k])
         };
-        self.acks_checked += 1;
-        let replicas = self.config.replicas(&key);
-        let synced = |id: NodeId| self.procs[self.index_of(id)].disk.synced(&key);
-        let w = self.scenario.cluster.w;
-        let violation =
-            checker::check_acknowledged_durable(&key, dot, self.now, w, &replicas, synced);
-        self.violations.extend(violation);
+        for key in keys.unwrap_or_default() {
+            self.acks_checked += 1;
+            let replicas = self.config.replicas(&key);
+            let synced = |id: NodeId| self.procs[self.index_of(id)].disk.synced(&key);
+            let w = self.scenario.cluster.w;
+            let violation =
+                checker::check_acknowledged_durable(&key, dot, self.now, w, &replicas, synced);
+            self.violations.extend(violation);
+        }
     }
 }
 

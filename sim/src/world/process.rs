@@ -168,8 +168,14 @@ impl World {
                     result,
                 } => {
                     let client = client.0 as u32;
-                    if let Ok(Response::Written { dot, .. }) = &result {
-                        self.check_acknowledgement(client, request, *dot);
+                    match &result {
+                        Ok(Response::Written { dot, .. }) => {
+                            self.check_acknowledgement(client, request, *dot, false);
+                        }
+                        Ok(Response::BulkWritten { dot }) => {
+                            self.check_acknowledgement(client, request, *dot, true);
+                        }
+                        _ => {}
                     }
                     let latency = self.latency();
                     self.after(
