@@ -392,6 +392,22 @@ async fn bulk_commands_write_every_key_or_none_and_refuse_bad_usage() {
         (code(&out), &json(&out)["error"]["kind"]),
         (2, &Value::from("usage"))
     );
+    // Within the bulk limits but over one client frame: refused by the client, unsent
+    // (a node would close the connection, leaving the write indeterminate).
+    let value = "v".repeat(100 * 1024);
+    let mut big = vec!["mset", "--json"];
+    for key in ["a", "b", "c", "d"] {
+        big.extend([key, value.as_str()]);
+    }
+    let out = tern(&nowhere, &big, b"").await;
+    let doc = json(&out);
+    assert_eq!(
+        (code(&out), &doc["error"]["kind"]),
+        (2, &Value::from("too_large"))
+    );
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains("REQUEST_BODY_BYTES_MAX"), "{message}");
+    assert!(message.contains("nothing was sent"), "{message}");
 
     let cluster = Cluster::start(3, "cli-bulk").await;
     let nodes = cluster.addrs().join(",");

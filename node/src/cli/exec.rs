@@ -4,6 +4,7 @@
 
 use super::args::{Command, RequestFlags};
 use super::value::{read_value, ValueSource};
+use crate::client::fits_in_a_frame;
 use crate::{Client, ClientError, ClientOptions, Written};
 use std::collections::BTreeSet;
 use tern_core::limits::{
@@ -295,21 +296,27 @@ async fn bulk_replace(
     values: impl Iterator<Item = Option<Vec<u8>>>,
     quorum: Quorum,
 ) -> Result<Done, Failure> {
+    let mut items: Vec<BulkItem> = keys
+        .iter()
+        .zip(values)
+        .map(|(key, value)| BulkItem {
+            key: key.as_bytes().to_vec(),
+            value,
+            context: VectorClock::new(),
+        })
+        .collect();
+    // Without contexts yet: a write too large even so is refused before the read.
+    fits_in_a_frame(&Request::new(Op::BulkWrite {
+        items: items.clone(),
+    }))?;
     let objects = bulk_read(client, &keys, quorum).await?;
     let existed = objects
         .iter()
         .filter(|o| o.values().next().is_some())
         .count();
-    let items = keys
-        .iter()
-        .zip(values)
-        .zip(&objects)
-        .map(|((key, value), object)| BulkItem {
-            key: key.as_bytes().to_vec(),
-            value,
-            context: object.clock(),
-        })
-        .collect();
+    for (item, object) in items.iter_mut().zip(&objects) {
+        item.context = object.clock();
+    }
     match send(client, Op::BulkWrite { items }, quorum).await? {
         Response::BulkWritten { dot } => Ok(Done::BulkWritten { keys, dot, existed }),
         other => Err(unexpected(client, other)),

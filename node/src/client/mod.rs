@@ -131,6 +131,20 @@ pub struct Written {
     pub context: VectorClock,
 }
 
+/// `ClientError::TooLarge` if `request` is over what a node reads in one client frame
+/// (`REQUEST_BODY_BYTES_MAX`). A node answers such a frame by closing the connection, which a
+/// write could only report as indeterminate; so the client refuses it unsent.
+pub fn fits_in_a_frame(request: &Request) -> Result<(), ClientError> {
+    let len = tern_core::codec::encode_body(request).len();
+    if len > REQUEST_BODY_BYTES_MAX {
+        return Err(ClientError::TooLarge {
+            len: len as u64,
+            max: REQUEST_BODY_BYTES_MAX as u64,
+        });
+    }
+    Ok(())
+}
+
 /// Waits `span` (a retry's delay), if it is not zero.
 async fn sleep(span: tern_core::Span) {
     if span > tern_core::Span::ZERO {
@@ -360,17 +374,9 @@ impl Client {
             return Err(ClientError::Unavailable { tried: Vec::new() });
         }
         if request.op.is_bulk() {
-            // A node answers a frame over its limit by closing the connection, which a
-            // write could only report as indeterminate: refuse it here, unsent. Other
-            // requests fit by construction (the limit is sized for a key, a value and a
-            // context), so only bulk ones pay for the extra encoding.
-            let len = tern_core::codec::encode_body(&request).len();
-            if len > REQUEST_BODY_BYTES_MAX {
-                return Err(ClientError::TooLarge {
-                    len: len as u64,
-                    max: REQUEST_BODY_BYTES_MAX as u64,
-                });
-            }
+            // Other requests fit by construction (the limit is sized for a key, a value and
+            // a context), so only bulk ones pay for the extra encoding.
+            fits_in_a_frame(&request)?;
         }
         let timeout = Duration::from_millis(self.inner.options.reply_timeout_ms);
         let mut attempt = Attempt::new(request.op.is_write(), &self.failover());
@@ -530,6 +536,19 @@ impl Client {
         keys: &[&[u8]],
         values: impl Iterator<Item = Option<Vec<u8>>>,
     ) -> Result<Dot, ClientError> {
+        let mut items: Vec<BulkItem> = keys
+            .iter()
+            .zip(values)
+            .map(|(key, value)| BulkItem {
+                key: key.to_vec(),
+                value,
+                context: VectorClock::new(),
+            })
+            .collect();
+        // Without contexts yet: a write too large even so is refused before the read.
+        fits_in_a_frame(&Request::new(Op::BulkWrite {
+            items: items.clone(),
+        }))?;
         let objects = self.mget(keys).await?;
         if objects.len() != keys.len() {
             return Err(ClientError::Protocol {
@@ -541,16 +560,9 @@ impl Client {
                 ),
             });
         }
-        let items = keys
-            .iter()
-            .zip(values)
-            .zip(&objects)
-            .map(|((key, value), object)| BulkItem {
-                key: key.to_vec(),
-                value,
-                context: object.clock(),
-            })
-            .collect();
+        for (item, object) in items.iter_mut().zip(&objects) {
+            item.context = object.clock();
+        }
         self.bulk_write(items).await
     }
 
