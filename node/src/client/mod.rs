@@ -644,3 +644,6 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

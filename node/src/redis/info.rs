@@ -83,7 +83,8 @@ const COMMANDS: &[Spec] = &[
         flags: &["write"],
         keys: (1, -1, 2),
         group: "string",
-        summary: "Sets several keys in one atomic write (at most 100), replacing what a read shows.",
+        summary:
+            "Sets several keys in one atomic write (at most 100), replacing what a read shows.",
         arguments: &[("key", "key"), ("value", "string")],
     },
     Spec {
