@@ -204,7 +204,7 @@ fn answer(done: Result<VectorClock, RequestError>) -> (Reply, Option<VectorClock
     }
 }
 
-/// The read before a write (SET, DEL) failed: say that nothing was written.
+/// The read before a write (SET, MSET, DEL) failed: say that nothing was written.
 pub(crate) fn read_failed(command: &str, reply: Reply) -> Reply {
     let Reply::Error(message) = reply else {
         return reply;
@@ -216,6 +216,6 @@ pub(crate) fn read_failed(command: &str, reply: Reply) -> Reply {
         "; nothing was written"
     };
     Reply::error(format!(
-        "{kind} {command} reads the key before it writes, and the read failed: {why}{said}"
+        "{kind} {command} reads before it writes, and the read failed: {why}{said}"
     ))
 }
