@@ -60,9 +60,14 @@ impl Handoff {
         }
     }
 
-    /// Every pending hint, by peer (compaction writes them into its snapshot).
-    pub fn hints(&self) -> &BTreeMap<NodeId, BTreeSet<Vec<u8>>> {
-        &self.hints
+    /// Appends a `Hint` record for every pending hint: a compaction snapshot's share.
+    pub fn snapshot(&self, out: &mut Vec<u8>) {
+        for (peer, keys) in &self.hints {
+            for key in keys {
+                let (peer, key) = (*peer, key.clone());
+                Record::Hint { peer, key }.encode_into(out);
+            }
+        }
     }
 
     /// Hinted keys waiting for each peer that has any.

@@ -11,7 +11,7 @@ use crate::node::{NodeStats, Output};
 use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::version::Object;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[derive(Debug)]
 pub(crate) struct Journal {
@@ -117,6 +117,16 @@ impl Journal {
         self.append(record);
     }
 
+    /// Appends a bulk write's `Aside` or `Refused` record (`bulk`); returns the log length
+    /// after it: the answer it speaks for waits until that is durable.
+    pub fn append_bulk(&mut self, record: &Record) -> u64 {
+        debug_assert!(matches!(
+            record,
+            Record::Aside { .. } | Record::Refused { .. }
+        ));
+        self.append(record)
+    }
+
     /// True if the latest change of `key` is durable (or it never changed here).
     pub fn is_durable(&self, key: &[u8]) -> bool {
         !self.unsynced.contains_key(key)
@@ -211,14 +221,15 @@ impl Journal {
         }
     }
 
-    /// Starts a new segment holding a snapshot of every key (and every pending hint) once the log is both over
+    /// Starts a new segment holding a snapshot of every key (and what `parts` writes: the
+    /// records of pending hints and of bulk writes' versions kept aside) once the log is both over
     /// `compact_min_bytes` and more than twice the live data. The old segments stay until
     /// the snapshot is durable, and recovery merges whatever segments it finds, so a crash at
     /// any point of a compaction loses nothing.
     pub fn maybe_compact(
         &mut self,
         store: &Store,
-        hints: &BTreeMap<NodeId, BTreeSet<Vec<u8>>>,
+        parts: &dyn Fn(&mut Vec<u8>),
         incarnation: u64,
         compact_min_bytes: u64,
         outbox: &mut Outbox,
@@ -253,12 +264,8 @@ impl Journal {
         for (key, object) in store.iter() {
             Record::encode_object(key, object, &mut bytes);
         }
-        for (peer, keys) in hints {
-            for key in keys {
-                let (peer, key) = (*peer, key.clone());
-                Record::Hint { peer, key }.encode_into(&mut bytes);
-            }
-        }
+        // The other parts' records: pending hints, bulk writes' versions kept aside.
+        parts(&mut bytes);
         let end = base + bytes.len() as u64;
         self.emitted_end = end;
         self.log_bytes += bytes.len() as u64;

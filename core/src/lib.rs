@@ -5,6 +5,7 @@
 //! drivers run it: `node` (tokio sockets, fsync'd files) and `sim` (virtual network, disk
 //! and time). See docs/ARCHITECTURE.md for the map.
 
+mod bulk;
 pub mod client;
 pub mod codec;
 mod collect;

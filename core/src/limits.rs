@@ -179,3 +179,15 @@ pub const BULK_VALUE_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const BULK_READ_ROUNDS_MAX: usize = 4;
 /// Resolutions (`bulk`) a replica runs at once; more wait for the next round.
 pub const BULK_RESOLUTIONS_MAX: usize = 256;
+/// Bulk writes' versions one replica keeps aside at once; a `Prepare` past it is refused
+/// (that bulk write's coordinator counts this replica as not having kept it).
+pub const BULK_ASIDE_MAX: usize = 100_000;
+/// Promises never to keep a bulk write's version (`Refused`) one replica holds at once;
+/// past it, a resolution's question is answered `Unknown` instead of promising.
+pub const BULK_REFUSALS_MAX: usize = 100_000;
+/// A bulk request runs at most this many of the cluster's request timeouts (and never
+/// past `request_timeout_max`): the bound resolution waits out.
+pub const BULK_TIMEOUT_MAX_TIMEOUTS: u64 = 2;
+/// A refusal is kept for this many of the longest bulk request's timeouts: long after the
+/// coordinator of its bulk write stopped sending.
+pub const BULK_REFUSALS_KEEP_TIMEOUTS: u64 = 10;

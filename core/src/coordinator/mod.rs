@@ -195,12 +195,7 @@ impl Coordinator {
             ctx.outbox.reply(origin, Err(RequestError::Busy));
             return;
         }
-        let timeout = request
-            .timeout_ms
-            .map_or(ctx.config.request_timeout, |ms| {
-                Span::from_millis(u64::from(ms))
-            })
-            .min(ctx.config.request_timeout_max());
+        let timeout = self.timeout(ctx, &request);
         if request.op.is_search() {
             // Any node coordinates a search: it spans every partition, not one key's.
             self.start_search(ctx, origin, &request.op, (quorum.n, quorum.r), timeout);
@@ -246,6 +241,24 @@ impl Coordinator {
                 ctx.outbox.reply(origin, Err(RequestError::Busy));
             }
         }
+    }
+
+    /// True if the request table has room for one more request, with `others` (the bulk
+    /// part's) counted in, and ids left for a bulk request's every key.
+    pub(crate) fn has_room(&self, others: usize) -> bool {
+        let ids_needed = 2 * crate::limits::BULK_KEYS_MAX as u64 + 1;
+        self.requests.len() + others < PENDING_REQUESTS_MAX
+            && self.next_req + ids_needed < REQUESTS_PER_INCARNATION_MAX
+    }
+
+    /// How long `request` may take: its own timeout, or the cluster's, at most the maximum.
+    pub(crate) fn timeout(&self, ctx: &Ctx<'_>, request: &Request) -> Span {
+        request
+            .timeout_ms
+            .map_or(ctx.config.request_timeout, |ms| {
+                Span::from_millis(u64::from(ms))
+            })
+            .min(ctx.config.request_timeout_max())
     }
 
     pub(crate) fn new_request_id(&mut self, actor: ActorId) -> RequestId {

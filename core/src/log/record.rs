@@ -3,7 +3,7 @@
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
 use crate::ids::NodeId;
 use crate::limits::{RECORD_BYTES_MAX, SIBLINGS_DECODE_MAX};
-use crate::version::{wire, ActorId, Dot, Object, VectorClock};
+use crate::version::{wire, ActorId, Dot, Object, Sibling, VectorClock};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -21,6 +21,8 @@ const TAG_HINT_DONE: u8 = 5;
 const TAG_COLLECTED: u8 = 6;
 const TAG_REBUILDING: u8 = 7;
 const TAG_REBUILT: u8 = 8;
+const TAG_ASIDE: u8 = 9;
+const TAG_REFUSED: u8 = 10;
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +51,19 @@ pub enum Record {
     Rebuilding,
     /// The rebuild is done: this replica holds what its replicas held.
     Rebuilt,
+    /// A bulk write's version of `key`, kept aside until the bulk write is decided
+    /// (`bulk`): not part of the key's object, never read. `n` and `w` are the bulk write's.
+    /// Recovery keeps it unless a later `Refused` names it or the key's object has seen its
+    /// dot (it was committed).
+    Aside {
+        key: Vec<u8>,
+        sibling: Sibling,
+        n: u8,
+        w: u8,
+    },
+    /// This replica promised never to keep the bulk write `dot`'s version of `key` (a
+    /// resolution found it undecided, or decided against it); a kept one is forgotten.
+    Refused { key: Vec<u8>, dot: Dot },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,6 +91,22 @@ struct CollectedBody {
     #[serde(with = "serde_bytes")]
     key: Vec<u8>,
     clock: VectorClock,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AsideBody {
+    #[serde(with = "serde_bytes")]
+    key: Vec<u8>,
+    sibling: Sibling,
+    n: u8,
+    w: u8,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RefusedBody {
+    #[serde(with = "serde_bytes")]
+    key: Vec<u8>,
+    dot: Dot,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -127,6 +158,22 @@ impl Record {
             }
             Record::Rebuilding => frame(TAG_REBUILDING, &[], out),
             Record::Rebuilt => frame(TAG_REBUILT, &[], out),
+            Record::Aside { key, sibling, n, w } => {
+                let body = AsideBody {
+                    key: key.clone(),
+                    sibling: sibling.clone(),
+                    n: *n,
+                    w: *w,
+                };
+                frame(TAG_ASIDE, &encode_body(&body), out)
+            }
+            Record::Refused { key, dot } => {
+                let body = RefusedBody {
+                    key: key.clone(),
+                    dot: *dot,
+                };
+                frame(TAG_REFUSED, &encode_body(&body), out)
+            }
         }
     }
 
@@ -280,6 +327,22 @@ impl<'a> Frame<'a> {
             }
             TAG_REBUILDING => Record::Rebuilding,
             TAG_REBUILT => Record::Rebuilt,
+            TAG_ASIDE => {
+                let body = decode_body::<AsideBody>(payload)?;
+                Record::Aside {
+                    key: body.key,
+                    sibling: body.sibling,
+                    n: body.n,
+                    w: body.w,
+                }
+            }
+            TAG_REFUSED => {
+                let body = decode_body::<RefusedBody>(payload)?;
+                Record::Refused {
+                    key: body.key,
+                    dot: body.dot,
+                }
+            }
             other => return Err(DecodeError::UnknownTag(other)),
         };
         Ok(record)

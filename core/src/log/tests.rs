@@ -160,6 +160,47 @@ fn the_newest_rebuild_mark_says_whether_a_rebuild_was_unfinished() {
     }
 }
 
+/// A bulk write's version kept aside is recovered until a later `Refused` names it; the
+/// refusal is recovered too.
+#[test]
+fn versions_kept_aside_are_recovered_unless_a_later_refusal_names_them() {
+    let (mut log, _) = sample_log();
+    let keys: crate::version::BulkKeys = vec![b"a".to_vec(), b"b".to_vec()].into();
+    let version = |seq| {
+        let mut sibling = object(seq, b"bulk").siblings()[0].clone();
+        sibling.bulk = Some(keys.clone());
+        sibling
+    };
+    let (first, second) = (version(7), version(8));
+    for record in [
+        Record::Aside {
+            key: b"a".to_vec(),
+            sibling: first.clone(),
+            n: 3,
+            w: 2,
+        },
+        Record::Aside {
+            key: b"b".to_vec(),
+            sibling: second.clone(),
+            n: 3,
+            w: 2,
+        },
+        Record::Refused {
+            key: b"b".to_vec(),
+            dot: second.dot,
+        },
+    ] {
+        let at = log.len();
+        record.encode_into(&mut log);
+        assert_eq!(Record::decode_at(&log, at).unwrap(), (record, log.len()));
+    }
+    let recovered = recover(&log).unwrap();
+    let aside: Vec<_> = recovered.aside.keys().cloned().collect();
+    assert_eq!(aside, [(b"a".to_vec(), first.dot)]);
+    assert_eq!(recovered.aside[&(b"a".to_vec(), first.dot)], (first, 3, 2));
+    assert!(recovered.refused.contains(&(b"b".to_vec(), second.dot)));
+}
+
 #[test]
 fn damage_after_the_synced_mark_is_a_torn_tail() {
     let (mut log, starts) = sample_log();

@@ -108,4 +108,14 @@ pub struct NodeStats {
     pub rebuilds_started: u64,
     pub rebuilds_done: u64,
     pub damaged_logs_set_aside: u64,
+    /// Bulk writes and bulk reads this node coordinated (`bulk`); bulk-write versions a
+    /// bulk read fetched because one key showed a bulk write another did not yet.
+    pub bulk_writes_coordinated: u64,
+    pub bulk_reads_coordinated: u64,
+    pub bulk_versions_fetched: u64,
+    /// Bulk writes' versions this replica keeps aside right now (a gauge), and
+    /// resolutions it finished: committed, and refused (the bulk write never will be).
+    pub bulk_kept_aside: u64,
+    pub bulk_resolved_committed: u64,
+    pub bulk_resolved_refused: u64,
 }

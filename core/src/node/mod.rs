@@ -28,6 +28,7 @@ pub use config::{Config, ConfigError, Setting};
 pub use io::{Input, NodeStats, Output};
 pub use status::{NodeStatus, PeerStatus};
 
+use crate::bulk::{Aside, Bulk};
 use crate::collect::{Collect, Collector};
 use crate::coordinator::{Arrival, Coordinator, Ctx};
 use crate::entropy::{Entropy, Rounds};
@@ -119,6 +120,8 @@ pub struct Node {
     /// Set while this node may hold less than it once did (`rebuild`): its read replies
     /// do not count toward R.
     rebuild: Option<Rebuild>,
+    /// Bulk writes and reads it coordinates, and versions it keeps aside (`bulk`).
+    bulk: Bulk,
 }
 
 /// Whether the node takes new requests.
@@ -167,6 +170,7 @@ macro_rules! ctx {
     };
 }
 
+mod bulk;
 mod peer;
 mod view;
 
@@ -211,6 +215,8 @@ impl Node {
         timers.set(Timer::Handoff, Time::ZERO);
         timers.set(Timer::Collect, Time::ZERO);
         let tokenizer = config.search_index.then(|| Tokenizer::new(config.stemming));
+        let store = Store::new(recovered.objects, tokenizer);
+        let aside = Aside::recovered(recovered.aside, recovered.refused, &store);
         let mut node = Node {
             id,
             ring,
@@ -220,7 +226,7 @@ impl Node {
                 node: id,
                 incarnation,
             },
-            store: Store::new(recovered.objects, tokenizer),
+            store,
             journal,
             coordinator: Coordinator::new(),
             liveness: Liveness::default(),
@@ -234,7 +240,9 @@ impl Node {
             stats: NodeStats::default(),
             rounds: Rounds::default(),
             rebuild,
+            bulk: Bulk::new(aside),
         };
+        node.stats.bulk_kept_aside = node.bulk.aside.len() as u64;
         node.stats.rebuilds_started = u64::from(node.rebuild.is_some());
         node.journal.flush(&mut node.outbox);
         Ok(node)
@@ -311,7 +319,8 @@ impl Node {
     /// The next time the node must be called (with `Input::Tick`) even if nothing arrives:
     /// the earliest of its named timers and its requests' deadlines.
     pub fn poll_timeout(&self) -> Option<Time> {
-        [self.timers.next(), self.coordinator.next_deadline()]
+        let parts = [self.coordinator.next_deadline(), self.bulk.next_wake()];
+        [self.timers.next(), parts[0], parts[1]]
             .into_iter()
             .flatten()
             .min()
@@ -332,6 +341,7 @@ impl Node {
             let handoff = self.now + self.config.handoff_interval;
             self.timers.set(Timer::Handoff, handoff);
             self.store.restamp_tombstones(self.now);
+            self.bulk.aside.restamp(self.now);
             if let Some(rebuild) = self.rebuild.as_mut() {
                 rebuild.started(self.now);
             }
@@ -371,6 +381,13 @@ impl Node {
                 client,
                 request,
                 body,
+            } if body.op.is_bulk() => {
+                self.handle_bulk_request(Origin::Client { client, request }, body)
+            }
+            Input::Client {
+                client,
+                request,
+                body,
             } => {
                 let origin = Origin::Client { client, request };
                 let mut ctx = ctx!(self);
@@ -389,9 +406,13 @@ impl Node {
             self.handoff.add(peer, key, journal, stats);
         }
         self.journal.flush(&mut self.outbox);
+        let (handoff, aside) = (&self.handoff, &self.bulk.aside);
         self.journal.maybe_compact(
             &self.store,
-            self.handoff.hints(),
+            &|out: &mut Vec<u8>| {
+                handoff.snapshot(out);
+                aside.snapshot(out);
+            },
             self.actor.incarnation,
             self.config.compact_min_bytes,
             &mut self.outbox,
@@ -408,6 +429,8 @@ impl Node {
         self.handoff.stop();
         self.outbox.clear_loopback();
         self.coordinator.stop(&mut self.outbox, &mut self.stats);
+        let mut ctx = ctx!(self);
+        self.bulk.stop(&mut ctx);
     }
 
     fn handle_timers(&mut self) {
@@ -434,14 +457,17 @@ impl Node {
             self.timers
                 .set(Timer::Handoff, now + self.config.handoff_interval);
         }
+        let mut resolve = false;
         if self.timers.is_due(Timer::Collect, now) {
             if self.journal.booted() && self.rebuild.is_none() {
                 let collector = &mut self.collector;
                 collect!(self).round(collector);
             }
+            resolve = self.journal.booted();
             self.timers
                 .set(Timer::Collect, now + self.config.anti_entropy_interval);
         }
+        self.bulk_timers(resolve);
         self.check_rebuilt();
         let mut ctx = ctx!(self);
         self.coordinator.handle_timers(&mut ctx);

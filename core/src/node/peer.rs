@@ -90,7 +90,10 @@ impl Node {
             {
                 return
             }
-            other => other,
+            other => match self.handle_bulk_peer(from, other) {
+                Some(other) => other,
+                None => return,
+            },
         };
         let standing = match self.rebuild {
             Some(_) => Standing::Rebuilding,
@@ -180,7 +183,7 @@ impl Node {
             | Message::BulkState { .. }
             | Message::BulkDecided { .. }
             | Message::BulkFetch { .. }
-            | Message::BulkFetched { .. } => {}
+            | Message::BulkFetched { .. } => unreachable!("handled by the bulk part"),
             Message::LocalSearched {
                 req,
                 digests,

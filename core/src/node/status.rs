@@ -134,6 +134,12 @@ impl NodeStats {
             ("rebuilds_started", s.rebuilds_started),
             ("rebuilds_done", s.rebuilds_done),
             ("damaged_logs_set_aside", s.damaged_logs_set_aside),
+            ("bulk_writes_coordinated", s.bulk_writes_coordinated),
+            ("bulk_reads_coordinated", s.bulk_reads_coordinated),
+            ("bulk_versions_fetched", s.bulk_versions_fetched),
+            ("bulk_kept_aside", s.bulk_kept_aside),
+            ("bulk_resolved_committed", s.bulk_resolved_committed),
+            ("bulk_resolved_refused", s.bulk_resolved_refused),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))

@@ -1,0 +1,286 @@
+//! The replica side of bulk writes: versions kept aside until their bulk write is decided,
+//! promises never to keep some (`Refused`), and the answers to prepares, resolutions and
+//! bulk reads' fetches. Every answer waits until the log bytes it speaks for are durable.
+
+use crate::ids::{NodeId, RequestId};
+use crate::limits::{BULK_ASIDE_MAX, BULK_REFUSALS_MAX, KEY_BYTES_MAX};
+use crate::log::Record;
+use crate::message::{BulkStage, Message};
+use crate::replica::Replica;
+use crate::store::Store;
+use crate::time::{Span, Time};
+use crate::version::{Dot, Object, Sibling};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A bulk write's version of one key, kept aside.
+#[derive(Clone, Debug)]
+pub(crate) struct Kept {
+    pub sibling: Sibling,
+    pub n: u8,
+    pub w: u8,
+    /// When it was kept (or recovered): its resolution starts a window later.
+    since: Time,
+    /// The log length its `Aside` record ends at (0 once recovered: durable).
+    end: u64,
+    /// A resolution of it is running here.
+    resolving: bool,
+}
+
+/// Versions kept aside and refusals, by (key, dot).
+#[derive(Debug, Default)]
+pub(crate) struct Aside {
+    kept: BTreeMap<(Vec<u8>, Dot), Kept>,
+    /// When each refusal was promised (or recovered), and the log length its record ends at.
+    refused: BTreeMap<(Vec<u8>, Dot), (Time, u64)>,
+}
+
+type Entry = (Vec<u8>, Dot);
+
+impl Aside {
+    /// What recovery found, less the versions their key's object has seen (committed since).
+    pub fn recovered(
+        aside: BTreeMap<Entry, (Sibling, u8, u8)>,
+        refused: BTreeSet<Entry>,
+        store: &Store,
+    ) -> Aside {
+        let kept = aside
+            .into_iter()
+            .filter(|((key, dot), _)| !store.get(key).is_some_and(|o| o.has_seen(*dot)))
+            .map(|(entry, (sibling, n, w))| {
+                let kept = Kept {
+                    sibling,
+                    n,
+                    w,
+                    since: Time::ZERO,
+                    end: 0,
+                    resolving: false,
+                };
+                (entry, kept)
+            })
+            .collect();
+        let refused = refused.into_iter().map(|e| (e, (Time::ZERO, 0))).collect();
+        Aside { kept, refused }
+    }
+
+    /// Restarts every window at `now`: the first time the node hears the time.
+    pub fn restamp(&mut self, now: Time) {
+        for kept in self.kept.values_mut() {
+            kept.since = now;
+        }
+        for (since, _) in self.refused.values_mut() {
+            *since = now;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Appends an `Aside` record for every version kept and a `Refused` record for every
+    /// promise: a compaction snapshot's share of this part.
+    pub fn snapshot(&self, out: &mut Vec<u8>) {
+        for ((key, _), kept) in &self.kept {
+            let record = Record::Aside {
+                key: key.clone(),
+                sibling: kept.sibling.clone(),
+                n: kept.n,
+                w: kept.w,
+            };
+            record.encode_into(out);
+        }
+        for (key, dot) in self.refused.keys() {
+            let record = Record::Refused {
+                key: key.clone(),
+                dot: *dot,
+            };
+            record.encode_into(out);
+        }
+    }
+
+    /// `Prepare`: keeps `sibling` aside, durably, and answers `Prepared`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare(
+        &mut self,
+        replica: &mut Replica<'_>,
+        now: Time,
+        from: NodeId,
+        req: RequestId,
+        key: Vec<u8>,
+        sibling: Sibling,
+        (n, w): (u8, u8),
+    ) {
+        let refuse = |replica: &mut Replica<'_>| {
+            replica.stats.replicate_refused += 1;
+            let answer = Message::Prepared { req, ok: false };
+            replica.outbox.send(from, answer);
+        };
+        let names_key = sibling
+            .bulk
+            .as_ref()
+            .is_some_and(|keys| keys.binary_search(&key).is_ok());
+        let fits = Object::single(sibling.clone()).fits().is_ok();
+        if !names_key || !fits || key.len() > KEY_BYTES_MAX || w == 0 || w > n {
+            return refuse(replica);
+        }
+        let entry = (key, sibling.dot);
+        if self.refused.contains_key(&entry) {
+            return refuse(replica);
+        }
+        let (key, dot) = entry;
+        let at = if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
+            replica.journal.written_at(&key)
+        } else if let Some(kept) = self.kept.get(&(key.clone(), dot)) {
+            kept.end
+        } else if self.kept.len() >= BULK_ASIDE_MAX {
+            return refuse(replica);
+        } else {
+            let record = Record::Aside {
+                key: key.clone(),
+                sibling: sibling.clone(),
+                n,
+                w,
+            };
+            let end = replica.journal.append_bulk(&record);
+            let kept = Kept {
+                sibling,
+                n,
+                w,
+                since: now,
+                end,
+                resolving: false,
+            };
+            self.kept.insert((key, dot), kept);
+            replica.stats.bulk_kept_aside = self.kept.len() as u64;
+            end
+        };
+        let answer = Message::Prepared { req, ok: true };
+        replica
+            .journal
+            .send_when_durable(at, from, answer, replica.outbox);
+    }
+
+    /// `BulkAsk`: where the bulk write `dot` stands here for `key`. A replica holding nothing
+    /// of it promises never to keep it before it says so; a rebuilding one cannot speak for
+    /// what it held, and answers `Unknown`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ask(
+        &mut self,
+        replica: &mut Replica<'_>,
+        now: Time,
+        rebuilding: bool,
+        from: NodeId,
+        req: RequestId,
+        key: Vec<u8>,
+        dot: Dot,
+    ) {
+        let (state, at) = if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
+            (BulkStage::Committed, replica.journal.written_at(&key))
+        } else if let Some(kept) = self.kept.get(&(key.clone(), dot)) {
+            (BulkStage::Prepared, kept.end)
+        } else if let Some((_, end)) = self.refused.get(&(key.clone(), dot)) {
+            (BulkStage::Refused, *end)
+        } else if rebuilding || self.refused.len() >= BULK_REFUSALS_MAX {
+            (BulkStage::Unknown, 0)
+        } else {
+            (BulkStage::Refused, self.refuse(replica, now, key, dot))
+        };
+        let answer = Message::BulkState { req, state };
+        replica
+            .journal
+            .send_when_durable(at, from, answer, replica.outbox);
+    }
+
+    /// Logs and remembers a promise never to keep `dot`'s version of `key`; returns the log
+    /// length it ends at.
+    fn refuse(&mut self, replica: &mut Replica<'_>, now: Time, key: Vec<u8>, dot: Dot) -> u64 {
+        let record = Record::Refused {
+            key: key.clone(),
+            dot,
+        };
+        let end = replica.journal.append_bulk(&record);
+        self.refused.insert((key, dot), (now, end));
+        end
+    }
+
+    /// `BulkDecided`: commits the version kept aside, or forgets it and refuses it.
+    pub fn decided(
+        &mut self,
+        replica: &mut Replica<'_>,
+        now: Time,
+        key: Vec<u8>,
+        dot: Dot,
+        commit: bool,
+    ) {
+        let entry = (key, dot);
+        let kept = self.kept.remove(&entry);
+        replica.stats.bulk_kept_aside = self.kept.len() as u64;
+        let (key, dot) = entry;
+        if commit {
+            if let Some(kept) = kept {
+                replica.merge(key, Object::single(kept.sibling));
+            }
+        } else if !self.refused.contains_key(&(key.clone(), dot))
+            && !replica.store.get(&key).is_some_and(|o| o.has_seen(dot))
+        {
+            self.refuse(replica, now, key, dot);
+        }
+    }
+
+    /// `BulkFetch`: a bulk read saw `dot` on another key, so the bulk write is decided. A
+    /// version kept aside is committed here at once; the answer is this replica's copy of
+    /// the key, once durable.
+    pub fn fetch(
+        &mut self,
+        replica: &mut Replica<'_>,
+        from: NodeId,
+        req: RequestId,
+        key: Vec<u8>,
+        dot: Dot,
+    ) {
+        if let Some(kept) = self.kept.remove(&(key.clone(), dot)) {
+            replica.stats.bulk_kept_aside = self.kept.len() as u64;
+            replica.merge(key.clone(), Object::single(kept.sibling));
+        }
+        let object = replica.store.get(&key).cloned().unwrap_or_default();
+        let at = replica.journal.written_at(&key);
+        let answer = Message::BulkFetched { req, object };
+        replica
+            .journal
+            .send_when_durable(at, from, answer, replica.outbox);
+    }
+
+    /// Versions kept aside for at least `after` and not being resolved, at most `max`: each
+    /// is marked as being resolved. Versions the key's object has seen are forgotten, and
+    /// refusals older than `refusals_kept` too.
+    pub fn ripe(
+        &mut self,
+        store: &Store,
+        now: Time,
+        after: Span,
+        refusals_kept: Span,
+        max: usize,
+    ) -> Vec<(Vec<u8>, Kept)> {
+        self.kept
+            .retain(|(key, dot), _| !store.get(key).is_some_and(|o| o.has_seen(*dot)));
+        self.refused
+            .retain(|_, (since, _)| now.since(*since).micros() < refusals_kept.micros());
+        let mut ripe = Vec::new();
+        for ((key, _), kept) in self.kept.iter_mut() {
+            if ripe.len() >= max {
+                break;
+            }
+            if !kept.resolving && now.since(kept.since).micros() >= after.micros() {
+                kept.resolving = true;
+                ripe.push((key.clone(), kept.clone()));
+            }
+        }
+        ripe
+    }
+
+    /// A resolution of `dot`'s version of `key` ended undecided: it may run again.
+    pub fn unresolved(&mut self, key: &[u8], dot: Dot) {
+        if let Some(kept) = self.kept.get_mut(&(key.to_vec(), dot)) {
+            kept.resolving = false;
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Atomic bulk writes and read-atomic bulk reads (`bulk`): a coordinator that dies between
+//! prepare and commit, or in the middle of committing, leaves all or nothing, and a bulk
+//! read never shows one key's version of a bulk write without the others' (the harness in
+//! `harness/`).
+
+mod harness;
+
+use harness::Harness;
+use tern_core::{
+    BulkInvalid, BulkItem, ClientId, ClientResult, Dot, Input, Message, NodeId, Object, Op,
+    Oversized, Quorum, Request, RequestError, Response, Sibling, Span, VectorClock,
+};
+
+fn items(pairs: &[(&str, &str)]) -> Vec<BulkItem> {
+    pairs
+        .iter()
+        .map(|(k, v)| BulkItem {
+            key: k.as_bytes().to_vec(),
+            value: Some(v.as_bytes().to_vec()),
+            context: VectorClock::new(),
+        })
+        .collect()
+}
+
+fn bulk_get(h: &mut Harness, at: u32, keys: &[&str]) -> ClientResult {
+    let keys = keys.iter().map(|k| k.as_bytes().to_vec().into()).collect();
+    h.request(NodeId(at), Op::BulkGet { keys }, Quorum::default())
+}
+
+fn objects(result: ClientResult) -> Vec<Object> {
+    match result {
+        Ok(Response::Objects(objects)) => objects,
+        other => panic!("bulk read: {other:?}"),
+    }
+}
+
+fn values(object: &Object) -> Vec<String> {
+    object
+        .values()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+/// Sends a bulk write to `at` without waiting, then delivers only the messages `keep`
+/// accepts (messages a node sends itself are never on the wire: they always arrive).
+fn bulk_write_partly(
+    h: &mut Harness,
+    at: u32,
+    pairs: &[(&str, &str)],
+    keep: impl Fn(NodeId, NodeId, &Message) -> bool,
+) -> Option<Sibling> {
+    let request = h.next_request;
+    h.next_request += 1;
+    let body = Request::new(Op::BulkWrite {
+        items: items(pairs),
+    });
+    let client = ClientId(1);
+    h.input(
+        NodeId(at),
+        Input::Client {
+            client,
+            request,
+            body,
+        },
+    );
+    let mut steps = 0;
+    let mut version = None;
+    while let Some((from, to, message)) = h.wire.pop_front() {
+        steps += 1;
+        assert!(steps < 10_000);
+        if let Message::Prepare { sibling, .. } = &message {
+            version.get_or_insert_with(|| sibling.clone());
+        }
+        if keep(from, to, &message) {
+            h.input(to, Input::Peer { from, message });
+        }
+    }
+    version
+}
+
+/// The bulk write's dot, from any version of it on `node`.
+fn bulk_dot(h: &Harness, node: u32, key: &str) -> Option<Dot> {
+    let object = h.nodes[&NodeId(node)].as_ref()?.object(key.as_bytes())?;
+    object
+        .siblings()
+        .iter()
+        .find(|s| s.bulk.is_some())
+        .map(|s| s.dot)
+}
+
+#[test]
+fn a_bulk_write_is_seen_whole_by_bulk_and_single_reads() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    let op = Op::BulkWrite {
+        items: items(&[("a", "1"), ("b", "2"), ("c", "3")]),
+    };
+    let dot = match h.request(NodeId(1), op, Quorum::default()) {
+        Ok(Response::BulkWritten { dot }) => dot,
+        other => panic!("bulk write: {other:?}"),
+    };
+    let got = objects(bulk_get(&mut h, 2, &["c", "a", "b", "nothing"]));
+    assert_eq!(values(&got[0]), ["3"]);
+    assert_eq!(values(&got[1]), ["1"]);
+    assert_eq!(values(&got[2]), ["2"]);
+    assert!(got[3].is_empty());
+    for object in &got[..3] {
+        let sibling = &object.siblings()[0];
+        assert_eq!(
+            sibling.dot, dot,
+            "every key's version has the bulk write's dot"
+        );
+        let keys: Vec<&[u8]> = sibling
+            .bulk
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|k| &k[..])
+            .collect();
+        assert_eq!(keys, [&b"a"[..], b"b", b"c"]);
+    }
+    assert_eq!(values(&h.get(3, "b")), ["2"]);
+    // A single write with the context read replaces the bulk write's version.
+    let context = h.get(3, "b").clock();
+    h.set(3, "b", "two", context).unwrap();
+    let got = objects(bulk_get(&mut h, 1, &["a", "b"]));
+    assert_eq!(values(&got[1]), ["two"]);
+    assert!(
+        got[1].has_seen(dot),
+        "the later write replaced the bulk write's version"
+    );
+}
+
+#[test]
+fn a_concurrent_single_write_stays_a_sibling_of_the_bulk_write() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    h.set(1, "a", "single", VectorClock::new()).unwrap();
+    let op = Op::BulkWrite {
+        items: items(&[("a", "bulk"), ("b", "bulk")]),
+    };
+    h.request(NodeId(2), op, Quorum::default()).unwrap();
+    let got = objects(bulk_get(&mut h, 3, &["a", "b"]));
+    let mut a = values(&got[0]);
+    a.sort();
+    assert_eq!(
+        a,
+        ["bulk", "single"],
+        "blind writes on one key are siblings"
+    );
+}
+
+#[test]
+fn bad_bulk_requests_are_refused_with_what_is_wrong() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    let empty = Op::BulkWrite { items: Vec::new() };
+    assert_eq!(
+        h.request(NodeId(1), empty, Quorum::default()),
+        Err(RequestError::InvalidBulk(BulkInvalid::Empty))
+    );
+    let twice = Op::BulkWrite {
+        items: items(&[("a", "1"), ("a", "2")]),
+    };
+    assert_eq!(
+        h.request(NodeId(1), twice, Quorum::default()),
+        Err(RequestError::InvalidBulk(BulkInvalid::DuplicateKey))
+    );
+    let many: Vec<String> = (0..=tern_core::limits::BULK_KEYS_MAX)
+        .map(|i| i.to_string())
+        .collect();
+    let keys = many.iter().map(|k| k.as_bytes().to_vec().into()).collect();
+    match h.request(NodeId(1), Op::BulkGet { keys }, Quorum::default()) {
+        Err(RequestError::TooLarge {
+            what: Oversized::BulkKeys,
+            ..
+        }) => {}
+        other => panic!("too many keys: {other:?}"),
+    }
+}
+
+/// The coordinator dies after every replica kept the versions aside and before any commit:
+/// nothing is visible, and once the resolution window passes, the other replicas find W
+/// holders for every key and commit all of it.
+#[test]
+fn a_coordinator_dead_before_commit_leaves_nothing_then_resolution_commits_all() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    let pairs = [("a", "1"), ("b", "2"), ("c", "3")];
+    // Prepares reach everyone; nothing comes back to node 1.
+    bulk_write_partly(&mut h, 1, &pairs, |_, to, m| {
+        to != NodeId(1) && matches!(m, Message::Prepare { .. })
+    });
+    h.crash(NodeId(1));
+    let got = objects(bulk_get(&mut h, 2, &["a", "b", "c"]));
+    assert!(
+        got.iter().all(Object::is_empty),
+        "nothing committed: {got:?}"
+    );
+    h.advance(Span::from_secs(10));
+    let got = objects(bulk_get(&mut h, 2, &["a", "b", "c"]));
+    let seen: Vec<Vec<String>> = got.iter().map(values).collect();
+    assert_eq!(
+        seen,
+        [["1"], ["2"], ["3"]],
+        "resolution committed every key"
+    );
+    assert_eq!(values(&h.get(3, "c")), ["3"]);
+}
+
+/// The coordinator dies after committing one key only. A bulk read of both keys sees the
+/// committed one and fetches the other's version instead of answering a fractured view;
+/// resolution then commits the rest for single reads too.
+#[test]
+fn a_bulk_read_mends_a_coordinator_dead_mid_commit() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    let pairs = [("a", "1"), ("b", "2")];
+    bulk_write_partly(&mut h, 1, &pairs, |_, _, m| match m {
+        Message::Replicate { key, .. } => key == b"a",
+        _ => true,
+    });
+    h.crash(NodeId(1));
+    assert_eq!(values(&h.get(2, "a")), ["1"], "a was committed");
+    assert!(h.get(2, "b").is_empty(), "b was not committed yet");
+    let got = objects(bulk_get(&mut h, 3, &["b", "a"]));
+    assert_eq!(values(&got[0]), ["2"], "the bulk read fetched b's version");
+    assert_eq!(values(&got[1]), ["1"]);
+    h.advance(Span::from_secs(10));
+    h.start(NodeId(1));
+    h.advance(Span::from_secs(1));
+    for node in 1..=3 {
+        assert_eq!(values(&h.get(node, "b")), ["2"]);
+    }
+    let fetched: u64 = [2u32, 3]
+        .iter()
+        .map(|n| {
+            h.nodes[&NodeId(*n)]
+                .as_ref()
+                .unwrap()
+                .stats()
+                .bulk_versions_fetched
+        })
+        .sum();
+    assert!(fetched >= 1);
+}
+
+/// The coordinator's prepare of `b` reached only itself, and it died. Once every replica
+/// answers, `b` has two refusals (more than N − W): the bulk write can never have been
+/// decided, so every replica forgets it, `a` included, and a late prepare is refused.
+#[test]
+fn a_bulk_write_prepared_on_too_few_replicas_is_refused_everywhere() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    let pairs = [("a", "1"), ("b", "2")];
+    let version = bulk_write_partly(&mut h, 1, &pairs, |_, to, m| match m {
+        Message::Prepare { key, .. } => key == b"a" && to != NodeId(1),
+        _ => false,
+    });
+    let version = version.expect("prepares were sent");
+    h.crash(NodeId(1));
+    h.start(NodeId(1));
+    let node = h.nodes[&NodeId(1)].as_ref().unwrap();
+    assert_eq!(
+        node.stats().bulk_kept_aside,
+        2,
+        "node 1 kept both aside, durably"
+    );
+    h.advance(Span::from_secs(12));
+    let got = objects(bulk_get(&mut h, 2, &["a", "b"]));
+    assert!(
+        got.iter().all(Object::is_empty),
+        "refused, not committed: {got:?}"
+    );
+    for node in 1..=3 {
+        let n = h.nodes[&NodeId(node)].as_ref().unwrap();
+        assert_eq!(
+            n.stats().bulk_kept_aside,
+            0,
+            "node {node} forgot the versions"
+        );
+    }
+    let refused: u64 = (1..=3)
+        .map(|n| {
+            h.nodes[&NodeId(n)]
+                .as_ref()
+                .unwrap()
+                .stats()
+                .bulk_resolved_refused
+        })
+        .sum();
+    assert!(refused >= 1);
+    assert!(bulk_dot(&h, 2, "a").is_none());
+    // A prepare of it arriving late is refused.
+    let late = Message::Prepare {
+        req: tern_core::RequestId::new(1, 1),
+        key: b"a".to_vec(),
+        sibling: version,
+        n: 3,
+        w: 2,
+    };
+    h.input(
+        NodeId(2),
+        Input::Peer {
+            from: NodeId(1),
+            message: late,
+        },
+    );
+    let answer = h
+        .wire
+        .iter()
+        .find(|(from, _, m)| *from == NodeId(2) && matches!(m, Message::Prepared { .. }));
+    assert!(
+        matches!(answer, Some((_, _, Message::Prepared { ok: false, .. }))),
+        "a late prepare was kept: {answer:?}"
+    );
+}
+
+/// Versions kept aside survive a compaction and a restart: the snapshot repeats them.
+#[test]
+fn versions_kept_aside_survive_compaction_and_restart() {
+    let mut h = Harness::with_config(3, |c| c.compact_min_bytes = 4096);
+    h.advance(Span::from_secs(1));
+    bulk_write_partly(&mut h, 1, &[("a", "1"), ("b", "2")], |_, to, m| {
+        to != NodeId(1) && matches!(m, Message::Prepare { .. })
+    });
+    h.crash(NodeId(1));
+    // Enough single writes to compact node 2's log more than once.
+    for i in 0..200 {
+        let value = format!("value {i} {}", "x".repeat(100));
+        h.set(2, &format!("k{}", i % 20), &value, VectorClock::new())
+            .ok();
+    }
+    let node = h.nodes[&NodeId(2)].as_ref().unwrap();
+    assert!(node.stats().compactions >= 1, "no compaction happened");
+    assert_eq!(node.stats().bulk_kept_aside, 2);
+    h.crash(NodeId(2));
+    h.start(NodeId(2));
+    let node = h.nodes[&NodeId(2)].as_ref().unwrap();
+    assert_eq!(
+        node.stats().bulk_kept_aside,
+        2,
+        "the snapshot lost versions kept aside"
+    );
+    h.advance(Span::from_secs(10));
+    let got = objects(bulk_get(&mut h, 3, &["a", "b"]));
+    let seen: Vec<Vec<String>> = got.iter().map(values).collect();
+    assert_eq!(seen, [["1"], ["2"]]);
+}
