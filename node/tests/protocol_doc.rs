@@ -139,9 +139,13 @@ fn bulk_write_request() -> Request {
     })
 }
 
-/// Node 1 coordinated the bulk write: its next dot after the write of `written_dot`.
+/// The actor node 1 drew for the bulk write alone: its node id and a random 64-bit id in
+/// place of an incarnation.
+const BULK_ACTOR: u64 = 0x5e1d_7c20_93ab_4f18;
+
+/// The bulk write's dot: that actor's first and only dot.
 fn bulk_dot() -> Dot {
-    dot(1, INCARNATION_1, 1001)
+    dot(1, BULK_ACTOR, 1)
 }
 
 /// What a bulk read of both keys returns after the bulk write: each key's version carries
