@@ -60,11 +60,11 @@ class OneCluster(unittest.TestCase):
         self.assertEqual(self.client(2).mget("m:a", "m:b", "m:missing", "m:c"), [b"1", b"2", None, b"3"])
 
     def test_mset_is_atomic_and_mget_sees_it_whole(self):
-        # One writer MSETs ten keys to each round's value; a reader on another node MGETs
+        # One writer MSETs ten keys to each round's value; readers on the other nodes MGET
         # them meanwhile: every MGET sees one MSET whole (all ten values equal).
         keys = [f"atomic:{i}" for i in range(10)]
-        rounds = 30
-        done, errors = threading.Event(), []
+        rounds = 100
+        done, errors, reads, fractured = threading.Event(), [], [], []
 
         def write():
             try:
@@ -76,18 +76,26 @@ class OneCluster(unittest.TestCase):
             finally:
                 done.set()
 
-        writer = threading.Thread(target=write)
-        writer.start()
-        r = self.client(1)
-        reads, fractured = 0, []
-        while not done.is_set():
-            values = r.mget(keys)
-            reads += 1
-            if len(set(values)) != 1:
-                fractured.append(values)
-        writer.join(TIMEOUT_S)
+        def read(node):
+            try:
+                r = self.client(node)
+                while not done.is_set():
+                    values = r.mget(keys)
+                    reads.append(node)
+                    if len(set(values)) != 1:
+                        fractured.append(values)
+            except Exception as error:  # reported by the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=write)]
+        threads += [threading.Thread(target=read, args=(node,)) for node in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT_S * 6)
         self.assertEqual(errors, [])
-        self.assertEqual(fractured, [], f"{len(fractured)} fractured MGETs of {reads}")
+        self.assertEqual(fractured, [], f"{len(fractured)} fractured MGETs of {len(reads)}")
+        r = self.client(1)
         self.assertEqual(set(r.mget(keys)), {f"round-{rounds - 1}".encode()})
         # DEL of several keys is one atomic delete; it counts the keys that had a value.
         self.assertEqual(r.delete(*keys, "atomic:none"), 10)
