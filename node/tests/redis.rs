@@ -535,6 +535,36 @@ async fn mset_is_atomic_and_mget_never_sees_half_of_one() {
         );
     }
 
+    // Many connections MSETting the same keys through one node take turns: every MSET
+    // succeeds, and each replaces the last, so the keys end with one value, the same on both.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let addr = redis[0].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::open(&addr).await;
+            for round in 0..10 {
+                let value = format!("c{i}-r{round}");
+                let reply = c.call(&["MSET", "hot1", &value, "hot2", &value]).await;
+                assert_eq!(reply, ok(), "{value}");
+            }
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(120), task)
+            .await
+            .expect("the MSETs finished in time")
+            .unwrap();
+    }
+    let Value::Array(shown) = c.call(&["TERN.SIBLINGS", "hot1"]).await else {
+        panic!("TERN.SIBLINGS answers an array")
+    };
+    assert!(
+        matches!(&shown[1], Value::Array(values) if values.len() == 1),
+        "{shown:?}"
+    );
+    let both = values_of(&other.call(&["MGET", "hot1", "hot2"]).await);
+    assert!(both[0].is_some() && both[0] == both[1], "{both:?}");
+
     // DEL of several keys: one atomic delete; the count is of keys that had a value.
     let mut args = vec!["DEL", "nope"];
     args.extend(keys.iter().map(String::as_str));

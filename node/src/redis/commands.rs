@@ -367,7 +367,8 @@ fn bulk_failed(command: &str, error: Result<RequestError, Lost>) -> Reply {
     }
 }
 
-/// `MSET`, and `DEL` of several keys: reads `keys` (distinct) in one bulk read, then writes
+/// `MSET`, and `DEL` of several keys: once no other bulk command of this listener is
+/// writing any of `keys` (distinct), reads them in one bulk read, then writes
 /// in one atomic bulk write what `plan` makes of each key's object (`Some(None)`: a
 /// tombstone, `None`: leave the key out) with the context read, so that every version the
 /// read showed is replaced, as `SET` does. A write refused for too many siblings reads and
@@ -378,6 +379,8 @@ async fn bulk_replace(
     keys: &[Vec<u8>],
     plan: impl Fn(usize, &Object) -> Option<Option<Vec<u8>>>,
 ) -> Result<usize, Reply> {
+    // One bulk command of this listener at a time on each key (lanes::BulkTurns).
+    let _turns = caller.listener.bulk_turns.take(keys).await;
     let mut tries = 0;
     loop {
         tries += 1;

@@ -13,6 +13,8 @@
 //! concurrent Redis clients' sets are unordered; each later batch replaces them. A set that
 //! is refused for too many siblings reads the key and tries again.
 //!
+//! `MSET` and multi-key `DEL` take turns per key instead (`BulkTurns`).
+//!
 //! Nothing here decides what a write replaces beyond choosing the context to send: core
 //! applies it, replicates it and acknowledges it after W replicas synced it.
 
@@ -201,6 +203,71 @@ fn answer(done: Result<VectorClock, RequestError>) -> (Reply, Option<VectorClock
     match done {
         Ok(clock) => (Reply::ok(), Some(clock)),
         Err(error) => (refused(&error), None),
+    }
+}
+
+/// The keys an `MSET` or a multi-key `DEL` of this listener is reading and writing now.
+///
+/// Such a command reads its keys, then writes them all with the contexts read. Run at once
+/// on the same keys through one node, each would read the same versions and then leave its
+/// own value beside the others', as siblings: on a hot key they pile up past `SIBLINGS_MAX`,
+/// and every bulk read of them then has that many bulk writes to check. So the bulk writes
+/// of one listener take turns on each key: a command waits until no other one holds any of
+/// its keys, taking them in key order (two commands never each wait for the other). Writes
+/// through other nodes still meet as siblings, as `SET`s through several nodes do.
+#[derive(Debug, Default)]
+pub(crate) struct BulkTurns {
+    keys: Mutex<HashMap<Vec<u8>, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The turns one bulk command holds; given back when dropped.
+pub(crate) struct Held<'a> {
+    turns: &'a BulkTurns,
+    held: Vec<(Vec<u8>, tokio::sync::OwnedMutexGuard<()>)>,
+}
+
+impl BulkTurns {
+    /// Waits for the turn of every key of `keys` and holds them all. A key beyond
+    /// `REDIS_LANES_MAX` keys taking turns is written without waiting.
+    pub(crate) async fn take(&self, keys: &[Vec<u8>]) -> Held<'_> {
+        let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut held = Vec::with_capacity(sorted.len());
+        for key in sorted {
+            let turn = {
+                let mut turns = self.keys.lock().expect("bulk turns lock");
+                match turns.get(key) {
+                    Some(turn) => Some(turn.clone()),
+                    None if turns.len() >= REDIS_LANES_MAX => None,
+                    None => {
+                        let turn = Arc::new(tokio::sync::Mutex::new(()));
+                        turns.insert(key.clone(), turn.clone());
+                        Some(turn)
+                    }
+                }
+            };
+            if let Some(turn) = turn {
+                held.push((key.clone(), turn.lock_owned().await));
+            }
+        }
+        Held { turns: self, held }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut turns = self.turns.keys.lock().expect("bulk turns lock");
+        for (key, guard) in self.held.drain(..) {
+            drop(guard);
+            // Nobody else holds or waits for it (they clone it under this lock): forget it.
+            if turns
+                .get(&key)
+                .is_some_and(|turn| Arc::strong_count(turn) == 1)
+            {
+                turns.remove(&key);
+            }
+        }
     }
 }
 
