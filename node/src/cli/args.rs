@@ -71,8 +71,8 @@ pub struct RequestFlags {
     /// Replicas of the key for this request (default: the cluster's N).
     #[arg(long, global = true, value_name = "N")]
     pub n: Option<u8>,
-    /// Replicas that must answer a read, also the read before `set` and `del` (default: the
-    /// cluster's R).
+    /// Replicas that must answer a read, also the read before `set`, `del`, `mset` and
+    /// `mdel` (default: the cluster's R).
     #[arg(long, global = true, value_name = "R")]
     pub r: Option<u8>,
     /// Replicas that must sync a write before it is acknowledged (default: the cluster's W).
@@ -152,6 +152,7 @@ pub enum Command {
     /// Delete KEY (every version this client reads first).
     Del { key: String },
     /// Set several keys in one atomic bulk write: every key gets its value, or none does.
+    ///
     /// The keys are read first (one bulk read) and every version read is replaced, as `set`
     /// does. At most 100 keys (BULK_KEYS_MAX), each once; values are arguments (use `--`
     /// before a value that starts with `-`).
@@ -161,14 +162,18 @@ pub enum Command {
         pairs: Vec<String>,
     },
     /// Print several keys read at once, read-atomically: a bulk write is seen on every key
-    /// it wrote or on none. One line per live version, `KEY<TAB>VALUE`, in the order asked.
+    /// it wrote or on none.
+    ///
+    /// One line per live version, `KEY<TAB>VALUE`, in the order asked.
     Mget {
         /// Keys to read (at most 100, each once).
         #[arg(value_name = "KEY", required = true)]
         keys: Vec<String>,
     },
-    /// Delete several keys in one atomic bulk write (every version this client reads first):
-    /// every key is deleted, or none is.
+    /// Delete several keys in one atomic bulk write: every key is deleted, or none is.
+    ///
+    /// Every version this client reads first (one bulk read) is deleted. At most 100 keys,
+    /// each once.
     Mdel {
         /// Keys to delete (at most 100, each once).
         #[arg(value_name = "KEY", required = true)]
