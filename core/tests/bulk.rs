@@ -347,3 +347,53 @@ fn versions_kept_aside_survive_compaction_and_restart() {
     let seen: Vec<Vec<String>> = got.iter().map(values).collect();
     assert_eq!(seen, [["1"], ["2"]]);
 }
+
+/// A bulk write that set `a` and deleted `b`: once `b`'s tombstone is collected, no replica
+/// holds the bulk write's version of `b`, and a bulk read of both still answers (`b`
+/// reads as deleted, as the tombstone did, or as what was written since) instead of
+/// waiting for a version that is gone.
+#[test]
+fn a_bulk_read_answers_after_the_bulk_writes_tombstone_was_collected() {
+    let mut h = Harness::with_config(3, |c| {
+        c.tombstone_grace = Some(Span::from_secs(5));
+        c.request_timeout = Span::from_secs(1);
+    });
+    h.advance(Span::from_secs(1));
+    h.set(1, "b", "old", VectorClock::new()).unwrap();
+    let context = h.get(1, "b").clock();
+    let items = vec![
+        BulkItem {
+            key: b"a".to_vec(),
+            value: Some(b"new".to_vec()),
+            context: VectorClock::new(),
+        },
+        BulkItem {
+            key: b"b".to_vec(),
+            value: None,
+            context,
+        },
+    ];
+    h.request(NodeId(2), Op::BulkWrite { items }, Quorum::default())
+        .unwrap();
+    h.advance(Span::from_secs(20));
+    let collected: u64 = (1..=3)
+        .map(|n| {
+            h.nodes[&NodeId(n)]
+                .as_ref()
+                .unwrap()
+                .stats()
+                .tombstones_collected
+        })
+        .sum();
+    assert!(collected >= 1, "b's tombstone was not collected");
+    let got = objects(bulk_get(&mut h, 3, &["a", "b"]));
+    assert_eq!(values(&got[0]), ["new"]);
+    assert!(got[1].is_empty(), "b: {:?}", got[1]);
+    // Written again after the collection: its context cannot name the bulk write, yet it
+    // is later, and a bulk read answers with it.
+    let context = h.get(1, "b").clock();
+    h.set(1, "b", "again", context).unwrap();
+    let got = objects(bulk_get(&mut h, 2, &["a", "b"]));
+    assert_eq!(values(&got[0]), ["new"]);
+    assert_eq!(values(&got[1]), ["again"]);
+}

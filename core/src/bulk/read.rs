@@ -24,6 +24,9 @@ pub(super) struct Read {
     items: Vec<Item>,
     /// Bulk-write versions being fetched: (key index, dot, request id).
     fetches: Vec<Fetch>,
+    /// Bulk-write versions no replica of their key holds any more: tombstones collected
+    /// since (`collect`); the key's answer is later than them (`Fetch::settled`).
+    gone: BTreeSet<(usize, Dot)>,
     rounds: usize,
     clock: Clock,
 }
@@ -45,6 +48,19 @@ struct Fetch {
     part: RequestId,
     item: usize,
     dot: Dot,
+    /// Replicas that answered.
+    answered: BTreeSet<NodeId>,
+}
+
+impl Fetch {
+    /// The version arrived, or every replica of the key answered without it. A decided bulk
+    /// write's version was kept on W replicas before any key showed it, and a replica
+    /// forgets it only once its copy of the key has seen it; so only tombstone collection
+    /// (`collect`: the key was all tombstones on every replica, this one among them) leaves
+    /// it nowhere, and then whatever the key holds now was written after it.
+    fn settled(&self, item: &Item) -> bool {
+        item.merged.has_seen(self.dot) || self.answered.len() == item.replicas.len()
+    }
 }
 
 impl Bulk {
@@ -88,6 +104,7 @@ impl Bulk {
             r: quorum.r,
             items,
             fetches: Vec::new(),
+            gone: BTreeSet::new(),
             rounds: 0,
             clock: Clock::new(ctx, timeout),
         };
@@ -130,17 +147,28 @@ impl Bulk {
     }
 
     /// A replica's copy of a key asked for a bulk write's version.
-    pub fn handle_fetched(&mut self, ctx: &mut Ctx<'_>, req: RequestId, object: Object) {
+    pub fn handle_fetched(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        req: RequestId,
+        object: Object,
+    ) {
         let Some(&(owner, _)) = self.parts.get(&req) else {
             return;
         };
         let Some(read) = self.reads.get_mut(&owner) else {
             return;
         };
-        let Some(fetch) = read.fetches.iter().find(|f| f.part == req) else {
+        let Some(fetch) = read.fetches.iter_mut().find(|f| f.part == req) else {
             return;
         };
-        read.items[fetch.item].merged.merge_owned(object);
+        let item = &mut read.items[fetch.item];
+        if !item.replicas.contains(&from) {
+            return;
+        }
+        fetch.answered.insert(from);
+        item.merged.merge_owned(object);
         self.read_progress(ctx, owner);
     }
 
@@ -154,12 +182,13 @@ impl Bulk {
         if read.items.iter().any(|i| !i.done) {
             return;
         }
-        if read
-            .fetches
-            .iter()
-            .any(|f| !read.items[f.item].merged.has_seen(f.dot))
-        {
+        if read.fetches.iter().any(|f| !f.settled(&read.items[f.item])) {
             return;
+        }
+        for fetch in &read.fetches {
+            if !read.items[fetch.item].merged.has_seen(fetch.dot) {
+                read.gone.insert((fetch.item, fetch.dot));
+            }
         }
         if let Some(error) = too_large(&read.items) {
             ctx.stats.reads_too_large += 1;
@@ -170,7 +199,8 @@ impl Bulk {
             .iter()
             .map(|i| (i.key.as_slice(), &i.merged))
             .collect();
-        let missing = fractures(&answers);
+        let mut missing = fractures(&answers);
+        missing.retain(|m| !read.gone.contains(m));
         if missing.is_empty() {
             let objects = read.items.iter().map(|i| i.merged.clone()).collect();
             return self.finish_read(ctx, owner, Ok(Response::Objects(objects)));
@@ -204,7 +234,12 @@ impl Bulk {
                     false,
                 );
             }
-            fetches.push(Fetch { part, item, dot });
+            fetches.push(Fetch {
+                part,
+                item,
+                dot,
+                answered: BTreeSet::new(),
+            });
         }
         read.fetches = fetches;
         let new: Vec<(RequestId, usize)> = read.fetches.iter().map(|f| (f.part, f.item)).collect();
@@ -239,10 +274,10 @@ impl Bulk {
         }
         for fetch in &read.fetches {
             let item = &read.items[fetch.item];
-            if item.merged.has_seen(fetch.dot) {
+            if fetch.settled(item) {
                 continue;
             }
-            for node in &item.replicas {
+            for node in item.replicas.iter().filter(|n| !fetch.answered.contains(n)) {
                 let message = Message::BulkFetch {
                     req: fetch.part,
                     key: item.key.clone(),

@@ -235,6 +235,12 @@ impl Coordinator {
                 let sibling = (None, context);
                 self.start_write(ctx, origin, key, sibling, replicas, quorum.w, timeout)
             }
+            Op::Replace { key, value } => {
+                // Everything this replica holds of the key: what an overwrite replaces.
+                let context = ctx.store.get(&key).map(Object::clock).unwrap_or_default();
+                let sibling = (value, context);
+                self.start_write(ctx, origin, key, sibling, replicas, quorum.w, timeout)
+            }
             Op::Search { .. } | Op::Similar { .. } => unreachable!("searches started above"),
             // The node hands bulk requests to its bulk part before they reach here.
             Op::BulkWrite { .. } | Op::BulkGet { .. } => {
@@ -428,7 +434,14 @@ fn check_request(request: &Request) -> Result<(), RequestError> {
     if key.len() > KEY_BYTES_MAX {
         return Err(too_large(Oversized::Key, key.len(), KEY_BYTES_MAX));
     }
-    if let Op::Set { value, .. } = &request.op {
+    let value = match &request.op {
+        Op::Set { value, .. }
+        | Op::Replace {
+            value: Some(value), ..
+        } => Some(value),
+        _ => None,
+    };
+    if let Some(value) = value {
         if value.len() > VALUE_BYTES_MAX {
             return Err(too_large(Oversized::Value, value.len(), VALUE_BYTES_MAX));
         }

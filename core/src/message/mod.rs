@@ -52,6 +52,18 @@ pub enum Op {
     /// Read-atomic bulk read: every key's merged versions, in the order asked, never
     /// showing one key's version of a bulk write without the others' (`BULK_KEYS_MAX` keys).
     BulkGet { keys: Vec<serde_bytes::ByteBuf> },
+    /// Write `value` (`None`: a tombstone), replacing every version the coordinating replica
+    /// holds of the key when it applies the write: an overwrite in one round trip, for
+    /// clients that mean "set, whatever is there" (Redis `SET`). Versions that replica has
+    /// not received yet (written through another replica, still on their way) are not
+    /// replaced: they stay siblings. Use `Set` with a context read to replace exactly what
+    /// was read (docs/CONTRACT.md, "Overwrites").
+    Replace {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        value: Option<Vec<u8>>,
+    },
 }
 
 /// One key of a bulk write: its new value (`None`: delete it) and the versions it replaces.
@@ -94,7 +106,10 @@ impl Op {
     /// is about no one key (and is coordinated by whichever node receives it).
     pub fn key(&self) -> &[u8] {
         match self {
-            Op::Get { key } | Op::Set { key, .. } | Op::Delete { key, .. } => key,
+            Op::Get { key }
+            | Op::Set { key, .. }
+            | Op::Delete { key, .. }
+            | Op::Replace { key, .. } => key,
             Op::Search { .. } | Op::Similar { .. } | Op::BulkWrite { .. } | Op::BulkGet { .. } => {
                 &[]
             }

@@ -53,7 +53,7 @@ impl Node {
             }
             Message::BulkFetched { req, object } => {
                 let mut ctx = ctx!(self);
-                self.bulk.handle_fetched(&mut ctx, req, object)
+                self.bulk.handle_fetched(&mut ctx, from, req, object)
             }
             Message::ReplicateAck { req } if self.bulk.owns(req) => {
                 let mut ctx = ctx!(self);
