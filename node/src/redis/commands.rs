@@ -17,7 +17,6 @@ use super::lanes::{self, read_failed};
 use super::session;
 use super::siblings::{decode_context, encode_context, resolve};
 use super::{Caller, Lost};
-use crate::limits::REDIS_SET_TRIES_MAX;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tern_core::limits::{BULK_KEYS_MAX, SEARCH_PAGE_SIZE_MAX};
@@ -371,8 +370,7 @@ fn bulk_failed(command: &str, error: Result<RequestError, Lost>) -> Reply {
 /// writing any of `keys` (distinct), reads them in one bulk read, then writes
 /// in one atomic bulk write what `plan` makes of each key's object (`Some(None)`: a
 /// tombstone, `None`: leave the key out) with the context read, so that every version the
-/// read showed is replaced, as `SET` does. A write refused for too many siblings reads and
-/// writes again, up to `REDIS_SET_TRIES_MAX` times. The number of keys written.
+/// read showed is replaced. The number of keys written.
 async fn bulk_replace(
     caller: &Caller,
     command: &str,
@@ -381,35 +379,30 @@ async fn bulk_replace(
 ) -> Result<usize, Reply> {
     // One bulk command of this listener at a time on each key (lanes::BulkTurns).
     let _turns = caller.listener.bulk_turns.take(keys).await;
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let objects = bulk_get(caller, keys)
-            .await
-            .map_err(|error| read_failed(command, error))?;
-        let items: Vec<BulkItem> = keys
-            .iter()
-            .zip(&objects)
-            .enumerate()
-            .filter_map(|(i, (key, object))| {
-                plan(i, object).map(|value| BulkItem {
-                    key: key.clone(),
-                    value,
-                    context: object.clock(),
-                })
+    let objects = bulk_get(caller, keys)
+        .await
+        .map_err(|error| read_failed(command, error))?;
+    let items: Vec<BulkItem> = keys
+        .iter()
+        .zip(&objects)
+        .enumerate()
+        .filter_map(|(i, (key, object))| {
+            plan(i, object).map(|value| BulkItem {
+                key: key.clone(),
+                value,
+                context: object.clock(),
             })
-            .collect();
-        if items.is_empty() {
-            return Ok(0);
-        }
-        let count = items.len();
-        match caller.call(Request::new(Op::BulkWrite { items })).await {
-            Ok(Ok(Response::BulkWritten { .. })) => return Ok(count),
-            Ok(Ok(other)) => return Err(unexpected(&other)),
-            Ok(Err(RequestError::TooManySiblings { .. })) if tries < REDIS_SET_TRIES_MAX => {}
-            Ok(Err(error)) => return Err(bulk_failed(command, Ok(error))),
-            Err(lost) => return Err(bulk_failed(command, Err(lost))),
-        }
+        })
+        .collect();
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let count = items.len();
+    match caller.call(Request::new(Op::BulkWrite { items })).await {
+        Ok(Ok(Response::BulkWritten { .. })) => Ok(count),
+        Ok(Ok(other)) => Err(unexpected(&other)),
+        Ok(Err(error)) => Err(bulk_failed(command, Ok(error))),
+        Err(lost) => Err(bulk_failed(command, Err(lost))),
     }
 }
 
