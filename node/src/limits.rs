@@ -90,21 +90,12 @@ pub const REDIS_INLINE_BYTES_MAX: usize = 64 * 1024;
 pub const REDIS_PIPELINE_COMMANDS_MAX: usize = 1024;
 /// Once the first byte of a command has arrived, the rest must arrive within this time.
 pub const REDIS_COMMAND_COMPLETE_TIMEOUT_MS: u64 = FRAME_COMPLETE_TIMEOUT_MS;
-/// Times `SET` reads the key and writes again when its write was refused with
-/// `TooManySiblings` (writes concurrent with it left more versions than a key may hold).
-pub const REDIS_SET_TRIES_MAX: usize = 3;
-/// Keys that may have a lane of queued `SET`s at once (redis/lanes.rs); a set of another key
-/// beyond it reads and writes on its own.
+/// Keys that may have turns of `MSET`s and multi-key `DEL`s at once (redis/lanes.rs,
+/// `BulkTurns`); a command of another key beyond it runs without waiting for turns.
 pub const REDIS_LANES_MAX: usize = 65_536;
-/// `SET`s of one key a lane writes at once: they become siblings of each other until the
-/// next batch replaces them, so half of what a key may hold leaves room for concurrent
-/// writes through other nodes.
-pub const REDIS_LANE_BATCH_MAX: usize = tern_core::limits::SIBLINGS_MAX / 2;
 /// Longest client name (`CLIENT SETNAME`).
 pub const REDIS_CLIENT_NAME_BYTES_MAX: usize = 1024;
 
 const _: () = assert!(REDIS_BULK_BYTES_MAX >= KEY_BYTES_MAX);
 const _: () = assert!(REDIS_COMMAND_BYTES_MAX > 4 * REDIS_BULK_BYTES_MAX);
 const _: () = assert!(REDIS_INLINE_BYTES_MAX >= 64);
-const _: () =
-    assert!(REDIS_LANE_BATCH_MAX >= 1 && REDIS_LANE_BATCH_MAX < tern_core::limits::SIBLINGS_MAX);

@@ -366,3 +366,131 @@ async fn the_prompt_runs_commands_from_a_pipe_and_goes_on_after_errors() {
     assert_eq!(json(&out)["values"][0]["value"], "1");
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_commands_write_every_key_or_none_and_refuse_bad_usage() {
+    // Refused before anything is sent: a 2 from an address nobody listens on shows it.
+    let nowhere = nowhere().await;
+    let many: Vec<String> = (0..101).map(|i| format!("k{i}")).collect();
+    let mut too_many = vec!["mget"];
+    too_many.extend(many.iter().map(String::as_str));
+    let refused: [(&[&str], &str); 6] = [
+        (&["mset", "a", "1", "b"], "an odd number"),
+        (&["mset", "a", "1", "a", "2"], "\"a\" is named twice"),
+        (&["mdel", "a", "b", "a"], "\"a\" is named twice"),
+        (&too_many, "over the limit of 100"),
+        (&["mset"], "required"),
+        (&["mget"], "required"),
+    ];
+    for (args, why) in refused {
+        let out = tern(&nowhere, args, b"").await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+    }
+    let out = tern(&nowhere, &["mset", "a", "1", "b", "--json"], b"").await;
+    assert_eq!(
+        (code(&out), &json(&out)["error"]["kind"]),
+        (2, &Value::from("usage"))
+    );
+    // Within the bulk limits but over one client frame: refused by the client, unsent
+    // (a node would close the connection, leaving the write indeterminate).
+    let value = "v".repeat(100 * 1024);
+    let mut big = vec!["mset", "--json"];
+    for key in ["a", "b", "c", "d"] {
+        big.extend([key, value.as_str()]);
+    }
+    let out = tern(&nowhere, &big, b"").await;
+    let doc = json(&out);
+    assert_eq!(
+        (code(&out), &doc["error"]["kind"]),
+        (2, &Value::from("too_large"))
+    );
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains("REQUEST_BODY_BYTES_MAX"), "{message}");
+    assert!(message.contains("nothing was sent"), "{message}");
+
+    let cluster = Cluster::start(3, "cli-bulk").await;
+    let nodes = cluster.addrs().join(",");
+    // Siblings on a: mset replaces every version it read, as set does.
+    for (node, value) in [(cluster.addr(0), "left"), (cluster.addr(2), "right")] {
+        assert_eq!(
+            code(&tern(&node, &["set", "a", value, "--blind"], b"").await),
+            0
+        );
+    }
+    let out = tern(&nodes, &["mset", "a", "1", "b", "two words"], b"").await;
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "OK\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(values(&cluster, "a").await, vec![b"1".to_vec()]);
+    let out = tern(&nodes, &["mget", "b", "a"], b"").await;
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "b\ttwo words\na\t1\n")
+    );
+    // A key not found: the others printed, a note, exit 1.
+    let out = tern(&nodes, &["mget", "a", "nope"], b"").await;
+    assert_eq!((code(&out), stdout(&out).as_str()), (1, "a\t1\n"));
+    assert!(
+        stderr(&out).contains("\"nope\" not found"),
+        "{}",
+        stderr(&out)
+    );
+
+    // JSON: one document, the bulk write's dot shared by every key it wrote.
+    let doc = json(
+        &tern(
+            &nodes,
+            &["mset", "c", "3", "d", "4", "--json", "--w", "3"],
+            b"",
+        )
+        .await,
+    );
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["command"], "mset");
+    assert_eq!(doc["keys"], serde_json::json!(["c", "d"]));
+    assert_eq!(doc["existed"], 0);
+    let dot = doc["dot"].clone();
+    assert!(dot["seq"].as_u64().is_some(), "{doc}");
+    let out = tern(
+        &nodes,
+        &["--json", "mget", "c", "d", "nope", "--r", "3"],
+        b"",
+    )
+    .await;
+    assert_eq!(code(&out), 1);
+    let doc = json(&out);
+    assert_eq!(doc["found"], 2);
+    for (i, value) in ["3", "4"].into_iter().enumerate() {
+        let key = &doc["keys"][i];
+        assert_eq!(key["values"][0]["value"], value);
+        assert_eq!(
+            key["values"][0]["dot"], dot,
+            "one dot for the whole bulk write"
+        );
+    }
+    assert_eq!(doc["keys"][2]["found"], false);
+
+    // mdel: every key gone at once; the count is of keys that had a value.
+    let doc = json(&tern(&nodes, &["mdel", "a", "c", "nope", "--json"], b"").await);
+    assert_eq!(
+        (&doc["ok"], &doc["existed"]),
+        (&Value::from(true), &Value::from(2))
+    );
+    for key in ["a", "c", "nope"] {
+        assert!(values(&cluster, key).await.is_empty(), "{key} deleted");
+    }
+    assert_eq!(values(&cluster, "d").await, vec![b"4".to_vec()]);
+
+    // The same commands at the prompt.
+    let script = "mset p 1 q 2\nmget q p\nmdel p q\nmget p\nmset odd\n";
+    let out = tern(&nodes, &[], script.as_bytes()).await;
+    assert_eq!(stdout(&out), "OK\nq\t2\np\t1\nOK\n", "{}", stderr(&out));
+    assert!(stderr(&out).contains("\"p\" not found"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("an odd number"), "{}", stderr(&out));
+    assert_eq!(code(&out), 2, "the last line's status");
+    cluster.shutdown().await;
+}

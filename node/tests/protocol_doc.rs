@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use tern_core::{
-    ActorId, ClientResult, Dot, Message, NodeId, Object, Op, Paging, Quorum, Record, Request,
-    RequestError, RequestId, Response, Scored, SearchError, Sibling, VectorClock,
+    ActorId, BulkInvalid, BulkItem, BulkKeys, ClientResult, Dot, Message, NodeId, Object, Op,
+    Oversized, Paging, Quorum, Record, Request, RequestError, RequestId, Response, Scored,
+    SearchError, Sibling, VectorClock,
 };
 use tern_node::limits::{FRAME_HEADER_BYTES, PEER_BODY_BYTES_MAX, REQUEST_BODY_BYTES_MAX};
 use tern_node::wire::{self, ErrorBody, ErrorCode, Opcode, PeerHello, PongBody};
@@ -115,6 +116,58 @@ fn written_object() -> Object {
     object
 }
 
+/// The second key of the bulk examples.
+const OTHER_KEY: &[u8] = b"user:43";
+
+/// A bulk write (an `mset` and an `mdel` in one): `user:42` becomes "teal", replacing the
+/// version the client was shown ("green", `written_object`), and `user:43`, never read, is
+/// deleted with an empty context.
+fn bulk_write_request() -> Request {
+    Request::new(Op::BulkWrite {
+        items: vec![
+            BulkItem {
+                key: KEY.to_vec(),
+                value: Some(b"teal".to_vec()),
+                context: written_object().clock(),
+            },
+            BulkItem {
+                key: OTHER_KEY.to_vec(),
+                value: None,
+                context: VectorClock::new(),
+            },
+        ],
+    })
+}
+
+/// The actor node 1 drew for the bulk write alone: its node id and a random 64-bit id in
+/// place of an incarnation.
+const BULK_ACTOR: u64 = 0x5e1d_7c20_93ab_4f18;
+
+/// The bulk write's dot: that actor's first and only dot.
+fn bulk_dot() -> Dot {
+    dot(1, BULK_ACTOR, 1)
+}
+
+/// What a bulk read of both keys returns after the bulk write: each key's version carries
+/// the bulk write's dot and both its keys (payload variants 3 and 2).
+fn bulk_objects() -> Vec<Object> {
+    let keys: BulkKeys = vec![KEY.to_vec(), OTHER_KEY.to_vec()].into();
+    let Op::BulkWrite { items } = bulk_write_request().op else {
+        unreachable!("bulk_write_request is a BulkWrite");
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            Object::single(Sibling {
+                dot: bulk_dot(),
+                context: item.context,
+                value: item.value,
+                bulk: Some(keys.clone()),
+            })
+        })
+        .collect()
+}
+
 /// What a frame carries, by opcode.
 #[derive(Debug)]
 enum Body {
@@ -210,6 +263,37 @@ fn examples() -> BTreeMap<&'static str, Example> {
                 Body::Reply(Err(RequestError::InvalidSearch(SearchError::Query(
                     tern_core::search::QueryError::Unclosed { at: 7 },
                 )))),
+            ),
+        ),
+        (
+            "bulk-write-request",
+            frame(14, Body::Request(bulk_write_request())),
+        ),
+        (
+            "bulk-written-reply",
+            frame(
+                14,
+                Body::Reply(Ok(Response::BulkWritten { dot: bulk_dot() })),
+            ),
+        ),
+        (
+            "bulk-get-request",
+            frame(
+                15,
+                Body::Request(Request::new(Op::BulkGet {
+                    keys: vec![KEY.to_vec().into(), OTHER_KEY.to_vec().into()],
+                })),
+            ),
+        ),
+        (
+            "objects-reply",
+            frame(15, Body::Reply(Ok(Response::Objects(bulk_objects())))),
+        ),
+        (
+            "invalid-bulk-reply",
+            frame(
+                16,
+                Body::Reply(Err(RequestError::InvalidBulk(BulkInvalid::DuplicateKey))),
             ),
         ),
         ("ping", frame(10, Body::Ping)),
@@ -515,7 +599,7 @@ fn the_document_tables_match_the_code() {
         assert_eq!(found.len(), 1, "§2.5 should have one row for {name}");
         stated_value(&found[0][2])
     };
-    let limits: [(&str, u128); 43] = [
+    let limits: [(&str, u128); 46] = [
         ("KEY_BYTES_MAX", core::KEY_BYTES_MAX as u128),
         ("VALUE_BYTES_MAX", core::VALUE_BYTES_MAX as u128),
         ("CONTEXT_ENTRIES_MAX", core::CONTEXT_ENTRIES_MAX as u128),
@@ -569,6 +653,9 @@ fn the_document_tables_match_the_code() {
             core::SEARCH_DOCUMENT_BYTES_MAX as u128,
         ),
         ("SEARCH_CANDIDATES_MAX", core::SEARCH_CANDIDATES_MAX as u128),
+        ("BULK_KEYS_MAX", core::BULK_KEYS_MAX as u128),
+        ("BULK_KEY_BYTES_MAX", core::BULK_KEY_BYTES_MAX as u128),
+        ("BULK_VALUE_BYTES_MAX", core::BULK_VALUE_BYTES_MAX as u128),
         ("FRAME_HEADER_BYTES", node::FRAME_HEADER_BYTES as u128),
         ("CONTEXT_BYTES_MAX", node::CONTEXT_BYTES_MAX as u128),
         (
@@ -651,6 +738,10 @@ fn the_document_tables_match_the_code() {
         RequestError::InvalidQuorum(tern_core::QuorumError::N { n: 0, max: 3 }),
         RequestError::TooManySiblings { count: 0, max: 0 },
         RequestError::ShuttingDown,
+        RequestError::InvalidSearch(SearchError::TopK { top_k: 0, max: 0 }),
+        RequestError::TooManyCandidates { max: 0 },
+        RequestError::SearchOff,
+        RequestError::InvalidBulk(BulkInvalid::Empty),
     ];
     for error in errors {
         let code = tern_core::codec::encode_body(&error)[0].to_string();
@@ -668,5 +759,22 @@ fn the_document_tables_match_the_code() {
                 })
         });
         assert!(listed, "RequestError::{name} should be code {code} in §2.4");
+    }
+    // The enums inside errors, by the index the document gives them.
+    let oversized = [
+        (Oversized::BulkKeys, 6, "6 `BulkKeys`"),
+        (Oversized::BulkKeyBytes, 7, "7 `BulkKeyBytes`"),
+    ];
+    for (what, number, said) in oversized {
+        assert_eq!(tern_core::codec::encode_body(&what)[0], number);
+        assert!(text.contains(said), "§2.4 should say {said}");
+    }
+    for (why, said) in [
+        (BulkInvalid::Empty, "0 `Empty`"),
+        (BulkInvalid::DuplicateKey, "1 `DuplicateKey`"),
+    ] {
+        let number = tern_core::codec::encode_body(&why)[0];
+        assert!(said.starts_with(&number.to_string()), "{why:?} is {number}");
+        assert!(text.contains(said), "§2.4 should say {said}");
     }
 }

@@ -429,3 +429,151 @@ async fn a_write_without_a_quorum_is_an_error_that_says_so() {
     }
     cluster.shutdown().await;
 }
+
+/// The values an `MGET` returned, as text (`None` for nil).
+fn values_of(reply: &Value) -> Vec<Option<String>> {
+    let Value::Array(items) = reply else {
+        panic!("MGET answers an array, got {reply:?}")
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Bulk(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            Value::Nil => None,
+            other => panic!("MGET item {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mset_is_atomic_and_mget_never_sees_half_of_one() {
+    let (cluster, redis) = cluster("redis-bulk").await;
+    let mut c = Conn::open(&redis[0]).await;
+
+    // MSET overwrites as SET does: it replaces the siblings its read showed.
+    assert_eq!(c.call(&["TERN.SET", "x", "one"]).await, ok());
+    assert_eq!(c.call(&["TERN.SET", "x", "two"]).await, ok());
+    assert_eq!(c.call(&["MSET", "x", "3", "y", "4"]).await, ok());
+    let Value::Array(shown) = c.call(&["TERN.SIBLINGS", "x"]).await else {
+        panic!("TERN.SIBLINGS answers an array")
+    };
+    assert_eq!(shown[1], Value::Array(vec![Value::bulk("3")]));
+    // A key asked twice is answered twice.
+    let mut other = Conn::open(&redis[1]).await;
+    let reply = other.call(&["MGET", "y", "x", "nope", "y"]).await;
+    assert_eq!(
+        values_of(&reply),
+        [Some("4".into()), Some("3".into()), None, Some("4".into())]
+    );
+
+    // Over the bulk limit of keys: refused, nothing written.
+    let mut args = vec!["MSET".to_string()];
+    for i in 0..101 {
+        args.extend([format!("big{i}"), "v".to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let refused = c.call(&args).await;
+    assert!(refused.error().contains("BULK_KEYS_MAX"), "{refused:?}");
+    assert_eq!(
+        values_of(&other.call(&["MGET", "big0", "big100"]).await),
+        [None, None]
+    );
+
+    // Writers MSET ten keys to one round's value; readers on the other nodes MGET them
+    // meanwhile. Every MGET sees one MSET whole: all ten values equal.
+    let keys: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    let rounds = 40;
+    let writer = {
+        let (addr, keys) = (redis[0].clone(), keys.clone());
+        tokio::spawn(async move {
+            let mut w = Conn::open(&addr).await;
+            for round in 0..rounds {
+                let value = format!("round-{round}");
+                let mut args = vec!["MSET"];
+                for key in &keys {
+                    args.extend([key.as_str(), value.as_str()]);
+                }
+                assert_eq!(w.call(&args).await, ok(), "MSET round {round}");
+            }
+        })
+    };
+    let readers: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|node| {
+            let (addr, keys) = (redis[node].clone(), keys.clone());
+            tokio::spawn(async move {
+                let mut r = Conn::open(&addr).await;
+                let (mut reads, mut fractured) = (0, Vec::new());
+                let mut args = vec!["MGET"];
+                args.extend(keys.iter().map(String::as_str));
+                loop {
+                    let values = values_of(&r.call(&args).await);
+                    reads += 1;
+                    if values.iter().any(|v| v != &values[0]) {
+                        fractured.push(values.clone());
+                    }
+                    if values[0].as_deref() == Some(&format!("round-{}", rounds - 1)) {
+                        return (reads, fractured);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(120), writer)
+        .await
+        .expect("the writer finished in time")
+        .unwrap();
+    for reader in readers {
+        let (reads, fractured) = tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("the reader saw the last round in time")
+            .unwrap();
+        assert!(
+            fractured.is_empty(),
+            "{} fractured MGETs of {reads}: {fractured:?}",
+            fractured.len()
+        );
+    }
+
+    // Many connections MSETting the same keys through one node take turns: every MSET
+    // succeeds, and each replaces the last, so the keys end with one value, the same on both.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let addr = redis[0].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::open(&addr).await;
+            for round in 0..10 {
+                let value = format!("c{i}-r{round}");
+                let reply = c.call(&["MSET", "hot1", &value, "hot2", &value]).await;
+                assert_eq!(reply, ok(), "{value}");
+            }
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(120), task)
+            .await
+            .expect("the MSETs finished in time")
+            .unwrap();
+    }
+    let Value::Array(shown) = c.call(&["TERN.SIBLINGS", "hot1"]).await else {
+        panic!("TERN.SIBLINGS answers an array")
+    };
+    assert!(
+        matches!(&shown[1], Value::Array(values) if values.len() == 1),
+        "{shown:?}"
+    );
+    let both = values_of(&other.call(&["MGET", "hot1", "hot2"]).await);
+    assert!(both[0].is_some() && both[0] == both[1], "{both:?}");
+
+    // DEL of several keys: one atomic delete; the count is of keys that had a value.
+    let mut args = vec!["DEL", "nope"];
+    args.extend(keys.iter().map(String::as_str));
+    assert_eq!(c.call(&args).await, Value::Int(10));
+    let mut args = vec!["MGET"];
+    args.extend(keys.iter().map(String::as_str));
+    assert!(values_of(&other.call(&args).await)
+        .iter()
+        .all(Option::is_none));
+    assert_eq!(c.call(&["DEL", "r0", "r1"]).await, Value::Int(0));
+    cluster.shutdown().await;
+}

@@ -71,8 +71,8 @@ pub struct RequestFlags {
     /// Replicas of the key for this request (default: the cluster's N).
     #[arg(long, global = true, value_name = "N")]
     pub n: Option<u8>,
-    /// Replicas that must answer a read, also the read before `set` and `del` (default: the
-    /// cluster's R).
+    /// Replicas that must answer a read, also the read before `set`, `del`, `mset` and
+    /// `mdel` (default: the cluster's R).
     #[arg(long, global = true, value_name = "R")]
     pub r: Option<u8>,
     /// Replicas that must sync a write before it is acknowledged (default: the cluster's W).
@@ -151,6 +151,34 @@ pub enum Command {
     Get { key: String },
     /// Delete KEY (every version this client reads first).
     Del { key: String },
+    /// Set several keys in one atomic bulk write: every key gets its value, or none does.
+    ///
+    /// The keys are read first (one bulk read) and every version read is replaced, as `set`
+    /// does. At most 100 keys (BULK_KEYS_MAX), each once; values are arguments (use `--`
+    /// before a value that starts with `-`).
+    Mset {
+        /// KEY VALUE pairs: k1 v1 k2 v2 ...
+        #[arg(value_name = "KEY VALUE", required = true)]
+        pairs: Vec<String>,
+    },
+    /// Print several keys read at once, read-atomically: a bulk write is seen on every key
+    /// it wrote or on none.
+    ///
+    /// One line per live version, `KEY<TAB>VALUE`, in the order asked.
+    Mget {
+        /// Keys to read (at most 100, each once).
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
+    /// Delete several keys in one atomic bulk write: every key is deleted, or none is.
+    ///
+    /// Every version this client reads first (one bulk read) is deleted. At most 100 keys,
+    /// each once.
+    Mdel {
+        /// Keys to delete (at most 100, each once).
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
     /// Print the keys whose values match QUERY, best first, with their BM25 scores. Words
     /// side by side must all appear; `OR`, `NOT` or `-word`, and parentheses, as in
     /// "python AND (java OR rust) -cobol" (`AND` is a word here: side by side means AND).
@@ -183,6 +211,9 @@ impl Command {
             Command::Set { .. } => "set",
             Command::Get { .. } => "get",
             Command::Del { .. } => "del",
+            Command::Mset { .. } => "mset",
+            Command::Mget { .. } => "mget",
+            Command::Mdel { .. } => "mdel",
             Command::Search { .. } => "search",
             Command::Similar { .. } => "similar",
             Command::Status => "status",
@@ -256,5 +287,23 @@ mod tests {
         let cli = Cli::try_parse_from(["tern", "get", "k", "--nodes", "a:1,b:2"]).unwrap();
         assert_eq!(cli.node_list(), ["a:1", "b:2"]);
         assert!(Line::try_parse_from(["get", "k", "--nodes", "a:1"]).is_err());
+    }
+
+    #[test]
+    fn bulk_commands_take_their_keys_and_need_one() {
+        let line = Line::try_parse_from(["mset", "a", "1", "b", "2", "--w", "3"]).unwrap();
+        assert_eq!(line.flags.w, Some(3));
+        assert!(matches!(line.command, Command::Mset { pairs } if pairs == ["a", "1", "b", "2"]));
+        let line = Line::try_parse_from(["mget", "a", "b", "--json"]).unwrap();
+        assert!(line.flags.json);
+        assert!(matches!(line.command, Command::Mget { keys } if keys == ["a", "b"]));
+        let cli = Cli::try_parse_from(["tern", "mdel", "a", "--", "-b"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Mdel { keys }) if keys == ["a", "-b"]));
+        for empty in ["mset", "mget", "mdel"] {
+            assert!(
+                Line::try_parse_from([empty]).is_err(),
+                "{empty} with no key"
+            );
+        }
     }
 }

@@ -4,10 +4,15 @@
 
 use super::args::{Command, RequestFlags};
 use super::value::{read_value, ValueSource};
+use crate::client::fits_in_a_frame;
 use crate::{Client, ClientError, ClientOptions, Written};
-use tern_core::limits::KEY_BYTES_MAX;
+use std::collections::BTreeSet;
+use tern_core::limits::{
+    BULK_KEYS_MAX, BULK_KEY_BYTES_MAX, BULK_VALUE_BYTES_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX,
+};
 use tern_core::{
-    NodeStatus, Object, Op, Paging, Quorum, Request, RequestError, Response, Scored, VectorClock,
+    BulkItem, Dot, NodeStatus, Object, Op, Paging, Quorum, Request, RequestError, Response, Scored,
+    VectorClock,
 };
 
 /// A client and what the commands need to know about how they were started.
@@ -39,6 +44,15 @@ pub enum Done {
     Written { key: String, written: Written },
     /// `get`: every version read (none: the key does not exist).
     Read { key: String, object: Object },
+    /// `mset` or `mdel`: the bulk write's dot (every key's new version has it), its keys in
+    /// the order given, and how many of them had a value before it.
+    BulkWritten {
+        keys: Vec<String>,
+        dot: Dot,
+        existed: usize,
+    },
+    /// `mget`: every key asked, in order, with every version read (none: not found).
+    ReadMany { reads: Vec<(String, Object)> },
     /// `search` or `similar`: one page of hits.
     Hits {
         hits: Vec<Scored>,
@@ -130,6 +144,35 @@ pub async fn execute(
                 written,
             })
         }
+        Command::Mset { pairs } => {
+            if pairs.len() % 2 != 0 {
+                return Err(Failure::Usage(format!(
+                    "mset takes KEY VALUE pairs: got {} arguments, an odd number; nothing was sent",
+                    pairs.len()
+                )));
+            }
+            let keys: Vec<String> = pairs.iter().step_by(2).cloned().collect();
+            check_bulk_keys(&keys)?;
+            let values: Vec<Vec<u8>> = pairs
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|v| v.as_bytes().to_vec())
+                .collect();
+            check_bulk_values(&values)?;
+            bulk_replace(client, keys, values.into_iter().map(Some), quorum).await
+        }
+        Command::Mget { keys } => {
+            check_bulk_keys(keys)?;
+            let objects = bulk_read(client, keys, quorum).await?;
+            Ok(Done::ReadMany {
+                reads: keys.iter().cloned().zip(objects).collect(),
+            })
+        }
+        Command::Mdel { keys } => {
+            check_bulk_keys(keys)?;
+            bulk_replace(client, keys.clone(), std::iter::repeat(None), quorum).await
+        }
         Command::Search {
             query,
             limit,
@@ -180,6 +223,104 @@ fn check_key(key: &str) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// A bulk request's keys as the node would check them, refused here before anything is
+/// read: none, more than `BULK_KEYS_MAX`, one named twice, one over `KEY_BYTES_MAX`, or over
+/// `BULK_KEY_BYTES_MAX` summed.
+fn check_bulk_keys(keys: &[String]) -> Result<(), Failure> {
+    if keys.is_empty() {
+        return Err(Failure::Usage("no key given; nothing was sent".into()));
+    }
+    if keys.len() > BULK_KEYS_MAX {
+        return Err(Failure::Usage(format!(
+            "{} keys, over the limit of {BULK_KEYS_MAX} in one bulk request (BULK_KEYS_MAX); nothing was sent",
+            keys.len()
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for key in keys {
+        check_key(key)?;
+        if !seen.insert(key.as_str()) {
+            return Err(Failure::Usage(format!(
+                "key {key:?} is named twice; a bulk request names each key once; nothing was sent"
+            )));
+        }
+    }
+    let bytes: usize = keys.iter().map(String::len).sum();
+    if bytes > BULK_KEY_BYTES_MAX {
+        return Err(Failure::Usage(format!(
+            "the keys are {bytes} bytes summed, over the limit of {BULK_KEY_BYTES_MAX} (BULK_KEY_BYTES_MAX); nothing was sent"
+        )));
+    }
+    Ok(())
+}
+
+/// A bulk write's values: each at most `VALUE_BYTES_MAX`, all at most `BULK_VALUE_BYTES_MAX`.
+fn check_bulk_values(values: &[Vec<u8>]) -> Result<(), Failure> {
+    if let Some(value) = values.iter().find(|v| v.len() > VALUE_BYTES_MAX) {
+        return Err(Failure::Usage(format!(
+            "a value is {} bytes, over the limit of {VALUE_BYTES_MAX} (VALUE_BYTES_MAX); nothing was sent",
+            value.len()
+        )));
+    }
+    let bytes: usize = values.iter().map(Vec::len).sum();
+    if bytes > BULK_VALUE_BYTES_MAX {
+        return Err(Failure::Usage(format!(
+            "the values are {bytes} bytes summed, over the limit of {BULK_VALUE_BYTES_MAX} (BULK_VALUE_BYTES_MAX); nothing was sent"
+        )));
+    }
+    Ok(())
+}
+
+/// Every key's versions, read at once from R replicas of each, read-atomically.
+async fn bulk_read(
+    client: &Client,
+    keys: &[String],
+    quorum: Quorum,
+) -> Result<Vec<Object>, Failure> {
+    let op = Op::BulkGet {
+        keys: keys.iter().map(|k| k.as_bytes().to_vec().into()).collect(),
+    };
+    match send(client, op, quorum).await? {
+        Response::Objects(objects) if objects.len() == keys.len() => Ok(objects),
+        other => Err(unexpected(client, other)),
+    }
+}
+
+/// Reads `keys` at once, then gives each its value (`None`: a tombstone) with the context
+/// read, in one bulk write: every version the read showed is replaced, on every key or none.
+async fn bulk_replace(
+    client: &Client,
+    keys: Vec<String>,
+    values: impl Iterator<Item = Option<Vec<u8>>>,
+    quorum: Quorum,
+) -> Result<Done, Failure> {
+    let mut items: Vec<BulkItem> = keys
+        .iter()
+        .zip(values)
+        .map(|(key, value)| BulkItem {
+            key: key.as_bytes().to_vec(),
+            value,
+            context: VectorClock::new(),
+        })
+        .collect();
+    // Without contexts yet: a write too large even so is refused before the read.
+    fits_in_a_frame(&Request::new(Op::BulkWrite {
+        items: items.clone(),
+    }))?;
+    let objects = bulk_read(client, &keys, quorum).await?;
+    let existed = objects
+        .iter()
+        .filter(|o| o.values().next().is_some())
+        .count();
+    for (item, object) in items.iter_mut().zip(&objects) {
+        item.context = object.clock();
+    }
+    match send(client, Op::BulkWrite { items }, quorum).await? {
+        Response::BulkWritten { dot } => Ok(Done::BulkWritten { keys, dot, existed }),
+        other => Err(unexpected(client, other)),
+    }
 }
 
 async fn send(client: &Client, op: Op, quorum: Quorum) -> Result<Response, ClientError> {

@@ -7,7 +7,9 @@
 //! "base64"}` (standard alphabet, padded). A dot or a context entry is `{"node": ID,
 //! "incarnation": HEX, "seq": N}` (the incarnation is a 64-bit random id, in hex so that no
 //! JSON reader rounds it). An error is `{"ok": false, "command": .., "error": {"kind": ..,
-//! "message": .., "maybe_applied": ..}, "exit": CODE}`.
+//! "message": .., "maybe_applied": ..}, "exit": CODE}`. `mget` gives `"keys"`: one entry
+//! per key asked, in order, each shaped like a `get`'s document; `mset` and `mdel` give the
+//! bulk write's `"dot"`, its `"keys"` and how many of them `"existed"` (had a value) before.
 
 use super::exec::{exit_code, Done, Failure};
 use crate::ClientError;
@@ -71,10 +73,11 @@ pub fn print_parse_error(error: &clap::Error, json: bool) -> u8 {
     print_usage_error(first.strip_prefix("error: ").unwrap_or(first), true)
 }
 
-/// 0, but 1 for a `get` that found nothing and 3 for a `status` some node did not answer.
+/// 0, but 1 for a `get` that found nothing (an `mget` that found nothing for some key) and 3 for a `status` some node did not answer.
 fn done_code(done: &Done) -> u8 {
     match done {
         Done::Read { object, .. } if object.values().next().is_none() => 1,
+        Done::ReadMany { reads } if reads.iter().any(|(_, o)| o.values().next().is_none()) => 1,
         Done::Status { answers } if answers.iter().any(|(_, a)| a.is_err()) => 3,
         _ => 0,
     }
@@ -117,6 +120,31 @@ fn print_text(done: &Done) {
             }
             let _ = out.flush();
         }
+        Done::BulkWritten { .. } => out("OK\n"),
+        Done::ReadMany { reads } => {
+            let mut printed = Vec::new();
+            for (key, object) in reads {
+                let values: Vec<&[u8]> = object.values().collect();
+                if values.is_empty() {
+                    eprintln!("tern: {key:?} not found");
+                }
+                if values.len() > 1 {
+                    eprintln!(
+                        "tern: {key:?} has {} concurrent versions (siblings); `tern mset` replaces them all",
+                        values.len()
+                    );
+                }
+                for value in values {
+                    printed.extend_from_slice(key.as_bytes());
+                    printed.push(b'\t');
+                    printed.extend_from_slice(value);
+                    printed.push(b'\n');
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&printed);
+            let _ = out.flush();
+        }
         Done::Hits { hits, total, next } => {
             for hit in hits {
                 out(&format!("{}\t{:.6}\n", key_text(&hit.key), hit.score));
@@ -156,6 +184,27 @@ fn done_json(command: &str, done: &Done) -> Value {
             "found": object.values().next().is_some(),
             "values": values_json(object),
             "context": context_json(&object.clock()),
+        }),
+        Done::BulkWritten { keys, dot, existed } => json!({
+            "ok": true,
+            "command": command,
+            "keys": keys,
+            "dot": dot_json(*dot),
+            "existed": existed,
+        }),
+        Done::ReadMany { reads } => json!({
+            "ok": true,
+            "command": command,
+            "found": reads.iter().filter(|(_, o)| o.values().next().is_some()).count(),
+            "keys": reads
+                .iter()
+                .map(|(key, object)| json!({
+                    "key": key,
+                    "found": object.values().next().is_some(),
+                    "values": values_json(object),
+                    "context": context_json(&object.clock()),
+                }))
+                .collect::<Vec<_>>(),
         }),
         Done::Hits { hits, total, next } => json!({
             "ok": true,
@@ -220,6 +269,7 @@ fn error_kind(failure: &Failure) -> &'static str {
         ClientError::Indeterminate { .. } => "indeterminate",
         ClientError::Protocol { .. } => "protocol",
         ClientError::Timeout { .. } => "timeout",
+        ClientError::TooLarge { .. } => "too_large",
         ClientError::Request(e) => match e {
             RequestError::Unavailable { .. } => "unavailable",
             RequestError::Indeterminate => "indeterminate",

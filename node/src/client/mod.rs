@@ -11,9 +11,14 @@
 //! to the next node. This module only does the IO (`connection`: one pipelined connection;
 //! here: timeouts and sleeps) and turns core's `ClientFailure` into a `ClientError` with the
 //! node names and reasons.
+//!
+//! Bulk requests (`bulk_write`, `mget`, `mset`, `mdel`) are one request each: a bulk write
+//! is applied to every key or to none (an `Indeterminate` one too: all or nothing, unknown
+//! which), and a bulk read never shows part of a bulk write (docs/CONTRACT.md).
 
 mod connection;
 
+use crate::limits::REQUEST_BODY_BYTES_MAX;
 use crate::wire::{self, ErrorBody, ErrorCode, Opcode, PongBody};
 use connection::{CallError, Connection};
 use std::fmt;
@@ -21,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tern_core::client::{Attempt, ClientFailure, Failover, Next, Outcome};
 use tern_core::{
-    ClientResult, Dot, NodeStatus, Object, Op, Paging, Request, RequestError, Response, Scored,
-    VectorClock,
+    BulkItem, ClientResult, Dot, NodeStatus, Object, Op, Paging, Request, RequestError, Response,
+    Scored, VectorClock,
 };
 
 /// Client settings.
@@ -57,6 +62,10 @@ pub enum ClientError {
     Protocol { node: String, why: String },
     /// A read got no answer in time; nothing was changed.
     Timeout { node: String },
+    /// The request is `len` bytes encoded, over the `max` a node reads in one client frame
+    /// (`REQUEST_BODY_BYTES_MAX`); it was not sent, so nothing was done. A bulk write can
+    /// meet it before core's own bulk limits: split it, or send smaller values.
+    TooLarge { len: u64, max: u64 },
 }
 
 impl ClientError {
@@ -91,6 +100,10 @@ impl fmt::Display for ClientError {
             ClientError::Timeout { node } => {
                 write!(f, "timeout: node {node} did not answer in time; nothing was changed")
             }
+            ClientError::TooLarge { len, max } => write!(
+                f,
+                "the request is {len} bytes encoded, over the limit of {max} a node reads in one frame (REQUEST_BODY_BYTES_MAX); nothing was sent"
+            ),
         }
     }
 }
@@ -116,6 +129,20 @@ pub struct Written {
     pub object: Object,
     /// `object.clock()`: write with this context to replace exactly the versions in `object`.
     pub context: VectorClock,
+}
+
+/// `ClientError::TooLarge` if `request` is over what a node reads in one client frame
+/// (`REQUEST_BODY_BYTES_MAX`). A node answers such a frame by closing the connection, which a
+/// write could only report as indeterminate; so the client refuses it unsent.
+pub fn fits_in_a_frame(request: &Request) -> Result<(), ClientError> {
+    let len = tern_core::codec::encode_body(request).len();
+    if len > REQUEST_BODY_BYTES_MAX {
+        return Err(ClientError::TooLarge {
+            len: len as u64,
+            max: REQUEST_BODY_BYTES_MAX as u64,
+        });
+    }
+    Ok(())
 }
 
 /// Waits `span` (a retry's delay), if it is not zero.
@@ -346,6 +373,11 @@ impl Client {
         if self.inner.nodes.is_empty() {
             return Err(ClientError::Unavailable { tried: Vec::new() });
         }
+        if request.op.is_bulk() {
+            // Other requests fit by construction (the limit is sized for a key, a value and
+            // a context), so only bulk ones pay for the extra encoding.
+            fits_in_a_frame(&request)?;
+        }
         let timeout = Duration::from_millis(self.inner.options.reply_timeout_ms);
         let mut attempt = Attempt::new(request.op.is_write(), &self.failover());
         let mut tried = Vec::new();
@@ -443,6 +475,97 @@ impl Client {
         self.delete(key, &context).await
     }
 
+    /// One atomic bulk write (docs/CONTRACT.md, "Bulk writes"): each item's key gets its new
+    /// version (its value, or a tombstone for `value: None`) replacing the versions its
+    /// `context` has seen, and either every key does or none does. `Ok` means it is durable
+    /// on W replicas of every key and visible to every read that starts after; the dot is
+    /// the bulk write's id, the dot of every version it wrote. An error that may have been
+    /// applied (`maybe_applied`: `Indeterminate`) is still all or nothing: read the keys
+    /// (with `mget`) to see which. Refused before anything is written: no item
+    /// (`InvalidBulk(Empty)`), a key twice (`InvalidBulk(DuplicateKey)`), more than
+    /// `BULK_KEYS_MAX` keys, keys over `BULK_KEY_BYTES_MAX` summed or values over
+    /// `BULK_VALUE_BYTES_MAX` summed (`TooLarge`), and a request over one client frame
+    /// (`ClientError::TooLarge`, not sent).
+    pub async fn bulk_write(&self, items: Vec<BulkItem>) -> Result<Dot, ClientError> {
+        match self.request(Request::new(Op::BulkWrite { items })).await? {
+            Response::BulkWritten { dot } => Ok(dot),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// A read-atomic bulk read: every key's live versions merged from R replicas, one
+    /// object per key in the order asked (empty for a key never written). It never shows a
+    /// fractured view: if it shows one key's version of a bulk write, it shows that bulk
+    /// write (or a newer version) on every other key of it that it reads. At most
+    /// `BULK_KEYS_MAX` keys, each once (else `TooLarge` or `InvalidBulk`). Each object's
+    /// `clock()` is the context for replacing what it shows.
+    pub async fn mget<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Object>, ClientError> {
+        let keys = keys.iter().map(|k| k.as_ref().to_vec().into()).collect();
+        match self.request(Request::new(Op::BulkGet { keys })).await? {
+            Response::Objects(objects) => Ok(objects),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// Sets every key to its value in one atomic bulk write, overwriting like `put`: it
+    /// first reads all the keys with one `mget`, then writes each with the context read, so
+    /// every version the read showed is replaced. A write concurrent with this one that the
+    /// read did not see stays, as a sibling. Two requests, so not a compare-and-set: a
+    /// version written between the read and the write survives beside the new value.
+    /// Returns the bulk write's dot; errors as `mget`, then `bulk_write`.
+    pub async fn mset<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        pairs: &[(K, V)],
+    ) -> Result<Dot, ClientError> {
+        let keys: Vec<&[u8]> = pairs.iter().map(|(k, _)| k.as_ref()).collect();
+        let values = pairs.iter().map(|(_, v)| Some(v.as_ref().to_vec()));
+        self.replace_all(&keys, values).await
+    }
+
+    /// Deletes every key in one atomic bulk write, like `remove`: one `mget`, then a
+    /// tombstone for each key with the context read (also for a key with nothing to
+    /// delete, as `remove` does). Returns the bulk write's dot.
+    pub async fn mdel<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Dot, ClientError> {
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        self.replace_all(&keys, std::iter::repeat(None)).await
+    }
+
+    /// Reads `keys`, then writes each its value with the context read, in one bulk write.
+    async fn replace_all(
+        &self,
+        keys: &[&[u8]],
+        values: impl Iterator<Item = Option<Vec<u8>>>,
+    ) -> Result<Dot, ClientError> {
+        let mut items: Vec<BulkItem> = keys
+            .iter()
+            .zip(values)
+            .map(|(key, value)| BulkItem {
+                key: key.to_vec(),
+                value,
+                context: VectorClock::new(),
+            })
+            .collect();
+        // Without contexts yet: a write too large even so is refused before the read.
+        fits_in_a_frame(&Request::new(Op::BulkWrite {
+            items: items.clone(),
+        }))?;
+        let objects = self.mget(keys).await?;
+        if objects.len() != keys.len() {
+            return Err(ClientError::Protocol {
+                node: self.current_node().unwrap_or_default(),
+                why: format!(
+                    "a bulk read of {} keys answered {} objects",
+                    keys.len(),
+                    objects.len()
+                ),
+            });
+        }
+        for (item, object) in items.iter_mut().zip(&objects) {
+            item.context = object.clock();
+        }
+        self.bulk_write(items).await
+    }
+
     async fn write(&self, op: Op) -> Result<Written, ClientError> {
         match self.request(Request::new(op)).await? {
             Response::Written { dot, object } => Ok(Written {
@@ -521,3 +644,6 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

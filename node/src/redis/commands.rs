@@ -3,20 +3,26 @@
 //! commands about data become a `Job` that runs as its own task and calls core through the
 //! node task, like any native client.
 //!
+//! Multi-key commands are one Tern bulk request each (docs/REDIS.md): `MGET` one read-atomic
+//! bulk read, `MSET` and `DEL` of several keys one atomic bulk write, with the contexts of a
+//! bulk read first so that they overwrite as `SET` does.
+//!
 //! Order: the jobs of one connection may overlap (a pipeline), but a job that writes starts
 //! only once every earlier job of its connection has finished, and a job that reads only once
 //! every earlier write has: each connection sees its own commands in order, as in Redis.
 
 use super::frame::Reply;
 use super::info;
-use super::lanes;
+use super::lanes::{self, read_failed};
 use super::session;
 use super::siblings::{decode_context, encode_context, resolve};
 use super::{Caller, Lost};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tern_core::limits::SEARCH_PAGE_SIZE_MAX;
-use tern_core::{Object, Op, Paging, Request, RequestError, Response, Scored, VectorClock};
+use tern_core::limits::{BULK_KEYS_MAX, SEARCH_PAGE_SIZE_MAX};
+use tern_core::{
+    BulkItem, Object, Op, Paging, Request, RequestError, Response, Scored, VectorClock,
+};
 use tokio::sync::watch;
 
 /// The state of one Redis connection.
@@ -311,7 +317,7 @@ async fn get(caller: &Caller, key: Vec<u8>) -> Result<Object, Reply> {
 async fn del(caller: Arc<Caller>, key: Vec<u8>) -> Result<i64, Reply> {
     let object = get(&caller, key.clone())
         .await
-        .map_err(|error| lanes::read_failed("DEL", error))?;
+        .map_err(|error| read_failed("DEL", error))?;
     if resolve(&object).is_none() {
         return Ok(0);
     }
@@ -322,23 +328,82 @@ async fn del(caller: Arc<Caller>, key: Vec<u8>) -> Result<i64, Reply> {
     }
 }
 
-/// A multi-key write ended with a failure: which keys were written, and the first failure.
-fn partial(
-    command: &str,
-    verb: &str,
-    done: usize,
-    total: usize,
-    failed: &[u8],
-    error: Reply,
-) -> Reply {
-    let Reply::Error(message) = error else {
-        return error;
-    };
-    let (kind, why) = message.split_once(' ').unwrap_or(("ERR", &message));
+/// Keys named once each, in the order first named.
+fn distinct(keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut seen = std::collections::BTreeSet::new();
+    keys.into_iter()
+        .filter(|key| seen.insert(key.clone()))
+        .collect()
+}
+
+/// A multi-key command over the keys one bulk request may name: refused, nothing done.
+fn too_many_keys(command: &str, count: usize) -> Reply {
     Reply::error(format!(
-        "{kind} {command} is not atomic in Tern (each key is its own write): {done} of {total} keys {verb}; key '{}' failed: {why}",
-        text(failed)
+        "ERR {command} of {count} distinct keys is over Tern's limit of {BULK_KEYS_MAX} keys in one atomic request (BULK_KEYS_MAX); nothing was done; split it"
     ))
+}
+
+/// Every key's merged versions from one read-atomic bulk read, in the order of `keys`
+/// (distinct, at most `BULK_KEYS_MAX`).
+async fn bulk_get(caller: &Caller, keys: &[Vec<u8>]) -> Result<Vec<Object>, Reply> {
+    let op = Op::BulkGet {
+        keys: keys.iter().map(|k| k.clone().into()).collect(),
+    };
+    match call(caller, op).await? {
+        Response::Objects(objects) if objects.len() == keys.len() => Ok(objects),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// A bulk write's failure, said as `command`'s: all or nothing, even when unknown.
+fn bulk_failed(command: &str, error: Result<RequestError, Lost>) -> Reply {
+    match error {
+        Ok(RequestError::Indeterminate) | Err(Lost::NoAnswer) => Reply::error(format!(
+            "INDETERMINATE {command} is one atomic write that was not confirmed in time: either every key was written or none was; read the keys to find out"
+        )),
+        Ok(error) => refused(&error),
+        Err(lost) => self::lost(lost, true),
+    }
+}
+
+/// `MSET`, and `DEL` of several keys: once no other bulk command of this listener is
+/// writing any of `keys` (distinct), reads them in one bulk read, then writes
+/// in one atomic bulk write what `plan` makes of each key's object (`Some(None)`: a
+/// tombstone, `None`: leave the key out) with the context read, so that every version the
+/// read showed is replaced. The number of keys written.
+async fn bulk_replace(
+    caller: &Caller,
+    command: &str,
+    keys: &[Vec<u8>],
+    plan: impl Fn(usize, &Object) -> Option<Option<Vec<u8>>>,
+) -> Result<usize, Reply> {
+    // One bulk command of this listener at a time on each key (lanes::BulkTurns).
+    let _turns = caller.listener.bulk_turns.take(keys).await;
+    let objects = bulk_get(caller, keys)
+        .await
+        .map_err(|error| read_failed(command, error))?;
+    let items: Vec<BulkItem> = keys
+        .iter()
+        .zip(&objects)
+        .enumerate()
+        .filter_map(|(i, (key, object))| {
+            plan(i, object).map(|value| BulkItem {
+                key: key.clone(),
+                value,
+                context: object.clock(),
+            })
+        })
+        .collect();
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let count = items.len();
+    match caller.call(Request::new(Op::BulkWrite { items })).await {
+        Ok(Ok(Response::BulkWritten { .. })) => Ok(count),
+        Ok(Ok(other)) => Err(unexpected(&other)),
+        Ok(Err(error)) => Err(bulk_failed(command, Ok(error))),
+        Err(lost) => Err(bulk_failed(command, Err(lost))),
+    }
 }
 
 fn hits_reply(hits: Vec<Scored>) -> Reply {
@@ -402,28 +467,22 @@ async fn run_kind(kind: Kind, protocol: u8, caller: Arc<Caller>) -> Reply {
                 Err(error) => error,
             }
         }
-        Kind::Del(mut keys) => {
-            keys.sort();
-            keys.dedup();
-            let jobs: Vec<_> = keys
-                .iter()
-                .map(|key| tokio::spawn(del(caller.clone(), key.clone())))
-                .collect();
-            let (mut count, mut failure) = (0, None);
-            for (key, job) in keys.iter().zip(jobs) {
-                match job
-                    .await
-                    .unwrap_or_else(|_| Err(Reply::error("ERR internal error")))
-                {
-                    Ok(n) => count += n,
-                    Err(error) => failure = failure.or(Some((key, error))),
-                }
+        Kind::Del(keys) => {
+            let mut keys = distinct(keys);
+            if keys.len() == 1 {
+                return match del(caller, keys.swap_remove(0)).await {
+                    Ok(n) => Reply::Int(n),
+                    Err(error) => error,
+                };
             }
-            match failure {
-                None => Reply::Int(count),
-                Some((key, error)) => {
-                    partial("DEL", "deleted", count as usize, keys.len(), key, error)
-                }
+            if keys.len() > BULK_KEYS_MAX {
+                return too_many_keys("DEL", keys.len());
+            }
+            // Only the keys that have a value get a tombstone: the count is theirs.
+            let plan = |_: usize, object: &Object| resolve(object).is_some().then_some(None);
+            match bulk_replace(&caller, "DEL", &keys, plan).await {
+                Ok(n) => Reply::Int(n as i64),
+                Err(error) => error,
             }
         }
         Kind::Exists(keys) => {
@@ -437,34 +496,37 @@ async fn run_kind(kind: Kind, protocol: u8, caller: Arc<Caller>) -> Reply {
             Reply::Int(count)
         }
         Kind::MGet(keys) => {
-            let mut values = Vec::with_capacity(keys.len());
-            for found in read_all(&caller, keys).await {
-                match found {
-                    Ok(object) => values
-                        .push(resolve(&object).map_or(Reply::Nil, |v| Reply::Bulk(v.to_vec()))),
-                    Err(error) => return error,
-                }
+            // One bulk read names each key once; a key asked twice gets the same answer twice.
+            let distinct = distinct(keys.clone());
+            if distinct.len() > BULK_KEYS_MAX {
+                return too_many_keys("MGET", distinct.len());
             }
-            Reply::Array(values)
+            let objects = match bulk_get(&caller, &distinct).await {
+                Ok(objects) => objects,
+                Err(error) => return error,
+            };
+            let found: BTreeMap<&[u8], &Object> =
+                distinct.iter().map(Vec::as_slice).zip(&objects).collect();
+            Reply::Array(
+                keys.iter()
+                    .map(|key| {
+                        found
+                            .get(key.as_slice())
+                            .and_then(|object| resolve(object))
+                            .map_or(Reply::Nil, |v| Reply::Bulk(v.to_vec()))
+                    })
+                    .collect(),
+            )
         }
         Kind::MSet(pairs) => {
-            let jobs: Vec<_> = pairs
-                .iter()
-                .map(|(k, v)| tokio::spawn(lanes::set(caller.clone(), k.clone(), v.clone())))
-                .collect();
-            let (mut done, mut failure) = (0, None);
-            for ((key, _), job) in pairs.iter().zip(jobs) {
-                match job
-                    .await
-                    .unwrap_or_else(|_| Reply::error("ERR internal error"))
-                {
-                    Reply::Simple(_) => done += 1,
-                    error => failure = failure.or(Some((key, error))),
-                }
+            if pairs.len() > BULK_KEYS_MAX {
+                return too_many_keys("MSET", pairs.len());
             }
-            match failure {
-                None => Reply::ok(),
-                Some((key, error)) => partial("MSET", "written", done, pairs.len(), key, error),
+            let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
+            let plan = |i: usize, _: &Object| Some(Some(pairs[i].1.clone()));
+            match bulk_replace(&caller, "MSET", &keys, plan).await {
+                Ok(_) => Reply::ok(),
+                Err(error) => error,
             }
         }
         Kind::Siblings(key) => match get(&caller, key).await {

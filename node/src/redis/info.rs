@@ -47,7 +47,7 @@ const COMMANDS: &[Spec] = &[
         flags: &["write"],
         keys: (1, -1, 1),
         group: "generic",
-        summary: "Deletes keys, each its own write (not atomic); returns how many had a value.",
+        summary: "Deletes keys in one atomic write (at most 100); returns how many had a value.",
         arguments: &[("key", "key")],
     },
     Spec {
@@ -74,7 +74,7 @@ const COMMANDS: &[Spec] = &[
         flags: &["readonly", "fast"],
         keys: (1, -1, 1),
         group: "string",
-        summary: "Returns the values of several keys.",
+        summary: "Returns the values of several keys, read-atomically (at most 100).",
         arguments: &[("key", "key")],
     },
     Spec {
@@ -83,7 +83,8 @@ const COMMANDS: &[Spec] = &[
         flags: &["write"],
         keys: (1, -1, 2),
         group: "string",
-        summary: "Sets several keys, each its own quorum write: NOT atomic in Tern yet.",
+        summary:
+            "Sets several keys in one atomic write (at most 100), replacing what a read shows.",
         arguments: &[("key", "key"), ("value", "string")],
     },
     Spec {

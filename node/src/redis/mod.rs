@@ -46,8 +46,8 @@ pub(crate) struct Listener {
     /// Redis connections open now (INFO clients).
     pub connected: AtomicU64,
     pub connections: Semaphore,
-    /// Keys being set now through this listener (lanes.rs).
-    pub lanes: lanes::Lanes,
+    /// Keys an `MSET` or multi-key `DEL` of this listener is writing now (lanes.rs).
+    pub bulk_turns: lanes::BulkTurns,
 }
 
 /// Starts serving Redis clients on `addr` for `node`; returns the address bound (port 0
@@ -71,7 +71,7 @@ pub fn listen_on(node: &RunningNode, listener: TcpListener) -> Result<SocketAddr
         started: Instant::now(),
         connected: AtomicU64::new(0),
         connections: Semaphore::new(CONNECTIONS_MAX),
-        lanes: lanes::Lanes::default(),
+        bulk_turns: lanes::BulkTurns::default(),
     });
     tracing::info!(node = %shared.shared.id, %addr, "listening for Redis clients");
     tokio::spawn(accept_loop(listener, shared));

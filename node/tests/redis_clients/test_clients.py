@@ -8,6 +8,7 @@ Needs `target/release/tern-node` (or TERN_NODE).
 import os
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -57,6 +58,53 @@ class OneCluster(unittest.TestCase):
         r = self.client(0)
         self.assertTrue(r.mset({"m:a": "1", "m:b": "2", "m:c": "3"}))
         self.assertEqual(self.client(2).mget("m:a", "m:b", "m:missing", "m:c"), [b"1", b"2", None, b"3"])
+
+    def test_mset_is_atomic_and_mget_sees_it_whole(self):
+        # One writer MSETs ten keys to each round's value; readers on the other nodes MGET
+        # them meanwhile: every MGET sees one MSET whole (all ten values equal).
+        keys = [f"atomic:{i}" for i in range(10)]
+        rounds = 100
+        done, errors, reads, fractured = threading.Event(), [], [], []
+
+        def write():
+            try:
+                w = self.client(0)
+                for n in range(rounds):
+                    w.mset({key: f"round-{n}" for key in keys})
+            except Exception as error:  # reported by the assertion below
+                errors.append(error)
+            finally:
+                done.set()
+
+        def read(node):
+            try:
+                r = self.client(node)
+                while not done.is_set():
+                    values = r.mget(keys)
+                    reads.append(node)
+                    if len(set(values)) != 1:
+                        fractured.append(values)
+            except Exception as error:  # reported by the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=write)]
+        threads += [threading.Thread(target=read, args=(node,)) for node in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT_S * 6)
+        self.assertEqual(errors, [])
+        self.assertEqual(fractured, [], f"{len(fractured)} fractured MGETs of {len(reads)}")
+        r = self.client(1)
+        self.assertEqual(set(r.mget(keys)), {f"round-{rounds - 1}".encode()})
+        # DEL of several keys is one atomic delete; it counts the keys that had a value.
+        self.assertEqual(r.delete(*keys, "atomic:none"), 10)
+        self.assertEqual(set(r.mget(keys)), {None})
+        # Over the bulk limit: refused, nothing written.
+        with self.assertRaises(redis.ResponseError) as refused:
+            r.mset({f"many:{i}": "v" for i in range(101)})
+        self.assertIn("BULK_KEYS_MAX", str(refused.exception))
+        self.assertIsNone(r.get("many:0"))
 
     def test_errors_are_replies_and_the_connection_survives(self):
         r = self.client(0)
@@ -182,7 +230,10 @@ class NodeKilled(unittest.TestCase):
             self.assertGreaterEqual(moved, 1, "the client never had to move")
             survivor = redis.Redis(port=ports[2], socket_timeout=5)
             keys = sorted(acknowledged)
-            self.assertEqual(survivor.mget(keys), [acknowledged[k].encode() for k in keys])
+            # One MGET reads at most 100 keys (BULK_KEYS_MAX): read them in parts.
+            for start in range(0, len(keys), 100):
+                part = keys[start:start + 100]
+                self.assertEqual(survivor.mget(part), [acknowledged[k].encode() for k in part])
         finally:
             cluster.stop()
 
