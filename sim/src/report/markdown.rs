@@ -406,12 +406,6 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             "| atomicity | {atomicity}; {} violations |",
             count("atomicity")
         );
-        let f = &outcome.faults;
-        let _ = writeln!(
-            s,
-            "| bulk protocol (figures) | {} versions fetched by bulk reads instead of answering a fractured view; versions kept aside resolved: {} committed, {} refused; {} still kept aside at the end |",
-            f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused, b.kept_aside_at_end
-        );
     }
     let before_reads = match (outcome.entropy.diverged_first, outcome.entropy.converged_after) {
         (Some(diverged), Some(after)) => format!(
@@ -449,6 +443,9 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         for v in outcome.violations.iter().take(50) {
             let _ = writeln!(s, "- [{}] {}", v.checker, v.detail);
         }
+    }
+    if let Some(b) = &outcome.bulk {
+        bulk_section(&mut s, outcome, b);
     }
     let _ = writeln!(s, "\n## Run\n");
     let sim_s = outcome.end.micros() as f64 / 1e6;
@@ -492,4 +489,42 @@ fn lasting(duration_ms: Option<u64>) -> String {
     duration_ms.map_or("the rest of the fault phase".to_string(), |d| {
         format!("{d} ms")
     })
+}
+
+/// What the bulk writes and reads did, for a workload that makes them.
+fn bulk_section(s: &mut String, outcome: &RunOutcome, b: &crate::world::BulkFigures) {
+    let f = &outcome.faults;
+    let _ = writeln!(s, "\n## Bulk writes and reads\n");
+    let _ = writeln!(
+        s,
+        "- {} bulk writes acknowledged, writing {} versions (one per key); each was checked at its acknowledgement against the synced state of W replicas of every key.",
+        b.writes_acknowledged, b.versions_acknowledged
+    );
+    let _ = writeln!(
+        s,
+        "- **{} fractured reads out of {} bulk reads.** A bulk read is fractured if one key shows bulk write T and another key of T it asked for shows neither T nor a version that replaced it.",
+        b.fractured, b.reads
+    );
+    let _ = writeln!(
+        s,
+        "- {} (read, acknowledged-before-start bulk write) pairs checked key by key, single-key and bulk reads alike.",
+        b.after_ack_pairs
+    );
+    match b.atomicity {
+        Some(a) => {
+            let _ = writeln!(
+                s,
+                "- Atomicity after the calm phase, on every replica of every key: {} bulk writes, {} acknowledged; of the {} not acknowledged (failed, indeterminate, or cut off by a crash), {} applied whole and {} not at all; **{} partial**.",
+                a.checked, a.acknowledged, a.unacknowledged, a.all_applied, a.none_applied, a.partial
+            );
+        }
+        None => {
+            let _ = writeln!(s, "- Atomicity not judged: the final reads did not finish.");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "- The protocol at work: {} bulk-write versions fetched by bulk reads instead of answering a fractured view; versions kept aside (their coordinator died or went quiet) resolved by the replicas: {} committed, {} refused.",
+        f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused
+    );
 }

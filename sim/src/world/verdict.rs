@@ -68,9 +68,6 @@ pub struct BulkFigures {
     pub after_ack_pairs: u64,
     /// `None` if the run did not finish its final reads (nothing to judge).
     pub atomicity: Option<checker::Atomicity>,
-    /// Versions the replicas up at the end still kept aside (a replica forgets a committed
-    /// one at its next resolution round).
-    pub kept_aside_at_end: u64,
 }
 
 impl RunOutcome {
@@ -152,12 +149,6 @@ impl World {
             fractured,
             after_ack_pairs,
             atomicity,
-            kept_aside_at_end: self
-                .procs
-                .iter()
-                .filter_map(|p| p.node.as_ref())
-                .map(|n| n.stats().bulk_kept_aside)
-                .sum(),
         })
     }
 
