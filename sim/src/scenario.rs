@@ -203,6 +203,11 @@ pub struct FaultSpec {
     /// that every acknowledged write keeps a copy.
     pub disk_replace: f64,
     pub corrupt_synced: f64,
+    /// Probability that a node sending a bulk write's commit (its version of one key, sent
+    /// to a replica to keep as an ordinary write) crashes right after that message, before
+    /// the rest of what it was sending (its other commits among them): a coordinator dying
+    /// mid-commit. Drawn only when such a message is sent (other runs stay the same).
+    pub crash_mid_commit: f64,
     pub restart_delay_ms: [u64; 2],
     pub max_down: u32,
     /// Time between power cuts of the whole cluster (every node crashes at once). 0 disables.
@@ -348,6 +353,7 @@ impl Default for FaultSpec {
             crash_after_restart: 0.0,
             disk_replace: 0.0,
             corrupt_synced: 0.0,
+            crash_mid_commit: 0.0,
             restart_delay_ms: [100, 1_000],
             max_down: 1,
             power_cut_interval_ms: [0, 0],

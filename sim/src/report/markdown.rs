@@ -524,7 +524,7 @@ fn bulk_section(s: &mut String, outcome: &RunOutcome, b: &crate::world::BulkFigu
     }
     let _ = writeln!(
         s,
-        "- The protocol at work: {} bulk-write versions fetched by bulk reads instead of answering a fractured view; versions kept aside (their coordinator died or went quiet) resolved by the replicas: {} committed, {} refused.",
-        f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused
+        "- The protocol at work: {} nodes crashed right after sending one of a bulk write's commits (before the rest); {} bulk-write versions fetched by bulk reads instead of answering a fractured view; versions kept aside (their coordinator died or went quiet) resolved by the replicas: {} committed, {} refused.",
+        f.crashes_mid_commit, f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused
     );
 }

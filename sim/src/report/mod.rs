@@ -130,8 +130,8 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         };
         let _ = writeln!(
             s,
-            "bulk protocol: {} versions fetched by bulk reads; versions kept aside resolved: {} committed, {} refused",
-            f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused
+            "bulk protocol: {} coordinators crashed mid-commit; {} versions fetched by bulk reads; versions kept aside resolved: {} committed, {} refused",
+            f.crashes_mid_commit, f.bulk_versions_fetched, f.bulk_resolved_committed, f.bulk_resolved_refused
         );
     }
     if outcome.searches.searches > 0 || outcome.final_searches > 0 {

@@ -24,6 +24,9 @@ pub struct FaultCounts {
     pub power_cut_losses: u64,
     /// Crashes that struck a node during recovery or before its first sync completed.
     pub crashes_after_restart: u64,
+    /// Crashes of a node right after it sent one of a bulk write's commits
+    /// (`faults.crash_mid_commit`).
+    pub crashes_mid_commit: u64,
     pub power_cuts: u64,
     pub fsync_failures: u64,
     pub restarts: u64,
@@ -190,6 +193,30 @@ impl World {
     }
 
     /// A single-node crash: a process kill for `kill_fraction` of them, else a power loss.
+    /// Node `i` just sent `message`: if it is a bulk write's commit, with probability
+    /// `crash_mid_commit` (in the fault phase, while fewer than `max_down` nodes are down)
+    /// the node crashes now. True if it did: what it was still sending is lost.
+    pub(super) fn crash_mid_commit(&mut self, i: usize, message: &tern_core::Message) -> bool {
+        let p = self.scenario.faults.crash_mid_commit;
+        let commit = matches!(
+            message,
+            tern_core::Message::Replicate { object, .. }
+                if object.siblings().len() == 1 && object.siblings()[0].bulk.is_some()
+        );
+        if p == 0.0
+            || !commit
+            || self.phase != Phase::Fault
+            || self.down_count() >= self.scenario.faults.max_down
+            || !self.fault_rng.chance(p)
+        {
+            return false;
+        }
+        self.faults.crashes_mid_commit += 1;
+        let kind = self.crash_kind();
+        self.crash_node(i, kind);
+        true
+    }
+
     fn crash_kind(&mut self) -> CrashKind {
         if self.fault_rng.chance(self.scenario.faults.kill_fraction) {
             CrashKind::Kill

@@ -161,7 +161,12 @@ impl World {
         }
         for output in outputs {
             match output {
-                Output::Send { to, message } => self.send(self.procs[i].id, to, &message),
+                Output::Send { to, message } => {
+                    self.send(self.procs[i].id, to, &message);
+                    if self.crash_mid_commit(i, &message) {
+                        return; // The process is gone, and what it had yet to do with it.
+                    }
+                }
                 Output::Reply {
                     client,
                     request,
