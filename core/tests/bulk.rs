@@ -8,7 +8,7 @@ mod harness;
 use harness::Harness;
 use tern_core::{
     BulkInvalid, BulkItem, ClientId, ClientResult, Dot, Input, Message, NodeId, Object, Op,
-    Oversized, Quorum, Request, RequestError, Response, Sibling, Span, VectorClock,
+    Oversized, Quorum, Request, RequestError, Response, Span, VectorClock,
 };
 
 fn items(pairs: &[(&str, &str)]) -> Vec<BulkItem> {
@@ -48,7 +48,7 @@ fn bulk_write_partly(
     at: u32,
     pairs: &[(&str, &str)],
     keep: impl Fn(NodeId, NodeId, &Message) -> bool,
-) -> Option<Sibling> {
+) -> Option<(Dot, Object)> {
     let request = h.next_request;
     h.next_request += 1;
     let body = Request::new(Op::BulkWrite {
@@ -68,8 +68,8 @@ fn bulk_write_partly(
     while let Some((from, to, message)) = h.wire.pop_front() {
         steps += 1;
         assert!(steps < 10_000);
-        if let Message::Prepare { sibling, .. } = &message {
-            version.get_or_insert_with(|| sibling.clone());
+        if let Message::Prepare { dot, object, .. } = &message {
+            version.get_or_insert_with(|| (*dot, object.clone()));
         }
         if keep(from, to, &message) {
             h.input(to, Input::Peer { from, message });
@@ -292,10 +292,12 @@ fn a_bulk_write_prepared_on_too_few_replicas_is_refused_everywhere() {
     assert!(refused >= 1);
     assert!(bulk_dot(&h, 2, "a").is_none());
     // A prepare of it arriving late is refused.
+    let (dot, object) = version;
     let late = Message::Prepare {
         req: tern_core::RequestId::new(1, 1),
         key: b"a".to_vec(),
-        sibling: version,
+        dot,
+        object,
         n: 3,
         w: 2,
     };
@@ -396,4 +398,84 @@ fn a_bulk_read_answers_after_the_bulk_writes_tombstone_was_collected() {
     let got = objects(bulk_get(&mut h, 2, &["a", "b"]));
     assert_eq!(values(&got[0]), ["new"]);
     assert_eq!(values(&got[1]), ["again"]);
+}
+
+/// Bulk writes of the same keys through one node, each with the context read, keep one
+/// clock entry for their actor instead of one per bulk write; bulk writes concurrent in
+/// their clients' eyes stay siblings.
+#[test]
+fn bulk_writes_through_one_node_share_an_actor_and_keep_contexts_short() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    for round in 0..50 {
+        let got = objects(bulk_get(&mut h, 1, &["a", "b"]));
+        let items = ["a", "b"]
+            .iter()
+            .zip(&got)
+            .map(|(key, object)| BulkItem {
+                key: key.as_bytes().to_vec(),
+                value: Some(format!("{round}").into_bytes()),
+                context: object.clock(),
+            })
+            .collect();
+        match h.request(NodeId(2), Op::BulkWrite { items }, Quorum::default()) {
+            Ok(Response::BulkWritten { .. }) => {}
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    let got = objects(bulk_get(&mut h, 3, &["a", "b"]));
+    assert_eq!(values(&got[0]), ["49"]);
+    assert!(
+        got[0].clock().len() <= 2,
+        "50 bulk writes through one node left a context of {} entries",
+        got[0].clock().len()
+    );
+    // Two blind bulk writes through node 2: concurrent for their clients, so siblings,
+    // although one actor wrote both.
+    for value in ["x", "y"] {
+        let op = Op::BulkWrite {
+            items: items(&[("c", value), ("d", value)]),
+        };
+        h.request(NodeId(2), op, Quorum::default()).unwrap();
+    }
+    let got = objects(bulk_get(&mut h, 1, &["c", "d"]));
+    let mut c = values(&got[0]);
+    c.sort();
+    assert_eq!(
+        c,
+        ["x", "y"],
+        "the second blind bulk write replaced the first"
+    );
+}
+
+/// A replica that missed a bulk write of an actor gets it with the actor's next bulk write
+/// of the key: no copy ever holds an actor's later dot without its earlier ones, so a
+/// context taken from any one copy covers only what that copy shows.
+#[test]
+fn an_actors_earlier_bulk_write_travels_with_its_next_one() {
+    let mut h = Harness::with_config(3, |c| {
+        c.anti_entropy = false;
+        c.hinted_handoff = false;
+    });
+    h.advance(Span::from_secs(1));
+    h.cut.insert((NodeId(2), NodeId(3)));
+    let op = Op::BulkWrite {
+        items: items(&[("c", "x"), ("d", "x")]),
+    };
+    let first = match h.request(NodeId(2), op, Quorum::default()) {
+        Ok(Response::BulkWritten { dot }) => dot,
+        other => panic!("{other:?}"),
+    };
+    let node3 = |h: &Harness| h.nodes[&NodeId(3)].as_ref().unwrap().object(b"c").cloned();
+    assert!(node3(&h).is_none(), "node 3 was cut off");
+    h.cut.clear();
+    let op = Op::BulkWrite {
+        items: items(&[("c", "y"), ("d", "y")]),
+    };
+    h.request(NodeId(2), op, Quorum::default()).unwrap();
+    let held = node3(&h).expect("node 3 has the second bulk write");
+    assert!(
+        held.has_seen(first),
+        "node 3 holds the actor's second dot without its first: {held:?}"
+    );
 }

@@ -1,11 +1,11 @@
 //! Atomic bulk writes and read-atomic bulk reads, without a leader, in the manner of RAMP
 //! (Bailis et al., SIGMOD 2014): no lock a reader waits on, no coordinator everyone waits for.
 //!
-//! **A bulk write** `T` of keys `K` gets one dot, minted for it alone: its actor is a fresh
-//! random id of the coordinating node (`ActorId { node, incarnation: random }`, sequence 1),
-//! so no other version anywhere shares an actor with it and a context that names it names
-//! exactly it. Every key's new version is a sibling with that dot, the context the client
-//! gave for that key, and `bulk: K`.
+//! **A bulk write** `T` of keys `K` gets one dot, minted by the coordinating node's *bulk
+//! actor* (`ActorId { node, incarnation: random }`, drawn anew when needed; `write::Actor`
+//! says when and why a context naming its dots stays exact). Every key's new version is a
+//! sibling with that dot, the context the client gave for that key, and `bulk: K`; with it
+//! travel the actor's earlier versions of the key that it does not replace.
 //! 1. *Prepare*: the coordinator sends each key's version to the key's N replicas
 //!    (`Prepare`). A replica keeps it aside (`aside`): durably (an `Aside` record), but out of
 //!    the key's object, so no read shows it; it answers `Prepared { ok }` once durable.
@@ -76,6 +76,8 @@ pub(crate) struct Bulk {
     /// Each bulk request's next wake-up (deadline or resend), earliest first.
     wakes: BTreeSet<(Time, RequestId)>,
     next_id: u64,
+    /// The actor of the bulk writes this node coordinates (`write::Actor`).
+    actor: write::Actor,
     pub aside: Aside,
 }
 
@@ -90,6 +92,14 @@ pub(crate) fn timeout_max(config: &Config) -> Span {
         .micros()
         .saturating_mul(BULK_TIMEOUT_MAX_TIMEOUTS);
     Span::from_micros(cap.min(config.request_timeout_max().micros()))
+}
+
+/// How long one bulk actor may be used (`write::Actor`): the versions it remembers are
+/// sent again with later bulk writes, at most the longest bulk request later, and nothing
+/// may be sent past `request_timeout_max` after it was written (`collect`).
+pub(crate) fn actor_lifetime(config: &Config) -> Span {
+    let max = config.request_timeout_max().micros();
+    Span::from_micros(max.saturating_sub(timeout_max(config).micros()))
 }
 
 /// Deadlines and resends of one bulk request.

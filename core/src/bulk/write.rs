@@ -4,13 +4,14 @@
 use super::{Bulk, Clock};
 use crate::coordinator::Ctx;
 use crate::ids::{NodeId, RequestId};
+use crate::limits::{BULK_ACTOR_BYTES_MAX, BULK_ACTOR_KEYS_MAX, OBJECT_WRITE_BYTES_MAX};
 use crate::message::{BulkItem, ClientResult, Message, RequestError, Response};
 use crate::node::config::Resolved;
 use crate::outbox::Origin;
-use crate::time::Span;
+use crate::time::{Span, Time};
 use crate::version::{ActorId, BulkKeys, Dot, Object, Sibling};
 use rand_core::RngCore;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug)]
 pub(super) struct Write {
@@ -29,17 +30,20 @@ struct Item {
     part: RequestId,
     key: Vec<u8>,
     replicas: Vec<NodeId>,
-    sibling: Sibling,
+    /// The bulk write's version of the key, and the versions its actor wrote there before
+    /// that it does not replace (`Actor`).
+    object: Object,
     /// Replicas that answered the current phase (kept aside, then committed).
     acks: BTreeSet<NodeId>,
 }
 
 impl Item {
-    fn prepare(&self, n: u8, w: usize) -> Message {
+    fn prepare(&self, dot: Dot, n: u8, w: usize) -> Message {
         Message::Prepare {
             req: self.part,
             key: self.key.clone(),
-            sibling: self.sibling.clone(),
+            dot,
+            object: self.object.clone(),
             n,
             w: w as u8,
         }
@@ -49,7 +53,120 @@ impl Item {
         Message::Replicate {
             req: self.part,
             key: self.key.clone(),
-            object: Object::single(self.sibling.clone()),
+            object: self.object.clone(),
+        }
+    }
+}
+
+/// The actor of this node's bulk writes.
+///
+/// A dot's actor says which versions a context covers: an entry `actor: n` covers every dot
+/// of that actor up to `n`. That holds for a key only if every copy of the key that holds
+/// the actor's dot `n` also holds its earlier dots on the key, or versions that replaced
+/// them (version/mod.rs). A node's single writes keep it by applying each dot to its own
+/// copy first; a bulk write's coordinator may hold no copy of its keys, so its bulk writes
+/// use an actor of their own, and keep it thus: on a key, the actor mints a new dot only
+/// once its previous bulk write there is decided, and sends along (in `Prepare` and in the
+/// commit) every version it wrote there that the new one does not replace. Where it cannot
+/// (its previous bulk write on the key is undecided, or ended so; it wrote too many keys or
+/// bytes; or it is older than `lifetime`), the node draws a new actor. Each bulk write adds a
+/// clock entry to its keys' later versions only when its actor is new to them: a key
+/// bulk-written again and again through one node carries one entry per actor, not one per
+/// bulk write.
+///
+/// The versions it remembers are sent again with later bulk writes, so it must not outlive
+/// what a collected tombstone assumes (`collect`: no version it replaced is sent once its
+/// request ended): `lifetime` plus the longest bulk request is at most
+/// `request_timeout_max`, half the grace.
+#[derive(Debug, Default)]
+pub(crate) struct Actor {
+    id: Option<ActorId>,
+    next_seq: u64,
+    born: Time,
+    keys: BTreeMap<Vec<u8>, Wrote>,
+    bytes: usize,
+}
+
+/// What the actor wrote on one key.
+#[derive(Debug)]
+enum Wrote {
+    /// A bulk write of it on the key is undecided.
+    Open,
+    /// Every version it wrote on the key that is not replaced; all decided.
+    Decided(Object),
+    /// A bulk write of it on the key ended undecided: its outcome is unknown here.
+    Unknown,
+}
+
+impl Actor {
+    /// Mints the dot of a bulk write of `keys` and gives, per key, the versions that travel
+    /// with it; draws a new actor first when this one cannot keep its rule (see above), or
+    /// when `fresh`.
+    fn mint(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        keys: &[Vec<u8>],
+        lifetime: Span,
+        fresh: bool,
+    ) -> (Dot, Vec<Object>) {
+        let usable = |wrote: Option<&Wrote>| matches!(wrote, None | Some(Wrote::Decided(_)));
+        let keep = !fresh
+            && self.id.is_some()
+            && ctx.now.since(self.born).micros() < lifetime.micros()
+            && self.keys.len() + keys.len() <= BULK_ACTOR_KEYS_MAX
+            && self.bytes <= BULK_ACTOR_BYTES_MAX
+            && keys.iter().all(|k| usable(self.keys.get(k)));
+        if !keep {
+            let mut incarnation = ctx.rng.next_u64();
+            while incarnation == 0 || incarnation == ctx.actor.incarnation {
+                incarnation = ctx.rng.next_u64();
+            }
+            *self = Actor {
+                id: Some(ActorId {
+                    node: ctx.id,
+                    incarnation,
+                }),
+                next_seq: 1,
+                born: ctx.now,
+                ..Actor::default()
+            };
+        }
+        let dot = Dot {
+            actor: self.id.expect("an actor was drawn"),
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        let priors = keys
+            .iter()
+            .map(|key| match self.keys.insert(key.clone(), Wrote::Open) {
+                Some(Wrote::Decided(object)) => {
+                    self.bytes = self.bytes.saturating_sub(object.encoded_bytes());
+                    object
+                }
+                _ => Object::new(),
+            })
+            .collect();
+        (dot, priors)
+    }
+
+    /// The bulk write `dot` is decided: `object` is what its actor wrote on `key` now.
+    fn decided(&mut self, dot: Dot, key: &[u8], object: &Object) {
+        if self.id != Some(dot.actor) {
+            return;
+        }
+        if let Some(wrote @ Wrote::Open) = self.keys.get_mut(key) {
+            self.bytes += object.encoded_bytes();
+            *wrote = Wrote::Decided(object.clone());
+        }
+    }
+
+    /// The bulk write `dot` ended undecided: the actor may not write `key` again.
+    fn undecided(&mut self, dot: Dot, key: &[u8]) {
+        if self.id != Some(dot.actor) {
+            return;
+        }
+        if let Some(wrote @ Wrote::Open) = self.keys.get_mut(key) {
+            *wrote = Wrote::Unknown;
         }
     }
 }
@@ -68,43 +185,55 @@ impl Bulk {
         timeout: Span,
     ) {
         ctx.stats.bulk_writes_coordinated += 1;
-        // An actor of its own: no other version shares it, so a context that names this
-        // dot names exactly this bulk write (module documentation).
-        let mut incarnation = ctx.rng.next_u64();
-        while incarnation == 0 || incarnation == ctx.actor.incarnation {
-            incarnation = ctx.rng.next_u64();
-        }
-        let dot = Dot {
-            actor: ActorId {
-                node: ctx.id,
-                incarnation,
-            },
-            seq: 1,
-        };
         let mut keys: Vec<Vec<u8>> = items.iter().map(|i| i.key.clone()).collect();
         keys.sort();
-        let keys: BulkKeys = keys.into();
+        let bulk: BulkKeys = keys.into();
+        let ordered: Vec<Vec<u8>> = items.iter().map(|i| i.key.clone()).collect();
+        let lifetime = super::actor_lifetime(ctx.config);
         let n = quorum.n as u8;
+        let mut fresh = false;
+        let (dot, objects) = loop {
+            let (dot, priors) = self.actor.mint(ctx, &ordered, lifetime, fresh);
+            let objects: Vec<Object> = items
+                .iter()
+                .zip(priors)
+                .map(|(item, mut object)| {
+                    object.insert(Sibling {
+                        dot,
+                        context: item.context.clone(),
+                        value: item.value.clone(),
+                        bulk: Some(bulk.clone()),
+                    });
+                    object
+                })
+                .collect();
+            // What travels with the new versions must fit where they go; if it does not,
+            // a new actor has nothing to send along.
+            if fresh
+                || objects
+                    .iter()
+                    .all(|o| o.encoded_bytes() <= OBJECT_WRITE_BYTES_MAX)
+            {
+                break (dot, objects);
+            }
+            fresh = true;
+        };
         let items: Vec<Item> = items
             .into_iter()
             .zip(parts)
-            .map(|(item, part)| Item {
+            .zip(objects)
+            .map(|((item, part), object)| Item {
                 part,
                 replicas: ctx.ring.preference(&item.key, quorum.n),
-                sibling: Sibling {
-                    dot,
-                    context: item.context,
-                    value: item.value,
-                    bulk: Some(keys.clone()),
-                },
                 key: item.key,
+                object,
                 acks: BTreeSet::new(),
             })
             .collect();
         for item in &items {
             self.parts.insert(item.part, (owner, 0));
             for node in &item.replicas {
-                Bulk::send(ctx, *node, item.prepare(n, quorum.w), false);
+                Bulk::send(ctx, *node, item.prepare(dot, n, quorum.w), false);
             }
         }
         let write = Write {
@@ -144,6 +273,7 @@ impl Bulk {
         }
         write.committing = true;
         for item in &mut write.items {
+            self.actor.decided(write.dot, &item.key, &item.object);
             item.acks.clear();
             for node in &item.replicas {
                 Bulk::send(ctx, *node, item.commit(), false);
@@ -183,6 +313,11 @@ impl Bulk {
             return;
         };
         if ctx.now >= write.clock.deadline {
+            if !write.committing {
+                for item in &write.items {
+                    self.actor.undecided(write.dot, &item.key);
+                }
+            }
             ctx.stats.indeterminate += 1;
             return self.finish_write(ctx, owner, Err(RequestError::Indeterminate));
         }
@@ -191,7 +326,7 @@ impl Bulk {
             let message = if write.committing {
                 item.commit()
             } else {
-                item.prepare(write.n, write.w)
+                item.prepare(write.dot, write.n, write.w)
             };
             for node in item.replicas.iter().filter(|n| !item.acks.contains(n)) {
                 Bulk::send(ctx, *node, message.clone(), true);

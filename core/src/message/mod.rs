@@ -7,7 +7,7 @@ use crate::codec::{decode_body, encode_body, DecodeError};
 use crate::ids::{NodeId, RequestId};
 use crate::limits::MESSAGE_BYTES_MAX;
 use crate::search::SearchError;
-use crate::version::{wire, Dot, Object, Sibling, VectorClock};
+use crate::version::{wire, Dot, Object, VectorClock};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -481,14 +481,17 @@ pub enum Message {
         incarnation: u64,
         digests: Vec<(u32, u64)>,
     },
-    /// Bulk write, phase 1 (`bulk`): keep `sibling` (a bulk write's version of `key`) aside,
-    /// durably and invisible to reads, until the bulk write is decided; acknowledge with
-    /// `Prepared`. `n` and `w` are the bulk write's replication settings.
+    /// Bulk write, phase 1 (`bulk`): keep `object` aside, durably and invisible to reads,
+    /// until the bulk write `dot` is decided; acknowledge with `Prepared`. `object` holds the
+    /// bulk write's version of `key` (dot `dot`) and the versions of the key its actor wrote
+    /// before that it does not replace: committed, it is merged whole. `n` and `w` are the
+    /// bulk write's replication settings.
     Prepare {
         req: RequestId,
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
-        sibling: Sibling,
+        dot: Dot,
+        object: Object,
         n: u8,
         w: u8,
     },

@@ -31,10 +31,11 @@ impl Node {
             Message::Prepare {
                 req,
                 key,
-                sibling,
+                dot,
+                object,
                 n,
                 w,
-            } => aside.prepare(&mut replica, now, from, req, key, sibling, (n, w)),
+            } => aside.prepare(&mut replica, now, from, req, key, (dot, object), (n, w)),
             Message::BulkAsk { req, key, dot } => {
                 let rebuilding = self.rebuild.is_some();
                 aside.ask(&mut replica, now, rebuilding, from, req, key, dot)
