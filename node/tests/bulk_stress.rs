@@ -757,14 +757,19 @@ mod checker {
             keys: keys(&["a"]),
             objects: vec![on_a.clone()],
         };
-        let (violations, seen) = check_versions(&maybe, &[read.clone()]);
+        let (violations, seen) = check_versions(&maybe, std::slice::from_ref(&read));
         assert!(violations.is_empty(), "{violations:?}");
         assert_eq!(incomplete(&maybe, &seen, &partial).len(), 1);
 
         // A refused write must never be seen; a value read under the wrong dot is flagged.
         let mut refused = writes.clone();
         refused[0].outcome = Outcome::Refused("busy".to_string());
-        assert_eq!(check_versions(&refused, &[read.clone()]).0.len(), 1);
+        assert_eq!(
+            check_versions(&refused, std::slice::from_ref(&read))
+                .0
+                .len(),
+            1
+        );
         let mut other_dot = writes.clone();
         other_dot[0].outcome = Outcome::Acknowledged(dot(8));
         assert_eq!(check_versions(&other_dot, &[read]).0.len(), 1);
