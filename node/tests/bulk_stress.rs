@@ -10,18 +10,20 @@
 //!   is visible or replaced on every one of its keys: in one bulk read of every key, and in
 //!   single reads at R=3 once the replicas have resolved what they kept aside.
 //!
-//! Bounded: about 12 s of load, then at most 40 s of waiting for the replicas. The run's
-//! seed is printed; `TERN_STRESS_SEED=...` replays its choices (not its timing).
+//! Bounded: about 12 s of load, a quiet period of 5 s, then at most 40 s of waiting for
+//! the replicas to agree (normally none; all of it stays under the nodes' 60 s tombstone
+//! grace, so no version a read saw is collected meanwhile). The run's seed is printed;
+//! `TERN_STRESS_SEED=...` replays its choices (not its timing).
 
 mod common;
 
 use common::TempDir;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tern_core::limits::BULK_KEYS_MAX;
+use tern_core::limits::{BULK_KEYS_MAX, BULK_TIMEOUT_MAX_TIMEOUTS};
 use tern_core::{BulkItem, BulkKeys, Dot, Object, Op, Quorum, Request, Response, VectorClock};
 use tern_node::bench::ProcessCluster;
 use tern_node::{Client, ClientError, ClientOptions};
@@ -592,13 +594,19 @@ async fn run(seed: u64) {
     let after_load = incomplete(&writes, &seen, &state_of(std::slice::from_ref(&final_read)));
     violations.extend(after_load.iter().map(|m| format!("final bulk read: {m}")));
 
-    // Single reads at R=3 of every key, until every bulk write seen is complete there too:
-    // versions whose coordinator was killed between prepare and commit are committed by
-    // their replicas' resolution, after twice the longest bulk request.
+    // A quiet period, past the moment when replicas resolve what they kept aside for bulk
+    // writes whose coordinator was killed between prepare and commit (twice the longest
+    // bulk request, and a second for the resolution's messages): what the reads at R=3 see
+    // after it is what stays.
+    let quiet = Duration::from_millis(2 * BULK_TIMEOUT_MAX_TIMEOUTS * REQUEST_TIMEOUT_MS + 1_000);
+    tokio::time::sleep(quiet).await;
+    // Then single reads at R=3 of every key, until every bulk write seen is complete there
+    // too (a replica that missed a commit gets it by hint or anti-entropy meanwhile).
     let settle_started = Instant::now();
     let mut settled = None;
     let mut r3_missing = Vec::new();
     let mut seen = seen;
+    let mut last_round = Vec::new();
     while settle_started.elapsed() < Duration::from_secs(SETTLE_SECONDS_MAX) {
         if let Some(round) = read_all_r3(&reader).await {
             let (mut round_violations, round_seen) = check_versions(&writes, &round);
@@ -607,6 +615,7 @@ async fn run(seed: u64) {
                 seen.entry(dot).or_insert(keys);
             }
             r3_missing = incomplete(&writes, &seen, &state_of(&round));
+            last_round = round;
             if r3_missing.is_empty() {
                 settled = Some(settle_started.elapsed());
                 break;
@@ -625,6 +634,23 @@ async fn run(seed: u64) {
     let acknowledged = count(|o| matches!(o, Outcome::Acknowledged(_)));
     let indeterminate = count(|o| *o == Outcome::Indeterminate);
     let refused = count(|o| matches!(o, Outcome::Refused(_)));
+    // Indeterminate writes that some read showed (by their unique values; a write of
+    // deletes only cannot be told apart) and that are therefore complete, the others
+    // never seen at all.
+    let values_seen: BTreeSet<&[u8]> = reads
+        .iter()
+        .chain(&last_round)
+        .flat_map(|r| r.objects.iter().flat_map(Object::values))
+        .collect();
+    let indeterminate_seen = writes
+        .iter()
+        .filter(|w| w.outcome == Outcome::Indeterminate)
+        .filter(|w| {
+            w.items
+                .iter()
+                .any(|(_, v)| v.as_deref().is_some_and(|v| values_seen.contains(v)))
+        })
+        .count();
     let keys_written: usize = writes
         .iter()
         .filter(|w| matches!(w.outcome, Outcome::Acknowledged(_)))
@@ -632,13 +658,13 @@ async fn run(seed: u64) {
         .sum();
     println!(
         "bulk stress: {fractured} fractured reads out of {bulk_reads} bulk reads ({spanning} of them showing a bulk write on one key and asking for another of its keys; and the final read of all {KEYS} keys); \
-         {acknowledged} bulk writes acknowledged ({keys_written} keys), {indeterminate} indeterminate, {refused} refused (nothing done), \
+         {acknowledged} bulk writes acknowledged ({keys_written} keys), {indeterminate} indeterminate ({indeterminate_seen} of them seen by a read), {refused} refused (nothing done), \
          {failed_reads} bulk reads failed; {} bulk writes seen by reads; every acknowledged or seen bulk write complete on every key: {} \
          (final bulk read: {} missing; R=3 reads: {}); {KILLS} kills; load {load_seconds:.1}s, total {:.1}s",
         seen.len(),
         if violations.is_empty() { "yes" } else { "NO" },
         after_load.len(),
-        settled.map_or("did not settle".to_string(), |d| format!("settled {:.1}s after the load", d.as_secs_f64())),
+        settled.map_or("did not settle".to_string(), |d| format!("settled {:.1}s after a quiet period of {:.0}s", d.as_secs_f64(), quiet.as_secs_f64())),
         started.elapsed().as_secs_f64()
     );
     if !violations.is_empty() {
