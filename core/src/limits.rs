@@ -196,3 +196,6 @@ pub const BULK_REFUSALS_KEEP_TIMEOUTS: u64 = 10;
 pub const BULK_ACTOR_KEYS_MAX: usize = 100_000;
 /// Bytes of versions one bulk actor may remember before the node draws a new one.
 pub const BULK_ACTOR_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Bytes of objects one bulk write's `Prepare` or `Commit` carries to one replica; a
+/// replica's keys over it go in several messages.
+pub const BULK_MESSAGE_BYTES_MAX: usize = MESSAGE_BYTES_MAX / 2;

@@ -5,7 +5,7 @@
 use crate::ids::{NodeId, RequestId};
 use crate::limits::{BULK_ASIDE_MAX, BULK_REFUSALS_MAX, KEY_BYTES_MAX};
 use crate::log::Record;
-use crate::message::{BulkStage, Message};
+use crate::message::{BulkStage, KeyObject, Message};
 use crate::replica::Replica;
 use crate::store::Store;
 use crate::time::{Span, Time};
@@ -99,8 +99,8 @@ impl Aside {
         }
     }
 
-    /// `Prepare`: keeps `object` (bulk write `dot`'s version of `key`, and what travels with
-    /// it) aside, durably, and answers `Prepared`.
+    /// `Prepare`: keeps every item's object aside, durably, and answers `Prepared` once all
+    /// are (`ok: false` at once if one is refused).
     #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         &mut self,
@@ -108,54 +108,95 @@ impl Aside {
         now: Time,
         from: NodeId,
         req: RequestId,
-        key: Vec<u8>,
-        (dot, object): (Dot, Object),
+        dot: Dot,
         (n, w): (u8, u8),
+        items: Vec<KeyObject>,
     ) {
-        let refuse = |replica: &mut Replica<'_>| {
-            replica.stats.replicate_refused += 1;
-            let answer = Message::Prepared { req, ok: false };
-            replica.outbox.send(from, answer);
-        };
+        let mut at = 0;
+        for KeyObject { key, object } in items {
+            match self.keep(replica, now, key, dot, object, (n, w)) {
+                Some(end) => at = at.max(end),
+                None => {
+                    replica.stats.replicate_refused += 1;
+                    let answer = Message::Prepared { req, ok: false };
+                    return replica.outbox.send(from, answer);
+                }
+            }
+        }
+        let answer = Message::Prepared { req, ok: true };
+        replica
+            .journal
+            .send_when_durable(at, from, answer, replica.outbox);
+    }
+
+    /// Keeps `object` (bulk write `dot`'s version of `key`, and what travels with it) aside,
+    /// durably; the log length that must be durable before saying so, or `None` if refused.
+    fn keep(
+        &mut self,
+        replica: &mut Replica<'_>,
+        now: Time,
+        key: Vec<u8>,
+        dot: Dot,
+        object: Object,
+        (n, w): (u8, u8),
+    ) -> Option<u64> {
         let names_key =
             bulk_keys(&object, dot).is_some_and(|keys| keys.binary_search(&key).is_ok());
-        let fits = object.fits().is_ok();
-        if !names_key || !fits || key.len() > KEY_BYTES_MAX || w == 0 || w > n {
-            return refuse(replica);
+        if !names_key || object.fits().is_err() || key.len() > KEY_BYTES_MAX || w == 0 || w > n {
+            return None;
         }
         let entry = (key, dot);
         if self.refused.contains_key(&entry) {
-            return refuse(replica);
+            return None;
         }
         let (key, dot) = entry;
-        let at = if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
-            replica.journal.written_at(&key)
-        } else if let Some(kept) = self.kept.get(&(key.clone(), dot)) {
-            kept.end
-        } else if self.kept.len() >= BULK_ASIDE_MAX {
-            return refuse(replica);
-        } else {
-            let record = Record::Aside {
-                key: key.clone(),
-                dot,
-                object: object.clone(),
-                n,
-                w,
-            };
-            let end = replica.journal.append_bulk(&record);
-            let kept = Kept {
-                object,
-                n,
-                w,
-                since: now,
-                end,
-                resolving: false,
-            };
-            self.kept.insert((key, dot), kept);
-            replica.stats.bulk_kept_aside = self.kept.len() as u64;
-            end
+        if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
+            return Some(replica.journal.written_at(&key));
+        }
+        if let Some(kept) = self.kept.get(&(key.clone(), dot)) {
+            return Some(kept.end);
+        }
+        if self.kept.len() >= BULK_ASIDE_MAX {
+            return None;
+        }
+        let record = Record::Aside {
+            key: key.clone(),
+            dot,
+            object: object.clone(),
+            n,
+            w,
         };
-        let answer = Message::Prepared { req, ok: true };
+        let end = replica.journal.append_bulk(&record);
+        let kept = Kept {
+            object,
+            n,
+            w,
+            since: now,
+            end,
+            resolving: false,
+        };
+        self.kept.insert((key, dot), kept);
+        replica.stats.bulk_kept_aside = self.kept.len() as u64;
+        Some(end)
+    }
+
+    /// `Commit`: merges every item's object into its key's copy, and acknowledges once
+    /// all are durable (never, if one is refused: as a `Replicate` would be).
+    pub fn commit(
+        &mut self,
+        replica: &mut Replica<'_>,
+        from: NodeId,
+        req: RequestId,
+        items: Vec<KeyObject>,
+    ) {
+        let mut at = 0;
+        for KeyObject { key, object } in items {
+            match replica.merge(key, object) {
+                Some(end) => at = at.max(end),
+                None => return,
+            }
+        }
+        let answer = Message::ReplicateAck { req };
         replica
             .journal
             .send_when_durable(at, from, answer, replica.outbox);

@@ -6,13 +6,14 @@
 //! says when and why a context naming its dots stays exact). Every key's new version is a
 //! sibling with that dot, the context the client gave for that key, and `bulk: K`; with it
 //! travel the actor's earlier versions of the key that it does not replace.
-//! 1. *Prepare*: the coordinator sends each key's version to the key's N replicas
-//!    (`Prepare`). A replica keeps it aside (`aside`): durably (an `Aside` record), but out of
-//!    the key's object, so no read shows it; it answers `Prepared { ok }` once durable.
+//! 1. *Prepare*: the coordinator sends each key's version to the key's N replicas, in one
+//!    `Prepare` per replica for all the keys it holds. A replica keeps each aside (`aside`):
+//!    durably (an `Aside` record), but out of the key's object, so no read shows it; it
+//!    answers `Prepared { ok }` once all are durable.
 //! 2. Once W replicas of every key kept their version aside, `T` is *decided*: nothing can
-//!    stop it any more (see resolution below). The coordinator commits: each key's version is
-//!    replicated as an ordinary write (`Replicate` of an object holding it), merged into the
-//!    key's object like any version (a concurrent single-key write stays its sibling).
+//!    stop it any more (see resolution below). The coordinator commits (one `Commit` per
+//!    replica): each key's version is merged into the key's object as a replicated write
+//!    is (a concurrent single-key write stays its sibling).
 //! 3. Once W replicas of every key acknowledged the commit, the client hears `BulkWritten`:
 //!    every later quorum read of any key of `T` sees `T` (R + W > N, as for single writes).
 //!    A deadline before that ends it `Indeterminate`: `T` is then all or nothing, never part.
@@ -198,10 +199,7 @@ impl Bulk {
         let timeout = timeout.min(timeout_max(ctx.config));
         let owner = self.new_id(ctx);
         match request.op {
-            Op::BulkWrite { items } => {
-                let parts: Vec<RequestId> = items.iter().map(|_| self.new_id(ctx)).collect();
-                self.start_write(ctx, origin, owner, parts, items, quorum, timeout)
-            }
+            Op::BulkWrite { items } => self.start_write(ctx, origin, owner, items, quorum, timeout),
             Op::BulkGet { keys } => {
                 let parts: Vec<RequestId> = keys.iter().map(|_| self.new_id(ctx)).collect();
                 let keys = keys.into_iter().map(|k| k.into_vec()).collect();

@@ -1,11 +1,14 @@
 //! The coordinator of a bulk write: prepare every key's version on W replicas, then commit
-//! each as an ordinary replicated write, then answer (see the module above).
+//! them, then answer (see the module above). Each phase sends each replica one message for
+//! all the keys it holds (`BULK_MESSAGE_BYTES_MAX` apart), and counts W per key.
 
 use super::{Bulk, Clock};
 use crate::coordinator::Ctx;
 use crate::ids::{NodeId, RequestId};
-use crate::limits::{BULK_ACTOR_BYTES_MAX, BULK_ACTOR_KEYS_MAX, OBJECT_WRITE_BYTES_MAX};
-use crate::message::{BulkItem, ClientResult, Message, RequestError, Response};
+use crate::limits::{
+    BULK_ACTOR_BYTES_MAX, BULK_ACTOR_KEYS_MAX, BULK_MESSAGE_BYTES_MAX, OBJECT_WRITE_BYTES_MAX,
+};
+use crate::message::{BulkItem, ClientResult, KeyObject, Message, RequestError, Response};
 use crate::node::config::Resolved;
 use crate::outbox::Origin;
 use crate::time::{Span, Time};
@@ -19,42 +22,72 @@ pub(super) struct Write {
     dot: Dot,
     n: u8,
     w: usize,
-    items: Vec<Item>,
+    keys: Vec<Key>,
+    /// One message a phase to each replica, for all the keys it holds (split where they
+    /// would not fit in one message).
+    parts: Vec<Part>,
+    /// Parts that answered the current phase (kept aside, then committed).
+    acked: BTreeSet<usize>,
     /// Every key's version is kept aside on W replicas: the bulk write is decided.
     committing: bool,
     clock: Clock,
 }
 
 #[derive(Debug)]
-struct Item {
-    part: RequestId,
+struct Key {
     key: Vec<u8>,
-    replicas: Vec<NodeId>,
     /// The bulk write's version of the key, and the versions its actor wrote there before
     /// that it does not replace (`Actor`).
     object: Object,
-    /// Replicas that answered the current phase (kept aside, then committed).
-    acks: BTreeSet<NodeId>,
 }
 
-impl Item {
-    fn prepare(&self, dot: Dot, n: u8, w: usize) -> Message {
+/// Some keys of the bulk write, for one replica that holds them.
+#[derive(Debug)]
+struct Part {
+    req: RequestId,
+    node: NodeId,
+    keys: Vec<usize>,
+}
+
+impl Part {
+    fn items(&self, keys: &[Key]) -> Vec<KeyObject> {
+        self.keys
+            .iter()
+            .map(|k| KeyObject {
+                key: keys[*k].key.clone(),
+                object: keys[*k].object.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Write {
+    fn prepare(&self, part: &Part) -> Message {
         Message::Prepare {
-            req: self.part,
-            key: self.key.clone(),
-            dot,
-            object: self.object.clone(),
-            n,
-            w: w as u8,
+            req: part.req,
+            dot: self.dot,
+            n: self.n,
+            w: self.w as u8,
+            items: part.items(&self.keys),
         }
     }
 
-    fn commit(&self) -> Message {
-        Message::Replicate {
-            req: self.part,
-            key: self.key.clone(),
-            object: self.object.clone(),
+    fn commit(&self, part: &Part) -> Message {
+        Message::Commit {
+            req: part.req,
+            items: part.items(&self.keys),
         }
+    }
+
+    /// True once every key has W replicas among the parts that answered this phase.
+    fn quorate(&self) -> bool {
+        let mut count = vec![0usize; self.keys.len()];
+        for part in self.acked.iter().map(|p| &self.parts[*p]) {
+            for key in &part.keys {
+                count[*key] += 1;
+            }
+        }
+        count.iter().all(|c| *c >= self.w)
     }
 }
 
@@ -173,24 +206,21 @@ impl Actor {
 
 impl Bulk {
     /// Mints the bulk write's dot and sends every key's version to its replicas to keep.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn start_write(
         &mut self,
         ctx: &mut Ctx<'_>,
         origin: Origin,
         owner: RequestId,
-        parts: Vec<RequestId>,
         items: Vec<BulkItem>,
         quorum: Resolved,
         timeout: Span,
     ) {
         ctx.stats.bulk_writes_coordinated += 1;
-        let mut keys: Vec<Vec<u8>> = items.iter().map(|i| i.key.clone()).collect();
-        keys.sort();
-        let bulk: BulkKeys = keys.into();
+        let mut sorted: Vec<Vec<u8>> = items.iter().map(|i| i.key.clone()).collect();
+        sorted.sort();
+        let bulk: BulkKeys = sorted.into();
         let ordered: Vec<Vec<u8>> = items.iter().map(|i| i.key.clone()).collect();
         let lifetime = super::actor_lifetime(ctx.config);
-        let n = quorum.n as u8;
         let mut fresh = false;
         let (dot, objects) = loop {
             let (dot, priors) = self.actor.mint(ctx, &ordered, lifetime, fresh);
@@ -218,89 +248,106 @@ impl Bulk {
             }
             fresh = true;
         };
-        let items: Vec<Item> = items
+        let keys: Vec<Key> = items
             .into_iter()
-            .zip(parts)
             .zip(objects)
-            .map(|((item, part), object)| Item {
-                part,
-                replicas: ctx.ring.preference(&item.key, quorum.n),
+            .map(|(item, object)| Key {
                 key: item.key,
                 object,
-                acks: BTreeSet::new(),
             })
             .collect();
-        for item in &items {
-            self.parts.insert(item.part, (owner, 0));
-            for node in &item.replicas {
-                Bulk::send(ctx, *node, item.prepare(dot, n, quorum.w), false);
+        // Each replica's keys, in messages of at most `BULK_MESSAGE_BYTES_MAX` (a key whose
+        // object alone is larger goes alone: it fits in a message, as every object does).
+        let mut by_node: BTreeMap<NodeId, Vec<usize>> = BTreeMap::new();
+        for (index, key) in keys.iter().enumerate() {
+            for node in ctx.ring.preference(&key.key, quorum.n) {
+                by_node.entry(node).or_default().push(index);
             }
+        }
+        let mut parts = Vec::new();
+        for (node, indexes) in by_node {
+            let mut chunk: Vec<usize> = Vec::new();
+            let mut bytes = 0;
+            for index in indexes {
+                let size = keys[index].object.encoded_bytes() + keys[index].key.len();
+                if !chunk.is_empty() && bytes + size > BULK_MESSAGE_BYTES_MAX {
+                    let req = self.new_id(ctx);
+                    parts.push(Part {
+                        req,
+                        node,
+                        keys: std::mem::take(&mut chunk),
+                    });
+                    bytes = 0;
+                }
+                chunk.push(index);
+                bytes += size;
+            }
+            let req = self.new_id(ctx);
+            parts.push(Part {
+                req,
+                node,
+                keys: chunk,
+            });
         }
         let write = Write {
             origin,
             dot,
-            n,
+            n: quorum.n as u8,
             w: quorum.w,
-            items,
+            keys,
+            parts,
+            acked: BTreeSet::new(),
             committing: false,
             clock: Clock::new(ctx, timeout),
         };
+        for (index, part) in write.parts.iter().enumerate() {
+            self.parts.insert(part.req, (owner, index));
+            Bulk::send(ctx, part.node, write.prepare(part), false);
+        }
         self.insert_wake(owner, write.clock);
         self.writes.insert(owner, write);
     }
 
-    /// A replica kept (or refused) its key's version. Once W replicas of every key kept
+    /// A replica kept (or refused) its keys' versions. Once W replicas of every key kept
     /// theirs, the bulk write is decided: commit every key.
     pub fn handle_prepared(&mut self, ctx: &mut Ctx<'_>, from: NodeId, req: RequestId, ok: bool) {
-        let Some(&(owner, _)) = self.parts.get(&req) else {
+        let Some(&(owner, index)) = self.parts.get(&req) else {
             return;
         };
         let Some(write) = self.writes.get_mut(&owner) else {
             return;
         };
-        if write.committing || !ok {
+        if write.committing || !ok || write.parts.get(index).is_none_or(|p| p.node != from) {
             return;
         }
-        let Some(item) = write.items.iter_mut().find(|i| i.part == req) else {
-            return;
-        };
-        if !item.replicas.contains(&from) {
-            return;
-        }
-        item.acks.insert(from);
-        if write.items.iter().any(|i| i.acks.len() < write.w) {
+        write.acked.insert(index);
+        if !write.quorate() {
             return;
         }
         write.committing = true;
-        for item in &mut write.items {
-            self.actor.decided(write.dot, &item.key, &item.object);
-            item.acks.clear();
-            for node in &item.replicas {
-                Bulk::send(ctx, *node, item.commit(), false);
-            }
+        write.acked.clear();
+        for key in &write.keys {
+            self.actor.decided(write.dot, &key.key, &key.object);
+        }
+        for part in &write.parts {
+            Bulk::send(ctx, part.node, write.commit(part), false);
         }
     }
 
-    /// A replica has its key's version committed, durably. Once W replicas of every key
+    /// A replica has its keys' versions committed, durably. Once W replicas of every key
     /// have, the client hears `BulkWritten`.
     pub fn handle_commit_ack(&mut self, ctx: &mut Ctx<'_>, from: NodeId, req: RequestId) {
-        let Some(&(owner, _)) = self.parts.get(&req) else {
+        let Some(&(owner, index)) = self.parts.get(&req) else {
             return;
         };
         let Some(write) = self.writes.get_mut(&owner) else {
             return;
         };
-        if !write.committing {
+        if !write.committing || write.parts.get(index).is_none_or(|p| p.node != from) {
             return;
         }
-        let Some(item) = write.items.iter_mut().find(|i| i.part == req) else {
-            return;
-        };
-        if !item.replicas.contains(&from) {
-            return;
-        }
-        item.acks.insert(from);
-        if write.items.iter().all(|i| i.acks.len() >= write.w) {
+        write.acked.insert(index);
+        if write.quorate() {
             let dot = write.dot;
             self.finish_write(ctx, owner, Ok(Response::BulkWritten { dot }));
         }
@@ -314,23 +361,24 @@ impl Bulk {
         };
         if ctx.now >= write.clock.deadline {
             if !write.committing {
-                for item in &write.items {
-                    self.actor.undecided(write.dot, &item.key);
+                for key in &write.keys {
+                    self.actor.undecided(write.dot, &key.key);
                 }
             }
             ctx.stats.indeterminate += 1;
             return self.finish_write(ctx, owner, Err(RequestError::Indeterminate));
         }
         write.clock.next_resend = ctx.now + ctx.config.resend_interval;
-        for item in &write.items {
-            let message = if write.committing {
-                item.commit()
-            } else {
-                item.prepare(write.dot, write.n, write.w)
-            };
-            for node in item.replicas.iter().filter(|n| !item.acks.contains(n)) {
-                Bulk::send(ctx, *node, message.clone(), true);
+        for (index, part) in write.parts.iter().enumerate() {
+            if write.acked.contains(&index) {
+                continue;
             }
+            let message = if write.committing {
+                write.commit(part)
+            } else {
+                write.prepare(part)
+            };
+            Bulk::send(ctx, part.node, message, true);
         }
         let clock = write.clock;
         self.insert_wake(owner, clock);
@@ -346,7 +394,7 @@ impl Bulk {
             return;
         };
         self.remove_wake(owner, write.clock);
-        self.forget_parts(write.items.iter().map(|i| i.part));
+        self.forget_parts(write.parts.iter().map(|p| p.req));
         ctx.outbox.reply(write.origin, result);
     }
 }
