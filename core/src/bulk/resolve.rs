@@ -78,6 +78,8 @@ impl Bulk {
         let kept = Span::from_micros(longest.saturating_mul(BULK_REFUSALS_KEEP_TIMEOUTS));
         let room = BULK_RESOLUTIONS_MAX.saturating_sub(self.resolutions.len());
         let ripe = self.aside.ripe(ctx.store, ctx.now, after, kept, room);
+        // `ripe` forgot the versions committed since: the gauge counts what is left.
+        ctx.stats.bulk_kept_aside = self.aside.len() as u64;
         for (key, dot, kept) in ripe {
             let Some(keys) = super::aside::bulk_keys(&kept.object, dot).cloned() else {
                 continue;
