@@ -36,8 +36,8 @@ pub use ids::{ClientId, NodeId, RequestId};
 pub use liveness::PeerView;
 pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 pub use message::{
-    BulkInvalid, BulkItem, BulkStage, ClientResult, Message, Op, Oversized, Paging, Quorum,
-    QuorumError, Request, RequestError, Response, Scored,
+    BulkInvalid, BulkItem, BulkStage, ClientResult, KeyObject, Message, Op, Oversized, Paging,
+    Quorum, QuorumError, Request, RequestError, Response, Scored,
 };
 pub use node::{
     Config, ConfigError, Input, Node, NodeStats, NodeStatus, Output, PeerStatus, Setting,

@@ -191,3 +191,11 @@ pub const BULK_TIMEOUT_MAX_TIMEOUTS: u64 = 2;
 /// A refusal is kept for this many of the longest bulk request's timeouts: long after the
 /// coordinator of its bulk write stopped sending.
 pub const BULK_REFUSALS_KEEP_TIMEOUTS: u64 = 10;
+/// Keys one bulk actor may have written before the node draws a new one (`bulk::write`,
+/// `Actor`): it remembers, per key, the versions it wrote there.
+pub const BULK_ACTOR_KEYS_MAX: usize = 100_000;
+/// Bytes of versions one bulk actor may remember before the node draws a new one.
+pub const BULK_ACTOR_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Bytes of objects one bulk write's `Prepare` or `Commit` carries to one replica; a
+/// replica's keys over it go in several messages.
+pub const BULK_MESSAGE_BYTES_MAX: usize = MESSAGE_BYTES_MAX / 2;

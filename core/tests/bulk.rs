@@ -7,8 +7,8 @@ mod harness;
 
 use harness::Harness;
 use tern_core::{
-    BulkInvalid, BulkItem, ClientId, ClientResult, Dot, Input, Message, NodeId, Object, Op,
-    Oversized, Quorum, Request, RequestError, Response, Sibling, Span, VectorClock,
+    BulkInvalid, BulkItem, ClientId, ClientResult, Dot, Input, KeyObject, Message, NodeId, Object,
+    Op, Oversized, Quorum, Request, RequestError, Response, Span, VectorClock,
 };
 
 fn items(pairs: &[(&str, &str)]) -> Vec<BulkItem> {
@@ -41,14 +41,15 @@ fn values(object: &Object) -> Vec<String> {
         .collect()
 }
 
-/// Sends a bulk write to `at` without waiting, then delivers only the messages `keep`
-/// accepts (messages a node sends itself are never on the wire: they always arrive).
+/// Sends a bulk write to `at` without waiting, then delivers only what `keep` makes of each
+/// message (`None`: drop it). Messages a node sends itself are never on the wire: they
+/// always arrive. Returns the bulk write's dot and its first key's object, from a prepare.
 fn bulk_write_partly(
     h: &mut Harness,
     at: u32,
     pairs: &[(&str, &str)],
-    keep: impl Fn(NodeId, NodeId, &Message) -> bool,
-) -> Option<Sibling> {
+    keep: impl Fn(NodeId, NodeId, Message) -> Option<Message>,
+) -> Option<(Dot, Object)> {
     let request = h.next_request;
     h.next_request += 1;
     let body = Request::new(Op::BulkWrite {
@@ -68,10 +69,10 @@ fn bulk_write_partly(
     while let Some((from, to, message)) = h.wire.pop_front() {
         steps += 1;
         assert!(steps < 10_000);
-        if let Message::Prepare { sibling, .. } = &message {
-            version.get_or_insert_with(|| sibling.clone());
+        if let Message::Prepare { dot, items, .. } = &message {
+            version.get_or_insert_with(|| (*dot, items[0].object.clone()));
         }
-        if keep(from, to, &message) {
+        if let Some(message) = keep(from, to, message) {
             h.input(to, Input::Peer { from, message });
         }
     }
@@ -79,6 +80,30 @@ fn bulk_write_partly(
 }
 
 /// The bulk write's dot, from any version of it on `node`.
+/// `message` with only the items whose key is `key`, if it is a `Prepare` or a `Commit`.
+fn only(key: &[u8], message: Message) -> Message {
+    match message {
+        Message::Prepare {
+            req,
+            dot,
+            n,
+            w,
+            items,
+        } => Message::Prepare {
+            req,
+            dot,
+            n,
+            w,
+            items: items.into_iter().filter(|i| i.key == key).collect(),
+        },
+        Message::Commit { req, items } => Message::Commit {
+            req,
+            items: items.into_iter().filter(|i| i.key == key).collect(),
+        },
+        other => other,
+    }
+}
+
 fn bulk_dot(h: &Harness, node: u32, key: &str) -> Option<Dot> {
     let object = h.nodes[&NodeId(node)].as_ref()?.object(key.as_bytes())?;
     object
@@ -189,7 +214,7 @@ fn a_coordinator_dead_before_commit_leaves_nothing_then_resolution_commits_all()
     let pairs = [("a", "1"), ("b", "2"), ("c", "3")];
     // Prepares reach everyone; nothing comes back to node 1.
     bulk_write_partly(&mut h, 1, &pairs, |_, to, m| {
-        to != NodeId(1) && matches!(m, Message::Prepare { .. })
+        (to != NodeId(1) && matches!(m, Message::Prepare { .. })).then_some(m)
     });
     h.crash(NodeId(1));
     let got = objects(bulk_get(&mut h, 2, &["a", "b", "c"]));
@@ -217,8 +242,8 @@ fn a_bulk_read_mends_a_coordinator_dead_mid_commit() {
     h.advance(Span::from_secs(1));
     let pairs = [("a", "1"), ("b", "2")];
     bulk_write_partly(&mut h, 1, &pairs, |_, _, m| match m {
-        Message::Replicate { key, .. } => key == b"a",
-        _ => true,
+        Message::Commit { .. } => Some(only(b"a", m)),
+        other => Some(other),
     });
     h.crash(NodeId(1));
     assert_eq!(values(&h.get(2, "a")), ["1"], "a was committed");
@@ -254,8 +279,8 @@ fn a_bulk_write_prepared_on_too_few_replicas_is_refused_everywhere() {
     h.advance(Span::from_secs(1));
     let pairs = [("a", "1"), ("b", "2")];
     let version = bulk_write_partly(&mut h, 1, &pairs, |_, to, m| match m {
-        Message::Prepare { key, .. } => key == b"a" && to != NodeId(1),
-        _ => false,
+        Message::Prepare { .. } if to != NodeId(1) => Some(only(b"a", m)),
+        _ => None,
     });
     let version = version.expect("prepares were sent");
     h.crash(NodeId(1));
@@ -292,12 +317,16 @@ fn a_bulk_write_prepared_on_too_few_replicas_is_refused_everywhere() {
     assert!(refused >= 1);
     assert!(bulk_dot(&h, 2, "a").is_none());
     // A prepare of it arriving late is refused.
+    let (dot, object) = version;
     let late = Message::Prepare {
         req: tern_core::RequestId::new(1, 1),
-        key: b"a".to_vec(),
-        sibling: version,
+        dot,
         n: 3,
         w: 2,
+        items: vec![KeyObject {
+            key: b"a".to_vec(),
+            object,
+        }],
     };
     h.input(
         NodeId(2),
@@ -322,7 +351,7 @@ fn versions_kept_aside_survive_compaction_and_restart() {
     let mut h = Harness::with_config(3, |c| c.compact_min_bytes = 4096);
     h.advance(Span::from_secs(1));
     bulk_write_partly(&mut h, 1, &[("a", "1"), ("b", "2")], |_, to, m| {
-        to != NodeId(1) && matches!(m, Message::Prepare { .. })
+        (to != NodeId(1) && matches!(m, Message::Prepare { .. })).then_some(m)
     });
     h.crash(NodeId(1));
     // Enough single writes to compact node 2's log more than once.
@@ -396,4 +425,84 @@ fn a_bulk_read_answers_after_the_bulk_writes_tombstone_was_collected() {
     let got = objects(bulk_get(&mut h, 2, &["a", "b"]));
     assert_eq!(values(&got[0]), ["new"]);
     assert_eq!(values(&got[1]), ["again"]);
+}
+
+/// Bulk writes of the same keys through one node, each with the context read, keep one
+/// clock entry for their actor instead of one per bulk write; bulk writes concurrent in
+/// their clients' eyes stay siblings.
+#[test]
+fn bulk_writes_through_one_node_share_an_actor_and_keep_contexts_short() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    for round in 0..50 {
+        let got = objects(bulk_get(&mut h, 1, &["a", "b"]));
+        let items = ["a", "b"]
+            .iter()
+            .zip(&got)
+            .map(|(key, object)| BulkItem {
+                key: key.as_bytes().to_vec(),
+                value: Some(format!("{round}").into_bytes()),
+                context: object.clock(),
+            })
+            .collect();
+        match h.request(NodeId(2), Op::BulkWrite { items }, Quorum::default()) {
+            Ok(Response::BulkWritten { .. }) => {}
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    let got = objects(bulk_get(&mut h, 3, &["a", "b"]));
+    assert_eq!(values(&got[0]), ["49"]);
+    assert!(
+        got[0].clock().len() <= 2,
+        "50 bulk writes through one node left a context of {} entries",
+        got[0].clock().len()
+    );
+    // Two blind bulk writes through node 2: concurrent for their clients, so siblings,
+    // although one actor wrote both.
+    for value in ["x", "y"] {
+        let op = Op::BulkWrite {
+            items: items(&[("c", value), ("d", value)]),
+        };
+        h.request(NodeId(2), op, Quorum::default()).unwrap();
+    }
+    let got = objects(bulk_get(&mut h, 1, &["c", "d"]));
+    let mut c = values(&got[0]);
+    c.sort();
+    assert_eq!(
+        c,
+        ["x", "y"],
+        "the second blind bulk write replaced the first"
+    );
+}
+
+/// A replica that missed a bulk write of an actor gets it with the actor's next bulk write
+/// of the key: no copy ever holds an actor's later dot without its earlier ones, so a
+/// context taken from any one copy covers only what that copy shows.
+#[test]
+fn an_actors_earlier_bulk_write_travels_with_its_next_one() {
+    let mut h = Harness::with_config(3, |c| {
+        c.anti_entropy = false;
+        c.hinted_handoff = false;
+    });
+    h.advance(Span::from_secs(1));
+    h.cut.insert((NodeId(2), NodeId(3)));
+    let op = Op::BulkWrite {
+        items: items(&[("c", "x"), ("d", "x")]),
+    };
+    let first = match h.request(NodeId(2), op, Quorum::default()) {
+        Ok(Response::BulkWritten { dot }) => dot,
+        other => panic!("{other:?}"),
+    };
+    let node3 = |h: &Harness| h.nodes[&NodeId(3)].as_ref().unwrap().object(b"c").cloned();
+    assert!(node3(&h).is_none(), "node 3 was cut off");
+    h.cut.clear();
+    let op = Op::BulkWrite {
+        items: items(&[("c", "y"), ("d", "y")]),
+    };
+    h.request(NodeId(2), op, Quorum::default()).unwrap();
+    let held = node3(&h).expect("node 3 has the second bulk write");
+    assert!(
+        held.has_seen(first),
+        "node 3 holds the actor's second dot without its first: {held:?}"
+    );
 }

@@ -2,7 +2,12 @@
 //! processes on loopback that the benchmark, the memory measurement and the crash test use.
 //!
 //! The workload is fixed so that figures compare across commits: COUNT sets of unique keys
-//! with VALUE_BYTES values, INFLIGHT requests in flight, then as many gets of the same keys.
+//! with VALUE_BYTES values, INFLIGHT requests in flight, then as many gets of the same keys;
+//! then the same number of keys again through bulk writes of BULK_KEYS new keys each, and
+//! bulk reads of those keys, BULK_KEYS at a time; last, ALONE_COUNT sets and as many bulk
+//! writes one at a time, whose latency no queue inflates (issue 10's target: a bulk write of
+//! 10 keys costs at most 3x a single write's latency and moves at least 3x the keys per
+//! second of single writes).
 //! Latencies go to hdrhistogram; a markdown report is written with the exact command.
 
 use crate::client::{Client, ClientOptions};
@@ -17,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tern_core::VectorClock;
+use tern_core::{BulkItem, Op, Request, Response, VectorClock};
 
 /// A free loopback port: bind port 0, read it, let it go.
 pub fn free_port() -> io::Result<u16> {
@@ -238,9 +243,17 @@ pub struct BenchOptions {
     /// Client connections (spread over the nodes).
     #[arg(long, default_value_t = 3)]
     pub connections: usize,
-    /// Skip the get phase.
+    /// Skip the get phases (single and bulk).
     #[arg(long)]
     pub no_gets: bool,
+    /// Keys per bulk write and per bulk read in the bulk phases, which move as many keys as
+    /// the single phases (COUNT / BULK_KEYS requests); 0 skips them.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=tern_core::limits::BULK_KEYS_MAX as u64))]
+    pub bulk_keys: u64,
+    /// Sets, and bulk sets, made one at a time after the loaded phases: the latency of one
+    /// request on an idle cluster, which the loaded phases' queueing hides; 0 skips them.
+    #[arg(long, default_value_t = 1000)]
+    pub alone_count: u64,
     /// After loading, print each node's resident memory and time a restart of node 1.
     #[arg(long)]
     pub memory: bool,
@@ -249,10 +262,51 @@ pub struct BenchOptions {
     pub report: Option<PathBuf>,
 }
 
+/// What one phase's requests do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A set of one new key, blind.
+    Set,
+    /// A get of one key the set phase wrote, checked.
+    Get,
+    /// A bulk write of `bulk_keys` new keys, blind.
+    BulkSet,
+    /// A bulk read of `bulk_keys` keys one bulk write wrote, each checked.
+    BulkGet,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Set => "set",
+            Kind::Get => "get",
+            Kind::BulkSet => "bulk-set",
+            Kind::BulkGet => "bulk-get",
+        }
+    }
+
+    fn is_bulk(self) -> bool {
+        matches!(self, Kind::BulkSet | Kind::BulkGet)
+    }
+}
+
+/// How hard one phase pushes: `count` requests, `inflight` at a time, the first being
+/// request `first` of its kind (so that each phase writes new keys).
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    count: u64,
+    inflight: usize,
+    first: u64,
+}
+
 /// Results of one phase.
 #[derive(Debug)]
 pub struct Phase {
     pub name: &'static str,
+    /// Keys each request reads or writes.
+    pub keys: u64,
+    /// Made one request at a time (the `alone_count` phases).
+    pub alone: bool,
     pub ok: u64,
     pub failed: u64,
     pub wrong: u64,
@@ -265,11 +319,32 @@ impl Phase {
         self.ok as f64 / self.seconds
     }
 
+    /// Keys read or written per second by the requests that succeeded.
+    pub fn key_rate(&self) -> f64 {
+        self.rate() * self.keys as f64
+    }
+
+    /// Latency at quantile `q`, in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    fn label(&self) -> String {
+        let mut label = self.name.to_string();
+        if self.keys != 1 {
+            let _ = write!(label, " ({} keys)", self.keys);
+        }
+        if self.alone {
+            label.push_str(", 1 in flight");
+        }
+        label
+    }
+
     fn row(&self) -> String {
-        let q = |p: f64| self.latency.value_at_quantile(p) as f64 / 1000.0;
+        let q = |p: f64| self.quantile_ms(p);
         format!(
             "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            self.name,
+            self.label(),
             self.ok,
             self.failed + self.wrong,
             self.seconds,
@@ -286,43 +361,98 @@ fn key(i: u64) -> Vec<u8> {
     format!("bench-{i:010}").into_bytes()
 }
 
+/// The keys of the bulk phases: not those of the single phases, so each bulk write's keys
+/// are new, as each set's key is.
+fn bulk_key(i: u64) -> Vec<u8> {
+    format!("bench-bulk-{i:010}").into_bytes()
+}
+
 fn value(i: u64, len: usize) -> Vec<u8> {
     let mut v = format!("{i:020}-").into_bytes();
     v.resize(len, b'v');
     v
 }
 
-/// Runs `count` operations with `inflight` workers spread over `clients`.
-async fn phase(name: &'static str, clients: &[Client], options: &BenchOptions) -> Phase {
-    let next = Arc::new(AtomicU64::new(0));
+/// Sends one request of `kind`, the `i`th of its phase: true if it succeeded and read back
+/// what was written.
+async fn one(
+    client: &Client,
+    kind: Kind,
+    i: u64,
+    keys: u64,
+    value_bytes: usize,
+) -> Result<bool, ()> {
+    match kind {
+        Kind::Set => client
+            .set(&key(i), &value(i, value_bytes), &VectorClock::new())
+            .await
+            .map(|_| true)
+            .map_err(drop),
+        Kind::Get => client
+            .get(&key(i))
+            .await
+            .map(|o| o.values().any(|v| v == value(i, value_bytes).as_slice()))
+            .map_err(drop),
+        Kind::BulkSet => {
+            let items = (i * keys..(i + 1) * keys)
+                .map(|k| BulkItem {
+                    key: bulk_key(k),
+                    value: Some(value(k, value_bytes)),
+                    context: VectorClock::new(),
+                })
+                .collect();
+            let op = Op::BulkWrite { items };
+            match client.request(Request::new(op)).await {
+                Ok(Response::BulkWritten { .. }) => Ok(true),
+                Ok(_) => Ok(false),
+                Err(_) => Err(()),
+            }
+        }
+        Kind::BulkGet => {
+            let first = i * keys;
+            let op = Op::BulkGet {
+                keys: (first..first + keys).map(|k| bulk_key(k).into()).collect(),
+            };
+            match client.request(Request::new(op)).await {
+                Ok(Response::Objects(objects)) => Ok(objects.len() as u64 == keys
+                    && objects
+                        .iter()
+                        .zip(first..)
+                        .all(|(o, k)| o.values().any(|v| v == value(k, value_bytes).as_slice()))),
+                Ok(_) => Ok(false),
+                Err(_) => Err(()),
+            }
+        }
+    }
+}
+
+/// Runs a phase of `kind` as `load` says, its workers spread over `clients`.
+async fn phase(kind: Kind, clients: &[Client], options: &BenchOptions, load: Load) -> Phase {
+    let keys = if kind.is_bulk() { options.bulk_keys } else { 1 };
+    let Load {
+        count,
+        inflight,
+        first,
+    } = load;
+    let next = Arc::new(AtomicU64::new(first));
+    let end = first + count;
     let started = Instant::now();
     let mut workers = Vec::new();
-    for w in 0..options.inflight {
+    for w in 0..inflight {
         let client = clients[w % clients.len()].clone();
         let next = next.clone();
-        let (count, value_bytes) = (options.count, options.value_bytes);
+        let value_bytes = options.value_bytes;
         workers.push(tokio::spawn(async move {
             let mut latency =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let (mut ok, mut failed, mut wrong) = (0u64, 0u64, 0u64);
-            let empty = VectorClock::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
+                if i >= end {
                     break;
                 }
                 let t = Instant::now();
-                let good = if name == "set" {
-                    client
-                        .set(&key(i), &value(i, value_bytes), &empty)
-                        .await
-                        .map(|_| true)
-                } else {
-                    client
-                        .get(&key(i))
-                        .await
-                        .map(|o| o.values().any(|v| v == value(i, value_bytes).as_slice()))
-                };
+                let good = one(&client, kind, i, keys, value_bytes).await;
                 let _ = latency.record(t.elapsed().as_micros() as u64);
                 match good {
                     Ok(true) => ok += 1,
@@ -334,7 +464,9 @@ async fn phase(name: &'static str, clients: &[Client], options: &BenchOptions) -
         }));
     }
     let mut result = Phase {
-        name,
+        name: kind.name(),
+        keys,
+        alone: inflight == 1 && options.inflight != 1,
         ok: 0,
         failed: 0,
         wrong: 0,
@@ -435,17 +567,38 @@ pub async fn run(options: BenchOptions) -> Result<(), String> {
     };
     let mut phases = Vec::new();
     let mut cpu_rows = Vec::new();
-    let names: &[&'static str] = if options.no_gets {
-        &["set"]
-    } else {
-        &["set", "get"]
+    // The loaded phases move `count` keys each (bulk ones in `count / bulk_keys` requests);
+    // then sets and bulk sets one at a time, on new keys.
+    let bulk_count = (options.count / options.bulk_keys.max(1)).max(1);
+    let loaded = |count| Load {
+        count,
+        inflight: options.inflight,
+        first: 0,
     };
-    for name in names {
+    let alone = |first| Load {
+        count: options.alone_count,
+        inflight: 1,
+        first,
+    };
+    let mut plan = vec![
+        (Kind::Set, loaded(options.count)),
+        (Kind::Get, loaded(options.count)),
+        (Kind::BulkSet, loaded(bulk_count)),
+        (Kind::BulkGet, loaded(bulk_count)),
+        (Kind::Set, alone(options.count)),
+        (Kind::BulkSet, alone(bulk_count)),
+    ];
+    plan.retain(|(kind, load)| {
+        !(options.no_gets && matches!(kind, Kind::Get | Kind::BulkGet)
+            || options.bulk_keys == 0 && kind.is_bulk()
+            || load.count == 0)
+    });
+    for (kind, load) in plan {
         let before = cpu(&pids);
-        let result = phase(name, &clients, &options).await;
+        let result = phase(kind, &clients, &options, load).await;
         let after = cpu(&pids);
         let row = CpuRow {
-            name,
+            name: result.label(),
             ours: after.0 - before.0,
             machine: after.1 - before.1,
             seconds: result.seconds,
@@ -462,7 +615,11 @@ pub async fn run(options: BenchOptions) -> Result<(), String> {
             println!("{memory}");
         }
     }
-    let report = render(&options, &phases, &cpu_rows, &memory);
+    let bulk = bulk_comparison(&phases);
+    if !bulk.is_empty() {
+        println!("{bulk}");
+    }
+    let report = render(&options, &phases, &cpu_rows, &bulk, &memory);
     if let Some(path) = &options.report {
         if let Some(dir) = path.parent() {
             let _ = fs::create_dir_all(dir);
@@ -522,7 +679,7 @@ async fn measure_memory(
 /// CPU used during one phase.
 #[derive(Debug)]
 struct CpuRow {
-    name: &'static str,
+    name: String,
     /// CPU seconds of the nodes and the benchmark client.
     ours: f64,
     /// CPU seconds of the whole machine (ours and anything else running).
@@ -543,7 +700,48 @@ impl CpuRow {
     }
 }
 
-fn render(options: &BenchOptions, phases: &[Phase], cpu: &[CpuRow], memory: &str) -> String {
+/// Bulk requests against single ones, key for key: issue 10's two targets.
+fn bulk_comparison(phases: &[Phase]) -> String {
+    let find = |name: &str, alone: bool| phases.iter().find(|p| p.name == name && p.alone == alone);
+    let mut out = String::new();
+    let pairs = [
+        ("bulk-set", "set", "writes", false),
+        ("bulk-get", "get", "reads", false),
+        ("bulk-set", "set", "writes", true),
+    ];
+    for (bulk, single, what, alone) in pairs {
+        let (Some(b), Some(s)) = (find(bulk, alone), find(single, alone)) else {
+            continue;
+        };
+        let how = if alone { ", 1 in flight" } else { "" };
+        if out.is_empty() {
+            let _ = writeln!(
+                out,
+                "| bulk against single | keys/s bulk | keys/s single | keys/s ratio | p50 ratio | p99 ratio |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|---|");
+        }
+        let _ = writeln!(
+            out,
+            "| {what} of {} keys{how} | {:.0} | {:.0} | {:.2}x | {:.2}x | {:.2}x |",
+            b.keys,
+            b.key_rate(),
+            s.key_rate(),
+            b.key_rate() / s.key_rate(),
+            b.quantile_ms(0.5) / s.quantile_ms(0.5),
+            b.quantile_ms(0.99) / s.quantile_ms(0.99)
+        );
+    }
+    out
+}
+
+fn render(
+    options: &BenchOptions,
+    phases: &[Phase],
+    cpu: &[CpuRow],
+    bulk: &str,
+    memory: &str,
+) -> String {
     let mut r = String::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let _ = writeln!(r, "# Tern benchmark\n");
@@ -564,6 +762,25 @@ fn render(options: &BenchOptions, phases: &[Phase], cpu: &[CpuRow], memory: &str
         "Workload: {} sets of unique keys with {}-byte values, then {} gets of the same keys (each checked), {} requests in flight over {} connections.\n",
         options.count, options.value_bytes, options.count, options.inflight, options.connections
     );
+    if let Some(bulk_count) = options.count.checked_div(options.bulk_keys) {
+        let _ = writeln!(
+            r,
+            "Then as many keys again in bulk: {} bulk writes of {} new keys each (atomic: prepare on W replicas of every key, then commit), then {} bulk reads of {} of those keys each (read-atomic, each value checked), {} bulk requests in flight.\n",
+            bulk_count.max(1),
+            options.bulk_keys,
+            bulk_count.max(1),
+            options.bulk_keys,
+            options.inflight
+        );
+    }
+    if options.alone_count > 0 {
+        let _ = writeln!(
+            r,
+            "Last, on an otherwise idle cluster, {} sets{} one at a time, each on new keys: the latency of one request without queueing.\n",
+            options.alone_count,
+            if options.bulk_keys > 0 { format!(" and {} bulk writes of {} keys", options.alone_count, options.bulk_keys) } else { String::new() },
+        );
+    }
     let _ = writeln!(
         r,
         "| phase | ok | failed | seconds | ops/s | p50 ms | p99 ms | p99.9 ms | max ms |"
@@ -571,6 +788,13 @@ fn render(options: &BenchOptions, phases: &[Phase], cpu: &[CpuRow], memory: &str
     let _ = writeln!(r, "|---|---|---|---|---|---|---|---|---|");
     for p in phases {
         let _ = writeln!(r, "{}", p.row());
+    }
+    if !bulk.is_empty() {
+        // `bulk` ends its table with a newline of its own.
+        let _ = write!(
+            r,
+            "\nBulk requests against single ones (ratios: bulk over single; issue 10's targets: keys/s ratio of writes at least 3x, p50 ratio of writes at most 3x):\n\n{bulk}"
+        );
     }
     let _ = writeln!(
         r,

@@ -5,17 +5,18 @@
 use crate::ids::{NodeId, RequestId};
 use crate::limits::{BULK_ASIDE_MAX, BULK_REFUSALS_MAX, KEY_BYTES_MAX};
 use crate::log::Record;
-use crate::message::{BulkStage, Message};
+use crate::message::{BulkStage, KeyObject, Message};
 use crate::replica::Replica;
 use crate::store::Store;
 use crate::time::{Span, Time};
-use crate::version::{Dot, Object, Sibling};
+use crate::version::{BulkKeys, Dot, Object};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A bulk write's version of one key, kept aside.
+/// A bulk write's version of one key, kept aside (with the earlier versions of its actor
+/// that travel with it, `Message::Prepare`).
 #[derive(Clone, Debug)]
 pub(crate) struct Kept {
-    pub sibling: Sibling,
+    pub object: Object,
     pub n: u8,
     pub w: u8,
     /// When it was kept (or recovered): its resolution starts a window later.
@@ -39,16 +40,16 @@ type Entry = (Vec<u8>, Dot);
 impl Aside {
     /// What recovery found, less the versions their key's object has seen (committed since).
     pub fn recovered(
-        aside: BTreeMap<Entry, (Sibling, u8, u8)>,
+        aside: BTreeMap<Entry, (Object, u8, u8)>,
         refused: BTreeSet<Entry>,
         store: &Store,
     ) -> Aside {
         let kept = aside
             .into_iter()
             .filter(|((key, dot), _)| !store.get(key).is_some_and(|o| o.has_seen(*dot)))
-            .map(|(entry, (sibling, n, w))| {
+            .map(|(entry, (object, n, w))| {
                 let kept = Kept {
-                    sibling,
+                    object,
                     n,
                     w,
                     since: Time::ZERO,
@@ -79,10 +80,11 @@ impl Aside {
     /// Appends an `Aside` record for every version kept and a `Refused` record for every
     /// promise: a compaction snapshot's share of this part.
     pub fn snapshot(&self, out: &mut Vec<u8>) {
-        for ((key, _), kept) in &self.kept {
+        for ((key, dot), kept) in &self.kept {
             let record = Record::Aside {
                 key: key.clone(),
-                sibling: kept.sibling.clone(),
+                dot: *dot,
+                object: kept.object.clone(),
                 n: kept.n,
                 w: kept.w,
             };
@@ -97,7 +99,8 @@ impl Aside {
         }
     }
 
-    /// `Prepare`: keeps `sibling` aside, durably, and answers `Prepared`.
+    /// `Prepare`: keeps every item's object aside, durably, and answers `Prepared` once all
+    /// are (`ok: false` at once if one is refused).
     #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         &mut self,
@@ -105,55 +108,95 @@ impl Aside {
         now: Time,
         from: NodeId,
         req: RequestId,
-        key: Vec<u8>,
-        sibling: Sibling,
+        dot: Dot,
         (n, w): (u8, u8),
+        items: Vec<KeyObject>,
     ) {
-        let refuse = |replica: &mut Replica<'_>| {
-            replica.stats.replicate_refused += 1;
-            let answer = Message::Prepared { req, ok: false };
-            replica.outbox.send(from, answer);
-        };
-        let names_key = sibling
-            .bulk
-            .as_ref()
-            .is_some_and(|keys| keys.binary_search(&key).is_ok());
-        let fits = Object::single(sibling.clone()).fits().is_ok();
-        if !names_key || !fits || key.len() > KEY_BYTES_MAX || w == 0 || w > n {
-            return refuse(replica);
+        let mut at = 0;
+        for KeyObject { key, object } in items {
+            match self.keep(replica, now, key, dot, object, (n, w)) {
+                Some(end) => at = at.max(end),
+                None => {
+                    replica.stats.replicate_refused += 1;
+                    let answer = Message::Prepared { req, ok: false };
+                    return replica.outbox.send(from, answer);
+                }
+            }
         }
-        let entry = (key, sibling.dot);
+        let answer = Message::Prepared { req, ok: true };
+        replica
+            .journal
+            .send_when_durable(at, from, answer, replica.outbox);
+    }
+
+    /// Keeps `object` (bulk write `dot`'s version of `key`, and what travels with it) aside,
+    /// durably; the log length that must be durable before saying so, or `None` if refused.
+    fn keep(
+        &mut self,
+        replica: &mut Replica<'_>,
+        now: Time,
+        key: Vec<u8>,
+        dot: Dot,
+        object: Object,
+        (n, w): (u8, u8),
+    ) -> Option<u64> {
+        let names_key =
+            bulk_keys(&object, dot).is_some_and(|keys| keys.binary_search(&key).is_ok());
+        if !names_key || object.fits().is_err() || key.len() > KEY_BYTES_MAX || w == 0 || w > n {
+            return None;
+        }
+        let entry = (key, dot);
         if self.refused.contains_key(&entry) {
-            return refuse(replica);
+            return None;
         }
         let (key, dot) = entry;
-        let at = if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
-            replica.journal.written_at(&key)
-        } else if let Some(kept) = self.kept.get(&(key.clone(), dot)) {
-            kept.end
-        } else if self.kept.len() >= BULK_ASIDE_MAX {
-            return refuse(replica);
-        } else {
-            let record = Record::Aside {
-                key: key.clone(),
-                sibling: sibling.clone(),
-                n,
-                w,
-            };
-            let end = replica.journal.append_bulk(&record);
-            let kept = Kept {
-                sibling,
-                n,
-                w,
-                since: now,
-                end,
-                resolving: false,
-            };
-            self.kept.insert((key, dot), kept);
-            replica.stats.bulk_kept_aside = self.kept.len() as u64;
-            end
+        if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
+            return Some(replica.journal.written_at(&key));
+        }
+        if let Some(kept) = self.kept.get(&(key.clone(), dot)) {
+            return Some(kept.end);
+        }
+        if self.kept.len() >= BULK_ASIDE_MAX {
+            return None;
+        }
+        let record = Record::Aside {
+            key: key.clone(),
+            dot,
+            object: object.clone(),
+            n,
+            w,
         };
-        let answer = Message::Prepared { req, ok: true };
+        let end = replica.journal.append_bulk(&record);
+        let kept = Kept {
+            object,
+            n,
+            w,
+            since: now,
+            end,
+            resolving: false,
+        };
+        self.kept.insert((key, dot), kept);
+        replica.stats.bulk_kept_aside = self.kept.len() as u64;
+        Some(end)
+    }
+
+    /// `Commit`: merges every item's object into its key's copy, and acknowledges once
+    /// all are durable (never, if one is refused: as a `Replicate` would be).
+    pub fn commit(
+        &mut self,
+        replica: &mut Replica<'_>,
+        from: NodeId,
+        req: RequestId,
+        items: Vec<KeyObject>,
+    ) {
+        let mut at = 0;
+        for KeyObject { key, object } in items {
+            match replica.merge(key, object) {
+                Some(end) => at = at.max(end),
+                None => return,
+            }
+        }
+        let answer = Message::ReplicateAck { req };
         replica
             .journal
             .send_when_durable(at, from, answer, replica.outbox);
@@ -217,7 +260,7 @@ impl Aside {
         let (key, dot) = entry;
         if commit {
             if let Some(kept) = kept {
-                replica.merge(key, Object::single(kept.sibling));
+                replica.merge(key, kept.object);
             }
         } else if !self.refused.contains_key(&(key.clone(), dot))
             && !replica.store.get(&key).is_some_and(|o| o.has_seen(dot))
@@ -239,7 +282,7 @@ impl Aside {
     ) {
         if let Some(kept) = self.kept.remove(&(key.clone(), dot)) {
             replica.stats.bulk_kept_aside = self.kept.len() as u64;
-            replica.merge(key.clone(), Object::single(kept.sibling));
+            replica.merge(key.clone(), kept.object);
         }
         let object = replica.store.get(&key).cloned().unwrap_or_default();
         let at = replica.journal.written_at(&key);
@@ -259,19 +302,19 @@ impl Aside {
         after: Span,
         refusals_kept: Span,
         max: usize,
-    ) -> Vec<(Vec<u8>, Kept)> {
+    ) -> Vec<(Vec<u8>, Dot, Kept)> {
         self.kept
             .retain(|(key, dot), _| !store.get(key).is_some_and(|o| o.has_seen(*dot)));
         self.refused
             .retain(|_, (since, _)| now.since(*since).micros() < refusals_kept.micros());
         let mut ripe = Vec::new();
-        for ((key, _), kept) in self.kept.iter_mut() {
+        for ((key, dot), kept) in self.kept.iter_mut() {
             if ripe.len() >= max {
                 break;
             }
             if !kept.resolving && now.since(kept.since).micros() >= after.micros() {
                 kept.resolving = true;
-                ripe.push((key.clone(), kept.clone()));
+                ripe.push((key.clone(), *dot, kept.clone()));
             }
         }
         ripe
@@ -283,4 +326,10 @@ impl Aside {
             kept.resolving = false;
         }
     }
+}
+
+/// The keys of bulk write `dot`, from its version in `object`.
+pub(crate) fn bulk_keys(object: &Object, dot: Dot) -> Option<&BulkKeys> {
+    let sibling = object.siblings().iter().find(|s| s.dot == dot)?;
+    sibling.bulk.as_ref()
 }

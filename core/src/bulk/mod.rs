@@ -1,18 +1,19 @@
 //! Atomic bulk writes and read-atomic bulk reads, without a leader, in the manner of RAMP
 //! (Bailis et al., SIGMOD 2014): no lock a reader waits on, no coordinator everyone waits for.
 //!
-//! **A bulk write** `T` of keys `K` gets one dot, minted for it alone: its actor is a fresh
-//! random id of the coordinating node (`ActorId { node, incarnation: random }`, sequence 1),
-//! so no other version anywhere shares an actor with it and a context that names it names
-//! exactly it. Every key's new version is a sibling with that dot, the context the client
-//! gave for that key, and `bulk: K`.
-//! 1. *Prepare*: the coordinator sends each key's version to the key's N replicas
-//!    (`Prepare`). A replica keeps it aside (`aside`): durably (an `Aside` record), but out of
-//!    the key's object, so no read shows it; it answers `Prepared { ok }` once durable.
+//! **A bulk write** `T` of keys `K` gets one dot, minted by the coordinating node's *bulk
+//! actor* (`ActorId { node, incarnation: random }`, drawn anew when needed; `write::Actor`
+//! says when and why a context naming its dots stays exact). Every key's new version is a
+//! sibling with that dot, the context the client gave for that key, and `bulk: K`; with it
+//! travel the actor's earlier versions of the key that it does not replace.
+//! 1. *Prepare*: the coordinator sends each key's version to the key's N replicas, in one
+//!    `Prepare` per replica for all the keys it holds. A replica keeps each aside (`aside`):
+//!    durably (an `Aside` record), but out of the key's object, so no read shows it; it
+//!    answers `Prepared { ok }` once all are durable.
 //! 2. Once W replicas of every key kept their version aside, `T` is *decided*: nothing can
-//!    stop it any more (see resolution below). The coordinator commits: each key's version is
-//!    replicated as an ordinary write (`Replicate` of an object holding it), merged into the
-//!    key's object like any version (a concurrent single-key write stays its sibling).
+//!    stop it any more (see resolution below). The coordinator commits (one `Commit` per
+//!    replica): each key's version is merged into the key's object as a replicated write
+//!    is (a concurrent single-key write stays its sibling).
 //! 3. Once W replicas of every key acknowledged the commit, the client hears `BulkWritten`:
 //!    every later quorum read of any key of `T` sees `T` (R + W > N, as for single writes).
 //!    A deadline before that ends it `Indeterminate`: `T` is then all or nothing, never part.
@@ -76,6 +77,8 @@ pub(crate) struct Bulk {
     /// Each bulk request's next wake-up (deadline or resend), earliest first.
     wakes: BTreeSet<(Time, RequestId)>,
     next_id: u64,
+    /// The actor of the bulk writes this node coordinates (`write::Actor`).
+    actor: write::Actor,
     pub aside: Aside,
 }
 
@@ -90,6 +93,14 @@ pub(crate) fn timeout_max(config: &Config) -> Span {
         .micros()
         .saturating_mul(BULK_TIMEOUT_MAX_TIMEOUTS);
     Span::from_micros(cap.min(config.request_timeout_max().micros()))
+}
+
+/// How long one bulk actor may be used (`write::Actor`): the versions it remembers are
+/// sent again with later bulk writes, at most the longest bulk request later, and nothing
+/// may be sent past `request_timeout_max` after it was written (`collect`).
+pub(crate) fn actor_lifetime(config: &Config) -> Span {
+    let max = config.request_timeout_max().micros();
+    Span::from_micros(max.saturating_sub(timeout_max(config).micros()))
 }
 
 /// Deadlines and resends of one bulk request.
@@ -188,10 +199,7 @@ impl Bulk {
         let timeout = timeout.min(timeout_max(ctx.config));
         let owner = self.new_id(ctx);
         match request.op {
-            Op::BulkWrite { items } => {
-                let parts: Vec<RequestId> = items.iter().map(|_| self.new_id(ctx)).collect();
-                self.start_write(ctx, origin, owner, parts, items, quorum, timeout)
-            }
+            Op::BulkWrite { items } => self.start_write(ctx, origin, owner, items, quorum, timeout),
             Op::BulkGet { keys } => {
                 let parts: Vec<RequestId> = keys.iter().map(|_| self.new_id(ctx)).collect();
                 let keys = keys.into_iter().map(|k| k.into_vec()).collect();

@@ -78,8 +78,10 @@ impl Bulk {
         let kept = Span::from_micros(longest.saturating_mul(BULK_REFUSALS_KEEP_TIMEOUTS));
         let room = BULK_RESOLUTIONS_MAX.saturating_sub(self.resolutions.len());
         let ripe = self.aside.ripe(ctx.store, ctx.now, after, kept, room);
-        for (key, kept) in ripe {
-            let Some(keys) = kept.sibling.bulk.clone() else {
+        // `ripe` forgot the versions committed since: the gauge counts what is left.
+        ctx.stats.bulk_kept_aside = self.aside.len() as u64;
+        for (key, dot, kept) in ripe {
+            let Some(keys) = super::aside::bulk_keys(&kept.object, dot).cloned() else {
                 continue;
             };
             let owner = self.new_id(ctx);
@@ -95,7 +97,6 @@ impl Bulk {
                     answers: BTreeMap::new(),
                 });
             }
-            let dot = kept.sibling.dot;
             for item in &items {
                 for node in &item.replicas {
                     Bulk::send(ctx, *node, Resolution::ask(item, dot), false);

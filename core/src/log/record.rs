@@ -3,7 +3,7 @@
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
 use crate::ids::NodeId;
 use crate::limits::{RECORD_BYTES_MAX, SIBLINGS_DECODE_MAX};
-use crate::version::{wire, ActorId, Dot, Object, Sibling, VectorClock};
+use crate::version::{wire, ActorId, Dot, Object, VectorClock};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -51,13 +51,15 @@ pub enum Record {
     Rebuilding,
     /// The rebuild is done: this replica holds what its replicas held.
     Rebuilt,
-    /// A bulk write's version of `key`, kept aside until the bulk write is decided
+    /// Bulk write `dot`'s version of `key` (with the earlier versions of its actor that
+    /// travel with it, `Message::Prepare`), kept aside until the bulk write is decided
     /// (`bulk`): not part of the key's object, never read. `n` and `w` are the bulk write's.
     /// Recovery keeps it unless a later `Refused` names it or the key's object has seen its
     /// dot (it was committed).
     Aside {
         key: Vec<u8>,
-        sibling: Sibling,
+        dot: Dot,
+        object: Object,
         n: u8,
         w: u8,
     },
@@ -97,7 +99,8 @@ struct CollectedBody {
 struct AsideBody {
     #[serde(with = "serde_bytes")]
     key: Vec<u8>,
-    sibling: Sibling,
+    dot: Dot,
+    object: Object,
     n: u8,
     w: u8,
 }
@@ -158,10 +161,17 @@ impl Record {
             }
             Record::Rebuilding => frame(TAG_REBUILDING, &[], out),
             Record::Rebuilt => frame(TAG_REBUILT, &[], out),
-            Record::Aside { key, sibling, n, w } => {
+            Record::Aside {
+                key,
+                dot,
+                object,
+                n,
+                w,
+            } => {
                 let body = AsideBody {
                     key: key.clone(),
-                    sibling: sibling.clone(),
+                    dot: *dot,
+                    object: object.clone(),
                     n: *n,
                     w: *w,
                 };
@@ -331,7 +341,8 @@ impl<'a> Frame<'a> {
                 let body = decode_body::<AsideBody>(payload)?;
                 Record::Aside {
                     key: body.key,
-                    sibling: body.sibling,
+                    dot: body.dot,
+                    object: body.object,
                     n: body.n,
                     w: body.w,
                 }

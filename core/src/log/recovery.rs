@@ -6,7 +6,7 @@ use super::record::{object_key, Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC
 use crate::codec::DecodeError;
 use crate::ids::NodeId;
 use crate::ring::fnv1a;
-use crate::version::{Dot, Object, Sibling, VectorClock};
+use crate::version::{Dot, Object, VectorClock};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -56,7 +56,7 @@ pub struct Recovered {
     /// Bulk writes' versions kept aside (`Aside` records not followed by a `Refused` for the
     /// same key and dot), with their bulk write's N and W. `Node::new` drops those the
     /// key's object has seen (committed since).
-    pub aside: BTreeMap<(Vec<u8>, Dot), (Sibling, u8, u8)>,
+    pub aside: BTreeMap<(Vec<u8>, Dot), (Object, u8, u8)>,
     /// Bulk writes' versions this replica promised never to keep (`Refused` records).
     pub refused: BTreeSet<(Vec<u8>, Dot)>,
 }
@@ -420,8 +420,14 @@ fn apply(recovered: &mut Recovered, record: Record) {
         }
         Record::Rebuilding => recovered.rebuilding = true,
         Record::Rebuilt => recovered.rebuilding = false,
-        Record::Aside { key, sibling, n, w } => {
-            recovered.aside.insert((key, sibling.dot), (sibling, n, w));
+        Record::Aside {
+            key,
+            dot,
+            object,
+            n,
+            w,
+        } => {
+            recovered.aside.insert((key, dot), (object, n, w));
         }
         Record::Refused { key, dot } => {
             let entry = (key, dot);

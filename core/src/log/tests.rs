@@ -175,13 +175,15 @@ fn versions_kept_aside_are_recovered_unless_a_later_refusal_names_them() {
     for record in [
         Record::Aside {
             key: b"a".to_vec(),
-            sibling: first.clone(),
+            dot: first.dot,
+            object: Object::single(first.clone()),
             n: 3,
             w: 2,
         },
         Record::Aside {
             key: b"b".to_vec(),
-            sibling: second.clone(),
+            dot: second.dot,
+            object: Object::single(second.clone()),
             n: 3,
             w: 2,
         },
@@ -197,7 +199,8 @@ fn versions_kept_aside_are_recovered_unless_a_later_refusal_names_them() {
     let recovered = recover(&log).unwrap();
     let aside: Vec<_> = recovered.aside.keys().cloned().collect();
     assert_eq!(aside, [(b"a".to_vec(), first.dot)]);
-    assert_eq!(recovered.aside[&(b"a".to_vec(), first.dot)], (first, 3, 2));
+    let kept = &recovered.aside[&(b"a".to_vec(), first.dot)];
+    assert_eq!(kept, &(Object::single(first), 3, 2));
     assert!(recovered.refused.contains(&(b"b".to_vec(), second.dot)));
 }
 

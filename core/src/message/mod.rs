@@ -7,7 +7,7 @@ use crate::codec::{decode_body, encode_body, DecodeError};
 use crate::ids::{NodeId, RequestId};
 use crate::limits::MESSAGE_BYTES_MAX;
 use crate::search::SearchError;
-use crate::version::{wire, Dot, Object, Sibling, VectorClock};
+use crate::version::{wire, Dot, Object, VectorClock};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -481,19 +481,22 @@ pub enum Message {
         incarnation: u64,
         digests: Vec<(u32, u64)>,
     },
-    /// Bulk write, phase 1 (`bulk`): keep `sibling` (a bulk write's version of `key`) aside,
-    /// durably and invisible to reads, until the bulk write is decided; acknowledge with
-    /// `Prepared`. `n` and `w` are the bulk write's replication settings.
+    /// Bulk write, phase 1 (`bulk`): keep each item's object aside, durably and invisible
+    /// to reads, until the bulk write `dot` is decided; acknowledge with `Prepared`. An
+    /// item's object holds the bulk write's version of its key (dot `dot`) and the versions
+    /// of the key its actor wrote before that it does not replace: committed, it is merged
+    /// whole. `n` and `w` are the bulk write's replication settings. Every key of the bulk
+    /// write this replica holds, in one message (or a few, `BULK_MESSAGE_BYTES_MAX`).
     Prepare {
         req: RequestId,
-        #[serde(with = "serde_bytes")]
-        key: Vec<u8>,
-        sibling: Sibling,
+        dot: Dot,
         n: u8,
         w: u8,
+        items: Vec<KeyObject>,
     },
-    /// The version is kept aside durably (`ok`), or refused: a resolution already found
-    /// this bulk write undecided here and promised never to keep it.
+    /// Every item's version is kept aside durably (`ok`), or not all were: one was refused
+    /// (a resolution already found this bulk write undecided here and promised never to
+    /// keep it), or did not fit.
     Prepared { req: RequestId, ok: bool },
     /// Where is the bulk write `dot` on `key`? Answered with `BulkState` once durable; a
     /// replica that holds nothing of it promises (durably) never to keep it.
@@ -524,6 +527,12 @@ pub enum Message {
     /// A replica's durable copy of the key, with the asked version merged in if it held it
     /// aside (`BulkFetch`).
     BulkFetched { req: RequestId, object: Object },
+    /// Bulk write, phase 2: merge each item's object into your copy of its key;
+    /// acknowledge (`ReplicateAck`) once every one is durable.
+    Commit {
+        req: RequestId,
+        items: Vec<KeyObject>,
+    },
 }
 
 /// One replica's whole answer to a search over every partition.

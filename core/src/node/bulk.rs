@@ -30,11 +30,12 @@ impl Node {
         match message {
             Message::Prepare {
                 req,
-                key,
-                sibling,
+                dot,
                 n,
                 w,
-            } => aside.prepare(&mut replica, now, from, req, key, sibling, (n, w)),
+                items,
+            } => aside.prepare(&mut replica, now, from, req, dot, (n, w), items),
+            Message::Commit { req, items } => aside.commit(&mut replica, from, req, items),
             Message::BulkAsk { req, key, dot } => {
                 let rebuilding = self.rebuild.is_some();
                 aside.ask(&mut replica, now, rebuilding, from, req, key, dot)

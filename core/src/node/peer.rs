@@ -183,7 +183,8 @@ impl Node {
             | Message::BulkState { .. }
             | Message::BulkDecided { .. }
             | Message::BulkFetch { .. }
-            | Message::BulkFetched { .. } => unreachable!("handled by the bulk part"),
+            | Message::BulkFetched { .. }
+            | Message::Commit { .. } => unreachable!("handled by the bulk part"),
             Message::LocalSearched {
                 req,
                 digests,

@@ -85,7 +85,8 @@ enum Command {
         #[arg(long, default_value_t = 6380)]
         redis_base_port: u16,
     },
-    /// Benchmark: sets, then gets, against a cluster it starts (or --nodes).
+    /// Benchmark: sets, gets, bulk sets and bulk gets, against a cluster it starts (or
+    /// --nodes).
     Bench(BenchOptions),
 }
 
