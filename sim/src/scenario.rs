@@ -203,10 +203,10 @@ pub struct FaultSpec {
     /// that every acknowledged write keeps a copy.
     pub disk_replace: f64,
     pub corrupt_synced: f64,
-    /// Probability that a node sending a bulk write's commit (its version of one key, sent
-    /// to a replica to keep as an ordinary write) crashes right after that message, before
-    /// the rest of what it was sending (its other commits among them): a coordinator dying
-    /// mid-commit. Drawn only when such a message is sent (other runs stay the same).
+    /// Probability that a node sending a bulk write's commit to one replica crashes right
+    /// after that message, before the rest of what it was sending (its commits to the other
+    /// replicas among them): a coordinator dying mid-commit. Drawn only when such a message
+    /// is sent (other runs stay the same).
     pub crash_mid_commit: f64,
     pub restart_delay_ms: [u64; 2],
     pub max_down: u32,

@@ -193,16 +193,12 @@ impl World {
     }
 
     /// A single-node crash: a process kill for `kill_fraction` of them, else a power loss.
-    /// Node `i` just sent `message`: if it is a bulk write's commit, with probability
-    /// `crash_mid_commit` (in the fault phase, while fewer than `max_down` nodes are down)
-    /// the node crashes now. True if it did: what it was still sending is lost.
+    /// Node `i` just sent `message`: if it is a bulk write's commit (to one replica), with
+    /// probability `crash_mid_commit` (in the fault phase, while fewer than `max_down` nodes
+    /// are down) the node crashes now. True if it did: what it was still sending is lost.
     pub(super) fn crash_mid_commit(&mut self, i: usize, message: &tern_core::Message) -> bool {
         let p = self.scenario.faults.crash_mid_commit;
-        let commit = matches!(
-            message,
-            tern_core::Message::Replicate { object, .. }
-                if object.siblings().len() == 1 && object.siblings()[0].bulk.is_some()
-        );
+        let commit = matches!(message, tern_core::Message::Commit { .. });
         if p == 0.0
             || !commit
             || self.phase != Phase::Fault

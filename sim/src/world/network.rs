@@ -24,10 +24,11 @@ impl World {
         self.faults.messages_sent += 1;
         match message {
             Message::Replicate { key, object, .. } => self.dots.observe(key, object),
-            // A bulk write's version, kept aside by each replica before it is committed.
-            Message::Prepare { key, sibling, .. } => {
-                self.dots
-                    .observe(key, &tern_core::Object::single(sibling.clone()));
+            // A bulk write's versions, kept aside by each replica, then committed.
+            Message::Prepare { items, .. } | Message::Commit { items, .. } => {
+                for item in items {
+                    self.dots.observe(&item.key, &item.object);
+                }
             }
             Message::EntropyPush { objects } => {
                 for o in objects {
