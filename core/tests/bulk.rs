@@ -506,3 +506,53 @@ fn an_actors_earlier_bulk_write_travels_with_its_next_one() {
         "node 3 holds the actor's second dot without its first: {held:?}"
     );
 }
+
+/// A replica that kept a bulk write's version aside and then saw it replaced forgets it in
+/// memory only: its `Aside` record stays in the log. Once the key's tombstone is collected
+/// and the replica restarts, recovery must not bring the version back (resolution would
+/// then commit it: a deleted value resurrected).
+#[test]
+fn a_version_kept_aside_does_not_come_back_after_its_key_was_deleted_and_collected() {
+    let mut h = Harness::with_config(3, |c| {
+        c.tombstone_grace = Some(Span::from_secs(5));
+        c.request_timeout = Span::from_secs(1);
+    });
+    h.advance(Span::from_secs(1));
+    // Node 3 keeps "a" and "b" aside, but never hears the commit.
+    bulk_write_partly(&mut h, 1, &[("a", "1"), ("b", "2")], |_, to, m| match m {
+        Message::Commit { .. } if to == NodeId(3) => None,
+        other => Some(other),
+    });
+    h.advance(Span::from_secs(1));
+    let context = h.get(1, "a").clock();
+    let delete = Op::Delete {
+        key: b"a".to_vec(),
+        context,
+    };
+    h.request(NodeId(1), delete, Quorum::default()).unwrap();
+    h.advance(Span::from_secs(20));
+    let collected: u64 = (1..=3)
+        .map(|n| {
+            h.nodes[&NodeId(n)]
+                .as_ref()
+                .unwrap()
+                .stats()
+                .tombstones_collected
+        })
+        .sum();
+    assert!(collected >= 1, "a's tombstone was not collected");
+    h.crash(NodeId(3));
+    h.start(NodeId(3));
+    h.advance(Span::from_secs(20));
+    for node in 1..=3 {
+        let held = h.nodes[&NodeId(node)]
+            .as_ref()
+            .unwrap()
+            .object(b"a")
+            .cloned();
+        assert!(
+            held.as_ref().is_none_or(|o| o.is_deleted()),
+            "node {node} holds a deleted value again: {held:?}"
+        );
+    }
+}

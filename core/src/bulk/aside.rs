@@ -9,7 +9,7 @@ use crate::message::{BulkStage, KeyObject, Message};
 use crate::replica::Replica;
 use crate::store::Store;
 use crate::time::{Span, Time};
-use crate::version::{BulkKeys, Dot, Object};
+use crate::version::{BulkKeys, Dot, Object, VectorClock};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A bulk write's version of one key, kept aside (with the earlier versions of its actor
@@ -38,15 +38,23 @@ pub(crate) struct Aside {
 type Entry = (Vec<u8>, Dot);
 
 impl Aside {
-    /// What recovery found, less the versions their key's object has seen (committed since).
+    /// What recovery found, less the versions their key's object has seen (committed
+    /// since) and those a collection of the key's tombstones covered: they were replaced
+    /// before the collection, and a version kept aside is forgotten once its key has seen
+    /// it, in memory only (`ripe`); its `Aside` record may still be in the log.
     pub fn recovered(
         aside: BTreeMap<Entry, (Object, u8, u8)>,
         refused: BTreeSet<Entry>,
         store: &Store,
+        collected: &BTreeMap<Vec<u8>, VectorClock>,
     ) -> Aside {
+        let seen = |key: &[u8], dot: Dot| {
+            store.get(key).is_some_and(|o| o.has_seen(dot))
+                || collected.get(key).is_some_and(|c| c.covers(dot))
+        };
         let kept = aside
             .into_iter()
-            .filter(|((key, dot), _)| !store.get(key).is_some_and(|o| o.has_seen(*dot)))
+            .filter(|((key, dot), _)| !seen(key, *dot))
             .map(|(entry, (object, n, w))| {
                 let kept = Kept {
                     object,

@@ -216,7 +216,12 @@ impl Node {
         timers.set(Timer::Collect, Time::ZERO);
         let tokenizer = config.search_index.then(|| Tokenizer::new(config.stemming));
         let store = Store::new(recovered.objects, tokenizer);
-        let aside = Aside::recovered(recovered.aside, recovered.refused, &store);
+        let aside = Aside::recovered(
+            recovered.aside,
+            recovered.refused,
+            &store,
+            &recovered.collected,
+        );
         let mut node = Node {
             id,
             ring,
