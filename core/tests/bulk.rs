@@ -7,8 +7,8 @@ mod harness;
 
 use harness::Harness;
 use tern_core::{
-    BulkInvalid, BulkItem, ClientId, ClientResult, Dot, Input, KeyObject, Message, NodeId, Object,
-    Op, Oversized, Quorum, Request, RequestError, Response, Span, VectorClock,
+    BulkInvalid, BulkItem, ClientId, ClientResult, Dot, Input, KeyObject, Message, NodeId,
+    NodeStats, Object, Op, Oversized, Quorum, Request, RequestError, Response, Span, VectorClock,
 };
 
 fn items(pairs: &[(&str, &str)]) -> Vec<BulkItem> {
@@ -102,6 +102,13 @@ fn only(key: &[u8], message: Message) -> Message {
         },
         other => other,
     }
+}
+
+/// A counter summed over nodes 1 to 3.
+fn total(h: &Harness, counter: impl Fn(&NodeStats) -> u64) -> u64 {
+    (1..=3)
+        .map(|n| counter(h.nodes[&NodeId(n)].as_ref().unwrap().stats()))
+        .sum()
 }
 
 fn bulk_dot(h: &Harness, node: u32, key: &str) -> Option<Dot> {
@@ -257,17 +264,7 @@ fn a_bulk_read_mends_a_coordinator_dead_mid_commit() {
     for node in 1..=3 {
         assert_eq!(values(&h.get(node, "b")), ["2"]);
     }
-    let fetched: u64 = [2u32, 3]
-        .iter()
-        .map(|n| {
-            h.nodes[&NodeId(*n)]
-                .as_ref()
-                .unwrap()
-                .stats()
-                .bulk_versions_fetched
-        })
-        .sum();
-    assert!(fetched >= 1);
+    assert!(total(&h, |s| s.bulk_versions_fetched) >= 1);
 }
 
 /// The coordinator's prepare of `b` reached only itself, and it died. Once every replica
@@ -305,15 +302,7 @@ fn a_bulk_write_prepared_on_too_few_replicas_is_refused_everywhere() {
             "node {node} forgot the versions"
         );
     }
-    let refused: u64 = (1..=3)
-        .map(|n| {
-            h.nodes[&NodeId(n)]
-                .as_ref()
-                .unwrap()
-                .stats()
-                .bulk_resolved_refused
-        })
-        .sum();
+    let refused: u64 = total(&h, |s| s.bulk_resolved_refused);
     assert!(refused >= 1);
     assert!(bulk_dot(&h, 2, "a").is_none());
     // A prepare of it arriving late is refused.
@@ -405,15 +394,7 @@ fn a_bulk_read_answers_after_the_bulk_writes_tombstone_was_collected() {
     h.request(NodeId(2), Op::BulkWrite { items }, Quorum::default())
         .unwrap();
     h.advance(Span::from_secs(20));
-    let collected: u64 = (1..=3)
-        .map(|n| {
-            h.nodes[&NodeId(n)]
-                .as_ref()
-                .unwrap()
-                .stats()
-                .tombstones_collected
-        })
-        .sum();
+    let collected: u64 = total(&h, |s| s.tombstones_collected);
     assert!(collected >= 1, "b's tombstone was not collected");
     let got = objects(bulk_get(&mut h, 3, &["a", "b"]));
     assert_eq!(values(&got[0]), ["new"]);
@@ -531,15 +512,7 @@ fn a_version_kept_aside_does_not_come_back_after_its_key_was_deleted_and_collect
     };
     h.request(NodeId(1), delete, Quorum::default()).unwrap();
     h.advance(Span::from_secs(20));
-    let collected: u64 = (1..=3)
-        .map(|n| {
-            h.nodes[&NodeId(n)]
-                .as_ref()
-                .unwrap()
-                .stats()
-                .tombstones_collected
-        })
-        .sum();
+    let collected: u64 = total(&h, |s| s.tombstones_collected);
     assert!(collected >= 1, "a's tombstone was not collected");
     h.crash(NodeId(3));
     h.start(NodeId(3));
