@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Rng, TempDir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,20 +42,7 @@ const REQUEST_TIMEOUT_MS: u64 = 1_000;
 /// How long the replicas get, after the load stops, to agree at R=3.
 const SETTLE_SECONDS_MAX: u64 = 40;
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
     /// `count` distinct keys of the key space, in random order.
     fn keys(&mut self, count: u64) -> Vec<Vec<u8>> {
         let mut all: Vec<usize> = (0..KEYS).collect();

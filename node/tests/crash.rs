@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Rng, TempDir};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,21 +17,6 @@ use tern_node::{Client, ClientError, ClientOptions};
 const WRITERS: usize = 6;
 const KILLS: usize = 6;
 const CHAOS_SECONDS_MAX: u64 = 45;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn value_of(key: &str) -> Vec<u8> {
     format!("value-of-{key}").into_bytes()

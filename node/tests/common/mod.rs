@@ -9,6 +9,22 @@ use tern_core::NodeId;
 use tern_node::{Client, NodeOptions, RunningNode};
 use tokio::net::TcpListener;
 
+/// A small seeded xorshift generator: a test's random choices, replayable from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
 /// A directory removed when dropped, also on panic.
 pub struct TempDir(pub PathBuf);
 
