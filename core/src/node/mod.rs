@@ -29,10 +29,10 @@ pub use io::{Input, NodeStats, Output};
 pub use status::{NodeStatus, PeerStatus};
 
 use crate::bulk::{Aside, Bulk};
-use crate::collect::{Collect, Collector};
+use crate::collect::Collector;
 use crate::coordinator::{Arrival, Coordinator, Ctx};
 use crate::entropy::{Entropy, Rounds};
-use crate::handoff::{self, Handoff};
+use crate::handoff::Handoff;
 use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::Liveness;
@@ -172,6 +172,7 @@ macro_rules! ctx {
 
 mod bulk;
 mod peer;
+mod timers;
 mod view;
 
 impl Node {
@@ -436,68 +437,6 @@ impl Node {
         self.coordinator.stop(&mut self.outbox, &mut self.stats);
         let mut ctx = ctx!(self);
         self.bulk.stop(&mut ctx);
-    }
-
-    fn handle_timers(&mut self) {
-        let now = self.now;
-        if self.timers.is_due(Timer::Gossip, now) {
-            let (config, rng) = (&self.config, &mut self.rng);
-            self.liveness.round(self.id, config, rng, &mut self.outbox);
-            self.timers
-                .set(Timer::Gossip, now + self.config.heartbeat_interval);
-        }
-        if self.timers.is_due(Timer::AntiEntropy, now) {
-            // A rebuild needs its exchanges even where anti-entropy is turned off.
-            if self.config.anti_entropy || self.rebuild.is_some() {
-                let pick = self.rng.next_u64();
-                self.entropy().round(pick);
-            }
-            self.timers
-                .set(Timer::AntiEntropy, now + self.config.anti_entropy_interval);
-        }
-        if self.timers.is_due(Timer::Handoff, now) {
-            if self.config.hinted_handoff && self.journal.booted() {
-                self.handoff_round();
-            }
-            self.timers
-                .set(Timer::Handoff, now + self.config.handoff_interval);
-        }
-        let mut resolve = false;
-        if self.timers.is_due(Timer::Collect, now) {
-            if self.journal.booted() && self.rebuild.is_none() {
-                let collector = &mut self.collector;
-                collect!(self).round(collector);
-            }
-            resolve = self.journal.booted();
-            self.timers
-                .set(Timer::Collect, now + self.config.anti_entropy_interval);
-        }
-        self.bulk_timers(resolve);
-        self.check_rebuilt();
-        let mut ctx = ctx!(self);
-        self.coordinator.handle_timers(&mut ctx);
-    }
-
-    /// Hands hinted keys over to the peers the failure detector holds up.
-    fn handoff_round(&mut self) {
-        let (me, now, config) = (self.id, self.now, &self.config);
-        let up: Vec<NodeId> = config
-            .nodes
-            .iter()
-            .copied()
-            .filter(|n| *n != me && self.liveness.is_alive(me, *n, now, config))
-            .collect();
-        let round = handoff::Round {
-            now,
-            store: &self.store,
-            journal: &mut self.journal,
-            outbox: &mut self.outbox,
-            stats: &mut self.stats,
-        };
-        let (coordinator, actor) = (&mut self.coordinator, self.actor);
-        let deadline = now + config.request_timeout;
-        self.handoff
-            .round(round, &up, deadline, || coordinator.new_request_id(actor));
     }
 
     /// The anti-entropy part's view of this node for one step.
