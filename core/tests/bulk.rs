@@ -529,3 +529,61 @@ fn a_version_kept_aside_does_not_come_back_after_its_key_was_deleted_and_collect
         );
     }
 }
+
+/// A `Prepare` whose bulk write names its keys out of order (not as a coordinator sends
+/// them), or not this key, is refused: resolution would ask every key it names.
+#[test]
+fn a_prepare_with_keys_not_as_a_coordinator_sends_them_is_refused() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    let dot = Dot {
+        actor: tern_core::ActorId {
+            node: NodeId(1),
+            incarnation: 77,
+        },
+        seq: 1,
+    };
+    for keys in [vec![b"b".to_vec(), b"a".to_vec()], vec![b"b".to_vec()]] {
+        let sibling = tern_core::Sibling {
+            dot,
+            context: VectorClock::new(),
+            value: Some(b"v".to_vec()),
+            bulk: Some(keys.into()),
+        };
+        let prepare = Message::Prepare {
+            req: tern_core::RequestId::new(9, 9),
+            dot,
+            n: 3,
+            w: 2,
+            items: vec![KeyObject {
+                key: b"a".to_vec(),
+                object: Object::single(sibling),
+            }],
+        };
+        h.input(
+            NodeId(2),
+            Input::Peer {
+                from: NodeId(1),
+                message: prepare,
+            },
+        );
+        let answer = h
+            .wire
+            .iter()
+            .rev()
+            .find(|(from, _, m)| *from == NodeId(2) && matches!(m, Message::Prepared { .. }));
+        assert!(
+            matches!(answer, Some((_, _, Message::Prepared { ok: false, .. }))),
+            "kept: {answer:?}"
+        );
+        h.wire.clear();
+    }
+    assert_eq!(
+        h.nodes[&NodeId(2)]
+            .as_ref()
+            .unwrap()
+            .stats()
+            .bulk_kept_aside,
+        0
+    );
+}

@@ -3,7 +3,7 @@
 //! bulk reads' fetches. Every answer waits until the log bytes it speaks for are durable.
 
 use crate::ids::{NodeId, RequestId};
-use crate::limits::{BULK_ASIDE_MAX, BULK_REFUSALS_MAX, KEY_BYTES_MAX};
+use crate::limits::{BULK_ASIDE_MAX, BULK_KEYS_MAX, BULK_REFUSALS_MAX, KEY_BYTES_MAX};
 use crate::log::Record;
 use crate::message::{BulkStage, KeyObject, Message};
 use crate::replica::Replica;
@@ -148,8 +148,13 @@ impl Aside {
         object: Object,
         (n, w): (u8, u8),
     ) -> Option<u64> {
-        let names_key =
-            bulk_keys(&object, dot).is_some_and(|keys| keys.binary_search(&key).is_ok());
+        // The bulk write's keys as its coordinator sends them: sorted, distinct, at most
+        // `BULK_KEYS_MAX`, this key among them (resolution asks every one of them).
+        let names_key = bulk_keys(&object, dot).is_some_and(|keys| {
+            keys.len() <= BULK_KEYS_MAX
+                && keys.windows(2).all(|w| w[0] < w[1])
+                && keys.binary_search(&key).is_ok()
+        });
         if !names_key || object.fits().is_err() || key.len() > KEY_BYTES_MAX || w == 0 || w > n {
             return None;
         }
