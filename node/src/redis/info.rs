@@ -393,8 +393,9 @@ fn write_section(out: &mut String, section: &str, caller: &Caller, status: &Node
                 out,
                 "# Replication\r\nrole:master\r\ntern_topology:masterless (every node takes reads and writes)\r\n\
                  members:{}\r\nmembers_up:{up}\r\nreplicas_n:{n}\r\nwrite_quorum_w:{quorum}\r\nread_quorum_r:{quorum}\r\n\
-                 member_{}:state=up,role=self\r\n",
+                 tern_rebuilding:{}\r\nmember_{}:state=up,role=self\r\n",
                 config.nodes.len(),
+                u8::from(status.rebuilding.is_some()),
                 status.node.0,
             );
             for peer in &status.peers {
