@@ -7,6 +7,7 @@
 //! requests and results to replies (commands.rs, info.rs), and keeps each connection's
 //! replies in the order of its commands. It decides nothing about keys, versions or quorums.
 
+mod bulk;
 mod commands;
 mod frame;
 mod info;
