@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{Rng, TempDir};
+use common::{print_logs, Rng, TempDir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -390,18 +390,6 @@ async fn client_loop(c: usize, client: Client, seed: u64, stop: Arc<AtomicBool>)
         }
     }
     log
-}
-
-fn print_logs(cluster: &ProcessCluster) {
-    for i in 0..cluster.len() {
-        if let Ok(log) = std::fs::read_to_string(cluster.log_path(i)) {
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            eprintln!("--- node {} log (last lines) ---", i + 1);
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-    }
 }
 
 /// Reads every key at R=3 (each key retried a few times while a replica is slow); `None`

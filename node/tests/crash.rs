@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Rng, TempDir};
+use common::{print_logs, Rng, TempDir};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,18 +27,6 @@ struct Outcomes {
     acknowledged: Vec<String>,
     indeterminate: u64,
     refused: u64,
-}
-
-fn print_logs_on_failure(cluster: &ProcessCluster) {
-    for i in 0..cluster.len() {
-        if let Ok(log) = std::fs::read_to_string(cluster.log_path(i)) {
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            eprintln!("--- node {} log (last lines) ---", i + 1);
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +105,7 @@ async fn acknowledged_writes_survive_repeated_sigkill() {
         tokio::time::sleep(Duration::from_millis(200 + rng.below(800))).await;
         cluster.start(victim).unwrap();
         if let Err(e) = cluster.wait_ready(victim, Duration::from_secs(30)).await {
-            print_logs_on_failure(&cluster);
+            print_logs(&cluster);
             panic!("{e}");
         }
     }
@@ -201,7 +189,7 @@ async fn acknowledged_writes_survive_repeated_sigkill() {
         started.elapsed().as_secs_f64()
     );
     if !missing.is_empty() {
-        print_logs_on_failure(&cluster);
+        print_logs(&cluster);
         let sample: Vec<_> = missing.iter().take(10).collect();
         panic!(
             "{} acknowledged writes lost (seed {seed}): {sample:?}",

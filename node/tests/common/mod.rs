@@ -25,6 +25,19 @@ impl Rng {
     }
 }
 
+/// Prints the last lines of every node's log of a `ProcessCluster` (on a test's failure).
+pub fn print_logs(cluster: &tern_node::bench::ProcessCluster) {
+    for i in 0..cluster.len() {
+        if let Ok(log) = std::fs::read_to_string(cluster.log_path(i)) {
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- node {} log (last lines) ---", i + 1);
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 /// A directory removed when dropped, also on panic.
 pub struct TempDir(pub PathBuf);
 
