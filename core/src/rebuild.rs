@@ -8,7 +8,15 @@
 //!   inspection and starts on an empty log, since what is left may miss any key, and an older
 //!   copy may even hold versions its replicas have since collected;
 //! - its log says it was rebuilding when it stopped (`Record::Rebuilding` not followed by
-//!   `Record::Rebuilt`): a crash during a rebuild does not end it.
+//!   `Record::Rebuilt`): a crash during a rebuild does not end it;
+//! - it restarted on a log that is not empty (`Config::rebuild_on_restart`, on by default).
+//!   A valid log cannot tell whether it is the node's own or an older copy of it (a data
+//!   directory restored from a backup, or a disk image rolled back), and an older copy may
+//!   miss writes this node acknowledged, which perhaps only one other replica holds. Telling
+//!   the two apart would need a peer to have durably recorded, before each acknowledgement
+//!   counted, how far this node's log had come: an extra sync on every write's path. A
+//!   rebuild instead costs one exchange of digests with each other replica, and reads that
+//!   count this node toward R wait while another replica is down.
 //!
 //! While rebuilding, a node takes writes (what it syncs is real, and counts toward W), but
 //! its read replies say so (`Message::ReadReplyRebuilding`) and never count toward R, and
@@ -53,6 +61,9 @@ pub enum RebuildReason {
     Damaged,
     /// It was rebuilding when it stopped.
     Unfinished,
+    /// It restarted on its log, which may be an older copy of it (a data directory
+    /// restored from a backup): nothing in a valid log tells the two apart.
+    Restarted,
 }
 
 impl RebuildReason {
@@ -61,6 +72,7 @@ impl RebuildReason {
             RebuildReason::EmptyLog => "empty log",
             RebuildReason::Damaged => "damaged log set aside",
             RebuildReason::Unfinished => "rebuild unfinished at the last stop",
+            RebuildReason::Restarted => "restarted: its log may be an older copy",
         }
     }
 }

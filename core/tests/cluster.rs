@@ -115,10 +115,11 @@ fn unavailable_when_too_few_replicas_are_alive_and_indeterminate_when_they_do_no
 
 #[test]
 fn read_repair_brings_a_stale_replica_up_to_date() {
-    // Without hints and anti-entropy, only the read repairs.
+    // Without hints, anti-entropy and the rebuild at restart, only the read repairs.
     let mut h = Harness::with_config(3, |c| {
         c.hinted_handoff = false;
         c.anti_entropy = false;
+        c.rebuild_on_restart = false;
     });
     h.crash(NodeId(3));
     h.advance(Span::from_millis(1_500));

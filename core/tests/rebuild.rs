@@ -1,6 +1,6 @@
-//! Nodes that come back with less than they had: a node restarted on an empty disk, or on a
-//! log whose synced bytes are damaged, rebuilds, and its read replies do not count toward R
-//! until it has (the harness in `harness/`).
+//! Nodes that come back with less than they had: a node restarted on an empty disk, on a
+//! log whose synced bytes are damaged, or on an older copy of its log, rebuilds, and its
+//! read replies do not count toward R until it has (the harness in `harness/`).
 
 mod harness;
 
@@ -79,7 +79,12 @@ fn an_empty_disk_does_not_count_toward_r_until_rebuilt_from_every_other_replica(
 /// A crash during a rebuild does not end it: the log says it was rebuilding.
 #[test]
 fn a_crash_during_a_rebuild_restarts_rebuilding() {
-    let mut h = Harness::with_config(3, |c| c.anti_entropy = false);
+    // Restarts on a whole log trust it here, so that only the log's rebuild mark can keep
+    // node 1 rebuilding.
+    let mut h = Harness::with_config(3, |c| {
+        c.anti_entropy = false;
+        c.rebuild_on_restart = false;
+    });
     h.advance(Span::from_secs(2));
     h.crash(NodeId(1));
     h.disks.get_mut(&NodeId(1)).unwrap().clear();
@@ -102,4 +107,69 @@ fn a_crash_during_a_rebuild_restarts_rebuilding() {
     h.crash(NodeId(1));
     h.start(NodeId(1));
     assert!(!rebuilding(&h, 1));
+}
+
+/// Node 1 and 2 acknowledged `k` while node 3 was cut off (no hints, no anti-entropy: node 3
+/// never gets it). Node 1 is then restored from a copy of its log taken before the write,
+/// and restarts while node 2 is down. A read at node 3 hears node 3 (whole, without `k`)
+/// and node 1 (a valid log, without `k`). Returns what that read answered, and what a read
+/// answered once node 2 was back and node 1 no longer rebuilding.
+fn read_after_a_rollback(rebuild_on_restart: bool) -> (ClientResult, ClientResult) {
+    let mut h = Harness::with_config(3, |c| {
+        c.anti_entropy = false;
+        c.hinted_handoff = false;
+        c.rebuild_on_restart = rebuild_on_restart;
+    });
+    h.advance(Span::from_secs(2));
+    let backup = h.disks[&NodeId(1)].clone();
+    let links = [(1, 3), (3, 1), (2, 3), (3, 2)];
+    for (a, b) in links {
+        h.cut.insert((NodeId(a), NodeId(b)));
+    }
+    h.set(1, "k", "v", VectorClock::new()).unwrap();
+    h.cut.clear();
+    h.crash(NodeId(1));
+    h.disks.insert(NodeId(1), backup);
+    h.crash(NodeId(2));
+    h.start(NodeId(1));
+    h.advance(Span::from_secs(1));
+    assert_eq!(rebuilding(&h, 1), rebuild_on_restart);
+    let during = get(&mut h, 3, "k");
+    h.start(NodeId(2));
+    let back = h.now;
+    while (rebuilding(&h, 1) || rebuilding(&h, 2)) && h.now.since(back) < Span::from_secs(10) {
+        h.advance(Span::from_millis(50));
+    }
+    assert!(!rebuilding(&h, 1), "node 1 did not rebuild within 10 s");
+    (during, get(&mut h, 3, "k"))
+}
+
+fn values(result: &ClientResult) -> Option<Vec<Vec<u8>>> {
+    match result {
+        Ok(Response::Object(object)) => Some(object.values().map(<[u8]>::to_vec).collect()),
+        _ => None,
+    }
+}
+
+/// A restored copy of a log is valid, so nothing in it says it is old: a restarted node
+/// rebuilds, and its replies do not count toward R until it has compared with every other
+/// replica. Node 1 waits for node 2, the only other replica holding `k`.
+#[test]
+fn a_log_restored_from_an_older_copy_does_not_count_toward_r_until_rebuilt() {
+    let (during, after) = read_after_a_rollback(true);
+    assert!(
+        matches!(during, Err(RequestError::Timeout)),
+        "a read counted a restarted replica toward R: {during:?}"
+    );
+    assert_eq!(values(&after), Some(vec![b"v".to_vec()]));
+}
+
+/// What `Config::rebuild_on_restart` guards against: with it off, the restored node counts
+/// toward R at once, and the read says `k` does not exist although W replicas acknowledged
+/// it.
+#[test]
+fn with_restart_rebuilds_off_a_restored_copy_answers_a_stale_read() {
+    let (during, after) = read_after_a_rollback(false);
+    assert_eq!(values(&during), Some(vec![]), "{during:?}");
+    assert_eq!(values(&after), Some(vec![b"v".to_vec()]));
 }

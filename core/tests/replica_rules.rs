@@ -337,14 +337,18 @@ fn a_write_may_leave_siblings_max_versions_but_not_one_more() {
 fn a_read_whose_replies_merge_past_the_limit_is_refused_not_repaired() {
     // Node 1 coordinates a read at R=3; nodes 2 and 3 each hold 600 versions the other
     // lacks: each copy fits, their merge (1,200 siblings) does not. Node 1's log is one it
-    // trusts (not rebuilding), so that its own reply counts.
-    let mut log = Vec::new();
+    // trusts (restarts do not rebuild), so that its own reply counts.
     let whole = Recovered {
         log_id: Some(99),
         incarnation: Some(1),
         ..Recovered::empty()
     };
-    let mut node = booted(3, 9, whole, &mut log);
+    let mut config = config(3);
+    config.rebuild_on_restart = false;
+    let mut node = Node::new(config, NodeId(1), 9, whole).unwrap();
+    let end = persisted(&drain(&mut node), &mut Vec::new()).expect("a Boot record");
+    node.handle(Time(1), Input::Persisted { upto: end });
+    drain(&mut node);
     let get = Request {
         op: Op::Get { key: b"k".to_vec() },
         quorum: tern_core::Quorum {

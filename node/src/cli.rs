@@ -29,6 +29,7 @@ use tern_core::{NodeId, Stemming};
 /// request_timeout_ms: 2000      # optional
 /// stemming: "on"                # optional: on (default) or off
 /// search_index: "on"            # optional: on (default) or off
+/// rebuild_on_restart: "on"      # optional: on (default) or off
 /// log: info                     # optional
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -44,6 +45,7 @@ pub struct FileConfig {
     /// `on` or `off` (YAML 1.2 reads both as strings; a YAML boolean is taken too).
     pub stemming: Option<OnOff>,
     pub search_index: Option<OnOff>,
+    pub rebuild_on_restart: Option<OnOff>,
     pub log: Option<String>,
 }
 
@@ -133,6 +135,8 @@ pub struct RunFlags {
     pub stemming: Option<String>,
     /// `on` or `off`.
     pub search_index: Option<String>,
+    /// `on` or `off`.
+    pub rebuild_on_restart: Option<String>,
 }
 
 impl RunFlags {
@@ -184,6 +188,11 @@ impl RunFlags {
             }
         });
         let search_index = on_off("search_index", &self.search_index, &file.search_index)?;
+        let rebuild_on_restart = on_off(
+            "rebuild_on_restart",
+            &self.rebuild_on_restart,
+            &file.rebuild_on_restart,
+        )?;
         let options = NodeOptions {
             id: NodeId(id),
             listen,
@@ -193,6 +202,7 @@ impl RunFlags {
             request_timeout_ms: self.request_timeout_ms.or(file.request_timeout_ms),
             stemming,
             search_index,
+            rebuild_on_restart,
         };
         Ok((options, file.log))
     }
@@ -254,6 +264,12 @@ mod tests {
         let (options, _) = on.resolve().unwrap();
         assert_eq!(options.stemming, Some(Stemming::On));
         assert_eq!(options.search_index, Some(true));
+        assert_eq!(options.rebuild_on_restart, None);
+        let off = RunFlags {
+            rebuild_on_restart: Some("off".into()),
+            ..flags.clone()
+        };
+        assert_eq!(off.resolve().unwrap().0.rebuild_on_restart, Some(false));
         let bad = RunFlags {
             search_index: Some("maybe".into()),
             ..flags.clone()

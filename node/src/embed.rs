@@ -39,6 +39,10 @@ pub struct NodeOptions {
     /// Whether each replica keeps a search index (None: on). Off, searches are refused
     /// and writes skip the indexing work. Every node of a cluster must agree.
     pub search_index: Option<bool>,
+    /// Whether a restart on this node's log rebuilds before its reads count toward R
+    /// (None: on). Off only where data directories are never restored from copies
+    /// (docs/CONTRACT.md, "Crash recovery").
+    pub rebuild_on_restart: Option<bool>,
 }
 
 impl NodeOptions {
@@ -59,6 +63,9 @@ impl NodeOptions {
         }
         if let Some(on) = self.search_index {
             config.search_index = on;
+        }
+        if let Some(on) = self.rebuild_on_restart {
+            config.rebuild_on_restart = on;
         }
         config
     }
@@ -354,6 +361,7 @@ impl MasterlessNode {
             request_timeout_ms: None,
             stemming: None,
             search_index: None,
+            rebuild_on_restart: None,
         };
         MasterlessNode {
             options,

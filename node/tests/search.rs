@@ -76,6 +76,7 @@ async fn a_node_without_a_search_index_refuses_searches() {
         request_timeout_ms: None,
         stemming: None,
         search_index: Some(false),
+        rebuild_on_restart: None,
     };
     let node = tern_node::start_on(listener, options.clone())
         .await

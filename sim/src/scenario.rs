@@ -46,6 +46,9 @@ pub struct ClusterSpec {
     /// Whether each node keeps a search index (core's `Config::search_index`); on unless a
     /// scenario turns it off to time the store without it.
     pub search_index: bool,
+    /// Whether a node restarted on its log rebuilds before its reads count toward R (core's
+    /// `Config::rebuild_on_restart`; on unless a scenario shows what turning it off risks).
+    pub rebuild_on_restart: bool,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -203,6 +206,14 @@ pub struct FaultSpec {
     /// that every acknowledged write keeps a copy.
     pub disk_replace: f64,
     pub corrupt_synced: f64,
+    /// Probability that a crashed node's disk is rolled back to its backup (restored from an
+    /// older copy) before it restarts, under the same rule. A backup is a snapshot of its
+    /// durable files taken at one of its earlier downtimes (`BACKUP_REFRESH` of them, drawn
+    /// at random), so a rollback loses what it synced since.
+    pub disk_rollback: f64,
+    /// Restore backups of any age, not only those younger than the tombstone grace: shows
+    /// what the contract excludes (an older copy may bring collected values back).
+    pub disk_rollback_any_age: bool,
     /// Probability that a node sending a bulk write's commit to one replica crashes right
     /// after that message, before the rest of what it was sending (its commits to the other
     /// replicas among them): a coordinator dying mid-commit. Drawn only when such a message
@@ -266,6 +277,7 @@ impl Default for ClusterSpec {
             tombstone_grace_ms: Some(10_000),
             compact_min_bytes: 1 << 20,
             search_index: true,
+            rebuild_on_restart: true,
         }
     }
 }
@@ -353,6 +365,8 @@ impl Default for FaultSpec {
             crash_after_restart: 0.0,
             disk_replace: 0.0,
             corrupt_synced: 0.0,
+            disk_rollback: 0.0,
+            disk_rollback_any_age: false,
             crash_mid_commit: 0.0,
             restart_delay_ms: [100, 1_000],
             max_down: 1,
@@ -424,6 +438,7 @@ impl Scenario {
         config.tombstone_grace = c.tombstone_grace_ms.map(Span::from_millis);
         config.compact_min_bytes = c.compact_min_bytes;
         config.search_index = c.search_index;
+        config.rebuild_on_restart = c.rebuild_on_restart;
         config
     }
 }

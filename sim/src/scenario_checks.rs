@@ -19,7 +19,7 @@ impl Scenario {
                 && s.side.len() < self.cluster.nodes as usize
         });
         let bulk = w.mix.mset + w.mix.mdel + w.mix.mget > 0;
-        let checks: [(bool, &str); 23] = [
+        let checks: [(bool, &str); 24] = [
             (outage_ok, "faults.outage.node must be a member"),
             (split_ok, "faults.split.side must be some members, not all"),
             (w.clients >= 1, "workload.clients must be at least 1"),
@@ -102,6 +102,10 @@ impl Scenario {
             (
                 (0.0..=1.0).contains(&self.faults.corrupt_synced),
                 "faults.corrupt_synced must be in [0, 1]",
+            ),
+            (
+                (0.0..=1.0).contains(&self.faults.disk_rollback),
+                "faults.disk_rollback must be in [0, 1]",
             ),
             (
                 (0.0..=1.0).contains(&self.faults.crash_mid_commit),

@@ -56,6 +56,12 @@ pub struct Config {
     /// Whether each replica keeps a search index of its keys. Off, search requests are
     /// refused (`SearchOff`) and writes skip the indexing work.
     pub search_index: bool,
+    /// Whether a node restarted on a log that is not empty rebuilds before its reads count
+    /// toward R (`rebuild`). On by default: a node cannot tell its own log from an older
+    /// copy of it (a data directory restored from a backup), which may miss writes it
+    /// acknowledged. Off, a restarted node counts toward R at once: safe only where data
+    /// directories are never restored from copies.
+    pub rebuild_on_restart: bool,
 }
 
 impl Config {
@@ -81,6 +87,7 @@ impl Config {
             compact_min_bytes: 64 << 20,
             stemming: Stemming::On,
             search_index: true,
+            rebuild_on_restart: true,
         }
     }
 

@@ -203,6 +203,8 @@ impl Node {
             Some(RebuildReason::Unfinished)
         } else if recovered.log_id.is_none() {
             Some(RebuildReason::EmptyLog)
+        } else if config.rebuild_on_restart {
+            Some(RebuildReason::Restarted)
         } else {
             None
         };

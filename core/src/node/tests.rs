@@ -29,7 +29,12 @@ fn booted_node() -> Node {
         incarnation: Some(1),
         ..Recovered::empty()
     };
-    let mut node = Node::new(config(), NodeId(1), 7, whole).unwrap();
+    // A log it trusts: not rebuilding, so that its own read replies count.
+    let config = Config {
+        rebuild_on_restart: false,
+        ..config()
+    };
+    let mut node = Node::new(config, NodeId(1), 7, whole).unwrap();
     let Some(Output::Persist { end, .. }) = node.poll_output() else {
         panic!("expected the boot record");
     };

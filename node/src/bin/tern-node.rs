@@ -59,6 +59,11 @@ struct RunArgs {
     /// writes skip the indexing work). Every node of a cluster must use the same.
     #[arg(long, value_name = "on|off")]
     search_index: Option<String>,
+    /// Rebuild from the other replicas at every restart before this node's reads count
+    /// toward R: on (default) or off. A node cannot tell its data directory from an older
+    /// copy of it (a restored backup); off is safe only where none is ever restored.
+    #[arg(long, value_name = "on|off")]
+    rebuild_on_restart: Option<String>,
     /// Also serve Redis clients (RESP2 and RESP3, docs/REDIS.md) on this address, e.g.
     /// 127.0.0.1:6380.
     #[arg(long, value_name = "ADDR")]
@@ -183,6 +188,7 @@ async fn run_cluster(
             request_timeout_ms: None,
             stemming: None,
             search_index: None,
+            rebuild_on_restart: None,
         };
         let started = match tern_node::start(options).await {
             Ok(node) if redis_base_port == 0 => Ok(node),
@@ -297,6 +303,7 @@ fn main() -> ExitCode {
                 request_timeout_ms: a.request_timeout_ms,
                 stemming: a.stemming,
                 search_index: a.search_index,
+                rebuild_on_restart: a.rebuild_on_restart,
             };
             let (options, file_log) = match flags.resolve() {
                 Ok(resolved) => resolved,

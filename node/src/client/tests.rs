@@ -21,6 +21,7 @@ async fn node(name: &str) -> (crate::RunningNode, Client, std::path::PathBuf) {
         request_timeout_ms: None,
         stemming: None,
         search_index: None,
+        rebuild_on_restart: None,
     };
     let node = start_on(listener, options.clone()).await.unwrap();
     let client = Client::connect(&[options.listen.to_string()])

@@ -74,6 +74,7 @@ pub async fn single_node(
         request_timeout_ms: None,
         stemming: None,
         search_index: None,
+        rebuild_on_restart: None,
     };
     let node = tern_node::start_on(listener, options.clone())
         .await
@@ -117,6 +118,7 @@ impl Cluster {
                 request_timeout_ms: None,
                 stemming: None,
                 search_index: None,
+                rebuild_on_restart: None,
             };
             nodes.push(Some(
                 tern_node::start_on(listener, opts.clone()).await.unwrap(),

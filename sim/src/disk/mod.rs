@@ -44,6 +44,12 @@ struct File {
     name_durable: bool,
 }
 
+/// A copy of a disk's durable files, taken at some moment (`Disk::backup`).
+#[derive(Clone, Debug)]
+pub struct Backup {
+    files: Vec<(String, Arc<Vec<u8>>)>,
+}
+
 /// What a crash did to the pending sectors and names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CrashDamage {
@@ -208,6 +214,45 @@ impl Disk {
         let synced = std::mem::take(&mut self.synced);
         *self = Disk::new(self.sector_bytes);
         self.synced = synced;
+    }
+
+    /// A copy of the disk as a snapshot taken now would hold it (a backup): the durably
+    /// named files, each up to its durable length. Shares the bytes (copy on write).
+    pub fn backup(&self) -> Backup {
+        let files = self
+            .files
+            .iter()
+            .filter(|(_, f)| f.name_durable)
+            .map(|(name, f)| {
+                let mut data = f.data.clone();
+                if data.len() > f.durable_len {
+                    Arc::make_mut(&mut data).truncate(f.durable_len);
+                }
+                (name.clone(), data)
+            })
+            .collect();
+        Backup { files }
+    }
+
+    /// The disk is restored from `backup` (while its node is down): it holds what it held
+    /// then, all of it durable. What it synced since is kept only in the record of what it
+    /// had synced (`synced`), as for a replaced disk.
+    pub fn restore(&mut self, backup: &Backup) {
+        let synced = std::mem::take(&mut self.synced);
+        *self = Disk::new(self.sector_bytes);
+        self.synced = synced;
+        for (name, data) in &backup.files {
+            let len = data.len();
+            let file = File {
+                data: data.clone(),
+                durable_len: len,
+                failed_from: None,
+                // Its records were folded into `synced` when they were first synced.
+                decoded_upto: len,
+                name_durable: true,
+            };
+            self.files.insert(name.clone(), file);
+        }
     }
 
     /// Bit rot, or a misdirected write, while the node is down: one byte of a synced record

@@ -312,7 +312,15 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             f.corruptions_detected,
         ),
         (
-            "rebuilds started (empty or damaged logs)",
+            "disks rolled back to an older copy (a node down)",
+            f.rollbacks,
+        ),
+        (
+            "restarts on a rolled-back disk that rebuilt",
+            f.rollbacks_rebuilt,
+        ),
+        (
+            "rebuilds started (every restart, unless turned off)",
             f.rebuilds_started,
         ),
         ("rebuilds done", f.rebuilds_done),

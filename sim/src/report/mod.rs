@@ -159,11 +159,12 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         f.hints_stored, f.hints_delivered, f.hints_dropped, f.entropy_rounds, f.entropy_keys_pushed,
         f.entropy_keys_pulled, f.tombstones_collected, outcome.keys_collected, outcome.resurrection_checks
     );
-    if f.disks_replaced + f.corruptions > 0 {
+    if f.disks_replaced + f.corruptions + f.rollbacks > 0 {
         let _ = writeln!(
             s,
-            "damage: {} disks replaced empty, {} synced bytes damaged ({} detected, logs set aside); rebuilds {} started, {} done",
-            f.disks_replaced, f.corruptions, f.corruptions_detected, f.rebuilds_started, f.rebuilds_done
+            "damage: {} disks replaced empty, {} synced bytes damaged ({} detected, logs set aside), {} disks rolled back to an older copy ({} restarted rebuilding); rebuilds {} started, {} done",
+            f.disks_replaced, f.corruptions, f.corruptions_detected, f.rollbacks, f.rollbacks_rebuilt,
+            f.rebuilds_started, f.rebuilds_done
         );
     }
     let _ = writeln!(

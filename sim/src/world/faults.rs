@@ -77,6 +77,10 @@ pub struct FaultCounts {
     pub disks_replaced: u64,
     pub corruptions: u64,
     pub corruptions_detected: u64,
+    /// Disks restored from an older copy (`disk_rollback`); restarts on them that rebuilt
+    /// (the oracle of `start_node` demands every one).
+    pub rollbacks: u64,
+    pub rollbacks_rebuilt: u64,
     pub rebuilds_started: u64,
     pub rebuilds_done: u64,
 }
@@ -110,7 +114,13 @@ impl FaultCounts {
 pub(super) enum Damage {
     Replaced,
     Corrupted,
+    RolledBack,
 }
+
+/// The chance that a downtime with no damage refreshes the node's backup (when the scenario
+/// rolls disks back): backups are taken at random earlier downtimes, so that a rollback
+/// loses what the node synced over a random number of its incarnations.
+const BACKUP_REFRESH: f64 = 0.5;
 
 /// How a node goes down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,13 +279,17 @@ impl World {
 
     /// While node `i` is down: with probability `disk_replace` its disk is replaced by an
     /// empty one, else with probability `corrupt_synced` one vouched-for synced byte of its
-    /// log changes. Only while every other node is whole (no damage it has not rebuilt from,
-    /// not rebuilding), so that every acknowledged write keeps a copy on a node that lost
-    /// nothing. Draws nothing where the scenario enables neither (other runs stay the same).
+    /// log changes, else with probability `disk_rollback` its disk is restored from its
+    /// backup (if it has one; else, or if not, the backup is refreshed now with probability
+    /// `BACKUP_REFRESH`). Only while every other node is whole (no damage it has not rebuilt
+    /// from, not rebuilding), so that every acknowledged write keeps a copy on a node that
+    /// lost nothing. Draws nothing where the scenario enables none (other runs stay the
+    /// same).
     fn damage_disk(&mut self, i: usize) {
         let faults = &self.scenario.faults;
         let (replace, corrupt) = (faults.disk_replace, faults.corrupt_synced);
-        if replace == 0.0 && corrupt == 0.0 {
+        let rollback = faults.disk_rollback;
+        if replace == 0.0 && corrupt == 0.0 && rollback == 0.0 {
             return;
         }
         self.note_rebuilt();
@@ -297,6 +311,30 @@ impl World {
                 p.damage = Some(Damage::Corrupted);
                 p.damaged_byte = Some(at);
                 self.faults.corruptions += 1;
+            }
+        } else if rollback > 0.0 {
+            // A copy older than the tombstone grace may hold values whose tombstones every
+            // other replica has since collected: it would bring them back (docs/CONTRACT.md,
+            // "Deletes"), so the simulator restores only younger ones, unless told otherwise.
+            let any_age = self.scenario.faults.disk_rollback_any_age;
+            let grace = (!any_age)
+                .then_some(self.config.tombstone_grace)
+                .flatten()
+                .map(|g| g.micros());
+            let young =
+                |taken: tern_core::Time| grace.is_none_or(|g| self.now.since(taken).micros() < g);
+            match &p.backup {
+                Some((taken, backup)) if young(*taken) && self.fault_rng.chance(rollback) => {
+                    p.disk.restore(backup);
+                    p.damage = Some(Damage::RolledBack);
+                    p.rolled_back = true;
+                    self.faults.rollbacks += 1;
+                }
+                _ => {
+                    if self.fault_rng.chance(BACKUP_REFRESH) {
+                        p.backup = Some((self.now, p.disk.backup()));
+                    }
+                }
             }
         }
     }

@@ -36,6 +36,11 @@ pub(super) struct Proc {
     /// The synced byte damaged (segment base, offset): recovery must find it at the next
     /// start (the oracle of `start_node`).
     pub(super) damaged_byte: Option<(u64, usize)>,
+    /// A copy of the disk taken at an earlier downtime, and when (`disk_rollback`).
+    pub(super) backup: Option<(Time, crate::disk::Backup)>,
+    /// The disk was restored from `backup`: the next start must rebuild (the oracle of
+    /// `start_node`).
+    pub(super) rolled_back: bool,
 }
 
 impl Proc {
@@ -53,6 +58,8 @@ impl Proc {
             timer_at: None,
             damage: None,
             damaged_byte: None,
+            backup: None,
+            rolled_back: false,
         }
     }
 }
@@ -116,6 +123,19 @@ impl World {
                     detail: format!(
                         "{}: the synced byte damaged at offset {at} of the segment at {base} \
                          went undetected by recovery",
+                        p.id
+                    ),
+                }),
+            }
+        }
+        if std::mem::take(&mut p.rolled_back) {
+            match opened.started.node.rebuilding() {
+                Some(_) => self.faults.rollbacks_rebuilt += 1,
+                None => self.violations.push(Violation {
+                    checker: "rollback",
+                    detail: format!(
+                        "{} restarted on a disk restored from an older copy and counts \
+                         toward R at once: it may miss writes it acknowledged",
                         p.id
                     ),
                 }),
