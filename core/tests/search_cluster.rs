@@ -9,6 +9,14 @@ use tern_core::{
     ClientResult, NodeId, Op, Paging, Quorum, RequestError, Response, SearchError, VectorClock,
 };
 
+/// A new cluster of `nodes`, past its first exchange: its nodes start on empty logs, so they
+/// rebuild (from each other) and answer no search until then.
+fn cluster(nodes: u32) -> Harness {
+    let mut h = Harness::new(nodes);
+    h.advance(tern_core::Span::from_secs(2));
+    h
+}
+
 fn search(h: &mut Harness, at: u32, query: &str) -> ClientResult {
     let op = Op::Search {
         query: query.into(),
@@ -53,7 +61,7 @@ fn founding(h: &mut Harness) {
 
 #[test]
 fn the_founding_example_on_three_nodes() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     founding(&mut h);
     for at in 1..=3 {
         // The figures of docs/SEARCH.md, worked example 1.
@@ -80,7 +88,7 @@ fn the_founding_example_on_three_nodes() {
 
 #[test]
 fn pages_and_totals() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     founding(&mut h);
     let op = Op::Search {
         query: "language".into(),
@@ -104,7 +112,7 @@ fn pages_and_totals() {
 
 #[test]
 fn malformed_queries_and_out_of_range_requests_are_typed_errors() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     let error = search(&mut h, 1, "python (java");
     let Err(RequestError::InvalidSearch(SearchError::Query(why))) = error else {
         panic!("{error:?}");
@@ -126,7 +134,7 @@ fn malformed_queries_and_out_of_range_requests_are_typed_errors() {
 
 #[test]
 fn deletes_and_overwrites_leave_the_index() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     founding(&mut h);
     let context = h.get(1, "doc2").clock();
     let op = Op::Delete {
@@ -143,7 +151,7 @@ fn deletes_and_overwrites_leave_the_index() {
 
 #[test]
 fn concurrent_versions_are_one_document() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     h.set(1, "k", "apples", VectorClock::new()).unwrap();
     h.set(2, "k", "pears", VectorClock::new()).unwrap();
     // Siblings: the document holds both texts, so both words are in one document.
@@ -157,7 +165,7 @@ fn concurrent_versions_are_one_document() {
 #[test]
 fn a_search_reflects_an_acknowledged_write_that_one_replica_missed() {
     for at in 1..=3 {
-        let mut h = Harness::new(3);
+        let mut h = cluster(3);
         founding(&mut h);
         for peer in [1, 2] {
             h.cut.insert((NodeId(3), NodeId(peer)));
@@ -185,7 +193,7 @@ fn a_search_reflects_an_acknowledged_write_that_one_replica_missed() {
 
 #[test]
 fn a_restarted_cluster_rebuilds_its_indexes_from_the_log() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     founding(&mut h);
     for id in 1..=3 {
         h.crash(NodeId(id));
@@ -199,7 +207,7 @@ fn a_restarted_cluster_rebuilds_its_indexes_from_the_log() {
 
 #[test]
 fn a_five_node_cluster_counts_each_key_once() {
-    let mut h = Harness::new(5);
+    let mut h = cluster(5);
     founding(&mut h);
     for at in [1, 4, 5] {
         let found = hits(search(&mut h, at, "programming language"));
@@ -215,7 +223,7 @@ fn a_five_node_cluster_counts_each_key_once() {
 
 #[test]
 fn a_search_needs_r_live_replicas_of_every_partition() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     founding(&mut h);
     h.crash(NodeId(2));
     h.crash(NodeId(3));
@@ -246,7 +254,7 @@ fn a_search_needs_r_live_replicas_of_every_partition() {
 /// the merge.
 #[test]
 fn siblings_split_across_replicas_match_together() {
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     for peer in [1, 2] {
         h.cut.insert((NodeId(3), NodeId(peer)));
         h.cut.insert((NodeId(peer), NodeId(3)));
@@ -302,7 +310,7 @@ fn a_five_node_cluster_scores_like_a_scan_of_every_document() {
         "coding",
         "systems",
     ];
-    let mut h = Harness::new(5);
+    let mut h = cluster(5);
     let tokenizer = Tokenizer::new(Stemming::On);
     let mut reference = Reference::new(tokenizer);
     let mut state = 7u64;
@@ -350,7 +358,7 @@ fn replicas_that_agree_answer_from_their_own_indexes() {
         let stats = h.nodes[&NodeId(at)].as_ref().unwrap().stats().clone();
         (stats.searches_local, stats.searches_gathered)
     };
-    let mut h = Harness::new(3);
+    let mut h = cluster(3);
     founding(&mut h);
     let found = hits(search(&mut h, 1, "Python programming"));
     assert_eq!(found, [("doc1".to_string(), 0.909285)]);
@@ -369,4 +377,57 @@ fn replicas_that_agree_answer_from_their_own_indexes() {
     h.cut.clear();
     assert_eq!(keys(search(&mut h, 3, "python")), Vec::<String>::new());
     assert_eq!(counts(&h, 3), (0, 1));
+}
+
+/// `doc` was acknowledged by node `holder` and one other node, `lost`, while node `coord`
+/// was cut off (no hints, no anti-entropy: `coord` never gets it). `lost`'s disk is then
+/// replaced; it restarts rebuilding, cut off from `holder` so that it cannot finish. A
+/// search at `coord` must still find `doc`: a plan that asks `lost` hears
+/// `SearchRebuilding` and asks `holder` instead. Returns the keys found and how many
+/// searches were planned again.
+fn search_beside_a_rebuilding_replica(holder: u32, lost: u32, coord: u32) -> (Vec<String>, u64) {
+    let mut h = Harness::with_config(3, |c| {
+        c.anti_entropy = false;
+        c.hinted_handoff = false;
+    });
+    let cut = |h: &mut Harness, a: u32, b: u32| {
+        h.cut.insert((NodeId(a), NodeId(b)));
+        h.cut.insert((NodeId(b), NodeId(a)));
+    };
+    h.advance(tern_core::Span::from_secs(2));
+    cut(&mut h, coord, holder);
+    cut(&mut h, coord, lost);
+    h.set(holder, "doc", "apples and pears", VectorClock::new())
+        .unwrap();
+    h.cut.clear();
+    h.crash(NodeId(lost));
+    h.disks.get_mut(&NodeId(lost)).unwrap().clear();
+    cut(&mut h, lost, holder);
+    h.start(NodeId(lost));
+    h.advance(tern_core::Span::from_secs(1));
+    let node = |h: &Harness, id: u32| h.nodes[&NodeId(id)].as_ref().unwrap().stats().clone();
+    assert!(h.nodes[&NodeId(lost)]
+        .as_ref()
+        .unwrap()
+        .rebuilding()
+        .is_some());
+    let found = keys(search(&mut h, coord, "apples"));
+    (found, node(&h, coord).searches_replanned)
+}
+
+#[test]
+fn a_search_asks_other_replicas_than_a_rebuilding_one() {
+    // Whichever other replica the plan picks first, the rebuilding one is not taken as the
+    // truth about absence; at least one of these plans picks it first.
+    let mut replanned = 0;
+    for (holder, lost, coord) in [(1, 3, 2), (3, 1, 2), (2, 3, 1), (3, 2, 1)] {
+        let (found, n) = search_beside_a_rebuilding_replica(holder, lost, coord);
+        assert_eq!(
+            found,
+            ["doc"],
+            "holder {holder}, lost {lost}, coordinator {coord}"
+        );
+        replanned += n;
+    }
+    assert!(replanned > 0, "no plan asked the rebuilding replica");
 }

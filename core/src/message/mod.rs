@@ -533,6 +533,10 @@ pub enum Message {
         req: RequestId,
         items: Vec<KeyObject>,
     },
+    /// The answer to `LocalSearch`, `Gather` or `Fetch` from a replica that is rebuilding
+    /// (`rebuild`): its copy may miss acknowledged writes, so it answers no search; the
+    /// coordinator asks other replicas instead.
+    SearchRebuilding { req: RequestId },
 }
 
 /// One replica's whole answer to a search over every partition.

@@ -94,6 +94,8 @@ pub struct NodeStats {
     /// that gathered candidates (more nodes than N, or replicas that differed).
     pub searches_local: u64,
     pub searches_gathered: u64,
+    /// Searches planned again because a replica they asked was rebuilding.
+    pub searches_replanned: u64,
     /// Hints kept for peers that missed a write (`handoff`), keys handed over (sent), hints
     /// done (the peer had the key durable), and writes not hinted because the peer's hints
     /// were full (`HINTS_PER_PEER_MAX`).

@@ -99,6 +99,19 @@ impl Node {
             Some(_) => Standing::Rebuilding,
             None => Standing::Whole,
         };
+        // A rebuilding replica's copy may miss acknowledged writes: it answers no search,
+        // since a search takes what it is not given as absent.
+        if let (
+            Standing::Rebuilding,
+            Message::LocalSearch { req, .. }
+            | Message::Gather { req, .. }
+            | Message::Fetch { req, .. },
+        ) = (standing, &message)
+        {
+            let req = *req;
+            self.outbox.send(from, Message::SearchRebuilding { req });
+            return;
+        }
         let mut replica = Replica {
             store: &mut self.store,
             journal: &mut self.journal,
@@ -185,6 +198,11 @@ impl Node {
             | Message::BulkFetch { .. }
             | Message::BulkFetched { .. }
             | Message::Commit { .. } => unreachable!("handled by the bulk part"),
+            Message::SearchRebuilding { req } => {
+                let mut ctx = ctx!(self);
+                self.coordinator
+                    .handle_search_rebuilding(&mut ctx, from, req)
+            }
             Message::LocalSearched {
                 req,
                 digests,

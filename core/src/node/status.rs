@@ -126,6 +126,7 @@ impl NodeStats {
             ("entropy_partitions_skipped", s.entropy_partitions_skipped),
             ("searches_local", s.searches_local),
             ("searches_gathered", s.searches_gathered),
+            ("searches_replanned", s.searches_replanned),
             ("hints_stored", s.hints_stored),
             ("hints_sent", s.hints_sent),
             ("hints_delivered", s.hints_delivered),

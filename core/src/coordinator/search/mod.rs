@@ -94,6 +94,11 @@ pub(crate) struct SearchState {
     /// Round 0: the node asked to answer (the coordinator itself when it is asked); the
     /// others send their digests only.
     answerer: NodeId,
+    /// The replication factor and read quorum it runs at.
+    n: usize,
+    r: usize,
+    /// Nodes that answered it `SearchRebuilding`: a new plan asks others.
+    excluded: BTreeSet<NodeId>,
 }
 
 impl SearchState {
@@ -179,6 +184,20 @@ impl Coordinator {
         (n, r): (usize, usize),
         timeout: Span,
     ) {
+        self.plan_search(ctx, origin, op, (n, r), timeout, BTreeSet::new());
+    }
+
+    /// Plans a search over R live replicas of every partition, none of them `excluded`, and
+    /// asks each of them once (or answers `Unavailable`).
+    fn plan_search(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        origin: Origin,
+        op: &crate::message::Op,
+        (n, r): (usize, usize),
+        timeout: Span,
+        excluded: BTreeSet<NodeId>,
+    ) {
         if !ctx.config.search_index {
             ctx.outbox.reply(origin, Err(RequestError::SearchOff));
             return;
@@ -201,7 +220,7 @@ impl Coordinator {
             let replicas = ctx.ring.partition_replicas(partition, n);
             let mut live: Vec<(usize, NodeId)> = (0..)
                 .zip(replicas)
-                .filter(|(_, node)| ctx.is_alive(*node))
+                .filter(|(_, node)| ctx.is_alive(*node) && !excluded.contains(node))
                 .collect();
             if live.len() < r {
                 ctx.stats.unavailable += 1;
@@ -245,6 +264,9 @@ impl Coordinator {
             scratch: None,
             local: BTreeMap::new(),
             answerer,
+            n,
+            r,
+            excluded,
         };
         for (node, message) in state.resend(req) {
             ctx.outbox.send(node, message);
@@ -261,6 +283,38 @@ impl Coordinator {
         let max = SEARCH_CANDIDATES_MAX as u64;
         let refused = Err(RequestError::TooManyCandidates { max });
         self.finish(ctx.outbox, req, refused);
+    }
+
+    /// `from`, asked by search `req`, is rebuilding: the search starts over (a new request
+    /// id, so that no answer to the old plan is taken) without it, in the time it has left;
+    /// `Unavailable` if too few other replicas of a partition are live.
+    pub fn handle_search_rebuilding(&mut self, ctx: &mut Ctx<'_>, from: NodeId, req: RequestId) {
+        let asked = match self.requests.get(&req).map(|p| &p.phase) {
+            Some(Phase::Search(state)) => state.asked.contains_key(&from),
+            _ => false,
+        };
+        if !asked {
+            return; // Late, duplicated, or not asked.
+        }
+        let Some(pending) = self.requests.remove(&req) else {
+            return;
+        };
+        self.timers.remove(&(pending.wake(), req));
+        let Phase::Search(state) = pending.phase else {
+            return;
+        };
+        ctx.stats.searches_replanned += 1;
+        let mut excluded = state.excluded;
+        excluded.insert(from);
+        let left = pending.deadline.since(ctx.now);
+        self.plan_search(
+            ctx,
+            pending.origin,
+            &state.op,
+            (state.n, state.r),
+            left,
+            excluded,
+        );
     }
 
     /// A replica's answer to `LocalSearch`: once all R are in, their common answer if their
