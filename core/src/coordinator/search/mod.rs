@@ -174,6 +174,39 @@ fn parse(op: &crate::message::Op, tokenizer: &Tokenizer) -> Result<Kind, SearchE
     }
 }
 
+/// Partitions by node.
+type Partitions = BTreeMap<NodeId, Vec<u32>>;
+
+/// The nodes a search asks, each with the partitions it reads there (R live replicas of
+/// every partition, none `excluded`), and the partitions whose statistics each sends; or
+/// `Unavailable` if a partition has fewer than R.
+fn plan(
+    ctx: &Ctx<'_>,
+    (n, r): (usize, usize),
+    excluded: &BTreeSet<NodeId>,
+) -> Result<(Partitions, Partitions), RequestError> {
+    let mut asked = Partitions::new();
+    let mut stats_for = Partitions::new();
+    for partition in 0..PARTITIONS {
+        let replicas = ctx.ring.partition_replicas(partition, n);
+        let mut live: Vec<(usize, NodeId)> = (0..)
+            .zip(replicas)
+            .filter(|(_, node)| ctx.is_alive(*node) && !excluded.contains(node))
+            .collect();
+        if live.len() < r {
+            let (needed, alive) = (r as u8, live.len() as u8);
+            return Err(RequestError::Unavailable { needed, alive });
+        }
+        // Itself first, then nodes already asked, so that few nodes are asked.
+        live.sort_by_key(|&(i, node)| (node != ctx.id, !asked.contains_key(&node), i));
+        for &(_, node) in &live[..r] {
+            asked.entry(node).or_default().push(partition);
+        }
+        stats_for.entry(live[0].1).or_default().push(partition);
+    }
+    Ok((asked, stats_for))
+}
+
 impl Coordinator {
     /// Starts a search: picks R live replicas of every partition and asks each of them once.
     pub(super) fn start_search(
@@ -214,28 +247,14 @@ impl Coordinator {
             Kind::Search { query, .. } => query.scored_terms().to_vec(),
             Kind::Similar { counts, .. } => counts.keys().cloned().collect(),
         };
-        let mut asked: BTreeMap<NodeId, Vec<u32>> = BTreeMap::new();
-        let mut stats_for: BTreeMap<NodeId, Vec<u32>> = BTreeMap::new();
-        for partition in 0..PARTITIONS {
-            let replicas = ctx.ring.partition_replicas(partition, n);
-            let mut live: Vec<(usize, NodeId)> = (0..)
-                .zip(replicas)
-                .filter(|(_, node)| ctx.is_alive(*node) && !excluded.contains(node))
-                .collect();
-            if live.len() < r {
+        let (asked, stats_for) = match plan(ctx, (n, r), &excluded) {
+            Ok(plan) => plan,
+            Err(error) => {
                 ctx.stats.unavailable += 1;
-                let (needed, alive) = (r as u8, live.len() as u8);
-                let error = RequestError::Unavailable { needed, alive };
                 ctx.outbox.reply(origin, Err(error));
                 return;
             }
-            // Itself first, then nodes already asked, so that few nodes are asked.
-            live.sort_by_key(|&(i, node)| (node != ctx.id, !asked.contains_key(&node), i));
-            for &(_, node) in &live[..r] {
-                asked.entry(node).or_default().push(partition);
-            }
-            stats_for.entry(live[0].1).or_default().push(partition);
-        }
+        };
         let req = self.new_request_id(ctx.actor);
         let whole = |partitions: &Vec<u32>| partitions.len() == PARTITIONS as usize;
         let round = if asked.values().all(whole) {
@@ -286,16 +305,21 @@ impl Coordinator {
     }
 
     /// `from`, asked by search `req`, is rebuilding: the search starts over (a new request
-    /// id, so that no answer to the old plan is taken) without it, in the time it has left;
-    /// `Unavailable` if too few other replicas of a partition are live.
+    /// id, so that no answer to the old plan is taken) without it, in the time it has left.
+    /// If too few other replicas of a partition are live, it waits instead, as a read does:
+    /// `from` is asked again at each resend (its rebuild may have ended), until the deadline.
     pub fn handle_search_rebuilding(&mut self, ctx: &mut Ctx<'_>, from: NodeId, req: RequestId) {
-        let asked = match self.requests.get(&req).map(|p| &p.phase) {
-            Some(Phase::Search(state)) => state.asked.contains_key(&from),
-            _ => false,
+        let excluded = match self.requests.get(&req).map(|p| &p.phase) {
+            Some(Phase::Search(state)) if state.waiting.contains(&from) => {
+                let mut excluded = state.excluded.clone();
+                excluded.insert(from);
+                if plan(ctx, (state.n, state.r), &excluded).is_err() {
+                    return; // No other plan: wait for `from`.
+                }
+                excluded
+            }
+            _ => return, // Late, duplicated, or not asked.
         };
-        if !asked {
-            return; // Late, duplicated, or not asked.
-        }
         let Some(pending) = self.requests.remove(&req) else {
             return;
         };
@@ -304,8 +328,6 @@ impl Coordinator {
             return;
         };
         ctx.stats.searches_replanned += 1;
-        let mut excluded = state.excluded;
-        excluded.insert(from);
         let left = pending.deadline.since(ctx.now);
         self.plan_search(
             ctx,
