@@ -260,6 +260,10 @@ pub struct BenchOptions {
     /// Write the markdown report here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Started nodes keep a search index: on (default) or off (`tern-node --search-index`;
+    /// the benchmark's values are random, not text).
+    #[arg(long, value_name = "on|off")]
+    pub search_index: Option<String>,
 }
 
 /// What one phase's requests do.
@@ -534,13 +538,13 @@ pub async fn run(options: BenchOptions) -> Result<(), String> {
             let exe = std::env::current_exe()
                 .map_err(|e| format!("cannot find tern-node itself: {e}"))?;
             let _ = fs::remove_dir_all(&scratch);
-            let c = ProcessCluster::spawn(
-                &exe,
-                options.start,
-                &scratch,
-                &["--log".to_string(), "warn".to_string()],
-            )
-            .map_err(|e| e.to_string())?;
+            let mut flags = vec!["--log".to_string(), "warn".to_string()];
+            if let Some(on_off) = &options.search_index {
+                crate::cli::parse_on_off("--search-index", on_off)?;
+                flags.extend(["--search-index".to_string(), on_off.clone()]);
+            }
+            let c = ProcessCluster::spawn(&exe, options.start, &scratch, &flags)
+                .map_err(|e| e.to_string())?;
             for i in 0..c.len() {
                 c.wait_ready(i, Duration::from_secs(30)).await?;
             }
