@@ -17,6 +17,11 @@
 //! in a later round. Hints never count toward any quorum: the write they came from was
 //! answered before they existed.
 //!
+//! A hint is also done when anti-entropy finds the peer's digest of the key's partition equal
+//! to this node's (`settled`): the peer then holds every version this node holds of every
+//! key there, so handing the key over would send it nothing new. After an outage, anti-entropy
+//! (or the peer's rebuild) usually repairs the peer long before the throttled handoff would.
+//!
 //! A peer holds at most `HINTS_PER_PEER_MAX` hinted keys; a write that would add one more is
 //! not hinted, and is counted in `NodeStats::hints_dropped` (anti-entropy repairs it).
 
@@ -27,6 +32,7 @@ use crate::log::Record;
 use crate::message::Message;
 use crate::node::NodeStats;
 use crate::outbox::Outbox;
+use crate::ring::partition_of;
 use crate::store::Store;
 use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
@@ -187,6 +193,36 @@ impl Handoff {
             stats.hints_delivered += 1;
         }
         true
+    }
+
+    /// `peer`'s digests of `partitions` were equal to this node's when its anti-entropy
+    /// message arrived: it holds what this node holds of every key there, so its hints for
+    /// those keys are done (those in flight are left to their acknowledgement).
+    pub fn settled(
+        &mut self,
+        peer: NodeId,
+        partitions: &BTreeSet<u32>,
+        journal: &mut Journal,
+        stats: &mut NodeStats,
+    ) {
+        if partitions.is_empty() {
+            return;
+        }
+        let Some(keys) = self.hints.get_mut(&peer) else {
+            return;
+        };
+        let sending = &self.sending;
+        let done: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|k| partitions.contains(&partition_of(k)))
+            .filter(|k| !sending.contains(&(peer, (*k).clone())))
+            .cloned()
+            .collect();
+        for key in done {
+            keys.remove(&key);
+            journal.append_hint(&Record::HintDone { peer, key });
+            stats.hints_settled += 1;
+        }
     }
 
     /// Forgets what is in flight: the node is stopping (the hints stay in the log).

@@ -103,6 +103,9 @@ pub struct NodeStats {
     pub hints_sent: u64,
     pub hints_delivered: u64,
     pub hints_dropped: u64,
+    /// Hints found done by anti-entropy: the peer's digest of the key's partition equalled
+    /// this node's, so it held this node's copy already (`Handoff::settled`).
+    pub hints_settled: u64,
     /// Tombstoned keys this node forgot (`collect`).
     pub tombstones_collected: u64,
     /// Rebuilds this incarnation started (0 or 1), finished, and logs set aside as damaged

@@ -35,7 +35,8 @@ impl Node {
                 return;
             }
             Message::Entropy { digests } => {
-                self.entropy().digests(from, digests);
+                let equal = self.entropy().digests(from, digests);
+                self.settle_hints(from, &equal);
                 return;
             }
             Message::EntropyRebuild {
@@ -43,6 +44,7 @@ impl Node {
                 digests,
             } => {
                 let digests = self.entropy().digests(from, digests);
+                self.settle_hints(from, &digests);
                 if !digests.is_empty() {
                     let answer = Message::EntropyEqual {
                         incarnation,
@@ -252,5 +254,13 @@ impl Node {
                     .handle_search_reply(&mut ctx, from, req, reply)
             }
         }
+    }
+
+    /// `from`'s digests of these partitions were equal to this node's: its hints there are
+    /// done (`Handoff::settled`).
+    fn settle_hints(&mut self, from: NodeId, equal: &[(u32, u64)]) {
+        let partitions = equal.iter().map(|(p, _)| *p).collect();
+        let (journal, stats) = (&mut self.journal, &mut self.stats);
+        self.handoff.settled(from, &partitions, journal, stats);
     }
 }

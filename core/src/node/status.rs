@@ -131,6 +131,7 @@ impl NodeStats {
             ("hints_sent", s.hints_sent),
             ("hints_delivered", s.hints_delivered),
             ("hints_dropped", s.hints_dropped),
+            ("hints_settled", s.hints_settled),
             ("tombstones_collected", s.tombstones_collected),
             ("rebuilds_started", s.rebuilds_started),
             ("rebuilds_done", s.rebuilds_done),

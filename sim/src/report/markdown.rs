@@ -294,6 +294,10 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             f.hints_delivered,
         ),
         (
+            "hints settled by anti-entropy (the peer's partition was equal)",
+            f.hints_settled,
+        ),
+        (
             "hints dropped (the peer's hints were full)",
             f.hints_dropped,
         ),

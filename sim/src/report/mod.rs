@@ -155,8 +155,8 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     let f = &outcome.faults;
     let _ = writeln!(
         s,
-        "self-healing: hints {} stored, {} delivered, {} dropped; anti-entropy {} rounds, {} keys pushed, {} pulled; tombstones {} collected ({} keys), {} reads and copies checked for resurrections",
-        f.hints_stored, f.hints_delivered, f.hints_dropped, f.entropy_rounds, f.entropy_keys_pushed,
+        "self-healing: hints {} stored, {} delivered, {} settled by anti-entropy, {} dropped; anti-entropy {} rounds, {} keys pushed, {} pulled; tombstones {} collected ({} keys), {} reads and copies checked for resurrections",
+        f.hints_stored, f.hints_delivered, f.hints_settled, f.hints_dropped, f.entropy_rounds, f.entropy_keys_pushed,
         f.entropy_keys_pulled, f.tombstones_collected, outcome.keys_collected, outcome.resurrection_checks
     );
     if f.disks_replaced + f.corruptions + f.rollbacks > 0 {

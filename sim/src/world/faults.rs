@@ -62,6 +62,7 @@ pub struct FaultCounts {
     pub hints_stored: u64,
     pub hints_delivered: u64,
     pub hints_dropped: u64,
+    pub hints_settled: u64,
     pub entropy_rounds: u64,
     pub entropy_keys_pushed: u64,
     pub entropy_keys_pulled: u64,
@@ -97,6 +98,7 @@ impl FaultCounts {
         self.hints_stored += stats.hints_stored;
         self.hints_delivered += stats.hints_delivered;
         self.hints_dropped += stats.hints_dropped;
+        self.hints_settled += stats.hints_settled;
         self.entropy_rounds += stats.entropy_rounds;
         self.entropy_keys_pushed += stats.entropy_keys_pushed;
         self.entropy_keys_pulled += stats.entropy_keys_pulled;
