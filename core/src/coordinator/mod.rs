@@ -198,7 +198,8 @@ impl Coordinator {
         let timeout = self.timeout(ctx, &request);
         if request.op.is_search() {
             // Any node coordinates a search: it spans every partition, not one key's.
-            self.start_search(ctx, origin, &request.op, (quorum.n, quorum.r), timeout);
+            let (nr, none) = ((quorum.n, quorum.r), BTreeSet::new());
+            self.start_search(ctx, origin, &request.op, nr, timeout, none);
             return;
         }
         let replicas = ctx.ring.preference(request.op.key(), quorum.n);

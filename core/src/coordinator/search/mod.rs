@@ -176,21 +176,10 @@ fn parse(op: &crate::message::Op, tokenizer: &Tokenizer) -> Result<Kind, SearchE
 }
 
 impl Coordinator {
-    /// Starts a search: picks R live replicas of every partition and asks each of them once.
+    /// Starts a search: picks R live replicas of every partition, none of them `excluded`
+    /// (replicas that answered an earlier plan of it `SearchRebuilding`), and asks each of
+    /// them once (or answers `Unavailable`).
     pub(super) fn start_search(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        origin: Origin,
-        op: &crate::message::Op,
-        (n, r): (usize, usize),
-        timeout: Span,
-    ) {
-        self.plan_search(ctx, origin, op, (n, r), timeout, BTreeSet::new());
-    }
-
-    /// Plans a search over R live replicas of every partition, none of them `excluded`, and
-    /// asks each of them once (or answers `Unavailable`).
-    fn plan_search(
         &mut self,
         ctx: &mut Ctx<'_>,
         origin: Origin,

@@ -66,7 +66,7 @@ impl Coordinator {
         };
         ctx.stats.searches_replanned += 1;
         let left = pending.deadline.since(ctx.now);
-        self.plan_search(
+        self.start_search(
             ctx,
             pending.origin,
             &state.op,
