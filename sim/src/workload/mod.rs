@@ -517,13 +517,7 @@ impl Workload {
                 }
                 // The reply shows no object: the client's contexts for these keys stay
                 // what they were (a context claims only versions its holder was shown).
-                self.clients[c].planned = None;
-                self.writes_in_flight -= 1;
-                self.acked += 1;
-                assert!(
-                    self.acked <= self.spec.acknowledged_writes,
-                    "the workload never has more writes in flight than the target allows"
-                );
+                self.write_acknowledged(c);
             }
             (kind, Ok(Response::Hits { hits, total, .. })) if kind.is_search() => {
                 self.latency(kind, flight.start, now);
@@ -553,13 +547,7 @@ impl Workload {
                 }
                 self.clients[c].reply.insert(flight.key, context.clone());
                 self.clients[c].latest.insert(flight.key, context);
-                self.clients[c].planned = None;
-                self.writes_in_flight -= 1;
-                self.acked += 1;
-                assert!(
-                    self.acked <= self.spec.acknowledged_writes,
-                    "the workload never has more writes in flight than the target allows"
-                );
+                self.write_acknowledged(c);
                 self.history.acked.push(WriteRecord {
                     key,
                     dot,
@@ -696,6 +684,17 @@ impl Workload {
             request,
             body: Request::new(op),
         }
+    }
+
+    /// Client `c`'s write (single or bulk) was acknowledged: it counts toward the target.
+    fn write_acknowledged(&mut self, c: usize) {
+        self.clients[c].planned = None;
+        self.writes_in_flight -= 1;
+        self.acked += 1;
+        assert!(
+            self.acked <= self.spec.acknowledged_writes,
+            "the workload never has more writes in flight than the target allows"
+        );
     }
 
     fn latency(&mut self, kind: OpKind, start: Time, end: Time) {
