@@ -6,15 +6,17 @@
 //! the grace, and of which it is the first node in the preference list. It sends
 //! `CollectAsk` with the key and its `version_hash` to every other node that may hold the
 //! key (its preference list at the largest N a request may ask for,
-//! `Config::replicas_max`). A node agrees (`CollectReply`) if it holds exactly those
-//! tombstones, durable, unchanged for the grace, or holds nothing of the key. Once all
-//! agree, the proposer forgets the key and sends `Collect`; each receiver forgets it if its
-//! copy is still those tombstones. Each node that forgets a key logs a `Collected` record with
-//! everything the tombstones had seen: recovery drops every version it covers (the
-//! tombstones, and the older versions the key's older records still hold: a later write's
-//! context may name a tombstone's dot without naming what the tombstone had replaced, so
-//! merging alone would not). Compaction writes no such record: its snapshot holds none of
-//! those versions.
+//! `Config::replicas_max`). A node agrees (`CollectReply`, with its log's id and durable
+//! end) if it holds exactly those tombstones, durable, unchanged for the grace, or holds
+//! nothing of the key. Once all agree, the proposer records every agreeing node's position
+//! and its own (`positions`) and sends them to the others (`CollectRecord`); once each has
+//! recorded them durably (`CollectRecorded`), the proposer forgets the key and sends
+//! `Collect`; each receiver forgets it if its copy is still those tombstones. Each node that
+//! forgets a key logs a `Collected` record with everything the tombstones had seen: recovery
+//! drops every version it covers (the tombstones, and the older versions the key's older
+//! records still hold: a later write's context may name a tombstone's dot without naming
+//! what the tombstone had replaced, so merging alone would not). Compaction writes no such
+//! record: its snapshot holds none of those versions.
 //!
 //! Why nothing comes back. A version the tombstones replaced could only return in a message
 //! sent before it was replaced: a replica's copy, a coordinator's write or resend, a read
@@ -24,8 +26,10 @@
 //! `Config::request_timeout_max`), and replicas send copies only once durable. So by the
 //! time all agree, no message carrying an older version can still arrive. Hints name keys,
 //! not versions (`handoff`): one handed over after collection sends nothing. A node restored
-//! from an old copy of its disk is outside this argument (as in Cassandra, do not restore a
-//! node from a copy older than the grace).
+//! from an older copy of its disk may hold a replaced version and not the tombstones: it
+//! lets nothing out until a peer has told it that no collection it agreed to is past its
+//! copy's end (`verify`), which every peer that may hold the key can tell, since each
+//! recorded the positions before anyone forgot the key.
 
 use crate::ids::NodeId;
 use crate::journal::Journal;
@@ -34,12 +38,16 @@ use crate::log::Record;
 use crate::message::Message;
 use crate::node::{Config, NodeStats};
 use crate::outbox::Outbox;
+use crate::positions::Positions;
 use crate::ring::Ring;
 use crate::store::{is_tombstoned, version_hash, Store};
 use crate::time::Time;
 use crate::version::Object;
 use serde_bytes::ByteBuf;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A node's log (its id) and how far it was durable when the node agreed (`positions`).
+type Position = (NodeId, u64, u64);
 
 /// Keys this node proposed for collection, waiting for the other nodes' agreement.
 #[derive(Debug, Default)]
@@ -50,9 +58,19 @@ pub(crate) struct Collector {
 #[derive(Debug)]
 struct Asked {
     hash: u64,
+    /// The others still to agree (`Agreeing`), or to record the positions (`Recording`).
     waiting: BTreeSet<NodeId>,
+    stage: Stage,
     others: Vec<NodeId>,
+    /// Each agreeing node's log id and durable end.
+    agreed: Vec<Position>,
     deadline: Time,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Agreeing,
+    Recording,
 }
 
 /// The parts of a node collection reads and changes, for one step.
@@ -63,6 +81,7 @@ pub(crate) struct Collect<'a> {
     pub ring: &'a Ring,
     pub store: &'a mut Store,
     pub journal: &'a mut Journal,
+    pub positions: &'a mut Positions,
     pub outbox: &'a mut Outbox,
     pub stats: &'a mut NodeStats,
     /// Where forgotten keys are reported, if the driver asked (`Node::record_collections`).
@@ -128,7 +147,9 @@ impl Collect<'_> {
             let asked = Asked {
                 hash,
                 waiting,
+                stage: Stage::Agreeing,
                 others,
+                agreed: Vec::new(),
                 deadline,
             };
             collector.asked.insert(key, asked);
@@ -149,19 +170,94 @@ impl Collect<'_> {
             .map(|(k, _)| k)
             .collect();
         if !agreed.is_empty() {
-            let message = Message::CollectReply { keys: agreed };
+            let message = Message::CollectReply {
+                keys: agreed,
+                log_id: self.journal.log_id(),
+                position: self.journal.durable_upto(),
+            };
             self.outbox.send(from, message);
         }
     }
 
-    /// `from` agrees to forget `keys`: forget those every node has agreed to, and tell them.
-    pub fn reply(&mut self, collector: &mut Collector, from: NodeId, keys: Vec<ByteBuf>) {
+    /// `from` (its log `log_id` durable up to `position`) agrees to forget `keys`: for those
+    /// every node has agreed to, record the positions and send them to the others.
+    pub fn reply(
+        &mut self,
+        collector: &mut Collector,
+        from: NodeId,
+        keys: Vec<ByteBuf>,
+        log_id: u64,
+        position: u64,
+    ) {
+        let me = (self.me, self.journal.log_id(), self.journal.durable_upto());
+        let mut tell: BTreeMap<NodeId, (Vec<ByteBuf>, BTreeSet<Position>)> = BTreeMap::new();
+        let mut record = BTreeSet::new();
+        for key in keys {
+            let Some(asked) = collector.asked.get_mut(key.as_slice()) else {
+                continue;
+            };
+            if asked.stage != Stage::Agreeing || !asked.waiting.remove(&from) {
+                continue;
+            }
+            asked.agreed.push((from, log_id, position));
+            if !asked.waiting.is_empty() {
+                continue;
+            }
+            if !self.holds_ripe(&key, asked.hash) {
+                collector.asked.remove(key.as_slice()); // Changed here since the proposal.
+                continue;
+            }
+            asked.stage = Stage::Recording;
+            asked.waiting = asked.others.iter().copied().collect();
+            asked.agreed.push(me);
+            for node in &asked.others {
+                let (keys, positions) = tell.entry(*node).or_default();
+                keys.push(key.clone());
+                positions.extend(asked.agreed.iter().copied());
+            }
+            record.extend(asked.agreed.iter().copied());
+        }
+        let record: Vec<_> = record.into_iter().collect();
+        self.record_positions(&record);
+        for (node, (keys, positions)) in tell {
+            let positions = positions.into_iter().collect();
+            self.outbox
+                .send(node, Message::CollectRecord { keys, positions });
+        }
+    }
+
+    /// Records `positions` (logging those that rose); returns the log length that must be
+    /// durable for them to be.
+    fn record_positions(&mut self, positions: &[Position]) -> u64 {
+        let raised = self.positions.record(positions);
+        if !raised.is_empty() {
+            let record = Record::Positions { entries: raised };
+            self.journal.append_positions(&record);
+        }
+        // Positions recorded earlier may not be durable yet either.
+        self.journal.end()
+    }
+
+    /// The proposer of `keys` sent the agreeing nodes' positions: record them durably, then
+    /// say so.
+    pub fn record(&mut self, from: NodeId, keys: Vec<ByteBuf>, positions: Vec<Position>) {
+        let end = self.record_positions(&positions);
+        let message = Message::CollectRecorded { keys };
+        self.journal
+            .send_when_durable(end, from, message, self.outbox);
+    }
+
+    /// `from` recorded the positions for `keys`: forget those every other node has recorded
+    /// them for, and tell the others to forget them too.
+    pub fn recorded(&mut self, collector: &mut Collector, from: NodeId, keys: Vec<ByteBuf>) {
         let mut tell: BTreeMap<NodeId, Vec<(ByteBuf, u64)>> = BTreeMap::new();
         for key in keys {
             let Some(asked) = collector.asked.get_mut(key.as_slice()) else {
                 continue;
             };
-            asked.waiting.remove(&from);
+            if asked.stage != Stage::Recording || !asked.waiting.remove(&from) {
+                continue;
+            }
             if !asked.waiting.is_empty() {
                 continue;
             }

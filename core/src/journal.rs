@@ -127,6 +127,34 @@ impl Journal {
         self.append(record)
     }
 
+    /// Appends a `Positions` record (`positions`). Whoever must wait for it waits for
+    /// `end()`.
+    pub fn append_positions(&mut self, record: &Record) {
+        debug_assert!(matches!(record, Record::Positions { .. }));
+        self.append(record);
+    }
+
+    /// The log's id.
+    pub fn log_id(&self) -> u64 {
+        self.log_id
+    }
+
+    /// The log length known durable.
+    pub fn durable_upto(&self) -> u64 {
+        self.durable_upto
+    }
+
+    /// The log length after everything appended so far, this step's batch included.
+    pub fn end(&self) -> u64 {
+        self.emitted_end + self.batch.len() as u64
+    }
+
+    /// True if everything appended is durable and no compaction is under way: nothing the
+    /// driver holds for this log is still to be reported.
+    pub fn is_settled(&self) -> bool {
+        self.batch.is_empty() && self.durable_upto == self.emitted_end && self.compacting.is_none()
+    }
+
     /// True if the latest change of `key` is durable (or it never changed here).
     pub fn is_durable(&self, key: &[u8]) -> bool {
         !self.unsynced.contains_key(key)

@@ -20,6 +20,7 @@ pub mod log;
 pub mod message;
 pub mod node;
 mod outbox;
+mod positions;
 pub mod quorum;
 pub mod rebuild;
 mod replica;
@@ -28,6 +29,7 @@ pub mod search;
 mod store;
 pub mod time;
 mod timer;
+mod verify;
 pub mod version;
 
 pub use codec::DecodeError;

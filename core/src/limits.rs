@@ -147,6 +147,13 @@ pub const LINGER_RESEND_INTERVALS: u64 = 2;
 pub const LINGERING_WRITES_MAX: usize = 8192;
 /// Tombstoned keys one collection round proposes to their replicas (`collect`).
 pub const COLLECT_KEYS_PER_ROUND: usize = 512;
+/// (node, log id) pairs whose collection positions a node keeps (`positions`). A node's log
+/// gets a new id only when it starts on an empty log (a new disk, a log set aside), so a
+/// cluster of a few dozen nodes stays far below this. Past it, the pair with the lowest
+/// position of the node with the most pairs is forgotten (its oldest log's, in practice).
+pub const POSITIONS_MAX: usize = 4096;
+/// Entries in one `Positions` log record; a snapshot writes as many records as it needs.
+pub const POSITIONS_PER_RECORD: usize = 256;
 
 const _: () = assert!(MESSAGE_BYTES_MAX > KEY_BYTES_MAX + OBJECT_BYTES_MAX);
 const _: () = assert!(ENTROPY_PUSH_BYTES_MAX + ENVELOPE_BYTES_MAX <= MESSAGE_BYTES_MAX);

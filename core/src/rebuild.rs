@@ -64,6 +64,9 @@ pub enum RebuildReason {
     /// It restarted on its log, which may be an older copy of it (a data directory
     /// restored from a backup): nothing in a valid log tells the two apart.
     Restarted,
+    /// Its log was an older copy than one that agreed to a tombstone collection (`verify`):
+    /// the segments were set aside.
+    Stale,
 }
 
 impl RebuildReason {
@@ -73,6 +76,7 @@ impl RebuildReason {
             RebuildReason::Damaged => "damaged log set aside",
             RebuildReason::Unfinished => "rebuild unfinished at the last stop",
             RebuildReason::Restarted => "restarted: its log may be an older copy",
+            RebuildReason::Stale => "stale copy of its log set aside",
         }
     }
 }

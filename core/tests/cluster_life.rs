@@ -177,3 +177,61 @@ fn a_restart_after_collection_does_not_bring_a_deleted_value_back() {
     let values: Vec<&[u8]> = node.object(b"k").unwrap().values().collect();
     assert_eq!(values, [b"newer".as_slice()], "a deleted value came back");
 }
+
+/// A node restored from a copy of its log taken before deletes whose tombstones every
+/// replica has since collected: the copy holds the deleted values and no tombstone, and no
+/// replica has anything left to say they were deleted. Its peers recorded how far its log
+/// had come when it agreed to the collection (`positions`), so at its restart it learns the
+/// copy is older, sets it aside, and rebuilds on an empty log: nothing comes back. A plain
+/// restart after the same collection is vouched for and keeps its log.
+#[test]
+fn a_copy_older_than_a_collection_is_set_aside_and_brings_nothing_back() {
+    let grace = Span::from_secs(5);
+    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
+    h.advance(Span::from_secs(2));
+    for k in 0..10 {
+        h.set(1, &format!("d{k}"), "v", VectorClock::new()).unwrap();
+    }
+    h.set(2, "kept", "v", VectorClock::new()).unwrap();
+    h.advance(Span::from_secs(1));
+    let copy = h.disks[&NodeId(1)].clone();
+    for k in 0..10 {
+        delete(&mut h, 1 + k % 3, &format!("d{k}"));
+    }
+    let deleted = h.now;
+    while (1..=3).any(|n| holds(&h, n, b"d") > 0) && h.now.since(deleted) < Span::from_secs(30) {
+        h.advance(Span::from_millis(100));
+    }
+    assert_eq!(holds(&h, 1, b"d"), 0, "never collected");
+    let stats = |h: &Harness, n: u32| h.nodes[&NodeId(n)].as_ref().unwrap().stats().clone();
+
+    // A plain restart: its log reaches past every position its peers recorded.
+    h.crash(NodeId(2));
+    h.start(NodeId(2));
+    h.advance(Span::from_secs(1));
+    assert_eq!(stats(&h, 2).logs_verified, 1);
+    assert_eq!(stats(&h, 2).stale_logs_set_aside, 0);
+    assert!(!h.set_aside.contains_key(&NodeId(2)));
+
+    // The older copy.
+    h.crash(NodeId(1));
+    h.disks.insert(NodeId(1), copy);
+    h.start(NodeId(1));
+    assert_eq!(holds(&h, 1, b"d"), 10, "the copy holds the deleted values");
+    let back = h.now;
+    let rebuilding = |h: &Harness| h.nodes[&NodeId(1)].as_ref().unwrap().rebuilding();
+    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
+        h.advance(Span::from_millis(50));
+    }
+    assert!(
+        rebuilding(&h).is_none(),
+        "node 1 did not rebuild within 10 s"
+    );
+    for node in 1..=3 {
+        assert_eq!(holds(&h, node, b"d"), 0, "node {node} holds a deleted key");
+        assert!(h.get(node, "d3").is_empty(), "read at node {node}");
+    }
+    assert_eq!(h.get(1, "kept").values().count(), 1);
+    assert_eq!(stats(&h, 1).stale_logs_set_aside, 1);
+    assert_eq!(h.set_aside[&NodeId(1)].len(), 1, "the copy was set aside");
+}

@@ -186,6 +186,12 @@ impl Cluster {
                     op.apply(&mut self.disks);
                     self.durable_ops.push(op);
                 }
+                Output::SetAsideLog => {
+                    panic!(
+                        "{}: {id} set its log aside, but no log is stale here",
+                        self.label
+                    )
+                }
                 Output::Halt => panic!("{}: {id} halted, but no sync fails here", self.label),
             }
         }

@@ -26,6 +26,10 @@ pub fn render(addr: &str, answer: &Result<NodeStatus, ClientError>) -> String {
     let mut out = String::new();
     let state = match (status.booted, status.rebuilding) {
         (false, _) => "starting".to_string(),
+        (true, _) if status.verifying => "up, VERIFYING (asking its peers whether its restarted \
+            log is an older copy than one that agreed to a tombstone collection; it serves \
+            nothing yet)"
+            .to_string(),
         (true, None) => "up".to_string(),
         (true, Some(rebuild)) => format!(
             "up, REBUILDING ({}; {} partitions still to compare; its reads do not count toward R)",
@@ -173,6 +177,7 @@ mod tests {
             hint_backlog: vec![(NodeId(3), 5)],
             tombstones_pending: 6,
             rebuilding: None,
+            verifying: false,
         };
         let status_copy = status.clone();
         let text = render("127.0.0.1:7001", &Ok(status));
@@ -201,10 +206,16 @@ mod tests {
                 since: Time(1),
                 partitions_waiting: 17,
             }),
-            ..status_copy
+            ..status_copy.clone()
         };
         let text = render("127.0.0.1:7002", &Ok(rebuilding));
         let expected = "up, REBUILDING (empty log; 17 partitions still to compare";
         assert!(text.contains(expected), "{text}");
+        let verifying = NodeStatus {
+            verifying: true,
+            ..status_copy
+        };
+        let text = render("127.0.0.1:7002", &Ok(verifying));
+        assert!(text.contains("up, VERIFYING (asking its peers"), "{text}");
     }
 }

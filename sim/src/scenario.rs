@@ -211,9 +211,6 @@ pub struct FaultSpec {
     /// durable files taken at one of its earlier downtimes (`BACKUP_REFRESH` of them, drawn
     /// at random), so a rollback loses what it synced since.
     pub disk_rollback: f64,
-    /// Restore backups of any age, not only those younger than the tombstone grace: shows
-    /// what the contract excludes (an older copy may bring collected values back).
-    pub disk_rollback_any_age: bool,
     /// Probability that a node sending a bulk write's commit to one replica crashes right
     /// after that message, before the rest of what it was sending (its commits to the other
     /// replicas among them): a coordinator dying mid-commit. Drawn only when such a message
@@ -366,7 +363,6 @@ impl Default for FaultSpec {
             disk_replace: 0.0,
             corrupt_synced: 0.0,
             disk_rollback: 0.0,
-            disk_rollback_any_age: false,
             crash_mid_commit: 0.0,
             restart_delay_ms: [100, 1_000],
             max_down: 1,

@@ -46,13 +46,26 @@ pub fn set_aside_file_name(set: u32, segment: &str) -> String {
     format!("{SET_ASIDE_PREFIX}{set:04}-{segment}")
 }
 
-/// The number of the set a file set aside belongs to, or `None` for any other file.
+/// The name a segment of a stale log takes when set aside at run time
+/// (`DiskCommand::SetAside`: core found the log an older copy than one that agreed to a
+/// tombstone collection): `stale-{set:04}-` before the segment's own name. Sets are
+/// numbered across both kinds.
+pub fn stale_file_name(set: u32, segment: &str) -> String {
+    format!("{STALE_PREFIX}{set:04}-{segment}")
+}
+
+/// The number of the set a file set aside (damaged or stale) belongs to, or `None` for any
+/// other file.
 pub fn parse_set_aside_name(name: &str) -> Option<u32> {
-    let (set, _) = name.strip_prefix(SET_ASIDE_PREFIX)?.split_once('-')?;
+    let rest = name
+        .strip_prefix(SET_ASIDE_PREFIX)
+        .or_else(|| name.strip_prefix(STALE_PREFIX))?;
+    let (set, _) = rest.split_once('-')?;
     set.parse().ok()
 }
 
 const SET_ASIDE_PREFIX: &str = "damaged-";
+const STALE_PREFIX: &str = "stale-";
 
 /// The base of a segment file name, or `None` for any other file.
 pub fn parse_segment_name(name: &str) -> Option<u64> {

@@ -148,6 +148,24 @@ pub fn open_log<D: Dir, T>(
 /// Renames every segment of `segments` to the next free set of `damaged-NNNN-` names and
 /// creates an empty first segment, all durably; returns the segments set aside.
 fn set_aside<D: Dir>(dir: &mut D, segments: &[u64]) -> Result<u64, StorageError> {
+    rename_aside(
+        dir,
+        segments,
+        set_aside_file_name,
+        "set damaged log segment aside",
+    )?;
+    create_first_segment(dir)?;
+    Ok(segments.len() as u64)
+}
+
+/// Renames every segment of `segments` to the next free set of names `name` gives (the
+/// directory is not synced here).
+pub(crate) fn rename_aside<D: Dir>(
+    dir: &mut D,
+    segments: &[u64],
+    name: fn(u32, &str) -> String,
+    op: &'static str,
+) -> Result<(), StorageError> {
     let names = dir
         .list()
         .map_err(StorageError::io("read data directory", ""))?;
@@ -157,12 +175,11 @@ fn set_aside<D: Dir>(dir: &mut D, segments: &[u64]) -> Result<u64, StorageError>
         .max()
         .map_or(1, |last| last.saturating_add(1));
     for base in segments {
-        let name = segment_file_name(*base);
-        dir.rename(&name, &set_aside_file_name(set, &name))
-            .map_err(StorageError::io("set damaged log segment aside", &name))?;
+        let segment = segment_file_name(*base);
+        dir.rename(&segment, &name(set, &segment))
+            .map_err(StorageError::io(op, &segment))?;
     }
-    create_first_segment(dir)?;
-    Ok(segments.len() as u64)
+    Ok(())
 }
 
 /// Creates an empty segment at offset 0 and makes it and its name durable.

@@ -1,6 +1,7 @@
 //! Carrying out core's log outputs: batches of appends, compactions and removals.
 
-use crate::{segment_file_name, Dir, StorageError};
+use crate::open::rename_aside;
+use crate::{segment_file_name, stale_file_name, Dir, StorageError};
 
 /// One of core's log outputs, as a driver queues it for the writer, in log order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +13,9 @@ pub enum DiskCommand {
     Compact { base: u64, bytes: Vec<u8>, end: u64 },
     /// Remove every segment older than `base` (`Output::DropSegmentsBefore`).
     DropBefore { base: u64 },
+    /// Rename every segment out of the log (`stale-NNNN-...`, kept for inspection) and
+    /// start a new, empty log at offset 0, where later appends go (`Output::SetAsideLog`).
+    SetAside,
 }
 
 /// What the writer has done, for benchmarks and logs.
@@ -21,6 +25,8 @@ pub struct WriterStats {
     pub bytes_written: u64,
     pub batches: u64,
     pub commands: u64,
+    /// Logs set aside at run time (`DiskCommand::SetAside`).
+    pub sets_aside: u64,
 }
 
 /// Owns the newest segment and knows which segments exist. The node keeps it on its disk
@@ -101,6 +107,27 @@ impl<F> LogWriter<F> {
                     upto = Some(end);
                 }
                 DiskCommand::DropBefore { base } => drop_before = Some(base),
+                DiskCommand::SetAside => {
+                    // What came before belongs to the old log: written and synced, never
+                    // reported (core started a new log and waits for none of it).
+                    if !pending.is_empty() {
+                        self.write(dir, &pending)?;
+                        pending.clear();
+                        self.sync(dir)?;
+                    }
+                    let op = "set stale log segment aside";
+                    rename_aside(dir, &self.segments, stale_file_name, op)?;
+                    let name = segment_file_name(0);
+                    self.file = dir
+                        .create(&name)
+                        .map_err(StorageError::io("create log segment", &name))?;
+                    self.name = name;
+                    self.segments = vec![0];
+                    self.stats.sets_aside += 1;
+                    new_segment = true;
+                    upto = None;
+                    drop_before = None;
+                }
             }
         }
         self.write(dir, &pending)?;

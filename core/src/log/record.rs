@@ -23,6 +23,7 @@ const TAG_REBUILDING: u8 = 7;
 const TAG_REBUILT: u8 = 8;
 const TAG_ASIDE: u8 = 9;
 const TAG_REFUSED: u8 = 10;
+const TAG_POSITIONS: u8 = 11;
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +67,11 @@ pub enum Record {
     /// This replica promised never to keep the bulk write `dot`'s version of `key` (a
     /// resolution found it undecided, or decided against it); a kept one is forgotten.
     Refused { key: Vec<u8>, dot: Dot },
+    /// Collection positions (`positions`): each `(node, log_id, position)` says that node
+    /// `node`'s log `log_id` was durable up to `position` when it agreed to a tombstone
+    /// collection. Recovery keeps the largest position of each (node, log id). Written
+    /// before this node forgets a tombstone that agreement allowed, and into every snapshot.
+    Positions { entries: Vec<(NodeId, u64, u64)> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +116,11 @@ struct RefusedBody {
     #[serde(with = "serde_bytes")]
     key: Vec<u8>,
     dot: Dot,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PositionsBody {
+    entries: Vec<(u32, u64, u64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -183,6 +194,12 @@ impl Record {
                     dot: *dot,
                 };
                 frame(TAG_REFUSED, &encode_body(&body), out)
+            }
+            Record::Positions { entries } => {
+                let body = PositionsBody {
+                    entries: entries.iter().map(|(n, l, p)| (n.0, *l, *p)).collect(),
+                };
+                frame(TAG_POSITIONS, &encode_body(&body), out)
             }
         }
     }
@@ -352,6 +369,13 @@ impl<'a> Frame<'a> {
                 Record::Refused {
                     key: body.key,
                     dot: body.dot,
+                }
+            }
+            TAG_POSITIONS => {
+                let body = decode_body::<PositionsBody>(payload)?;
+                let entries = body.entries.into_iter();
+                Record::Positions {
+                    entries: entries.map(|(n, l, p)| (NodeId(n), l, p)).collect(),
                 }
             }
             other => return Err(DecodeError::UnknownTag(other)),

@@ -53,6 +53,13 @@ pub struct Recovered {
     pub records: u64,
     /// The log's newest rebuild mark was `Rebuilding`: the node stopped mid-rebuild.
     pub rebuilding: bool,
+    /// The logical offset of the `Rebuilding` mark that began the unfinished rebuild (the
+    /// first one after the last `Rebuilt`), if the node stopped mid-rebuild. Nothing this
+    /// log holds past it was vouched for to a tombstone collection (`verify`).
+    pub rebuilding_since: Option<u64>,
+    /// Collection positions (`Positions` records): the largest position recorded for each
+    /// (node, log id).
+    pub positions: BTreeMap<(NodeId, u64), u64>,
     /// Bulk writes' versions kept aside (`Aside` records not followed by a `Refused` for the
     /// same key and dot), with their bulk write's N and W. `Node::new` drops those the
     /// key's object has seen (committed since).
@@ -177,7 +184,7 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
                                 if let Record::Durable { upto, .. } = record {
                                     synced_walked = synced_walked.max(upto);
                                 }
-                                apply(&mut recovered, record);
+                                apply(&mut recovered, record, offset);
                             }
                             Err(reason) => {
                                 let error = RecoveryError::Unreadable {
@@ -389,7 +396,9 @@ struct ObjectRecord<'a> {
     offset: u64,
 }
 
-fn apply(recovered: &mut Recovered, record: Record) {
+/// Folds one record (not an object's: those merge in a second pass) found at logical
+/// `offset` into `recovered`.
+fn apply(recovered: &mut Recovered, record: Record, offset: u64) {
     match record {
         Record::Boot {
             incarnation,
@@ -418,8 +427,20 @@ fn apply(recovered: &mut Recovered, record: Record) {
                 keys.remove(&key);
             }
         }
-        Record::Rebuilding => recovered.rebuilding = true,
-        Record::Rebuilt => recovered.rebuilding = false,
+        Record::Rebuilding => {
+            recovered.rebuilding = true;
+            recovered.rebuilding_since.get_or_insert(offset);
+        }
+        Record::Rebuilt => {
+            recovered.rebuilding = false;
+            recovered.rebuilding_since = None;
+        }
+        Record::Positions { entries } => {
+            for (node, log_id, position) in entries {
+                let at = recovered.positions.entry((node, log_id)).or_default();
+                *at = (*at).max(position);
+            }
+        }
         Record::Aside {
             key,
             dot,

@@ -459,8 +459,13 @@ pub enum Message {
         keys: Vec<(serde_bytes::ByteBuf, u64)>,
     },
     /// The keys of a `CollectAsk` this node agrees to forget: it holds nothing of them, or
-    /// exactly the proposed tombstones, durable, unchanged for `tombstone_grace`.
-    CollectReply { keys: Vec<serde_bytes::ByteBuf> },
+    /// exactly the proposed tombstones, durable, unchanged for `tombstone_grace`. Its log
+    /// `log_id` is durable up to `position` (past those tombstones: `positions`).
+    CollectReply {
+        keys: Vec<serde_bytes::ByteBuf>,
+        log_id: u64,
+        position: u64,
+    },
     /// Every node agreed: forget these keys if your copy still has this hash.
     Collect {
         keys: Vec<(serde_bytes::ByteBuf, u64)>,
@@ -537,6 +542,20 @@ pub enum Message {
     /// (`rebuild`): its copy may miss acknowledged writes, so it answers no search; the
     /// coordinator asks other replicas instead.
     SearchRebuilding { req: RequestId },
+    /// Every node agreed to forget `keys`: record durably the positions of the agreeing
+    /// nodes' logs, `(node, log_id, position)` (`positions`), then answer
+    /// `CollectRecorded`. Nobody forgets the keys before every node that may hold them has.
+    CollectRecord {
+        keys: Vec<serde_bytes::ByteBuf>,
+        positions: Vec<(NodeId, u64, u64)>,
+    },
+    /// The positions of a `CollectRecord` for `keys` are durable here.
+    CollectRecorded { keys: Vec<serde_bytes::ByteBuf> },
+    /// A node restarted on its log `log_id` (`verify`): what is the largest position you
+    /// recorded for it?
+    PositionAsk { log_id: u64 },
+    /// The answer to `PositionAsk` (0: none recorded).
+    PositionReply { log_id: u64, position: u64 },
 }
 
 /// One replica's whole answer to a search over every partition.

@@ -61,6 +61,12 @@ pub enum Output {
     DropSegmentsBefore {
         base: u64,
     },
+    /// The node's log is an older copy than one that agreed to a tombstone collection
+    /// (`verify`): after carrying out every earlier output, move every segment out of the
+    /// log, keeping its bytes for inspection (never deleting them); the log starts anew at
+    /// offset 0, where the following `Persist` outputs append. Nothing appended to the old
+    /// log is still to be reported `Persisted`.
+    SetAsideLog,
     /// Stop this node: after `PersistFailed` it serves nothing. Restarting it recovers from
     /// the durable log.
     Halt,
@@ -113,6 +119,10 @@ pub struct NodeStats {
     pub rebuilds_started: u64,
     pub rebuilds_done: u64,
     pub damaged_logs_set_aside: u64,
+    /// Restarted logs its peers vouched for (`verify`), and logs set aside as older copies
+    /// than one that agreed to a tombstone collection.
+    pub logs_verified: u64,
+    pub stale_logs_set_aside: u64,
     /// Bulk writes and bulk reads this node coordinated (`bulk`); bulk-write versions a
     /// bulk read fetched because one key showed a bulk write another did not yet.
     pub bulk_writes_coordinated: u64,

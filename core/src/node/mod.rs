@@ -37,14 +37,16 @@ use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::Liveness;
 use crate::log::{recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
-use crate::message::RequestError;
+use crate::message::{Message, RequestError};
 use crate::outbox::{Origin, Outbox};
+use crate::positions::Positions;
 use crate::rebuild::{Rebuild, RebuildReason};
 use crate::ring::Ring;
 use crate::search::Tokenizer;
 use crate::store::Store;
 use crate::time::Time;
 use crate::timer::{Timer, TimerTable};
+use crate::verify::{Verdict, Verify};
 use crate::version::{ActorId, Object};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -122,6 +124,11 @@ pub struct Node {
     rebuild: Option<Rebuild>,
     /// Bulk writes and reads it coordinates, and versions it keeps aside (`bulk`).
     bulk: Bulk,
+    /// How far each node's log had come when it agreed to a collection (`positions`).
+    positions: Positions,
+    /// Set while a restarted log waits for its peers to say it is not an older copy than
+    /// one that agreed to a collection (`verify`): the node lets nothing of it out.
+    verify: Option<Verify>,
 }
 
 /// Whether the node takes new requests.
@@ -144,6 +151,7 @@ macro_rules! collect {
             ring: &$node.ring,
             store: &mut $node.store,
             journal: &mut $node.journal,
+            positions: &mut $node.positions,
             outbox: &mut $node.outbox,
             stats: &mut $node.stats,
             collected: &mut $node.collected,
@@ -158,7 +166,7 @@ macro_rules! ctx {
             now: $node.now,
             id: $node.id,
             actor: $node.actor,
-            booted: $node.journal.booted(),
+            booted: $node.journal.booted() && $node.verify.is_none(),
             config: &$node.config,
             ring: &$node.ring,
             rng: &mut $node.rng,
@@ -196,6 +204,11 @@ impl Node {
             incarnation = rng.next_u64();
         }
         let log_id = recovered.log_id.unwrap_or_else(|| rng.next_u64());
+        // A restart on a log that may be an older copy lets nothing out until verified.
+        let trusted_end = recovered.rebuilding_since.unwrap_or(recovered.log_end);
+        let verify = (recovered.log_id.is_some() && config.rebuild_on_restart)
+            .then(|| Verify::new(id, &Ring::new(&config.nodes), &config, log_id, trusted_end))
+            .filter(|verify| !verify.is_trusted());
         let mut journal = Journal::new(log_id, recovered.log_end, recovered.log_bytes);
         journal.boot(incarnation);
         let ring = Ring::new(&config.nodes);
@@ -249,6 +262,8 @@ impl Node {
             rounds: Rounds::default(),
             rebuild,
             bulk: Bulk::new(aside),
+            positions: Positions::new(recovered.positions),
+            verify,
         };
         node.stats.bulk_kept_aside = node.bulk.aside.len() as u64;
         node.stats.rebuilds_started = u64::from(node.rebuild.is_some());
@@ -340,20 +355,7 @@ impl Node {
             "drain poll_output before calling handle again"
         );
         self.now = self.now.max(now);
-        self.store.set_now(self.now);
-        if self.liveness.start(self.now, &self.config) {
-            self.timers.set(Timer::Gossip, self.now);
-            let first = self.now + self.config.anti_entropy_interval;
-            self.timers.set(Timer::AntiEntropy, first);
-            self.timers.set(Timer::Collect, first);
-            let handoff = self.now + self.config.handoff_interval;
-            self.timers.set(Timer::Handoff, handoff);
-            self.store.restamp_tombstones(self.now);
-            self.bulk.aside.restamp(self.now);
-            if let Some(rebuild) = self.rebuild.as_mut() {
-                rebuild.started(self.now);
-            }
-        }
+        self.begin();
         if self.mode == Mode::Halted {
             if let Input::Client {
                 client, request, ..
@@ -402,7 +404,13 @@ impl Node {
                 self.coordinator
                     .handle_request(&mut ctx, origin, body, Arrival::Client)
             }
-            Input::Persisted { upto } => self.journal.persisted(upto, &mut self.outbox),
+            Input::Persisted { upto } => {
+                let booted = self.journal.booted();
+                self.journal.persisted(upto, &mut self.outbox);
+                if !booted && self.journal.booted() {
+                    self.ask_positions();
+                }
+            }
             Input::Tick => {}
         }
         self.handle_timers();
@@ -414,18 +422,106 @@ impl Node {
             self.handoff.add(peer, key, journal, stats);
         }
         self.journal.flush(&mut self.outbox);
-        let (handoff, aside) = (&self.handoff, &self.bulk.aside);
+        if let Some(verify) = self.verify.as_ref() {
+            // A stale log is set aside once nothing written to it is still in flight.
+            if verify.stale.is_some() && self.journal.is_settled() {
+                self.set_aside_stale();
+            }
+            return; // No compaction of a log not yet verified.
+        }
+        let (handoff, aside, positions) = (&self.handoff, &self.bulk.aside, &self.positions);
         self.journal.maybe_compact(
             &self.store,
             &|out: &mut Vec<u8>| {
                 handoff.snapshot(out);
                 aside.snapshot(out);
+                positions.snapshot(out);
             },
             self.actor.incarnation,
             self.config.compact_min_bytes,
             &mut self.outbox,
             &mut self.stats,
         );
+    }
+
+    /// The node's clock has moved to `self.now`; on its first input, its timers start.
+    fn begin(&mut self) {
+        self.store.set_now(self.now);
+        if self.liveness.start(self.now, &self.config) {
+            self.timers.set(Timer::Gossip, self.now);
+            let first = self.now + self.config.anti_entropy_interval;
+            self.timers.set(Timer::AntiEntropy, first);
+            self.timers.set(Timer::Collect, first);
+            let handoff = self.now + self.config.handoff_interval;
+            self.timers.set(Timer::Handoff, handoff);
+            self.store.restamp_tombstones(self.now);
+            self.bulk.aside.restamp(self.now);
+            if let Some(rebuild) = self.rebuild.as_mut() {
+                rebuild.started(self.now);
+            }
+        }
+    }
+
+    /// Asks the peers still waited for whether this node's log is an older copy
+    /// (`verify`), once its Boot record is durable (nothing is in flight then).
+    fn ask_positions(&mut self) {
+        let Some(verify) = self.verify.as_ref() else {
+            return;
+        };
+        if !self.journal.booted() {
+            return;
+        }
+        let log_id = verify.log_id;
+        for peer in verify.peers_to_ask(self.id, &self.ring, &self.config) {
+            self.outbox.send(peer, Message::PositionAsk { log_id });
+        }
+    }
+
+    /// A peer's answer to `PositionAsk`.
+    fn position_reply(&mut self, from: NodeId, log_id: u64, position: u64) {
+        let Some(verify) = self.verify.as_mut() else {
+            return;
+        };
+        if verify.stale.is_some() {
+            return;
+        }
+        match verify.answer(from, log_id, position, &self.ring, &self.config) {
+            Verdict::Waiting | Verdict::Stale => {}
+            Verdict::Trusted => {
+                self.verify = None;
+                self.stats.logs_verified += 1;
+                self.entropy_at(self.now);
+            }
+        }
+    }
+
+    /// The log is an older copy than one that agreed to a tombstone collection (`verify`):
+    /// it may hold versions whose tombstones every replica has forgotten. The driver sets
+    /// every segment aside (`Output::SetAsideLog`), keeping its bytes for inspection, and
+    /// the node starts again on an empty log, with a new log id and incarnation,
+    /// rebuilding. It took nothing while verifying, so nothing is lost with the log that
+    /// was not already lost with the copy.
+    fn set_aside_stale(&mut self) {
+        let seed = self.rng.next_u64();
+        let fresh = Node::new(self.config.clone(), self.id, seed, Recovered::empty());
+        let mut fresh = fresh.expect("the configuration was valid when this node started");
+        if let Some(rebuild) = fresh.rebuild.as_mut() {
+            rebuild.reason = RebuildReason::Stale;
+        }
+        fresh.stats = std::mem::take(&mut self.stats);
+        fresh.stats.stale_logs_set_aside += 1;
+        fresh.stats.rebuilds_started += 1;
+        fresh.collected = self.collected.take();
+        fresh.now = self.now;
+        let mut outbox = std::mem::replace(&mut self.outbox, Outbox::new(self.id));
+        outbox.clear_loopback();
+        outbox.push(Output::SetAsideLog);
+        *self = fresh;
+        while let Some(output) = self.outbox.pop() {
+            outbox.push(output);
+        }
+        self.outbox = outbox;
+        self.begin();
     }
 
     /// Answers every pending request as its deadline would (writes `Indeterminate`, reads

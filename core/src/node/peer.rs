@@ -16,6 +16,20 @@ impl Node {
             return; // Not a member: ignore, as the driver should have.
         }
         let message = match message {
+            Message::PositionAsk { log_id } => {
+                let position = self.positions.of(from, log_id);
+                let reply = Message::PositionReply { log_id, position };
+                return self.outbox.send(from, reply);
+            }
+            Message::PositionReply { log_id, position } => {
+                return self.position_reply(from, log_id, position)
+            }
+            // A log not yet verified lets nothing out, and takes nothing in (`verify`).
+            Message::Gossip { .. } => message,
+            _ if self.verify.is_some() => return,
+            other => other,
+        };
+        let message = match message {
             Message::Gossip { view, reply } => {
                 let (me, now, config) = (self.id, self.now, &self.config);
                 let liveness = &mut self.liveness;
@@ -80,9 +94,20 @@ impl Node {
             // A rebuilding node may miss tombstones its replicas hold: it agrees to nothing.
             Message::CollectAsk { .. } if self.rebuild.is_some() => return,
             Message::CollectAsk { keys } => return collect!(self).ask(from, keys),
-            Message::CollectReply { keys } => {
+            Message::CollectReply {
+                keys,
+                log_id,
+                position,
+            } => {
                 let collector = &mut self.collector;
-                return collect!(self).reply(collector, from, keys);
+                return collect!(self).reply(collector, from, keys, log_id, position);
+            }
+            Message::CollectRecord { keys, positions } => {
+                return collect!(self).record(from, keys, positions)
+            }
+            Message::CollectRecorded { keys } => {
+                let collector = &mut self.collector;
+                return collect!(self).recorded(collector, from, keys);
             }
             Message::Collect { keys } => return collect!(self).collect(keys),
             Message::ReplicateAck { req }
@@ -129,6 +154,10 @@ impl Node {
             | Message::EntropyPull { .. }
             | Message::CollectAsk { .. }
             | Message::CollectReply { .. }
+            | Message::CollectRecord { .. }
+            | Message::CollectRecorded { .. }
+            | Message::PositionAsk { .. }
+            | Message::PositionReply { .. }
             | Message::Collect { .. } => unreachable!("handled before the replica"),
             Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
             Message::EntropyPush { objects } => {

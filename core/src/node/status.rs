@@ -43,6 +43,9 @@ pub struct NodeStatus {
     pub tombstones_pending: u64,
     /// Set while the node rebuilds (`rebuild`): its read replies do not count toward R.
     pub rebuilding: Option<RebuildStatus>,
+    /// True while the node waits for its peers to say its restarted log is not an older
+    /// copy than one that agreed to a tombstone collection (`verify`): it serves nothing.
+    pub verifying: bool,
 }
 
 /// How one member looks to the node that reports.
@@ -88,6 +91,7 @@ impl Node {
                 .collect(),
             tombstones_pending: self.tombstones_pending() as u64,
             rebuilding: self.rebuilding(),
+            verifying: self.verify.is_some(),
         }
     }
 }
@@ -136,6 +140,8 @@ impl NodeStats {
             ("rebuilds_started", s.rebuilds_started),
             ("rebuilds_done", s.rebuilds_done),
             ("damaged_logs_set_aside", s.damaged_logs_set_aside),
+            ("logs_verified", s.logs_verified),
+            ("stale_logs_set_aside", s.stale_logs_set_aside),
             ("bulk_writes_coordinated", s.bulk_writes_coordinated),
             ("bulk_reads_coordinated", s.bulk_reads_coordinated),
             ("bulk_versions_fetched", s.bulk_versions_fetched),

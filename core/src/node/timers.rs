@@ -17,10 +17,13 @@ impl Node {
             self.liveness.round(self.id, config, rng, &mut self.outbox);
             self.timers
                 .set(Timer::Gossip, now + self.config.heartbeat_interval);
+            self.ask_positions();
         }
+        // Nothing of a log not yet verified goes out (`verify`): the timers run, idle.
+        let verified = self.verify.is_none();
         if self.timers.is_due(Timer::AntiEntropy, now) {
             // A rebuild needs its exchanges even where anti-entropy is turned off.
-            if self.config.anti_entropy || self.rebuild.is_some() {
+            if verified && (self.config.anti_entropy || self.rebuild.is_some()) {
                 let pick = self.rng.next_u64();
                 self.entropy().round(pick);
             }
@@ -28,7 +31,7 @@ impl Node {
                 .set(Timer::AntiEntropy, now + self.config.anti_entropy_interval);
         }
         if self.timers.is_due(Timer::Handoff, now) {
-            if self.config.hinted_handoff && self.journal.booted() {
+            if verified && self.config.hinted_handoff && self.journal.booted() {
                 self.handoff_round();
             }
             self.timers
@@ -36,11 +39,11 @@ impl Node {
         }
         let mut resolve = false;
         if self.timers.is_due(Timer::Collect, now) {
-            if self.journal.booted() && self.rebuild.is_none() {
+            if verified && self.journal.booted() && self.rebuild.is_none() {
                 let collector = &mut self.collector;
                 collect!(self).round(collector);
             }
-            resolve = self.journal.booted();
+            resolve = verified && self.journal.booted();
             self.timers
                 .set(Timer::Collect, now + self.config.anti_entropy_interval);
         }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tern_core::{
     ClientId, ClientResult, Config, Input, Message, Node, NodeId, Object, Op, Output, Quorum,
-    Request, Response, Segment, Span, Time, VectorClock,
+    Request, RequestError, Response, Segment, Span, Time, VectorClock,
 };
 
 pub struct Harness {
@@ -24,6 +24,8 @@ pub struct Harness {
     pub now: Time,
     pub next_request: u64,
     pub incarnations: u64,
+    /// Logs nodes set aside as stale (`Output::SetAsideLog`), oldest first.
+    pub set_aside: BTreeMap<NodeId, Vec<BTreeMap<u64, Vec<u8>>>>,
 }
 
 impl Harness {
@@ -48,6 +50,7 @@ impl Harness {
             now: Time(1),
             next_request: 1,
             incarnations: 0,
+            set_aside: BTreeMap::new(),
         };
         for id in ids {
             h.start(id);
@@ -121,6 +124,12 @@ impl Harness {
                     let disk = self.disks.get_mut(&id).unwrap();
                     *disk = disk.split_off(&base);
                 }
+                Output::SetAsideLog => {
+                    let disk = self.disks.get_mut(&id).unwrap();
+                    let old = std::mem::take(disk);
+                    self.set_aside.entry(id).or_default().push(old);
+                    synced = None;
+                }
                 Output::Halt => panic!("{id} halted, but the harness never fails a sync"),
             }
         }
@@ -156,7 +165,20 @@ impl Harness {
         }
     }
 
+    /// Sends a request to `at` and waits for its answer; a node still starting (verifying
+    /// its restarted log) is asked again 10 ms later, as a client would.
     pub fn request(&mut self, at: NodeId, op: Op, quorum: Quorum) -> ClientResult {
+        for _ in 0..100 {
+            let result = self.request_once(at, op.clone(), quorum);
+            if !matches!(result, Err(RequestError::Starting)) {
+                return result;
+            }
+            self.advance(Span::from_millis(10));
+        }
+        panic!("{at} never started");
+    }
+
+    fn request_once(&mut self, at: NodeId, op: Op, quorum: Quorum) -> ClientResult {
         let request = self.next_request;
         self.next_request += 1;
         let body = Request {

@@ -253,6 +253,16 @@ impl Driver {
                 Output::DropSegmentsBefore { base } => {
                     self.send_to_disk(DiskCommand::DropBefore { base })
                 }
+                Output::SetAsideLog => {
+                    tracing::error!(
+                        node = %self.node.id(),
+                        "this log is an older copy than one its peers saw agree to a tombstone \
+                         collection (a restored backup?): every segment is renamed stale-NNNN-... \
+                         (kept for inspection) and the node starts on an empty log, rebuilding \
+                         from its replicas"
+                    );
+                    self.send_to_disk(DiskCommand::SetAside)
+                }
                 Output::Halt => {
                     // Core decided the node must stop; the run loop ends at the end of this step.
                     tracing::error!(node = %self.node.id(), "halted: the log could not be made durable");

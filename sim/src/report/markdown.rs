@@ -324,6 +324,10 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             f.rollbacks_rebuilt,
         ),
         (
+            "logs found older than a collection by their peers, set aside",
+            f.stale_logs_set_aside,
+        ),
+        (
             "rebuilds started (every restart, unless turned off)",
             f.rebuilds_started,
         ),

@@ -162,9 +162,9 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     if f.disks_replaced + f.corruptions + f.rollbacks > 0 {
         let _ = writeln!(
             s,
-            "damage: {} disks replaced empty, {} synced bytes damaged ({} detected, logs set aside), {} disks rolled back to an older copy ({} restarted rebuilding); rebuilds {} started, {} done",
+            "damage: {} disks replaced empty, {} synced bytes damaged ({} detected, logs set aside), {} disks rolled back to an older copy ({} restarted rebuilding, {} found older than a collection by their peers and set aside); rebuilds {} started, {} done",
             f.disks_replaced, f.corruptions, f.corruptions_detected, f.rollbacks, f.rollbacks_rebuilt,
-            f.rebuilds_started, f.rebuilds_done
+            f.stale_logs_set_aside, f.rebuilds_started, f.rebuilds_done
         );
     }
     let _ = writeln!(

@@ -82,6 +82,9 @@ pub struct FaultCounts {
     /// (the oracle of `start_node` demands every one).
     pub rollbacks: u64,
     pub rollbacks_rebuilt: u64,
+    /// Logs a node found, from its peers' positions, to be older copies than one that agreed
+    /// to a tombstone collection, and set aside at run time (`Output::SetAsideLog`).
+    pub stale_logs_set_aside: u64,
     pub rebuilds_started: u64,
     pub rebuilds_done: u64,
 }
@@ -315,18 +318,11 @@ impl World {
                 self.faults.corruptions += 1;
             }
         } else if rollback > 0.0 {
-            // A copy older than the tombstone grace may hold values whose tombstones every
-            // other replica has since collected: it would bring them back (docs/CONTRACT.md,
-            // "Deletes"), so the simulator restores only younger ones, unless told otherwise.
-            let any_age = self.scenario.faults.disk_rollback_any_age;
-            let grace = (!any_age)
-                .then_some(self.config.tombstone_grace)
-                .flatten()
-                .map(|g| g.micros());
-            let young =
-                |taken: tern_core::Time| grace.is_none_or(|g| self.now.since(taken).micros() < g);
+            // Of any age: a copy older than a collection its node agreed to may hold values
+            // whose tombstones every other replica has since forgotten; core must find that
+            // out from its peers and set the copy aside (core's `verify`).
             match &p.backup {
-                Some((taken, backup)) if young(*taken) && self.fault_rng.chance(rollback) => {
+                Some((_, backup)) if self.fault_rng.chance(rollback) => {
                     p.disk.restore(backup);
                     p.damage = Some(Damage::RolledBack);
                     p.rolled_back = true;

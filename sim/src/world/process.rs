@@ -226,6 +226,10 @@ impl World {
                     let command = DiskCommand::DropBefore { base };
                     self.procs[i].queue.push(command);
                 }
+                Output::SetAsideLog => {
+                    self.faults.stale_logs_set_aside += 1;
+                    self.procs[i].queue.push(DiskCommand::SetAside);
+                }
                 // Core halts only after a failed sync: the process exits (the machine and
                 // its page cache stay up) and restarts later.
                 Output::Halt => self.crash_node(i, CrashKind::Kill),
