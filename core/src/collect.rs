@@ -38,16 +38,13 @@ use crate::log::Record;
 use crate::message::Message;
 use crate::node::{Config, NodeStats};
 use crate::outbox::Outbox;
-use crate::positions::Positions;
+use crate::positions::{Position, Positions};
 use crate::ring::Ring;
 use crate::store::{is_tombstoned, version_hash, Store};
 use crate::time::Time;
 use crate::version::Object;
 use serde_bytes::ByteBuf;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A node's log (its id) and how far it was durable when the node agreed (`positions`).
-type Position = (NodeId, u64, u64);
 
 /// Keys this node proposed for collection, waiting for the other nodes' agreement.
 #[derive(Debug, Default)]

@@ -13,71 +13,104 @@
 //! before such a position may hold a version the tombstone replaced and no tombstone: it
 //! must not be trusted. One that ends at or past every recorded position held every
 //! tombstone it agreed to forget.
+//!
+//! A node's log is replaced by a new one (a new id) when it starts on an empty disk or sets
+//! a log aside; a copy of an earlier log may be restored after that, and its own positions
+//! say nothing of the collections the later log agreed to. So each node also keeps the
+//! order in which it learned of each node's logs: a log is *registered* when its node
+//! starts it (`PositionAsk` with `register`, best effort, from a node on a new log) or when
+//! a position of it is first recorded (it is the log that agreed). A log that another log
+//! of its node was registered after, or that is unknown while another log of its node is
+//! known, is *superseded*: a restart on it is not trusted. (A new log whose registration
+//! was lost may be taken for superseded until it agrees to a collection: it is then set
+//! aside and rebuilt, needlessly but safely.)
 
 use crate::ids::NodeId;
 use crate::limits::{POSITIONS_MAX, POSITIONS_PER_RECORD};
 use crate::log::Record;
 use std::collections::BTreeMap;
 
-/// The largest recorded position of each (node, log id).
+/// A node's log (its id) and how far it was durable when the node agreed (0: registered,
+/// no agreement yet).
+pub(crate) type Position = (NodeId, u64, u64);
+
+/// For each node, its logs in the order this node learned of them, each with the largest
+/// position recorded for it.
 #[derive(Debug, Default)]
 pub(crate) struct Positions {
-    table: BTreeMap<(NodeId, u64), u64>,
+    logs: BTreeMap<NodeId, Vec<(u64, u64)>>,
+    len: usize,
 }
 
 impl Positions {
-    /// The positions recovery read back.
-    pub fn new(table: BTreeMap<(NodeId, u64), u64>) -> Positions {
-        Positions { table }
-    }
-
-    /// Raises the recorded positions to `entries`; returns the entries that raised one (to
-    /// be logged), empty if none did.
-    pub fn record(&mut self, entries: &[(NodeId, u64, u64)]) -> Vec<(NodeId, u64, u64)> {
-        let mut raised = Vec::new();
-        for &(node, log_id, position) in entries {
-            let current = self.table.get(&(node, log_id)).copied();
-            if current.is_some_and(|c| c >= position) {
-                continue;
-            }
-            if current.is_none() && self.table.len() >= POSITIONS_MAX {
-                self.forget_one();
-            }
-            self.table.insert((node, log_id), position);
-            raised.push((node, log_id, position));
-        }
-        raised
-    }
-
-    /// The largest position recorded for `node`'s log `log_id` (0: none).
-    pub fn of(&self, node: NodeId, log_id: u64) -> u64 {
-        self.table.get(&(node, log_id)).copied().unwrap_or(0)
-    }
-
-    /// At `POSITIONS_MAX`: forgets the lowest position of the node with the most logs.
-    fn forget_one(&mut self) {
-        let mut counts: BTreeMap<NodeId, usize> = BTreeMap::new();
-        for (node, _) in self.table.keys() {
-            *counts.entry(*node).or_default() += 1;
-        }
-        let Some((&node, _)) = counts.iter().max_by_key(|(_, c)| **c) else {
-            return;
-        };
-        let lowest = self
-            .table
+    /// The positions recovery read back (`order`: the logs in the order they were
+    /// registered).
+    pub fn new(table: &BTreeMap<(NodeId, u64), u64>, order: &[(NodeId, u64)]) -> Positions {
+        let mut positions = Positions::default();
+        let entries: Vec<Position> = order
             .iter()
-            .filter(|((n, _), _)| *n == node)
-            .min_by_key(|(_, p)| **p)
-            .map(|(k, _)| *k);
-        if let Some(key) = lowest {
-            self.table.remove(&key);
+            .map(|&(n, l)| (n, l, table.get(&(n, l)).copied().unwrap_or(0)))
+            .collect();
+        positions.record(&entries);
+        positions
+    }
+
+    /// Registers the logs of `entries` not yet known (as the newest of their node) and
+    /// raises the recorded positions to theirs; returns the entries that changed anything
+    /// (to be logged), empty if none did.
+    pub fn record(&mut self, entries: &[Position]) -> Vec<Position> {
+        let mut changed = Vec::new();
+        for &(node, log_id, position) in entries {
+            let logs = self.logs.entry(node).or_default();
+            match logs.iter_mut().find(|(l, _)| *l == log_id) {
+                Some((_, at)) if *at >= position => continue,
+                Some((_, at)) => *at = position,
+                None => {
+                    logs.push((log_id, position));
+                    self.len += 1;
+                    if self.len > POSITIONS_MAX {
+                        self.forget_one();
+                    }
+                }
+            }
+            changed.push((node, log_id, position));
+        }
+        changed
+    }
+
+    /// The largest position recorded for `node`'s log `log_id` (0: none), and whether that
+    /// log is superseded: another log of `node` was registered after it, or it is unknown
+    /// while another log of `node` is known.
+    pub fn of(&self, node: NodeId, log_id: u64) -> (u64, bool) {
+        let Some(logs) = self.logs.get(&node).filter(|l| !l.is_empty()) else {
+            return (0, false);
+        };
+        match logs.iter().position(|(l, _)| *l == log_id) {
+            Some(i) => (logs[i].1, i + 1 < logs.len()),
+            None => (0, true),
         }
     }
 
-    /// The records of a snapshot: the whole table.
+    /// Past `POSITIONS_MAX`: forgets the oldest log of the node with the most logs.
+    fn forget_one(&mut self) {
+        let most = self
+            .logs
+            .iter()
+            .max_by_key(|(_, l)| l.len())
+            .map(|(n, _)| *n);
+        if let Some(logs) = most.and_then(|node| self.logs.get_mut(&node)) {
+            logs.remove(0);
+            self.len -= 1;
+        }
+    }
+
+    /// The records of a snapshot: the whole table, each node's logs in their order.
     pub fn snapshot(&self, out: &mut Vec<u8>) {
-        let all: Vec<(NodeId, u64, u64)> =
-            self.table.iter().map(|(&(n, l), &p)| (n, l, p)).collect();
+        let all: Vec<Position> = self
+            .logs
+            .iter()
+            .flat_map(|(n, logs)| logs.iter().map(|(l, p)| (*n, *l, *p)))
+            .collect();
         for chunk in all.chunks(POSITIONS_PER_RECORD) {
             let record = Record::Positions {
                 entries: chunk.to_vec(),
@@ -92,15 +125,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn positions_only_rise_and_say_which_rose() {
+    fn positions_only_rise_and_say_which_changed() {
         let mut positions = Positions::default();
         let a = NodeId(1);
         assert_eq!(positions.record(&[(a, 7, 100)]), vec![(a, 7, 100)]);
         assert!(positions.record(&[(a, 7, 90)]).is_empty());
         assert_eq!(positions.record(&[(a, 7, 120)]), vec![(a, 7, 120)]);
-        assert_eq!(positions.of(a, 7), 120);
-        assert_eq!(positions.of(a, 8), 0);
-        assert_eq!(positions.of(NodeId(2), 7), 0);
+        assert_eq!(positions.of(a, 7), (120, false));
+        assert_eq!(
+            positions.of(NodeId(2), 7),
+            (0, false),
+            "nothing known of node 2"
+        );
+    }
+
+    #[test]
+    fn a_log_registered_before_another_or_unknown_beside_one_is_superseded() {
+        let mut positions = Positions::default();
+        let a = NodeId(1);
+        positions.record(&[(a, 7, 100)]);
+        assert_eq!(
+            positions.of(a, 8),
+            (0, true),
+            "unknown while log 7 is known"
+        );
+        positions.record(&[(a, 8, 0)]); // Log 8 registered: node 1 started on a new disk.
+        assert_eq!(positions.of(a, 8), (0, false));
+        assert_eq!(positions.of(a, 7), (100, true), "log 7 is older than log 8");
+        positions.record(&[(a, 7, 150)]);
+        assert_eq!(
+            positions.of(a, 7),
+            (150, true),
+            "a late position keeps the order"
+        );
     }
 
     #[test]
@@ -111,17 +168,22 @@ mod tests {
         }
         positions.record(&[(NodeId(2), 5, 10)]);
         positions.record(&[(NodeId(3), 5, 10)]);
-        assert_eq!(positions.of(NodeId(1), 0), 0, "node 1's oldest log went");
-        assert_eq!(positions.of(NodeId(1), 1), 1001);
-        assert_eq!(positions.of(NodeId(2), 5), 10);
-        assert_eq!(positions.of(NodeId(3), 5), 10);
+        assert_eq!(positions.of(NodeId(1), 1), (1001, true));
+        assert_eq!(
+            positions.of(NodeId(1), 0),
+            (0, true),
+            "node 1's oldest log went"
+        );
+        assert_eq!(positions.of(NodeId(2), 5), (10, false));
+        assert_eq!(positions.of(NodeId(3), 5), (10, false));
     }
 
     #[test]
-    fn a_snapshot_reads_back_as_the_same_table() {
+    fn a_snapshot_reads_back_as_the_same_table_in_the_same_order() {
         let mut positions = Positions::default();
-        for node in 1..=600u32 {
-            positions.record(&[(NodeId(node), u64::from(node), u64::from(node) * 3)]);
+        for i in 1..=600u32 {
+            let node = NodeId(i % 7);
+            positions.record(&[(node, u64::from(1000 - i), u64::from(i) * 3)]);
         }
         let mut bytes = Vec::new();
         positions.snapshot(&mut bytes);
@@ -130,6 +192,7 @@ mod tests {
             bytes: &bytes,
         }];
         let recovered = crate::log::recover_segments(&segments).unwrap();
-        assert_eq!(recovered.positions, positions.table);
+        let back = Positions::new(&recovered.positions, &recovered.positions_order);
+        assert_eq!(back.logs, positions.logs);
     }
 }

@@ -80,19 +80,19 @@ impl Verify {
         peers.into_iter().collect()
     }
 
-    /// `from` recorded `position` for this node's log `log_id`.
+    /// `from` recorded `position` for this node's log `log_id`, and knows a later log of this
+    /// node, or none of this one beside another, if `superseded`.
     pub fn answer(
         &mut self,
         from: NodeId,
-        log_id: u64,
-        position: u64,
+        (log_id, position, superseded): (u64, u64, bool),
         ring: &Ring,
         config: &Config,
     ) -> Verdict {
         if log_id != self.log_id {
             return Verdict::Waiting; // Meant for another log of this node.
         }
-        if position > self.trusted_end {
+        if superseded || position > self.trusted_end {
             self.stale = Some((from, position));
             return Verdict::Stale;
         }
@@ -125,11 +125,11 @@ mod tests {
             vec![NodeId(2), NodeId(3)]
         );
         assert_eq!(
-            verify.answer(NodeId(3), 8, 900, &ring, &config),
+            verify.answer(NodeId(3), (8, 900, false), &ring, &config),
             Verdict::Waiting
         );
         assert_eq!(
-            verify.answer(NodeId(3), 9, 500, &ring, &config),
+            verify.answer(NodeId(3), (9, 500, false), &ring, &config),
             Verdict::Trusted
         );
     }
@@ -139,10 +139,18 @@ mod tests {
         let (config, ring) = nodes(3);
         let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
         assert_eq!(
-            verify.answer(NodeId(2), 9, 501, &ring, &config),
+            verify.answer(NodeId(2), (9, 501, false), &ring, &config),
             Verdict::Stale
         );
         assert_eq!(verify.stale, Some((NodeId(2), 501)));
+    }
+
+    #[test]
+    fn a_superseded_log_is_stale_whatever_its_position() {
+        let (config, ring) = nodes(3);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
+        let verdict = verify.answer(NodeId(2), (9, 0, true), &ring, &config);
+        assert_eq!(verdict, Verdict::Stale);
     }
 
     #[test]
@@ -152,7 +160,7 @@ mod tests {
         let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
         let peers = verify.peers_to_ask(NodeId(1), &ring, &config);
         assert_eq!(peers.len(), 8);
-        let verdict = verify.answer(peers[0], 9, 0, &ring, &config);
+        let verdict = verify.answer(peers[0], (9, 0, false), &ring, &config);
         assert_eq!(
             verdict,
             Verdict::Waiting,
@@ -162,7 +170,7 @@ mod tests {
         assert!(!left.contains(&peers[0]));
         let mut verdict = Verdict::Waiting;
         for peer in left {
-            verdict = verify.answer(peer, 9, 0, &ring, &config);
+            verdict = verify.answer(peer, (9, 0, false), &ring, &config);
         }
         assert_eq!(verdict, Verdict::Trusted);
     }

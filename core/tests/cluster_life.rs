@@ -235,3 +235,121 @@ fn a_copy_older_than_a_collection_is_set_aside_and_brings_nothing_back() {
     assert_eq!(stats(&h, 1).stale_logs_set_aside, 1);
     assert_eq!(h.set_aside[&NodeId(1)].len(), 1, "the copy was set aside");
 }
+
+/// The copy restored is of an earlier log: node 1's disk was replaced since (a new log, which
+/// registered with its peers), and only that new log agreed to the collection, so no
+/// position recorded for the old log says anything. The peers know the old log was
+/// superseded: the copy is set aside all the same.
+#[test]
+fn a_copy_of_a_log_replaced_since_is_set_aside_and_brings_nothing_back() {
+    let grace = Span::from_secs(5);
+    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
+    h.advance(Span::from_secs(2));
+    for k in 0..10 {
+        h.set(1, &format!("d{k}"), "v", VectorClock::new()).unwrap();
+    }
+    // The old log agrees to a collection too: its peers know it by its position as well.
+    h.set(1, "e", "v", VectorClock::new()).unwrap();
+    delete(&mut h, 2, "e");
+    let deleted = h.now;
+    while (1..=3).any(|n| holds(&h, n, b"e") > 0) && h.now.since(deleted) < Span::from_secs(30) {
+        h.advance(Span::from_millis(100));
+    }
+    assert_eq!(holds(&h, 1, b"e"), 0, "never collected");
+    let copy = h.disks[&NodeId(1)].clone();
+    h.crash(NodeId(1));
+    h.disks.insert(NodeId(1), Default::default()); // A new disk: a new log.
+    h.start(NodeId(1));
+    let rebuilding = |h: &Harness| h.nodes[&NodeId(1)].as_ref().unwrap().rebuilding();
+    let back = h.now;
+    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
+        h.advance(Span::from_millis(50));
+    }
+    assert!(
+        rebuilding(&h).is_none(),
+        "the new disk was not rebuilt within 10 s"
+    );
+    // The new log registered with its peers as node 1's newest: a restart on it is
+    // trusted, though it agreed to no collection yet and the old log is known.
+    h.crash(NodeId(1));
+    h.start(NodeId(1));
+    h.advance(Span::from_secs(1));
+    let stats = h.nodes[&NodeId(1)].as_ref().unwrap().stats().clone();
+    assert_eq!((stats.logs_verified, stats.stale_logs_set_aside), (1, 0));
+    for k in 0..10 {
+        delete(&mut h, 1 + k % 3, &format!("d{k}"));
+    }
+    let deleted = h.now;
+    while (1..=3).any(|n| holds(&h, n, b"d") > 0) && h.now.since(deleted) < Span::from_secs(30) {
+        h.advance(Span::from_millis(100));
+    }
+    assert_eq!(holds(&h, 1, b"d"), 0, "never collected");
+
+    h.crash(NodeId(1));
+    h.disks.insert(NodeId(1), copy);
+    h.start(NodeId(1));
+    assert_eq!(holds(&h, 1, b"d"), 10, "the copy holds the deleted values");
+    let back = h.now;
+    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
+        h.advance(Span::from_millis(50));
+    }
+    assert!(
+        rebuilding(&h).is_none(),
+        "node 1 did not rebuild within 10 s"
+    );
+    for node in 1..=3 {
+        assert_eq!(holds(&h, node, b"d"), 0, "node {node} holds a deleted key");
+    }
+    let stats = h.nodes[&NodeId(1)].as_ref().unwrap().stats().clone();
+    assert_eq!(stats.stale_logs_set_aside, 1);
+}
+
+/// Every node that may hold a key records the agreeing nodes' positions before any of them
+/// forgets it, so any one of them can tell a restored copy is stale: here the only peer the
+/// restored node can reach is node 3, which agreed to the collection but did not propose it.
+#[test]
+fn a_peer_that_did_not_propose_the_collection_knows_the_copy_is_stale() {
+    let grace = Span::from_secs(5);
+    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
+    h.advance(Span::from_secs(2));
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| h.config.replicas(k.as_bytes())[0] == NodeId(2))
+        .unwrap();
+    h.set(1, &key, "v", VectorClock::new()).unwrap();
+    h.advance(Span::from_secs(1));
+    let copy = h.disks[&NodeId(1)].clone();
+    delete(&mut h, 1, &key);
+    let deleted = h.now;
+    let held = |h: &Harness| (1..=3).any(|n| holds(h, n, key.as_bytes()) > 0);
+    while held(&h) && h.now.since(deleted) < Span::from_secs(30) {
+        h.advance(Span::from_millis(100));
+    }
+    assert!(!held(&h), "never collected");
+
+    h.crash(NodeId(1));
+    h.disks.insert(NodeId(1), copy);
+    h.cut.insert((NodeId(1), NodeId(2)));
+    h.cut.insert((NodeId(2), NodeId(1)));
+    h.start(NodeId(1));
+    h.advance(Span::from_secs(1));
+    h.cut.clear();
+    let rebuilding = |h: &Harness| h.nodes[&NodeId(1)].as_ref().unwrap().rebuilding();
+    let back = h.now;
+    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
+        h.advance(Span::from_millis(50));
+    }
+    assert!(
+        rebuilding(&h).is_none(),
+        "node 1 did not rebuild within 10 s"
+    );
+    for node in 1..=3 {
+        assert_eq!(
+            holds(&h, node, key.as_bytes()),
+            0,
+            "node {node} holds {key}"
+        );
+    }
+    let stats = h.nodes[&NodeId(1)].as_ref().unwrap().stats().clone();
+    assert_eq!(stats.stale_logs_set_aside, 1);
+}

@@ -58,8 +58,9 @@ pub struct Recovered {
     /// log holds past it was vouched for to a tombstone collection (`verify`).
     pub rebuilding_since: Option<u64>,
     /// Collection positions (`Positions` records): the largest position recorded for each
-    /// (node, log id).
+    /// (node, log id), and the (node, log id) pairs in the order their first record named them.
     pub positions: BTreeMap<(NodeId, u64), u64>,
+    pub positions_order: Vec<(NodeId, u64)>,
     /// Bulk writes' versions kept aside (`Aside` records not followed by a `Refused` for the
     /// same key and dot), with their bulk write's N and W. `Node::new` drops those the
     /// key's object has seen (committed since).
@@ -437,7 +438,13 @@ fn apply(recovered: &mut Recovered, record: Record, offset: u64) {
         }
         Record::Positions { entries } => {
             for (node, log_id, position) in entries {
-                let at = recovered.positions.entry((node, log_id)).or_default();
+                let at = recovered
+                    .positions
+                    .entry((node, log_id))
+                    .or_insert_with(|| {
+                        recovered.positions_order.push((node, log_id));
+                        0
+                    });
                 *at = (*at).max(position);
             }
         }

@@ -552,10 +552,16 @@ pub enum Message {
     /// The positions of a `CollectRecord` for `keys` are durable here.
     CollectRecorded { keys: Vec<serde_bytes::ByteBuf> },
     /// A node restarted on its log `log_id` (`verify`): what is the largest position you
-    /// recorded for it?
-    PositionAsk { log_id: u64 },
-    /// The answer to `PositionAsk` (0: none recorded).
-    PositionReply { log_id: u64, position: u64 },
+    /// recorded for it, and is it superseded? With `register`, from a node that started a new
+    /// log: record that this log is its newest (`positions`), durably, then answer.
+    PositionAsk { log_id: u64, register: bool },
+    /// The answer to `PositionAsk` (`position` 0: none recorded; `superseded`: another log of
+    /// the asker was registered after this one, or this one is unknown and another known).
+    PositionReply {
+        log_id: u64,
+        position: u64,
+        superseded: bool,
+    },
 }
 
 /// One replica's whole answer to a search over every partition.

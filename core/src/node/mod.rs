@@ -50,6 +50,7 @@ use crate::verify::{Verdict, Verify};
 use crate::version::{ActorId, Object};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use std::collections::BTreeSet;
 
 /// A node started on the log segments its driver found (`Node::start`).
 #[derive(Debug)]
@@ -129,6 +130,8 @@ pub struct Node {
     /// Set while a restarted log waits for its peers to say it is not an older copy than
     /// one that agreed to a collection (`verify`): the node lets nothing of it out.
     verify: Option<Verify>,
+    /// A new log's peers that have not yet confirmed its registration (`positions`).
+    registering: Option<BTreeSet<NodeId>>,
 }
 
 /// Whether the node takes new requests.
@@ -209,6 +212,10 @@ impl Node {
         let verify = (recovered.log_id.is_some() && config.rebuild_on_restart)
             .then(|| Verify::new(id, &Ring::new(&config.nodes), &config, log_id, trusted_end))
             .filter(|verify| !verify.is_trusted());
+        // A new log registers with its peers, so that a copy of an earlier log of this node
+        // restored later is known to be superseded.
+        let peers: BTreeSet<NodeId> = config.nodes.iter().copied().filter(|n| *n != id).collect();
+        let registering = (recovered.log_id.is_none() && !peers.is_empty()).then_some(peers);
         let mut journal = Journal::new(log_id, recovered.log_end, recovered.log_bytes);
         journal.boot(incarnation);
         let ring = Ring::new(&config.nodes);
@@ -262,8 +269,9 @@ impl Node {
             rounds: Rounds::default(),
             rebuild,
             bulk: Bulk::new(aside),
-            positions: Positions::new(recovered.positions),
+            positions: Positions::new(&recovered.positions, &recovered.positions_order),
             verify,
+            registering,
         };
         node.stats.bulk_kept_aside = node.bulk.aside.len() as u64;
         node.stats.rebuilds_started = u64::from(node.rebuild.is_some());
@@ -462,30 +470,67 @@ impl Node {
         }
     }
 
-    /// Asks the peers still waited for whether this node's log is an older copy
-    /// (`verify`), once its Boot record is durable (nothing is in flight then).
+    /// Once its Boot record is durable (nothing is in flight then): asks the peers still
+    /// waited for whether this node's log is an older copy (`verify`), or registers a new
+    /// log with the peers that have not confirmed it yet (`positions`).
     fn ask_positions(&mut self) {
-        let Some(verify) = self.verify.as_ref() else {
-            return;
-        };
         if !self.journal.booted() {
             return;
         }
-        let log_id = verify.log_id;
-        for peer in verify.peers_to_ask(self.id, &self.ring, &self.config) {
-            self.outbox.send(peer, Message::PositionAsk { log_id });
+        let log_id = self.journal.log_id();
+        let (asks, register) = match (&self.verify, &self.registering) {
+            (Some(verify), _) => (
+                verify.peers_to_ask(self.id, &self.ring, &self.config),
+                false,
+            ),
+            (None, Some(peers)) => (peers.iter().copied().collect(), true),
+            (None, None) => return,
+        };
+        for peer in asks {
+            self.outbox
+                .send(peer, Message::PositionAsk { log_id, register });
         }
     }
 
+    /// A peer asks about its log `log_id` (and registers it as its newest, if `register`).
+    fn position_ask(&mut self, from: NodeId, log_id: u64, register: bool) {
+        let mut durable_at = 0;
+        if register {
+            let changed = self.positions.record(&[(from, log_id, 0)]);
+            if !changed.is_empty() {
+                let record = Record::Positions { entries: changed };
+                self.journal.append_positions(&record);
+            }
+            durable_at = self.journal.end();
+        }
+        let (position, superseded) = self.positions.of(from, log_id);
+        let reply = Message::PositionReply {
+            log_id,
+            position,
+            superseded,
+        };
+        let outbox = &mut self.outbox;
+        self.journal
+            .send_when_durable(durable_at, from, reply, outbox);
+    }
+
     /// A peer's answer to `PositionAsk`.
-    fn position_reply(&mut self, from: NodeId, log_id: u64, position: u64) {
+    fn position_reply(&mut self, from: NodeId, reply: (u64, u64, bool)) {
+        if let Some(peers) = self.registering.as_mut() {
+            if reply.0 == self.journal.log_id() {
+                peers.remove(&from);
+            }
+            if peers.is_empty() {
+                self.registering = None;
+            }
+        }
         let Some(verify) = self.verify.as_mut() else {
             return;
         };
         if verify.stale.is_some() {
             return;
         }
-        match verify.answer(from, log_id, position, &self.ring, &self.config) {
+        match verify.answer(from, reply, &self.ring, &self.config) {
             Verdict::Waiting | Verdict::Stale => {}
             Verdict::Trusted => {
                 self.verify = None;

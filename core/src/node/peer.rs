@@ -16,14 +16,14 @@ impl Node {
             return; // Not a member: ignore, as the driver should have.
         }
         let message = match message {
-            Message::PositionAsk { log_id } => {
-                let position = self.positions.of(from, log_id);
-                let reply = Message::PositionReply { log_id, position };
-                return self.outbox.send(from, reply);
+            Message::PositionAsk { log_id, register } => {
+                return self.position_ask(from, log_id, register)
             }
-            Message::PositionReply { log_id, position } => {
-                return self.position_reply(from, log_id, position)
-            }
+            Message::PositionReply {
+                log_id,
+                position,
+                superseded,
+            } => return self.position_reply(from, (log_id, position, superseded)),
             // A log not yet verified lets nothing out, and takes nothing in (`verify`).
             Message::Gossip { .. } => message,
             _ if self.verify.is_some() => return,
