@@ -20,10 +20,11 @@
 //! order in which it learned of each node's logs: a log is *registered* when its node
 //! starts it (`PositionAsk` with `register`, best effort, from a node on a new log) or when
 //! a position of it is first recorded (it is the log that agreed). A log that another log
-//! of its node was registered after, or that is unknown while another log of its node is
-//! known, is *superseded*: a restart on it is not trusted. (A new log whose registration
-//! was lost may be taken for superseded until it agrees to a collection: it is then set
-//! aside and rebuilt, needlessly but safely.)
+//! of its node was registered after is *superseded*: a restart on it is not trusted. A log
+//! unknown to a peer that knows another log of its node may be older or newer (its
+//! registration never arrived): that peer's answer vouches for nothing, and the restart
+//! waits for another's (`verify`). Setting a log aside needlessly would lose the writes it
+//! acknowledged since its start, so only a known order condemns one.
 
 use crate::ids::NodeId;
 use crate::limits::{POSITIONS_MAX, POSITIONS_PER_RECORD};
@@ -33,6 +34,14 @@ use std::collections::BTreeMap;
 /// A node's log (its id) and how far it was durable when the node agreed (0: registered,
 /// no agreement yet).
 pub(crate) type Position = (NodeId, u64, u64);
+
+/// What a node knows of another node's log (`Positions::of`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LogKnown {
+    pub position: u64,
+    pub superseded: bool,
+    pub unordered: bool,
+}
 
 /// For each node, its logs in the order this node learned of them, each with the largest
 /// position recorded for it.
@@ -78,16 +87,23 @@ impl Positions {
         changed
     }
 
-    /// The largest position recorded for `node`'s log `log_id` (0: none), and whether that
-    /// log is superseded: another log of `node` was registered after it, or it is unknown
-    /// while another log of `node` is known.
-    pub fn of(&self, node: NodeId, log_id: u64) -> (u64, bool) {
+    /// What this node knows of `node`'s log `log_id`: the largest position recorded for it
+    /// (0: none), whether another log of `node` was registered after it (superseded), and
+    /// whether it is unknown while another log of `node` is known (this node cannot order it).
+    pub fn of(&self, node: NodeId, log_id: u64) -> LogKnown {
         let Some(logs) = self.logs.get(&node).filter(|l| !l.is_empty()) else {
-            return (0, false);
+            return LogKnown::default();
         };
         match logs.iter().position(|(l, _)| *l == log_id) {
-            Some(i) => (logs[i].1, i + 1 < logs.len()),
-            None => (0, true),
+            Some(i) => LogKnown {
+                position: logs[i].1,
+                superseded: i + 1 < logs.len(),
+                unordered: false,
+            },
+            None => LogKnown {
+                unordered: true,
+                ..LogKnown::default()
+            },
         }
     }
 
@@ -124,6 +140,14 @@ impl Positions {
 mod tests {
     use super::*;
 
+    fn known(position: u64, superseded: bool, unordered: bool) -> LogKnown {
+        LogKnown {
+            position,
+            superseded,
+            unordered,
+        }
+    }
+
     #[test]
     fn positions_only_rise_and_say_which_changed() {
         let mut positions = Positions::default();
@@ -131,31 +155,33 @@ mod tests {
         assert_eq!(positions.record(&[(a, 7, 100)]), vec![(a, 7, 100)]);
         assert!(positions.record(&[(a, 7, 90)]).is_empty());
         assert_eq!(positions.record(&[(a, 7, 120)]), vec![(a, 7, 120)]);
-        assert_eq!(positions.of(a, 7), (120, false));
-        assert_eq!(
-            positions.of(NodeId(2), 7),
-            (0, false),
-            "nothing known of node 2"
-        );
+        assert_eq!(positions.of(a, 7), known(120, false, false));
+        let nothing = positions.of(NodeId(2), 7);
+        assert_eq!(nothing, known(0, false, false), "nothing known of node 2");
     }
 
     #[test]
-    fn a_log_registered_before_another_or_unknown_beside_one_is_superseded() {
+    fn a_log_registered_before_another_is_superseded_and_an_unknown_one_unordered() {
         let mut positions = Positions::default();
         let a = NodeId(1);
         positions.record(&[(a, 7, 100)]);
         assert_eq!(
             positions.of(a, 8),
-            (0, true),
-            "unknown while log 7 is known"
+            known(0, false, true),
+            "7 is known, 8 is not"
         );
         positions.record(&[(a, 8, 0)]); // Log 8 registered: node 1 started on a new disk.
-        assert_eq!(positions.of(a, 8), (0, false));
-        assert_eq!(positions.of(a, 7), (100, true), "log 7 is older than log 8");
-        positions.record(&[(a, 7, 150)]);
+        assert_eq!(positions.of(a, 8), known(0, false, false));
         assert_eq!(
             positions.of(a, 7),
-            (150, true),
+            known(100, true, false),
+            "7 is older than 8"
+        );
+        positions.record(&[(a, 7, 150)]);
+        let late = positions.of(a, 7);
+        assert_eq!(
+            late,
+            known(150, true, false),
             "a late position keeps the order"
         );
     }
@@ -168,14 +194,11 @@ mod tests {
         }
         positions.record(&[(NodeId(2), 5, 10)]);
         positions.record(&[(NodeId(3), 5, 10)]);
-        assert_eq!(positions.of(NodeId(1), 1), (1001, true));
-        assert_eq!(
-            positions.of(NodeId(1), 0),
-            (0, true),
-            "node 1's oldest log went"
-        );
-        assert_eq!(positions.of(NodeId(2), 5), (10, false));
-        assert_eq!(positions.of(NodeId(3), 5), (10, false));
+        assert_eq!(positions.of(NodeId(1), 1), known(1001, true, false));
+        let gone = positions.of(NodeId(1), 0);
+        assert_eq!(gone, known(0, false, true), "node 1's oldest log went");
+        assert_eq!(positions.of(NodeId(2), 5), known(10, false, false));
+        assert_eq!(positions.of(NodeId(3), 5), known(10, false, false));
     }
 
     #[test]

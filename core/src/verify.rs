@@ -8,9 +8,14 @@
 //! collection, so nothing past that mark was ever vouched for). The node sends
 //! `PositionAsk` with its log's id to every peer that shares a partition with it at the
 //! largest N (`Config::replicas_max`), and asks again each heartbeat until answered. A
-//! `PositionReply` names the largest position that peer recorded for this log. If one is
-//! past `trusted_end`, the log is an older copy than one that agreed to a collection: the
-//! node sets it aside and starts again on an empty log, rebuilding (`Node::set_aside_stale`).
+//! `PositionReply` names the largest position that peer recorded for this log, and whether
+//! the peer learned of a later log of this node (`positions`). If the position is past
+//! `trusted_end`, or the log is superseded, the log is an older copy than one that agreed to
+//! a collection: the node sets it aside and starts again on an empty log, rebuilding
+//! (`Node::set_aside_stale`). A peer that knows other logs of this node but not this one
+//! cannot order it and vouches for nothing; if every peer of a partition answers so, none
+//! knows of a later log and the log is trusted (a copy of an earlier log whose registration
+//! reached none of them is the one case this lets through).
 //! Once, for every partition it replicates, one other replica answered with no such
 //! position, the log is this node's own as far as collection goes: every node that may hold
 //! a key records the positions before any of them forgets it, so one answer per partition
@@ -20,18 +25,22 @@
 use crate::ids::NodeId;
 use crate::limits::PARTITIONS;
 use crate::node::Config;
+use crate::positions::LogKnown;
 use crate::ring::Ring;
 use std::collections::BTreeSet;
 
 /// A verification in progress.
 #[derive(Clone, Debug)]
 pub(crate) struct Verify {
+    me: NodeId,
     pub log_id: u64,
     pub trusted_end: u64,
     /// Partitions no other replica has answered for yet.
     waiting: BTreeSet<u32>,
     /// The largest position a peer named, and which peer (for the node's log).
     pub stale: Option<(NodeId, u64)>,
+    /// Peers that answered they cannot order this log among the node's others.
+    unordered: BTreeSet<NodeId>,
 }
 
 /// What an answer decided.
@@ -54,10 +63,12 @@ impl Verify {
             })
             .collect();
         Verify {
+            me,
             log_id,
             trusted_end,
             waiting,
             stale: None,
+            unordered: BTreeSet::new(),
         }
     }
 
@@ -80,26 +91,38 @@ impl Verify {
         peers.into_iter().collect()
     }
 
-    /// `from` recorded `position` for this node's log `log_id`, and knows a later log of this
-    /// node, or none of this one beside another, if `superseded`.
+    /// `from` answered what it knows of this node's log `log_id` (`Positions::of`). A peer
+    /// that cannot order this log among the others it knows of this node vouches for
+    /// nothing; if every peer that could cover a partition still waited for answered so,
+    /// no peer knows of a later log, and the log is trusted.
     pub fn answer(
         &mut self,
         from: NodeId,
-        (log_id, position, superseded): (u64, u64, bool),
+        log_id: u64,
+        known: LogKnown,
         ring: &Ring,
         config: &Config,
     ) -> Verdict {
         if log_id != self.log_id {
             return Verdict::Waiting; // Meant for another log of this node.
         }
-        if superseded || position > self.trusted_end {
-            self.stale = Some((from, position));
+        if known.superseded || known.position > self.trusted_end {
+            self.stale = Some((from, known.position));
             return Verdict::Stale;
         }
         let n = config.replicas_max();
-        self.waiting
-            .retain(|p| !ring.partition_replicas(*p, n).contains(&from));
-        if self.waiting.is_empty() {
+        if known.unordered {
+            self.unordered.insert(from);
+        } else {
+            self.waiting
+                .retain(|p| !ring.partition_replicas(*p, n).contains(&from));
+        }
+        let (me, unordered) = (self.me, &self.unordered);
+        let all_unordered = self.waiting.iter().all(|p| {
+            let others = ring.partition_replicas(*p, n).into_iter();
+            others.filter(|x| *x != me).all(|x| unordered.contains(&x))
+        });
+        if self.waiting.is_empty() || all_unordered {
             Verdict::Trusted
         } else {
             Verdict::Waiting
@@ -110,6 +133,14 @@ impl Verify {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn said(position: u64, superseded: bool) -> LogKnown {
+        LogKnown {
+            position,
+            superseded,
+            unordered: false,
+        }
+    }
 
     fn nodes(count: u32) -> (Config, Ring) {
         let nodes: Vec<NodeId> = (1..=count).map(NodeId).collect();
@@ -125,11 +156,11 @@ mod tests {
             vec![NodeId(2), NodeId(3)]
         );
         assert_eq!(
-            verify.answer(NodeId(3), (8, 900, false), &ring, &config),
+            verify.answer(NodeId(3), 8, said(900, false), &ring, &config),
             Verdict::Waiting
         );
         assert_eq!(
-            verify.answer(NodeId(3), (9, 500, false), &ring, &config),
+            verify.answer(NodeId(3), 9, said(500, false), &ring, &config),
             Verdict::Trusted
         );
     }
@@ -139,7 +170,7 @@ mod tests {
         let (config, ring) = nodes(3);
         let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
         assert_eq!(
-            verify.answer(NodeId(2), (9, 501, false), &ring, &config),
+            verify.answer(NodeId(2), 9, said(501, false), &ring, &config),
             Verdict::Stale
         );
         assert_eq!(verify.stale, Some((NodeId(2), 501)));
@@ -149,8 +180,26 @@ mod tests {
     fn a_superseded_log_is_stale_whatever_its_position() {
         let (config, ring) = nodes(3);
         let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
-        let verdict = verify.answer(NodeId(2), (9, 0, true), &ring, &config);
+        let verdict = verify.answer(NodeId(2), 9, said(0, true), &ring, &config);
         assert_eq!(verdict, Verdict::Stale);
+    }
+
+    #[test]
+    fn an_unordered_answer_vouches_for_nothing_until_every_peer_gave_one() {
+        let (config, ring) = nodes(3);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
+        let unordered = LogKnown {
+            unordered: true,
+            ..LogKnown::default()
+        };
+        let first = verify.answer(NodeId(2), 9, unordered, &ring, &config);
+        assert_eq!(first, Verdict::Waiting);
+        let second = verify.answer(NodeId(3), 9, unordered, &ring, &config);
+        assert_eq!(second, Verdict::Trusted, "no peer knows of a later log");
+        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
+        verify.answer(NodeId(2), 9, unordered, &ring, &config);
+        let known = verify.answer(NodeId(3), 9, said(0, true), &ring, &config);
+        assert_eq!(known, Verdict::Stale, "node 3 knows a later log");
     }
 
     #[test]
@@ -160,7 +209,7 @@ mod tests {
         let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
         let peers = verify.peers_to_ask(NodeId(1), &ring, &config);
         assert_eq!(peers.len(), 8);
-        let verdict = verify.answer(peers[0], (9, 0, false), &ring, &config);
+        let verdict = verify.answer(peers[0], 9, said(0, false), &ring, &config);
         assert_eq!(
             verdict,
             Verdict::Waiting,
@@ -170,7 +219,7 @@ mod tests {
         assert!(!left.contains(&peers[0]));
         let mut verdict = Verdict::Waiting;
         for peer in left {
-            verdict = verify.answer(peer, (9, 0, false), &ring, &config);
+            verdict = verify.answer(peer, 9, said(0, false), &ring, &config);
         }
         assert_eq!(verdict, Verdict::Trusted);
     }

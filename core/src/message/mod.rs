@@ -556,11 +556,13 @@ pub enum Message {
     /// log: record that this log is its newest (`positions`), durably, then answer.
     PositionAsk { log_id: u64, register: bool },
     /// The answer to `PositionAsk` (`position` 0: none recorded; `superseded`: another log of
-    /// the asker was registered after this one, or this one is unknown and another known).
+    /// the asker was registered after this one; `unordered`: this one is unknown here while
+    /// another log of the asker is known, so the answer vouches for nothing).
     PositionReply {
         log_id: u64,
         position: u64,
         superseded: bool,
+        unordered: bool,
     },
 }
 

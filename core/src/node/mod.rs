@@ -39,7 +39,7 @@ use crate::liveness::Liveness;
 use crate::log::{recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 use crate::message::{Message, RequestError};
 use crate::outbox::{Origin, Outbox};
-use crate::positions::Positions;
+use crate::positions::{LogKnown, Positions};
 use crate::rebuild::{Rebuild, RebuildReason};
 use crate::ring::Ring;
 use crate::search::Tokenizer;
@@ -503,11 +503,12 @@ impl Node {
             }
             durable_at = self.journal.end();
         }
-        let (position, superseded) = self.positions.of(from, log_id);
+        let known = self.positions.of(from, log_id);
         let reply = Message::PositionReply {
             log_id,
-            position,
-            superseded,
+            position: known.position,
+            superseded: known.superseded,
+            unordered: known.unordered,
         };
         let outbox = &mut self.outbox;
         self.journal
@@ -515,9 +516,9 @@ impl Node {
     }
 
     /// A peer's answer to `PositionAsk`.
-    fn position_reply(&mut self, from: NodeId, reply: (u64, u64, bool)) {
+    fn position_reply(&mut self, from: NodeId, log_id: u64, known: LogKnown) {
         if let Some(peers) = self.registering.as_mut() {
-            if reply.0 == self.journal.log_id() {
+            if log_id == self.journal.log_id() {
                 peers.remove(&from);
             }
             if peers.is_empty() {
@@ -530,7 +531,7 @@ impl Node {
         if verify.stale.is_some() {
             return;
         }
-        match verify.answer(from, reply, &self.ring, &self.config) {
+        match verify.answer(from, log_id, known, &self.ring, &self.config) {
             Verdict::Waiting | Verdict::Stale => {}
             Verdict::Trusted => {
                 self.verify = None;

@@ -6,6 +6,7 @@ use crate::collect::Collect;
 use crate::coordinator::{Ctx, Round, SearchReply};
 use crate::ids::NodeId;
 use crate::message::{KeyObject, Message, RequestError};
+use crate::positions::LogKnown;
 use crate::rebuild::Standing;
 use crate::replica::{Gather, Replica};
 use crate::timer::Timer;
@@ -23,7 +24,15 @@ impl Node {
                 log_id,
                 position,
                 superseded,
-            } => return self.position_reply(from, (log_id, position, superseded)),
+                unordered,
+            } => {
+                let known = LogKnown {
+                    position,
+                    superseded,
+                    unordered,
+                };
+                return self.position_reply(from, log_id, known);
+            }
             // A log not yet verified lets nothing out, and takes nothing in (`verify`).
             Message::Gossip { .. } => message,
             _ if self.verify.is_some() => return,
