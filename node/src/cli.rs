@@ -203,6 +203,7 @@ impl RunFlags {
             stemming,
             search_index,
             rebuild_on_restart,
+            tombstone_grace_ms: None,
         };
         Ok((options, file.log))
     }

@@ -43,6 +43,9 @@ pub struct NodeOptions {
     /// (None: on). Off only where data directories are never restored from copies
     /// (docs/CONTRACT.md, "Crash recovery").
     pub rebuild_on_restart: Option<bool>,
+    /// How long every replica must hold a key's tombstones before they are collected (None:
+    /// core's default, 60 s). More than twice the request timeout; for tests.
+    pub tombstone_grace_ms: Option<u64>,
 }
 
 impl NodeOptions {
@@ -66,6 +69,9 @@ impl NodeOptions {
         }
         if let Some(on) = self.rebuild_on_restart {
             config.rebuild_on_restart = on;
+        }
+        if let Some(ms) = self.tombstone_grace_ms {
+            config.tombstone_grace = Some(Span::from_millis(ms));
         }
         config
     }
@@ -362,6 +368,7 @@ impl MasterlessNode {
             stemming: None,
             search_index: None,
             rebuild_on_restart: None,
+            tombstone_grace_ms: None,
         };
         MasterlessNode {
             options,

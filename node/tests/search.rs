@@ -77,6 +77,7 @@ async fn a_node_without_a_search_index_refuses_searches() {
         stemming: None,
         search_index: Some(false),
         rebuild_on_restart: None,
+        tombstone_grace_ms: None,
     };
     let node = tern_node::start_on(listener, options.clone())
         .await

@@ -283,3 +283,46 @@ fn too_many_segments_are_refused_before_anything_is_read() {
     }
     assert_eq!(dir.calls, ["list"]);
 }
+
+/// Core found the log stale at run time (`Output::SetAsideLog`): the pending appends of the
+/// old log are written and synced, every segment is renamed `stale-NNNN-` (the next set
+/// number after a damaged set), a new segment at offset 0 takes the appends that follow, and
+/// its name is made durable before anything is reported; only the new log's end is reported.
+#[test]
+fn a_stale_log_is_set_aside_at_run_time_and_a_new_one_begins_at_zero() {
+    let mut dir = Recording::default();
+    dir.files.insert(seg(0), boot(1));
+    dir.files.insert(seg(40), boot(2));
+    dir.files.insert(set_aside_file_name(1, &seg(0)), boot(9));
+    let kept = dir.files.clone();
+    let mut opened = recover(&mut dir).unwrap();
+    let mut batch = vec![
+        DiskCommand::Persist {
+            bytes: b"old".to_vec(),
+            end: 43 + 3,
+        },
+        DiskCommand::SetAside,
+        DiskCommand::Persist {
+            bytes: boot(3),
+            end: boot(3).len() as u64,
+        },
+    ];
+    let upto = opened.writer.apply(&mut dir, &mut batch).unwrap();
+    assert_eq!(upto, Some(boot(3).len() as u64), "only the new log's end");
+    let stale = |name: &str| stale_file_name(2, name);
+    assert_eq!(dir.files[&stale(&seg(0))], kept[&seg(0)]);
+    let mut old_tail = kept[&seg(40)].clone();
+    old_tail.extend_from_slice(b"old");
+    assert_eq!(
+        dir.files[&stale(&seg(40))],
+        old_tail,
+        "pending bytes went first"
+    );
+    assert_eq!(dir.files[&seg(0)], boot(3));
+    assert!(!dir.files.contains_key(&seg(40)));
+    assert_eq!(opened.writer.current(), seg(0));
+    assert_eq!(parse_segment_name(&stale(&seg(0))), None);
+    assert_eq!(parse_set_aside_name(&stale(&seg(0))), Some(2));
+    let tail: Vec<&str> = dir.calls.iter().rev().take(2).map(String::as_str).collect();
+    assert_eq!(tail, ["sync dir", &format!("sync {}", seg(0))]);
+}

@@ -189,6 +189,7 @@ async fn run_cluster(
             stemming: None,
             search_index: None,
             rebuild_on_restart: None,
+            tombstone_grace_ms: None,
         };
         let started = match tern_node::start(options).await {
             Ok(node) if redis_base_port == 0 => Ok(node),

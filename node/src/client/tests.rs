@@ -22,6 +22,7 @@ async fn node(name: &str) -> (crate::RunningNode, Client, std::path::PathBuf) {
         stemming: None,
         search_index: None,
         rebuild_on_restart: None,
+        tombstone_grace_ms: None,
     };
     let node = start_on(listener, options.clone()).await.unwrap();
     let client = Client::connect(&[options.listen.to_string()])

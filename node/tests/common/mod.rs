@@ -75,6 +75,7 @@ pub async fn single_node(
         stemming: None,
         search_index: None,
         rebuild_on_restart: None,
+        tombstone_grace_ms: None,
     };
     let node = tern_node::start_on(listener, options.clone())
         .await
@@ -93,6 +94,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(count: u32, name: &str) -> Cluster {
+        Cluster::start_with(count, name, |_| {}).await
+    }
+
+    /// A cluster whose nodes' options `adjust` changed.
+    pub async fn start_with(count: u32, name: &str, adjust: impl Fn(&mut NodeOptions)) -> Cluster {
         let dir = TempDir::new(name);
         let mut listeners = Vec::new();
         for _ in 0..count {
@@ -106,7 +112,7 @@ impl Cluster {
         let mut nodes = Vec::new();
         for (i, listener) in listeners.into_iter().enumerate() {
             let id = i as u32 + 1;
-            let opts = NodeOptions {
+            let mut opts = NodeOptions {
                 id: NodeId(id),
                 listen: listener.local_addr().unwrap(),
                 peers: (0..count as usize)
@@ -119,7 +125,9 @@ impl Cluster {
                 stemming: None,
                 search_index: None,
                 rebuild_on_restart: None,
+                tombstone_grace_ms: None,
             };
+            adjust(&mut opts);
             nodes.push(Some(
                 tern_node::start_on(listener, opts.clone()).await.unwrap(),
             ));
