@@ -209,8 +209,9 @@ impl Node {
         let log_id = recovered.log_id.unwrap_or_else(|| rng.next_u64());
         // A restart on a log that may be an older copy lets nothing out until verified.
         let trusted_end = recovered.rebuilding_since.unwrap_or(recovered.log_end);
+        let ring = Ring::new(&config.nodes);
         let verify = (recovered.log_id.is_some() && config.rebuild_on_restart)
-            .then(|| Verify::new(id, &Ring::new(&config.nodes), &config, log_id, trusted_end))
+            .then(|| Verify::new(id, &ring, &config, log_id, trusted_end))
             .filter(|verify| !verify.is_trusted());
         // A new log registers with its peers, so that a copy of an earlier log of this node
         // restored later is known to be superseded.
@@ -218,7 +219,6 @@ impl Node {
         let registering = (recovered.log_id.is_none() && !peers.is_empty()).then_some(peers);
         let mut journal = Journal::new(log_id, recovered.log_end, recovered.log_bytes);
         journal.boot(incarnation);
-        let ring = Ring::new(&config.nodes);
         let reason = if recovered.rebuilding {
             Some(RebuildReason::Unfinished)
         } else if recovered.log_id.is_none() {
