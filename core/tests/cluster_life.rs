@@ -4,6 +4,7 @@
 mod harness;
 
 use harness::Harness;
+use std::collections::BTreeMap;
 use tern_core::{NodeId, Op, Quorum, Response, Span, VectorClock};
 
 fn holds(h: &Harness, node: u32, prefix: &[u8]) -> usize {
@@ -107,16 +108,62 @@ fn delete(h: &mut Harness, at: u32, key: &str) {
     }
 }
 
+/// Three nodes collecting tombstones after a grace of 5 s, 2 s into their life.
+fn with_grace() -> Harness {
+    let grace = Span::from_secs(5);
+    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
+    h.advance(Span::from_secs(2));
+    h
+}
+
+/// Sets `d0` to `d9` through node 1.
+fn set_ten(h: &mut Harness) {
+    for k in 0..10 {
+        h.set(1, &format!("d{k}"), "v", VectorClock::new()).unwrap();
+    }
+}
+
+/// Lets time pass (at most 30 s) until no node holds a key starting with `prefix`.
+fn wait_collected(h: &mut Harness, prefix: &[u8]) {
+    let since = h.now;
+    while (1..=3).any(|n| holds(h, n, prefix) > 0) && h.now.since(since) < Span::from_secs(30) {
+        h.advance(Span::from_millis(100));
+    }
+    assert!((1..=3).all(|n| holds(h, n, prefix) == 0), "never collected");
+}
+
+/// Restarts node 1 on `copy`, a copy of its log that holds `d0` to `d9` whose tombstones
+/// every replica has since collected, and waits for its rebuild: no node may hold them then.
+fn restore_ten(h: &mut Harness, copy: BTreeMap<u64, Vec<u8>>) {
+    h.crash(NodeId(1));
+    h.disks.insert(NodeId(1), copy);
+    h.start(NodeId(1));
+    assert_eq!(holds(h, 1, b"d"), 10, "the copy holds the deleted values");
+    wait_rebuilt(h, 1);
+    for node in 1..=3 {
+        assert_eq!(holds(h, node, b"d"), 0, "node {node} holds a deleted key");
+    }
+}
+
+/// Lets time pass (at most 10 s) until `node` is no longer rebuilding.
+fn wait_rebuilt(h: &mut Harness, node: u32) {
+    let rebuilding = |h: &Harness| h.nodes[&NodeId(node)].as_ref().unwrap().rebuilding();
+    let since = h.now;
+    while rebuilding(h).is_some() && h.now.since(since) < Span::from_secs(10) {
+        h.advance(Span::from_millis(50));
+    }
+    assert!(
+        rebuilding(h).is_none(),
+        "node {node} did not rebuild within 10 s"
+    );
+}
+
 /// Deleted keys are forgotten on every replica once all of them have held the tombstone for
 /// the grace; not before, and not while a replica is down.
 #[test]
 fn tombstones_are_collected_after_the_grace_only_when_every_replica_holds_them() {
-    let grace = Span::from_secs(5);
-    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
-    h.advance(Span::from_secs(2));
-    for k in 0..10 {
-        h.set(1, &format!("d{k}"), "v", VectorClock::new()).unwrap();
-    }
+    let mut h = with_grace();
+    set_ten(&mut h);
     for k in 0..10 {
         delete(&mut h, 1 + k % 3, &format!("d{k}"));
     }
@@ -155,16 +202,10 @@ fn tombstones_are_collected_after_the_grace_only_when_every_replica_holds_them()
 /// is still in an older log record. Recovery must not bring that value back.
 #[test]
 fn a_restart_after_collection_does_not_bring_a_deleted_value_back() {
-    let grace = Span::from_secs(5);
-    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
-    h.advance(Span::from_secs(2));
+    let mut h = with_grace();
     h.set(3, "k", "old", VectorClock::new()).unwrap();
     delete(&mut h, 1, "k");
-    let deleted = h.now;
-    while (1..=3).any(|n| holds(&h, n, b"k") > 0) && h.now.since(deleted) < Span::from_secs(30) {
-        h.advance(Span::from_millis(100));
-    }
-    assert_eq!(holds(&h, 1, b"k"), 0, "never collected");
+    wait_collected(&mut h, b"k");
     let blind = match h.set(1, "k", "new", VectorClock::new()) {
         Ok(Response::Written { object, .. }) => object.clock(),
         other => panic!("{other:?}"),
@@ -186,23 +227,15 @@ fn a_restart_after_collection_does_not_bring_a_deleted_value_back() {
 /// restart after the same collection is vouched for and keeps its log.
 #[test]
 fn a_copy_older_than_a_collection_is_set_aside_and_brings_nothing_back() {
-    let grace = Span::from_secs(5);
-    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
-    h.advance(Span::from_secs(2));
-    for k in 0..10 {
-        h.set(1, &format!("d{k}"), "v", VectorClock::new()).unwrap();
-    }
+    let mut h = with_grace();
+    set_ten(&mut h);
     h.set(2, "kept", "v", VectorClock::new()).unwrap();
     h.advance(Span::from_secs(1));
     let copy = h.disks[&NodeId(1)].clone();
     for k in 0..10 {
         delete(&mut h, 1 + k % 3, &format!("d{k}"));
     }
-    let deleted = h.now;
-    while (1..=3).any(|n| holds(&h, n, b"d") > 0) && h.now.since(deleted) < Span::from_secs(30) {
-        h.advance(Span::from_millis(100));
-    }
-    assert_eq!(holds(&h, 1, b"d"), 0, "never collected");
+    wait_collected(&mut h, b"d");
     let stats = |h: &Harness, n: u32| h.nodes[&NodeId(n)].as_ref().unwrap().stats().clone();
 
     // A plain restart: its log reaches past every position its peers recorded.
@@ -214,21 +247,8 @@ fn a_copy_older_than_a_collection_is_set_aside_and_brings_nothing_back() {
     assert!(!h.set_aside.contains_key(&NodeId(2)));
 
     // The older copy.
-    h.crash(NodeId(1));
-    h.disks.insert(NodeId(1), copy);
-    h.start(NodeId(1));
-    assert_eq!(holds(&h, 1, b"d"), 10, "the copy holds the deleted values");
-    let back = h.now;
-    let rebuilding = |h: &Harness| h.nodes[&NodeId(1)].as_ref().unwrap().rebuilding();
-    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
-        h.advance(Span::from_millis(50));
-    }
-    assert!(
-        rebuilding(&h).is_none(),
-        "node 1 did not rebuild within 10 s"
-    );
+    restore_ten(&mut h, copy);
     for node in 1..=3 {
-        assert_eq!(holds(&h, node, b"d"), 0, "node {node} holds a deleted key");
         assert!(h.get(node, "d3").is_empty(), "read at node {node}");
     }
     assert_eq!(h.get(1, "kept").values().count(), 1);
@@ -242,12 +262,8 @@ fn a_copy_older_than_a_collection_is_set_aside_and_brings_nothing_back() {
 /// old one was superseded: the copy is set aside all the same.
 #[test]
 fn a_copy_of_a_log_replaced_since_is_set_aside_and_brings_nothing_back() {
-    let grace = Span::from_secs(5);
-    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
-    h.advance(Span::from_secs(2));
-    for k in 0..10 {
-        h.set(1, &format!("d{k}"), "v", VectorClock::new()).unwrap();
-    }
+    let mut h = with_grace();
+    set_ten(&mut h);
     h.advance(Span::from_secs(1));
     // The old log never agreed to a collection: its peers know it only because it
     // registered when it started.
@@ -255,15 +271,7 @@ fn a_copy_of_a_log_replaced_since_is_set_aside_and_brings_nothing_back() {
     h.crash(NodeId(1));
     h.disks.insert(NodeId(1), Default::default()); // A new disk: a new log.
     h.start(NodeId(1));
-    let rebuilding = |h: &Harness| h.nodes[&NodeId(1)].as_ref().unwrap().rebuilding();
-    let back = h.now;
-    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
-        h.advance(Span::from_millis(50));
-    }
-    assert!(
-        rebuilding(&h).is_none(),
-        "the new disk was not rebuilt within 10 s"
-    );
+    wait_rebuilt(&mut h, 1);
     // The new log registered with its peers as node 1's newest: a restart on it is
     // trusted, though it agreed to no collection yet and the old log is known.
     h.crash(NodeId(1));
@@ -274,27 +282,9 @@ fn a_copy_of_a_log_replaced_since_is_set_aside_and_brings_nothing_back() {
     for k in 0..10 {
         delete(&mut h, 1 + k % 3, &format!("d{k}"));
     }
-    let deleted = h.now;
-    while (1..=3).any(|n| holds(&h, n, b"d") > 0) && h.now.since(deleted) < Span::from_secs(30) {
-        h.advance(Span::from_millis(100));
-    }
-    assert_eq!(holds(&h, 1, b"d"), 0, "never collected");
+    wait_collected(&mut h, b"d");
 
-    h.crash(NodeId(1));
-    h.disks.insert(NodeId(1), copy);
-    h.start(NodeId(1));
-    assert_eq!(holds(&h, 1, b"d"), 10, "the copy holds the deleted values");
-    let back = h.now;
-    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
-        h.advance(Span::from_millis(50));
-    }
-    assert!(
-        rebuilding(&h).is_none(),
-        "node 1 did not rebuild within 10 s"
-    );
-    for node in 1..=3 {
-        assert_eq!(holds(&h, node, b"d"), 0, "node {node} holds a deleted key");
-    }
+    restore_ten(&mut h, copy);
     let stats = h.nodes[&NodeId(1)].as_ref().unwrap().stats().clone();
     assert_eq!(stats.stale_logs_set_aside, 1);
 }
@@ -304,9 +294,7 @@ fn a_copy_of_a_log_replaced_since_is_set_aside_and_brings_nothing_back() {
 /// restored node can reach is node 3, which agreed to the collection but did not propose it.
 #[test]
 fn a_peer_that_did_not_propose_the_collection_knows_the_copy_is_stale() {
-    let grace = Span::from_secs(5);
-    let mut h = Harness::with_config(3, |c| c.tombstone_grace = Some(grace));
-    h.advance(Span::from_secs(2));
+    let mut h = with_grace();
     let key = (0..)
         .map(|i| format!("k{i}"))
         .find(|k| h.config.replicas(k.as_bytes())[0] == NodeId(2))
@@ -315,12 +303,7 @@ fn a_peer_that_did_not_propose_the_collection_knows_the_copy_is_stale() {
     h.advance(Span::from_secs(1));
     let copy = h.disks[&NodeId(1)].clone();
     delete(&mut h, 1, &key);
-    let deleted = h.now;
-    let held = |h: &Harness| (1..=3).any(|n| holds(h, n, key.as_bytes()) > 0);
-    while held(&h) && h.now.since(deleted) < Span::from_secs(30) {
-        h.advance(Span::from_millis(100));
-    }
-    assert!(!held(&h), "never collected");
+    wait_collected(&mut h, key.as_bytes());
 
     h.crash(NodeId(1));
     h.disks.insert(NodeId(1), copy);
@@ -329,15 +312,7 @@ fn a_peer_that_did_not_propose_the_collection_knows_the_copy_is_stale() {
     h.start(NodeId(1));
     h.advance(Span::from_secs(1));
     h.cut.clear();
-    let rebuilding = |h: &Harness| h.nodes[&NodeId(1)].as_ref().unwrap().rebuilding();
-    let back = h.now;
-    while rebuilding(&h).is_some() && h.now.since(back) < Span::from_secs(10) {
-        h.advance(Span::from_millis(50));
-    }
-    assert!(
-        rebuilding(&h).is_none(),
-        "node 1 did not rebuild within 10 s"
-    );
+    wait_rebuilt(&mut h, 1);
     for node in 1..=3 {
         assert_eq!(
             holds(&h, node, key.as_bytes()),

@@ -5,23 +5,15 @@
 
 mod common;
 
-use common::Cluster;
+use common::{status, Cluster};
 use std::time::{Duration, Instant};
-use tern_core::{NodeStatus, VectorClock};
-use tern_node::{Client, ClientOptions};
+use tern_core::VectorClock;
+use tern_node::Client;
 
 const WRITES: usize = 10_000;
 const WRITERS: usize = 32;
 /// Generous for a shared two-core machine; the recovery benchmark measures the real figure.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(20);
-
-async fn status(addr: &str) -> Option<NodeStatus> {
-    let options = ClientOptions {
-        connect_timeout_ms: 1_000,
-        reply_timeout_ms: 2_000,
-    };
-    Client::lazy(&[addr], options).status().await.ok()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_catches_up_on_10000_missed_writes_without_reads() {

@@ -7,23 +7,14 @@
 
 mod common;
 
-use common::Cluster;
+use common::{status, Cluster};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tern_core::NodeStatus;
-use tern_node::{Client, ClientOptions};
+use tern_node::Client;
 
 const KEYS: usize = 20;
 /// Generous for a shared two-core machine.
 const BOUND: Duration = Duration::from_secs(30);
-
-async fn status(addr: &str) -> Option<NodeStatus> {
-    let options = ClientOptions {
-        connect_timeout_ms: 1_000,
-        reply_timeout_ms: 2_000,
-    };
-    Client::lazy(&[addr], options).status().await.ok()
-}
 
 /// Copies the log segments of `from` into a new directory `to`.
 fn copy_segments(from: &Path, to: &Path) {

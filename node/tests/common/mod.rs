@@ -5,9 +5,18 @@
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tern_core::NodeId;
-use tern_node::{Client, NodeOptions, RunningNode};
+use tern_core::{NodeId, NodeStatus};
+use tern_node::{Client, ClientOptions, NodeOptions, RunningNode};
 use tokio::net::TcpListener;
+
+/// The status of the node at `addr`, or `None` if it does not answer within 3 s.
+pub async fn status(addr: &str) -> Option<NodeStatus> {
+    let options = ClientOptions {
+        connect_timeout_ms: 1_000,
+        reply_timeout_ms: 2_000,
+    };
+    Client::lazy(&[addr], options).status().await.ok()
+}
 
 /// A small seeded xorshift generator: a test's random choices, replayable from its seed.
 pub struct Rng(pub u64);
