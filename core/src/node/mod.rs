@@ -37,16 +37,16 @@ use crate::ids::NodeId;
 use crate::journal::Journal;
 use crate::liveness::Liveness;
 use crate::log::{recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
-use crate::message::{Message, RequestError};
+use crate::message::RequestError;
 use crate::outbox::{Origin, Outbox};
-use crate::positions::{LogKnown, Positions};
+use crate::positions::Positions;
 use crate::rebuild::{Rebuild, RebuildReason};
 use crate::ring::Ring;
 use crate::search::Tokenizer;
 use crate::store::Store;
 use crate::time::Time;
 use crate::timer::{Timer, TimerTable};
-use crate::verify::{Verdict, Verify};
+use crate::verify::Verify;
 use crate::version::{ActorId, Object};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -184,6 +184,7 @@ macro_rules! ctx {
 mod bulk;
 mod peer;
 mod timers;
+mod verifying;
 mod view;
 
 impl Node {
@@ -468,106 +469,6 @@ impl Node {
                 rebuild.started(self.now);
             }
         }
-    }
-
-    /// Once its Boot record is durable (nothing is in flight then): asks the peers still
-    /// waited for whether this node's log is an older copy (`verify`), or registers a new
-    /// log with the peers that have not confirmed it yet (`positions`).
-    fn ask_positions(&mut self) {
-        if !self.journal.booted() {
-            return;
-        }
-        let log_id = self.journal.log_id();
-        let (asks, register) = match (&self.verify, &self.registering) {
-            (Some(verify), _) => (
-                verify.peers_to_ask(self.id, &self.ring, &self.config),
-                false,
-            ),
-            (None, Some(peers)) => (peers.iter().copied().collect(), true),
-            (None, None) => return,
-        };
-        for peer in asks {
-            self.outbox
-                .send(peer, Message::PositionAsk { log_id, register });
-        }
-    }
-
-    /// A peer asks about its log `log_id` (and registers it as its newest, if `register`).
-    fn position_ask(&mut self, from: NodeId, log_id: u64, register: bool) {
-        let mut durable_at = 0;
-        if register {
-            let changed = self.positions.record(&[(from, log_id, 0)]);
-            if !changed.is_empty() {
-                let record = Record::Positions { entries: changed };
-                self.journal.append_positions(&record);
-            }
-            durable_at = self.journal.end();
-        }
-        let known = self.positions.of(from, log_id);
-        let reply = Message::PositionReply {
-            log_id,
-            position: known.position,
-            superseded: known.superseded,
-            unordered: known.unordered,
-        };
-        let outbox = &mut self.outbox;
-        self.journal
-            .send_when_durable(durable_at, from, reply, outbox);
-    }
-
-    /// A peer's answer to `PositionAsk`.
-    fn position_reply(&mut self, from: NodeId, log_id: u64, known: LogKnown) {
-        if let Some(peers) = self.registering.as_mut() {
-            if log_id == self.journal.log_id() {
-                peers.remove(&from);
-            }
-            if peers.is_empty() {
-                self.registering = None;
-            }
-        }
-        let Some(verify) = self.verify.as_mut() else {
-            return;
-        };
-        if verify.stale.is_some() {
-            return;
-        }
-        match verify.answer(from, log_id, known, &self.ring, &self.config) {
-            Verdict::Waiting | Verdict::Stale => {}
-            Verdict::Trusted => {
-                self.verify = None;
-                self.stats.logs_verified += 1;
-                self.entropy_at(self.now);
-            }
-        }
-    }
-
-    /// The log is an older copy than one that agreed to a tombstone collection (`verify`):
-    /// it may hold versions whose tombstones every replica has forgotten. The driver sets
-    /// every segment aside (`Output::SetAsideLog`), keeping its bytes for inspection, and
-    /// the node starts again on an empty log, with a new log id and incarnation,
-    /// rebuilding. It took nothing while verifying, so nothing is lost with the log that
-    /// was not already lost with the copy.
-    fn set_aside_stale(&mut self) {
-        let seed = self.rng.next_u64();
-        let fresh = Node::new(self.config.clone(), self.id, seed, Recovered::empty());
-        let mut fresh = fresh.expect("the configuration was valid when this node started");
-        if let Some(rebuild) = fresh.rebuild.as_mut() {
-            rebuild.reason = RebuildReason::Stale;
-        }
-        fresh.stats = std::mem::take(&mut self.stats);
-        fresh.stats.stale_logs_set_aside += 1;
-        fresh.stats.rebuilds_started += 1;
-        fresh.collected = self.collected.take();
-        fresh.now = self.now;
-        let mut outbox = std::mem::replace(&mut self.outbox, Outbox::new(self.id));
-        outbox.clear_loopback();
-        outbox.push(Output::SetAsideLog);
-        *self = fresh;
-        while let Some(output) = self.outbox.pop() {
-            outbox.push(output);
-        }
-        self.outbox = outbox;
-        self.begin();
     }
 
     /// Answers every pending request as its deadline would (writes `Indeterminate`, reads
