@@ -27,6 +27,7 @@ use tern_core::{NodeId, Stemming};
 /// data_dir: ./data/node-1
 /// compact_min_bytes: 67108864   # optional
 /// request_timeout_ms: 2000      # optional
+/// tombstone_grace_ms: 60000     # optional
 /// stemming: "on"                # optional: on (default) or off
 /// search_index: "on"            # optional: on (default) or off
 /// rebuild_on_restart: "on"      # optional: on (default) or off
@@ -42,6 +43,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub compact_min_bytes: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    pub tombstone_grace_ms: Option<u64>,
     /// `on` or `off` (YAML 1.2 reads both as strings; a YAML boolean is taken too).
     pub stemming: Option<OnOff>,
     pub search_index: Option<OnOff>,
@@ -131,6 +133,7 @@ pub struct RunFlags {
     pub data_dir: Option<PathBuf>,
     pub compact_min_bytes: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    pub tombstone_grace_ms: Option<u64>,
     /// `on` or `off`.
     pub stemming: Option<String>,
     /// `on` or `off`.
@@ -203,7 +206,7 @@ impl RunFlags {
             stemming,
             search_index,
             rebuild_on_restart,
-            tombstone_grace_ms: None,
+            tombstone_grace_ms: self.tombstone_grace_ms.or(file.tombstone_grace_ms),
         };
         Ok((options, file.log))
     }
@@ -249,14 +252,21 @@ mod tests {
         assert_eq!(options.peers.len(), 1);
         assert_eq!(log.as_deref(), Some("debug"));
         assert_eq!((options.stemming, options.search_index), (None, None));
+        assert_eq!(options.tombstone_grace_ms, None);
         std::fs::write(
             &path,
-            "id: 1\nlisten: 127.0.0.1:7001\ndata_dir: d1\nstemming: off\nsearch_index: false\n",
+            "id: 1\nlisten: 127.0.0.1:7001\ndata_dir: d1\nstemming: off\nsearch_index: false\ntombstone_grace_ms: 5000\n",
         )
         .unwrap();
         let (options, _) = flags.resolve().unwrap();
         assert_eq!(options.stemming, Some(Stemming::Off));
         assert_eq!(options.search_index, Some(false));
+        assert_eq!(options.tombstone_grace_ms, Some(5000));
+        let grace = RunFlags {
+            tombstone_grace_ms: Some(9000),
+            ..flags.clone()
+        };
+        assert_eq!(grace.resolve().unwrap().0.tombstone_grace_ms, Some(9000));
         let on = RunFlags {
             stemming: Some("on".into()),
             search_index: Some("ON".into()),

@@ -52,6 +52,10 @@ struct RunArgs {
     /// How long a coordinator works on a request before answering with an error.
     #[arg(long)]
     request_timeout_ms: Option<u64>,
+    /// How long every replica must hold a deleted key's tombstones before they are
+    /// collected (default 60000; more than twice the request timeout).
+    #[arg(long)]
+    tombstone_grace_ms: Option<u64>,
     /// Stem search tokens: on (default) or off. Every node of a cluster must use the same.
     #[arg(long, value_name = "on|off")]
     stemming: Option<String>,
@@ -302,6 +306,7 @@ fn main() -> ExitCode {
                 data_dir: a.data_dir,
                 compact_min_bytes: a.compact_min_bytes,
                 request_timeout_ms: a.request_timeout_ms,
+                tombstone_grace_ms: a.tombstone_grace_ms,
                 stemming: a.stemming,
                 search_index: a.search_index,
                 rebuild_on_restart: a.rebuild_on_restart,
