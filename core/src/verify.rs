@@ -37,7 +37,8 @@ pub(crate) struct Verify {
     pub trusted_end: u64,
     /// Partitions no other replica has answered for yet.
     waiting: BTreeSet<u32>,
-    /// The largest position a peer named, and which peer (for the node's log).
+    /// The peer that found the log stale, and the position it named (0 if it found the log
+    /// superseded).
     pub stale: Option<(NodeId, u64)>,
     /// Peers that answered they cannot order this log among the node's others.
     unordered: BTreeSet<NodeId>,
@@ -47,9 +48,9 @@ pub(crate) struct Verify {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Waiting,
-    /// Every partition had an answer and none named a position past the trusted end.
+    /// Every partition had an answer that vouched for the log (or only unordered ones).
     Trusted,
-    /// A peer recorded a position past the trusted end.
+    /// A peer recorded a position past the trusted end, or knows a later log.
     Stale,
 }
 
@@ -78,7 +79,8 @@ impl Verify {
     }
 
     /// The peers that would cover a partition still waited for.
-    pub fn peers_to_ask(&self, me: NodeId, ring: &Ring, config: &Config) -> Vec<NodeId> {
+    pub fn peers_to_ask(&self, ring: &Ring, config: &Config) -> Vec<NodeId> {
+        let me = self.me;
         let n = config.replicas_max();
         let mut peers = BTreeSet::new();
         for p in &self.waiting {
@@ -152,7 +154,7 @@ mod tests {
         let (config, ring) = nodes(3);
         let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
         assert_eq!(
-            verify.peers_to_ask(NodeId(1), &ring, &config),
+            verify.peers_to_ask(&ring, &config),
             vec![NodeId(2), NodeId(3)]
         );
         assert_eq!(
@@ -207,7 +209,7 @@ mod tests {
         // Nine nodes: a key's largest N is 7, so a peer covers only the partitions it shares.
         let (config, ring) = nodes(9);
         let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
-        let peers = verify.peers_to_ask(NodeId(1), &ring, &config);
+        let peers = verify.peers_to_ask(&ring, &config);
         assert_eq!(peers.len(), 8);
         let verdict = verify.answer(peers[0], 9, said(0, false), &ring, &config);
         assert_eq!(
@@ -215,7 +217,7 @@ mod tests {
             Verdict::Waiting,
             "one peer shares only some partitions"
         );
-        let left = verify.peers_to_ask(NodeId(1), &ring, &config);
+        let left = verify.peers_to_ask(&ring, &config);
         assert!(!left.contains(&peers[0]));
         let mut verdict = Verdict::Waiting;
         for peer in left {

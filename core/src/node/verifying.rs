@@ -21,10 +21,7 @@ impl Node {
         }
         let log_id = self.journal.log_id();
         let (asks, register) = match (&self.verify, &self.registering) {
-            (Some(verify), _) => (
-                verify.peers_to_ask(self.id, &self.ring, &self.config),
-                false,
-            ),
+            (Some(verify), _) => (verify.peers_to_ask(&self.ring, &self.config), false),
             (None, Some(peers)) => (peers.iter().copied().collect(), true),
             (None, None) => return,
         };
