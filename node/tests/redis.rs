@@ -208,6 +208,34 @@ async fn commands_pipelines_and_errors_over_raw_resp() {
             "GET {i}"
         );
     }
+    // A SET that follows a DEL of the same pipeline waits for it (the DEL reads, then
+    // writes): run at once, it would be deleted by the DEL before it. Repeated, since an
+    // early SET loses only when it overtakes the DEL's write.
+    let mut out = Vec::new();
+    for i in 0..50 {
+        let key = format!("o{i:02}");
+        for args in [
+            vec!["SET", &key, "a"],
+            vec!["DEL", &key],
+            vec!["SET", &key, "b"],
+        ] {
+            out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for arg in args {
+                out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+            }
+        }
+    }
+    c.send_raw(&out).await;
+    for i in 0..50 {
+        assert_eq!(c.next().await, Some(ok()), "SET o{i:02} a");
+        assert_eq!(c.next().await, Some(Value::Int(1)), "DEL o{i:02}");
+        assert_eq!(c.next().await, Some(ok()), "SET o{i:02} b");
+    }
+    for i in 0..50 {
+        let key = format!("o{i:02}");
+        assert_eq!(c.call(&["GET", &key]).await, Value::bulk("b"), "GET {key}");
+    }
+
     // Inline commands, as typed into telnet.
     c.send_raw(b"SET inline \"two words\"\r\nGET inline\r\n")
         .await;

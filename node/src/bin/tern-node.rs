@@ -93,6 +93,10 @@ enum Command {
         /// listener.
         #[arg(long, default_value_t = 6380)]
         redis_base_port: u16,
+        /// Keep a search index on every node: on (default) or off (searches are refused,
+        /// writes skip the indexing work: for data that is not text).
+        #[arg(long, value_name = "on|off")]
+        search_index: Option<String>,
     },
     /// Benchmark: sets, gets, bulk sets and bulk gets, against a cluster it starts (or
     /// --nodes).
@@ -160,13 +164,25 @@ fn report_exit(exit: Exit) -> ExitCode {
     }
 }
 
-async fn run_cluster(
+/// What `tern-node cluster` was asked for.
+struct ClusterFlags {
     count: u32,
     data_dir: PathBuf,
     base_port: u16,
     compact_min_bytes: Option<u64>,
     redis_base_port: u16,
-) -> ExitCode {
+    search_index: Option<bool>,
+}
+
+async fn run_cluster(flags: ClusterFlags) -> ExitCode {
+    let ClusterFlags {
+        count,
+        data_dir,
+        base_port,
+        compact_min_bytes,
+        redis_base_port,
+        search_index,
+    } = flags;
     if count == 0
         || u32::from(u16::MAX - base_port) < count
         || u32::from(u16::MAX - redis_base_port) < count
@@ -191,7 +207,7 @@ async fn run_cluster(
             compact_min_bytes,
             request_timeout_ms: None,
             stemming: None,
-            search_index: None,
+            search_index,
             rebuild_on_restart: None,
             tombstone_grace_ms: None,
         };
@@ -275,15 +291,28 @@ fn main() -> ExitCode {
             base_port,
             compact_min_bytes,
             redis_base_port,
+            search_index,
         }) => {
             init_logs(cli.log.as_deref().unwrap_or("warn"));
-            runtime.block_on(run_cluster(
-                nodes,
+            let search_index = match search_index
+                .as_deref()
+                .map(|text| tern_node::cli::parse_on_off("--search-index", text))
+            {
+                None => None,
+                Some(Ok(on)) => Some(on),
+                Some(Err(error)) => {
+                    eprintln!("tern-node cluster: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(run_cluster(ClusterFlags {
+                count: nodes,
                 data_dir,
                 base_port,
                 compact_min_bytes,
                 redis_base_port,
-            ))
+                search_index,
+            }))
         }
         Some(Command::Bench(options)) => {
             init_logs(cli.log.as_deref().unwrap_or("warn"));

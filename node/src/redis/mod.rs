@@ -22,7 +22,7 @@ use crate::limits::{
     WRITE_STALL_TIMEOUT_MS,
 };
 use crate::net::Shared;
-use commands::{Connection, Step};
+use commands::{Connection, Direct, Step};
 use frame::{Parsed, Parser, Reply};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -131,6 +131,12 @@ pub(crate) enum Lost {
 impl Caller {
     /// Sends one request through core and waits for its result.
     pub async fn call(&self, request: Request) -> Result<ClientResult, Lost> {
+        let result = self.send(request).await?;
+        result.await.map_err(|_| Lost::NoAnswer)
+    }
+
+    /// Hands one request to the node task; its result comes on the channel returned.
+    pub async fn send(&self, request: Request) -> Result<oneshot::Receiver<ClientResult>, Lost> {
         let (reply, result) = oneshot::channel();
         let event = Event::OwnRequest {
             client: self.client,
@@ -141,7 +147,7 @@ impl Caller {
         if self.listener.shared.events.send(event).await.is_err() {
             return Err(Lost::NotSent);
         }
-        result.await.map_err(|_| Lost::NoAnswer)
+        Ok(result)
     }
 
     /// This node's own status (INFO, DBSIZE).
@@ -157,6 +163,38 @@ impl Caller {
 enum Pending {
     Ready(Reply),
     Running(JoinHandle<Reply>),
+    /// A `GET` or `SET` waiting for its result from the node task (`commands::Direct`).
+    Direct(Direct, oneshot::Receiver<ClientResult>),
+}
+
+impl Pending {
+    /// The reply if the command has finished.
+    async fn finished(&mut self) -> Option<Reply> {
+        match self {
+            Pending::Ready(_) => None,
+            Pending::Running(job) if job.is_finished() => Some(finished_reply(job.await)),
+            Pending::Direct(direct, result) => match result.try_recv() {
+                Ok(result) => Some(direct.reply(Ok(result))),
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    Some(direct.reply(Err(Lost::NoAnswer)))
+                }
+                Err(oneshot::error::TryRecvError::Empty) => None,
+            },
+            Pending::Running(_) => None,
+        }
+    }
+
+    /// Waits until the command has finished; never returns if it is ready already.
+    async fn wait(&mut self) -> Reply {
+        match self {
+            Pending::Running(job) => finished_reply(job.await),
+            Pending::Direct(direct, result) => {
+                let result = result.await.map_err(|_| Lost::NoAnswer);
+                direct.reply(result)
+            }
+            Pending::Ready(_) => std::future::pending().await,
+        }
+    }
 }
 
 /// A reply to write, with the protocol version in force when its command was read (HELLO
@@ -204,10 +242,16 @@ async fn serve(mut stream: TcpStream, listener: &Arc<Listener>) {
                     let (reply, close_after) = match commands::step(&mut connection, args) {
                         Step::Reply(reply) => (Pending::Ready(reply), false),
                         Step::Close(reply) => (Pending::Ready(reply), true),
-                        Step::Run(job) => {
-                            let caller = caller.clone();
-                            (Pending::Running(tokio::spawn(job.run(caller))), false)
-                        }
+                        Step::Run(job) => match job.direct() {
+                            Ok((request, direct)) => match caller.send(request).await {
+                                Ok(result) => (Pending::Direct(direct, result), false),
+                                Err(lost) => (Pending::Ready(direct.reply(Err(lost))), false),
+                            },
+                            Err(job) => {
+                                let caller = caller.clone();
+                                (Pending::Running(tokio::spawn(job.run(caller))), false)
+                            }
+                        },
                     };
                     // HELLO answers in the protocol it asks for.
                     let protocol = if connection.protocol != protocol {
@@ -238,14 +282,13 @@ async fn serve(mut stream: TcpStream, listener: &Arc<Listener>) {
         loop {
             match queue.front_mut() {
                 None => break,
-                Some(front) => match &mut front.reply {
-                    Pending::Ready(_) => {}
-                    Pending::Running(job) if job.is_finished() => {
-                        let reply = finished_reply(job.await);
+                Some(front) => {
+                    if let Some(reply) = front.reply.finished().await {
                         front.reply = Pending::Ready(reply);
+                    } else if !matches!(front.reply, Pending::Ready(_)) {
+                        break;
                     }
-                    Pending::Running(_) => break,
-                },
+                }
             }
             let Some(Queued {
                 reply: Pending::Ready(reply),
@@ -285,9 +328,9 @@ async fn serve(mut stream: TcpStream, listener: &Arc<Listener>) {
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(24 * 3600));
         let reading = !closing && !eof && queue.len() < REDIS_PIPELINE_COMMANDS_MAX;
         let front = async {
-            match queue.front_mut().map(|q| &mut q.reply) {
-                Some(Pending::Running(job)) => job.await,
-                _ => std::future::pending().await,
+            match queue.front_mut() {
+                Some(front) => front.reply.wait().await,
+                None => std::future::pending().await,
             }
         };
         let mut done = None;
@@ -304,8 +347,8 @@ async fn serve(mut stream: TcpStream, listener: &Arc<Listener>) {
             }
             _ = stopped.wait_for(|s| *s) => break,
         }
-        if let (Some(result), Some(front)) = (done, queue.front_mut()) {
-            front.reply = Pending::Ready(finished_reply(result));
+        if let (Some(reply), Some(front)) = (done, queue.front_mut()) {
+            front.reply = Pending::Ready(reply);
         }
         if eof && buf.len() > start && queue.is_empty() {
             // The stream ended inside a command: nothing more can come.

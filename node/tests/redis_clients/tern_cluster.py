@@ -70,7 +70,7 @@ class Cluster:
     """Three nodes, either one `tern-node cluster` process or three `tern-node` processes
     (so that one can be killed)."""
 
-    def __init__(self, separate_processes=False):
+    def __init__(self, separate_processes=False, cluster_args=()):
         self.dir = tempfile.mkdtemp(prefix="tern-redis-test-")
         self.processes = []
         self.logs = []
@@ -87,7 +87,8 @@ class Cluster:
             redis_base = consecutive_free_ports(3)
             self.redis_ports = [redis_base + i for i in range(3)]
             self._spawn(0, [TERN_NODE, "cluster", "--nodes", "3", "--data-dir", self.dir,
-                            "--base-port", str(base), "--redis-base-port", str(redis_base)])
+                            "--base-port", str(base), "--redis-base-port", str(redis_base),
+                            *cluster_args])
         try:
             for port in self.redis_ports:
                 wait_writable(port)

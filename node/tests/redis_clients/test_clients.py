@@ -193,6 +193,22 @@ class OneCluster(unittest.TestCase):
         self.assertIn("members_up:3", self.redis_cli("info", "replication"))
 
 
+class NoSearchIndex(unittest.TestCase):
+    """`tern-node cluster --search-index off`: data commands work, searches are refused."""
+
+    def test_writes_work_and_searches_say_the_index_is_off(self):
+        cluster = Cluster(cluster_args=("--search-index", "off"))
+        try:
+            r = redis.Redis(port=cluster.redis_ports[1], socket_timeout=TIMEOUT_S)
+            r.set("doc", "Python is a programming language")
+            self.assertEqual(r.get("doc"), b"Python is a programming language")
+            for command in (("TERN.SEARCH", "python"), ("TERN.SIMILAR", "python")):
+                with self.assertRaisesRegex(redis.ResponseError, "search is off"):
+                    r.execute_command(*command)
+        finally:
+            cluster.stop()
+
+
 class NodeKilled(unittest.TestCase):
     """Three `tern-node` processes; one is killed mid-run and the client moves on."""
 
