@@ -9,7 +9,7 @@ use crate::message::{BulkStage, KeyObject, Message};
 use crate::replica::Replica;
 use crate::store::Store;
 use crate::time::{Span, Time};
-use crate::version::{BulkKeys, Dot, Object, VectorClock};
+use crate::version::{ActorId, BulkKeys, Dot, Object, VectorClock};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A bulk write's version of one key, kept aside (with the earlier versions of its actor
@@ -204,15 +204,45 @@ impl Aside {
     ) {
         let mut at = 0;
         for KeyObject { key, object } in items {
-            match replica.merge(key, object) {
+            let merged = replica.merge(key.clone(), object);
+            self.forget_seen(replica.store, &key);
+            match merged {
                 Some(end) => at = at.max(end),
                 None => return,
             }
         }
+        replica.stats.bulk_kept_aside = self.kept.len() as u64;
         let answer = Message::ReplicateAck { req };
         replica
             .journal
             .send_when_durable(at, from, answer, replica.outbox);
+    }
+
+    /// Forgets the versions of `key` kept aside that its object has seen (a commit just
+    /// merged them): at once, as `ripe` would at the next round, so that under a steady
+    /// stream of bulk writes `kept` holds the ones in flight, not every one of the last
+    /// `anti_entropy_interval`.
+    fn forget_seen(&mut self, store: &Store, key: &[u8]) {
+        let Some(object) = store.get(key) else {
+            return;
+        };
+        let lowest = Dot {
+            actor: ActorId {
+                node: NodeId(0),
+                incarnation: 0,
+            },
+            seq: 0,
+        };
+        let seen: Vec<Dot> = self
+            .kept
+            .range((key.to_vec(), lowest)..)
+            .take_while(|((k, _), _)| k.as_slice() == key)
+            .filter(|((_, dot), _)| object.has_seen(*dot))
+            .map(|((_, dot), _)| *dot)
+            .collect();
+        for dot in seen {
+            self.kept.remove(&(key.to_vec(), dot));
+        }
     }
 
     /// `BulkAsk`: where the bulk write `dot` stands here for `key`. A replica holding nothing
