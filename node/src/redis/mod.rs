@@ -19,9 +19,8 @@ use crate::driver::Event;
 use crate::embed::{RunningNode, StartError};
 use crate::limits::{
     CONNECTIONS_MAX, REDIS_COMMAND_COMPLETE_TIMEOUT_MS, REDIS_PIPELINE_COMMANDS_MAX,
-    WRITE_STALL_TIMEOUT_MS,
 };
-use crate::net::Shared;
+use crate::net::{write_within, Shared};
 use commands::{Connection, Direct, Step};
 use frame::{Parsed, Parser, Reply};
 use std::collections::VecDeque;
@@ -305,11 +304,10 @@ async fn serve(mut stream: TcpStream, listener: &Arc<Listener>) {
             }
         }
         if !out.is_empty() {
-            let stall = Duration::from_millis(WRITE_STALL_TIMEOUT_MS);
-            match tokio::time::timeout(stall, stream.write_all(&out)).await {
-                Ok(Ok(())) => out.clear(),
-                _ => break,
+            if write_within(&mut stream, &out).await.is_err() {
+                break;
             }
+            out.clear();
         }
         if finish || (eof && queue.is_empty()) {
             break;
