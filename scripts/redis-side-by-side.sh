@@ -12,7 +12,8 @@
 #
 # Settings (environment): ROUNDS (3), REQUESTS (200000: -n for -c 50), REQUESTS_C1 (-n for
 # -c 1; default REQUESTS), TERN_THREADS (tern-node --threads; default 1, tern-node's own
-# default), PROFILE (1 if perf is found), REPORT (reports/redis-side-by-side.md).
+# default), TERN_FLAGS (more `tern-node cluster` flags, e.g. "--search-index off"; default
+# none), PROFILE (1 if perf is found), REPORT (reports/redis-side-by-side.md).
 # Installs redis-server and redis-tools with apt-get if redis-server or redis-benchmark is
 # missing. Run from anywhere: `bash scripts/redis-side-by-side.sh`.
 set -euo pipefail
@@ -22,6 +23,7 @@ ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-200000}
 REQUESTS_C1=${REQUESTS_C1:-$REQUESTS}
 TERN_THREADS=${TERN_THREADS:-1}
+TERN_FLAGS=${TERN_FLAGS:-}
 REPORT=${REPORT:-reports/redis-side-by-side.md}
 if [ -z "${PROFILE:-}" ]; then
     if command -v perf >/dev/null; then PROFILE=1; else PROFILE=0; fi
@@ -82,7 +84,7 @@ while :; do
     fi
 done
 "$tern_node" cluster --threads "$TERN_THREADS" --nodes 3 --data-dir "$work/tern" \
-    --base-port "$base" --redis-base-port "$resp" >"$work/tern.log" 2>&1 &
+    --base-port "$base" --redis-base-port "$resp" $TERN_FLAGS >"$work/tern.log" 2>&1 &
 tern_pid=$!
 pids+=($tern_pid)
 wait_ping "$redis_port"
@@ -145,6 +147,13 @@ if [ "$PROFILE" = 1 ]; then
     done
 fi
 
+flags_env=""
+flags_arg=""
+if [ -n "$TERN_FLAGS" ]; then
+    flags_env="TERN_FLAGS=\"$TERN_FLAGS\" "
+    flags_arg=" $TERN_FLAGS"
+fi
+
 python3 - "$results" "$REPORT" "$profile" <<EOF
 import csv, statistics, sys, platform, os
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -159,13 +168,13 @@ w("")
 w("Written by \`scripts/redis-side-by-side.sh\` (issue 11, item 4). Command:")
 w("")
 w("\`\`\`sh")
-w("ROUNDS=$ROUNDS REQUESTS=$REQUESTS REQUESTS_C1=$REQUESTS_C1 TERN_THREADS=$TERN_THREADS bash scripts/redis-side-by-side.sh")
+w('ROUNDS=$ROUNDS REQUESTS=$REQUESTS REQUESTS_C1=$REQUESTS_C1 TERN_THREADS=$TERN_THREADS ${flags_env}bash scripts/redis-side-by-side.sh')
 w("\`\`\`")
 w("")
 w("Each round runs \`redis-benchmark -h 127.0.0.1 -p PORT -t set,get -n $REQUESTS -d 100 -c 50 --csv\` and then")
 w("the same with \`-c 1\` and \`-n $REQUESTS_C1\`, against Redis and against Tern, alternating which goes first.")
 w("Redis: \`redis-server --appendonly yes --appendfsync always --save ''\` (its version: $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')).")
-w("Tern: \`tern-node cluster --threads $TERN_THREADS --nodes 3\` (one process holding three nodes, N=3, W=2, R=2,")
+w("Tern: \`tern-node cluster --threads $TERN_THREADS --nodes 3${flags_arg}\` (one process holding three nodes, N=3, W=2, R=2,")
 w("fdatasync before every acknowledgement), benchmarked through node 1's Redis port. Both on loopback, data")
 w("on the same file system ($(df -T "$work" | tail -1 | awk '{print $2}')), on a machine with $(nproc) cores shared with")
 w("other work: the load average (1 min) at the start of each run is in the last column.")
