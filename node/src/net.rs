@@ -524,7 +524,9 @@ mod write_tests {
             b.read_to_end(&mut sink).await.map(|_| sink.len())
         });
         // Generous for a loaded machine: only the reader's pace matters here.
-        write_within_for(&mut a, &big, Duration::from_secs(20)).await.unwrap();
+        write_within_for(&mut a, &big, Duration::from_secs(20))
+            .await
+            .unwrap();
         drop(a);
         assert_eq!(reader.await.unwrap().unwrap(), big.len());
 
