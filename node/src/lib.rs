@@ -15,6 +15,7 @@ pub mod embed;
 pub mod limits;
 mod net;
 pub mod redis;
+mod socket;
 pub mod status;
 pub mod wire;
 

@@ -20,7 +20,8 @@ use crate::embed::{RunningNode, StartError};
 use crate::limits::{
     CONNECTIONS_MAX, REDIS_COMMAND_COMPLETE_TIMEOUT_MS, REDIS_PIPELINE_COMMANDS_MAX,
 };
-use crate::net::{write_within, Shared};
+use crate::net::Shared;
+use crate::socket::write_within;
 use commands::{Connection, Direct, Step};
 use frame::{Parsed, Parser, Reply};
 use std::collections::VecDeque;
