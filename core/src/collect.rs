@@ -31,7 +31,7 @@
 //! copy's end (`verify`), which every peer that may hold the key can tell, since each
 //! recorded the positions before anyone forgot the key.
 
-use crate::ids::NodeId;
+use crate::ids::{LogRef, NodeId};
 use crate::journal::Journal;
 use crate::limits::COLLECT_KEYS_PER_ROUND;
 use crate::log::Record;
@@ -169,24 +169,24 @@ impl Collect<'_> {
         if !agreed.is_empty() {
             let message = Message::CollectReply {
                 keys: agreed,
-                log_id: self.journal.log_id(),
+                log: self.journal.log(),
                 position: self.journal.durable_upto(),
             };
             self.outbox.send(from, message);
         }
     }
 
-    /// `from` (its log `log_id` durable up to `position`) agrees to forget `keys`: for those
+    /// `from` (its log `log` durable up to `position`) agrees to forget `keys`: for those
     /// every node has agreed to, record the positions and send them to the others.
     pub fn reply(
         &mut self,
         collector: &mut Collector,
         from: NodeId,
         keys: Vec<ByteBuf>,
-        log_id: u64,
+        log: LogRef,
         position: u64,
     ) {
-        let me = (self.me, self.journal.log_id(), self.journal.durable_upto());
+        let me = (self.me, self.journal.log(), self.journal.durable_upto());
         let mut tell: BTreeMap<NodeId, (Vec<ByteBuf>, BTreeSet<Position>)> = BTreeMap::new();
         let mut record = BTreeSet::new();
         for key in keys {
@@ -196,7 +196,7 @@ impl Collect<'_> {
             if asked.stage != Stage::Agreeing || !asked.waiting.remove(&from) {
                 continue;
             }
-            asked.agreed.push((from, log_id, position));
+            asked.agreed.push((from, log, position));
             if !asked.waiting.is_empty() {
                 continue;
             }

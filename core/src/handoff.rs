@@ -238,7 +238,10 @@ mod tests {
 
     #[test]
     fn a_full_peer_drops_new_hints_and_counts_them() {
-        let (mut handoff, mut journal) = (Handoff::default(), Journal::new(1, 0, 0));
+        let (mut handoff, mut journal) = (
+            Handoff::default(),
+            Journal::new(crate::ids::LogRef { started: 0, id: 1 }, 0, 0),
+        );
         let mut stats = NodeStats::default();
         let peer = NodeId(2);
         for i in 0..HINTS_PER_PEER_MAX + 5 {

@@ -35,3 +35,22 @@ impl fmt::Display for RequestId {
         write!(f, "r{:x}", self.0)
     }
 }
+
+/// One log of a node (`positions`): when the node started it, in microseconds of its own
+/// clock, and the random id drawn then (`log`). A node's logs are ordered by `started`: a
+/// node starts a new log (on an empty disk, or after setting one aside) only after the
+/// logs before it, so no message that arrives late can make an earlier log look later.
+/// Two logs with the same `started` cannot be ordered.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct LogRef {
+    pub started: u64,
+    pub id: u64,
+}
+
+impl fmt::Display for LogRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "log {:x} started at {} us", self.id, self.started)
+    }
+}

@@ -4,7 +4,7 @@
 //! changed it are durable (and nothing before the first sync after start), and compacts.
 //! It produces bytes and outputs; the driver writes and syncs them.
 
-use crate::ids::NodeId;
+use crate::ids::{LogRef, NodeId};
 use crate::log::Record;
 use crate::message::Message;
 use crate::node::{NodeStats, Output};
@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 #[derive(Debug)]
 pub(crate) struct Journal {
-    /// The log's random id, written into every `Boot` and `Durable` record.
-    log_id: u64,
+    /// The log: its random id, written into every `Boot` and `Durable` record, and its
+    /// start, into every `LogStarted` record.
+    log: LogRef,
     /// The end of this incarnation's Boot record: nothing counts as durable before the log
     /// is durable up to here.
     boot_end: u64,
@@ -47,9 +48,9 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// The journal of a log recovered up to `log_end`, `log_bytes` long in all.
-    pub fn new(log_id: u64, log_end: u64, log_bytes: u64) -> Journal {
+    pub fn new(log: LogRef, log_end: u64, log_bytes: u64) -> Journal {
         Journal {
-            log_id,
+            log,
             boot_end: 0,
             unsynced: BTreeMap::new(),
             emitted_end: log_end,
@@ -63,11 +64,15 @@ impl Journal {
         }
     }
 
-    /// Appends this incarnation's Boot record; replies wait until it is durable.
+    /// Appends this incarnation's Boot record (and when the log was started); replies wait
+    /// until it is durable.
     pub fn boot(&mut self, incarnation: u64) {
-        self.boot_end = self.append(&Record::Boot {
+        self.append(&Record::Boot {
             incarnation,
-            log_id: self.log_id,
+            log_id: self.log.id,
+        });
+        self.boot_end = self.append(&Record::LogStarted {
+            started: self.log.started,
         });
     }
 
@@ -127,6 +132,16 @@ impl Journal {
         self.append(record)
     }
 
+    /// The log was verified at a restart (`verify`): from now on it is named as started at
+    /// `started` (a `LogStarted` record), later than any log of this node a peer may know.
+    pub fn restart_log(&mut self, started: u64) {
+        self.log.started = started.max(self.log.started + 1);
+        let record = Record::LogStarted {
+            started: self.log.started,
+        };
+        self.append(&record);
+    }
+
     /// Appends a `Positions` record (`positions`). Whoever must wait for it waits for
     /// `end()`.
     pub fn append_positions(&mut self, record: &Record) {
@@ -134,9 +149,9 @@ impl Journal {
         self.append(record);
     }
 
-    /// The log's id.
-    pub fn log_id(&self) -> u64 {
-        self.log_id
+    /// The log's id and start.
+    pub fn log(&self) -> LogRef {
+        self.log
     }
 
     /// The log length known durable.
@@ -165,7 +180,7 @@ impl Journal {
             // Vouch for what is synced, so recovery can tell corruption from a torn tail.
             Record::Durable {
                 upto: self.durable_upto,
-                log_id: self.log_id,
+                log_id: self.log.id,
             }
             .encode_into(&mut self.batch);
             self.durable_marked = self.durable_upto;
@@ -277,13 +292,17 @@ impl Journal {
         let mut bytes = Vec::with_capacity(store.live_bytes() as usize);
         Record::Durable {
             upto: self.durable_upto,
-            log_id: self.log_id,
+            log_id: self.log.id,
         }
         .encode_into(&mut bytes);
         self.durable_marked = self.durable_upto;
         Record::Boot {
             incarnation,
-            log_id: self.log_id,
+            log_id: self.log.id,
+        }
+        .encode_into(&mut bytes);
+        Record::LogStarted {
+            started: self.log.started,
         }
         .encode_into(&mut bytes);
         if self.rebuilding {

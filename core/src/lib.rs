@@ -34,7 +34,7 @@ pub mod version;
 
 pub use codec::DecodeError;
 pub use entropy::RoundStatus;
-pub use ids::{ClientId, NodeId, RequestId};
+pub use ids::{ClientId, LogRef, NodeId, RequestId};
 pub use liveness::PeerView;
 pub use log::{recover, recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
 pub use message::{

@@ -13,16 +13,18 @@
 //! `trusted_end`, or the log is superseded, the log is an older copy than one that agreed to
 //! a collection: the node sets it aside and starts again on an empty log, rebuilding
 //! (`Node::set_aside_stale`). A peer that knows other logs of this node but not this one
-//! cannot order it and vouches for nothing; if every peer of a partition answers so, none
-//! knows of a later log and the log is trusted (a copy of an earlier log whose registration
-//! reached none of them is the one case this lets through).
+//! cannot order it and vouches for nothing; so does one that knows no log of this node (its
+//! disk was replaced since), and one whose own log is still being verified (its table may
+//! be an older copy's). If every peer of a partition answers so, none knows of a later log
+//! and the log is trusted (a copy of an earlier log whose registration reached none of them
+//! is the one case this lets through).
 //! Once, for every partition it replicates, one other replica answered with no such
 //! position, the log is this node's own as far as collection goes: every node that may hold
 //! a key records the positions before any of them forgets it, so one answer per partition
 //! is enough. Until then the node answers nothing but these messages and gossip, takes no
 //! request (`Starting`), and runs no anti-entropy, handoff, collection or compaction.
 
-use crate::ids::NodeId;
+use crate::ids::{LogRef, NodeId};
 use crate::limits::PARTITIONS;
 use crate::node::Config;
 use crate::positions::LogKnown;
@@ -33,7 +35,7 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug)]
 pub(crate) struct Verify {
     me: NodeId,
-    pub log_id: u64,
+    pub log: LogRef,
     pub trusted_end: u64,
     /// Partitions no other replica has answered for yet.
     waiting: BTreeSet<u32>,
@@ -55,7 +57,7 @@ pub(crate) enum Verdict {
 }
 
 impl Verify {
-    pub fn new(me: NodeId, ring: &Ring, config: &Config, log_id: u64, trusted_end: u64) -> Self {
+    pub fn new(me: NodeId, ring: &Ring, config: &Config, log: LogRef, trusted_end: u64) -> Self {
         let n = config.replicas_max();
         let waiting = (0..PARTITIONS)
             .filter(|p| {
@@ -65,7 +67,7 @@ impl Verify {
             .collect();
         Verify {
             me,
-            log_id,
+            log,
             trusted_end,
             waiting,
             stale: None,
@@ -93,19 +95,19 @@ impl Verify {
         peers.into_iter().collect()
     }
 
-    /// `from` answered what it knows of this node's log `log_id` (`Positions::of`). A peer
+    /// `from` answered what it knows of this node's log `log` (`Positions::of`). A peer
     /// that cannot order this log among the others it knows of this node vouches for
     /// nothing; if every peer that could cover a partition still waited for answered so,
     /// no peer knows of a later log, and the log is trusted.
     pub fn answer(
         &mut self,
         from: NodeId,
-        log_id: u64,
+        log: LogRef,
         known: LogKnown,
         ring: &Ring,
         config: &Config,
     ) -> Verdict {
-        if log_id != self.log_id {
+        if log != self.log {
             return Verdict::Waiting; // Meant for another log of this node.
         }
         if known.superseded || known.position > self.trusted_end {
@@ -136,6 +138,9 @@ impl Verify {
 mod tests {
     use super::*;
 
+    const LOG: LogRef = LogRef { started: 10, id: 9 };
+    const OTHER: LogRef = LogRef { started: 5, id: 8 };
+
     fn said(position: u64, superseded: bool) -> LogKnown {
         LogKnown {
             position,
@@ -152,17 +157,17 @@ mod tests {
     #[test]
     fn in_three_nodes_one_peer_answering_is_enough() {
         let (config, ring) = nodes(3);
-        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, LOG, 500);
         assert_eq!(
             verify.peers_to_ask(&ring, &config),
             vec![NodeId(2), NodeId(3)]
         );
         assert_eq!(
-            verify.answer(NodeId(3), 8, said(900, false), &ring, &config),
+            verify.answer(NodeId(3), OTHER, said(900, false), &ring, &config),
             Verdict::Waiting
         );
         assert_eq!(
-            verify.answer(NodeId(3), 9, said(500, false), &ring, &config),
+            verify.answer(NodeId(3), LOG, said(500, false), &ring, &config),
             Verdict::Trusted
         );
     }
@@ -170,9 +175,9 @@ mod tests {
     #[test]
     fn a_position_past_the_trusted_end_is_stale() {
         let (config, ring) = nodes(3);
-        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, LOG, 500);
         assert_eq!(
-            verify.answer(NodeId(2), 9, said(501, false), &ring, &config),
+            verify.answer(NodeId(2), LOG, said(501, false), &ring, &config),
             Verdict::Stale
         );
         assert_eq!(verify.stale, Some((NodeId(2), 501)));
@@ -181,26 +186,26 @@ mod tests {
     #[test]
     fn a_superseded_log_is_stale_whatever_its_position() {
         let (config, ring) = nodes(3);
-        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
-        let verdict = verify.answer(NodeId(2), 9, said(0, true), &ring, &config);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, LOG, 500);
+        let verdict = verify.answer(NodeId(2), LOG, said(0, true), &ring, &config);
         assert_eq!(verdict, Verdict::Stale);
     }
 
     #[test]
     fn an_unordered_answer_vouches_for_nothing_until_every_peer_gave_one() {
         let (config, ring) = nodes(3);
-        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, LOG, 500);
         let unordered = LogKnown {
             unordered: true,
             ..LogKnown::default()
         };
-        let first = verify.answer(NodeId(2), 9, unordered, &ring, &config);
+        let first = verify.answer(NodeId(2), LOG, unordered, &ring, &config);
         assert_eq!(first, Verdict::Waiting);
-        let second = verify.answer(NodeId(3), 9, unordered, &ring, &config);
+        let second = verify.answer(NodeId(3), LOG, unordered, &ring, &config);
         assert_eq!(second, Verdict::Trusted, "no peer knows of a later log");
-        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
-        verify.answer(NodeId(2), 9, unordered, &ring, &config);
-        let known = verify.answer(NodeId(3), 9, said(0, true), &ring, &config);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, LOG, 500);
+        verify.answer(NodeId(2), LOG, unordered, &ring, &config);
+        let known = verify.answer(NodeId(3), LOG, said(0, true), &ring, &config);
         assert_eq!(known, Verdict::Stale, "node 3 knows a later log");
     }
 
@@ -208,10 +213,10 @@ mod tests {
     fn past_the_largest_n_every_partition_needs_an_answer() {
         // Nine nodes: a key's largest N is 7, so a peer covers only the partitions it shares.
         let (config, ring) = nodes(9);
-        let mut verify = Verify::new(NodeId(1), &ring, &config, 9, 500);
+        let mut verify = Verify::new(NodeId(1), &ring, &config, LOG, 500);
         let peers = verify.peers_to_ask(&ring, &config);
         assert_eq!(peers.len(), 8);
-        let verdict = verify.answer(peers[0], 9, said(0, false), &ring, &config);
+        let verdict = verify.answer(peers[0], LOG, said(0, false), &ring, &config);
         assert_eq!(
             verdict,
             Verdict::Waiting,
@@ -221,7 +226,7 @@ mod tests {
         assert!(!left.contains(&peers[0]));
         let mut verdict = Verdict::Waiting;
         for peer in left {
-            verdict = verify.answer(peer, 9, said(0, false), &ring, &config);
+            verdict = verify.answer(peer, LOG, said(0, false), &ring, &config);
         }
         assert_eq!(verdict, Verdict::Trusted);
     }

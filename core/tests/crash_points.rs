@@ -445,7 +445,13 @@ fn fresh_nodes(config: &Config) -> BTreeMap<NodeId, Node> {
         .nodes
         .iter()
         .map(|id| {
-            let node = Node::new(config.clone(), *id, u64::from(id.0), Recovered::empty());
+            let node = Node::new(
+                config.clone(),
+                *id,
+                u64::from(id.0),
+                Time::ZERO,
+                Recovered::empty(),
+            );
             (*id, node.expect("a valid config"))
         })
         .collect()
@@ -527,7 +533,13 @@ fn check_crash_point(
     let nodes: BTreeMap<NodeId, Node> = recovered
         .into_iter()
         .map(|(id, state)| {
-            let node = Node::new(config.clone(), id, 1_000 + u64::from(id.0), state);
+            let node = Node::new(
+                config.clone(),
+                id,
+                1_000 + u64::from(id.0),
+                Time::ZERO,
+                state,
+            );
             let node = node.unwrap_or_else(|e| panic!("{label}: {id} does not restart: {e}"));
             (id, node)
         })

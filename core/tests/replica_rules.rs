@@ -36,7 +36,7 @@ fn persisted(outputs: &[Output], log: &mut Vec<u8>) -> Option<u64> {
 
 /// A node on `recovered`, with its Boot record written and synced; the log is kept in `log`.
 fn booted(nodes: u32, seed: u64, recovered: Recovered, log: &mut Vec<u8>) -> Node {
-    let mut node = Node::new(config(nodes), NodeId(1), seed, recovered).unwrap();
+    let mut node = Node::new(config(nodes), NodeId(1), seed, Time::ZERO, recovered).unwrap();
     let outputs = drain(&mut node);
     let end = persisted(&outputs, log).expect("a new node writes its Boot record");
     node.handle(Time(1), Input::Persisted { upto: end });
@@ -115,7 +115,7 @@ fn a_recovered_node_answers_nothing_about_its_data_before_its_first_sync() {
     // A log it trusts (no rebuild, no verification): what is held back is the journal's.
     let mut trusted = config(3);
     trusted.rebuild_on_restart = false;
-    let mut node = Node::new(trusted, NodeId(1), 6, recovered).unwrap();
+    let mut node = Node::new(trusted, NodeId(1), 6, Time::ZERO, recovered).unwrap();
     let boot = drain(&mut node);
     let mut tail = Vec::new();
     let boot_end = persisted(&boot, &mut tail).expect("the Boot record");
@@ -348,7 +348,7 @@ fn a_read_whose_replies_merge_past_the_limit_is_refused_not_repaired() {
     };
     let mut config = config(3);
     config.rebuild_on_restart = false;
-    let mut node = Node::new(config, NodeId(1), 9, whole).unwrap();
+    let mut node = Node::new(config, NodeId(1), 9, Time::ZERO, whole).unwrap();
     let end = persisted(&drain(&mut node), &mut Vec::new()).expect("a Boot record");
     node.handle(Time(1), Input::Persisted { upto: end });
     drain(&mut node);

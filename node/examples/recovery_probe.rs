@@ -72,7 +72,7 @@ fn report(dir: &Path, count: u64, raw: u64) -> Result<(), Box<dyn std::error::Er
         rss_mb()
     );
     let config = Config::new(vec![NodeId(1), NodeId(2), NodeId(3)]);
-    let node = Node::new(config, NodeId(1), 1, recovered)?;
+    let node = Node::new(config, NodeId(1), 1, tern_core::Time::ZERO, recovered)?;
     let rss = rss_mb();
     println!(
         "node built after {:.2} s; resident {rss} MB = {} bytes per key = {:.2}x the raw key+value bytes",

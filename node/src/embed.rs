@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tern_core::{Config, ConfigError, NodeId, Span, Stemming};
+use tern_core::{Config, ConfigError, NodeId, Span, Stemming, Time};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -205,9 +205,16 @@ pub async fn start_on(
     let dir = options.data_dir.clone();
     let (id, seed) = (options.id, seed(options.id));
     let start_config = config.clone();
-    let opened = tokio::task::spawn_blocking(move || disk::open_node(&dir, start_config, id, seed))
-        .await
-        .map_err(|e| StartError::Spawn(std::io::Error::other(e.to_string())))?;
+    // The wall clock: a new log is named with it (`tern_core::LogRef`), and core's time
+    // goes on from it.
+    let epoch_micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let now = Time(epoch_micros);
+    let opened =
+        tokio::task::spawn_blocking(move || disk::open_node(&dir, start_config, id, seed, now))
+            .await
+            .map_err(|e| StartError::Spawn(std::io::Error::other(e.to_string())))?;
     let (started, writer) = opened.map_err(|failure| match failure {
         disk::StartFailure::Disk(error) => StartError::Disk(error),
         disk::StartFailure::Config(error) => StartError::Config(error),
@@ -265,9 +272,7 @@ pub async fn start_on(
     let driver = Driver {
         node,
         origin: tokio::time::Instant::now(),
-        epoch_micros: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        epoch_micros,
         events,
         disk: Some(disk_tx),
         disk_events,

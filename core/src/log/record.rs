@@ -1,7 +1,7 @@
 //! Log records: the framing (magic, length, CRC32C, type) and the record bodies.
 
 use crate::codec::{decode_body, encode_body, read_u32, DecodeError};
-use crate::ids::NodeId;
+use crate::ids::{LogRef, NodeId};
 use crate::limits::{RECORD_BYTES_MAX, SIBLINGS_DECODE_MAX};
 use crate::version::{wire, ActorId, Dot, Object, VectorClock};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
@@ -23,7 +23,11 @@ const TAG_REBUILDING: u8 = 7;
 const TAG_REBUILT: u8 = 8;
 const TAG_ASIDE: u8 = 9;
 const TAG_REFUSED: u8 = 10;
-const TAG_POSITIONS: u8 = 11;
+/// Positions as first written, before logs were named with their start (read as started at
+/// 0, before any log named so: `LogRef`).
+const TAG_POSITIONS_UNSTARTED: u8 = 11;
+const TAG_LOG_STARTED: u8 = 12;
+const TAG_POSITIONS: u8 = 13;
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,11 +71,16 @@ pub enum Record {
     /// This replica promised never to keep the bulk write `dot`'s version of `key` (a
     /// resolution found it undecided, or decided against it); a kept one is forgotten.
     Refused { key: Vec<u8>, dot: Dot },
-    /// Collection positions (`positions`): each `(node, log_id, position)` says that node
-    /// `node`'s log `log_id` was durable up to `position` when it agreed to a tombstone
-    /// collection. Recovery keeps the largest position of each (node, log id). Written
-    /// before this node forgets a tombstone that agreement allowed, and into every snapshot.
-    Positions { entries: Vec<(NodeId, u64, u64)> },
+    /// Collection positions (`positions`): each `(node, log, position)` says that node
+    /// `node`'s log `log` was durable up to `position` when it agreed to a tombstone
+    /// collection (0: the log was registered). Recovery keeps the largest position of each
+    /// (node, log). Written before this node forgets a tombstone that agreement allowed,
+    /// and into every snapshot.
+    Positions { entries: Vec<(NodeId, LogRef, u64)> },
+    /// When this log was started, by its node's clock in microseconds (`LogRef`): written
+    /// after each `Boot` record and into every snapshot. A log written before there was
+    /// such a record reads as started at 0.
+    LogStarted { started: u64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +129,11 @@ struct RefusedBody {
 
 #[derive(Serialize, Deserialize)]
 struct PositionsBody {
+    entries: Vec<(u32, LogRef, u64)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UnstartedPositionsBody {
     entries: Vec<(u32, u64, u64)>,
 }
 
@@ -201,6 +215,7 @@ impl Record {
                 };
                 frame(TAG_POSITIONS, &encode_body(&body), out)
             }
+            Record::LogStarted { started } => frame(TAG_LOG_STARTED, &encode_body(started), out),
         }
     }
 
@@ -378,6 +393,19 @@ impl<'a> Frame<'a> {
                     entries: entries.map(|(n, l, p)| (NodeId(n), l, p)).collect(),
                 }
             }
+            TAG_POSITIONS_UNSTARTED => {
+                let body = decode_body::<UnstartedPositionsBody>(payload)?;
+                let entries = body.entries.into_iter();
+                let unstarted = |id| LogRef { started: 0, id };
+                Record::Positions {
+                    entries: entries
+                        .map(|(n, l, p)| (NodeId(n), unstarted(l), p))
+                        .collect(),
+                }
+            }
+            TAG_LOG_STARTED => Record::LogStarted {
+                started: decode_body::<u64>(payload)?,
+            },
             other => return Err(DecodeError::UnknownTag(other)),
         };
         Ok(record)

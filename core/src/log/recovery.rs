@@ -4,7 +4,7 @@
 
 use super::record::{object_key, Frame, Record, RECORD_HEADER_BYTES, RECORD_MAGIC};
 use crate::codec::DecodeError;
-use crate::ids::NodeId;
+use crate::ids::{LogRef, NodeId};
 use crate::ring::fnv1a;
 use crate::version::{Dot, Object, VectorClock};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +41,9 @@ pub struct Recovered {
     pub incarnation: Option<u64>,
     /// The log's id, from its `Boot` records (`None` for a new log).
     pub log_id: Option<u64>,
+    /// When the log was started, from its `LogStarted` records (0 if it has none: a log
+    /// written before they existed).
+    pub log_started: u64,
     /// Logical offset of the newest segment's first byte; appends go to that segment.
     pub segment_base: u64,
     /// Logical end of the newest segment's valid prefix; new records are appended here.
@@ -58,9 +61,8 @@ pub struct Recovered {
     /// log holds past it was vouched for to a tombstone collection (`verify`).
     pub rebuilding_since: Option<u64>,
     /// Collection positions (`Positions` records): the largest position recorded for each
-    /// (node, log id), and the (node, log id) pairs in the order their first record named them.
-    pub positions: BTreeMap<(NodeId, u64), u64>,
-    pub positions_order: Vec<(NodeId, u64)>,
+    /// (node, log).
+    pub positions: BTreeMap<(NodeId, LogRef), u64>,
     /// Bulk writes' versions kept aside (`Aside` records not followed by a `Refused` for the
     /// same key and dot), with their bulk write's N and W. `Node::new` drops those the
     /// key's object has seen (committed since).
@@ -409,6 +411,9 @@ fn apply(recovered: &mut Recovered, record: Record, offset: u64) {
             // The first Boot record names the log; every later one repeats it.
             recovered.log_id.get_or_insert(log_id);
         }
+        Record::LogStarted { started } => {
+            recovered.log_started = recovered.log_started.max(started);
+        }
         Record::Object { key, object } => {
             recovered
                 .objects
@@ -438,13 +443,7 @@ fn apply(recovered: &mut Recovered, record: Record, offset: u64) {
         }
         Record::Positions { entries } => {
             for (node, log_id, position) in entries {
-                let at = recovered
-                    .positions
-                    .entry((node, log_id))
-                    .or_insert_with(|| {
-                        recovered.positions_order.push((node, log_id));
-                        0
-                    });
+                let at = recovered.positions.entry((node, log_id)).or_insert(0);
                 *at = (*at).max(position);
             }
         }

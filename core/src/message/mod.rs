@@ -4,7 +4,7 @@
 //! simulator encodes them too so that the codec runs under every simulated fault.
 
 use crate::codec::{decode_body, encode_body, DecodeError};
-use crate::ids::{NodeId, RequestId};
+use crate::ids::{LogRef, NodeId, RequestId};
 use crate::limits::MESSAGE_BYTES_MAX;
 use crate::search::SearchError;
 use crate::version::{wire, Dot, Object, VectorClock};
@@ -460,10 +460,10 @@ pub enum Message {
     },
     /// The keys of a `CollectAsk` this node agrees to forget: it holds nothing of them, or
     /// exactly the proposed tombstones, durable, unchanged for `tombstone_grace`. Its log
-    /// `log_id` is durable up to `position` (past those tombstones: `positions`).
+    /// `log` is durable up to `position` (past those tombstones: `positions`).
     CollectReply {
         keys: Vec<serde_bytes::ByteBuf>,
-        log_id: u64,
+        log: LogRef,
         position: u64,
     },
     /// Every node agreed: forget these keys if your copy still has this hash.
@@ -547,19 +547,22 @@ pub enum Message {
     /// `CollectRecorded`. Nobody forgets the keys before every node that may hold them has.
     CollectRecord {
         keys: Vec<serde_bytes::ByteBuf>,
-        positions: Vec<(NodeId, u64, u64)>,
+        positions: Vec<(NodeId, LogRef, u64)>,
     },
     /// The positions of a `CollectRecord` for `keys` are durable here.
     CollectRecorded { keys: Vec<serde_bytes::ByteBuf> },
-    /// A node restarted on its log `log_id` (`verify`): what is the largest position you
-    /// recorded for it, and is it superseded? With `register`, from a node that started a new
-    /// log: record that this log is its newest (`positions`), durably, then answer.
-    PositionAsk { log_id: u64, register: bool },
-    /// The answer to `PositionAsk` (`position` 0: none recorded; `superseded`: another log of
-    /// the asker was registered after this one; `unordered`: this one is unknown here while
-    /// another log of the asker is known, so the answer vouches for nothing).
+    /// What do you know of my log `log`: if this node restarted on it, is it an older copy
+    /// (`verify`)? With `register`, from a node whose log is trusted: first record durably
+    /// that this log of it exists (`positions`).
+    PositionAsk { log: LogRef, register: bool },
+    /// The answer to `PositionAsk` (`position` 0: none recorded; `superseded`: a log of the
+    /// asker started later is known here; `unordered`: the answer vouches for nothing, since
+    /// no log of the asker is known here, or only one started at the same moment, or this
+    /// node's own log is still being verified).
     PositionReply {
-        log_id: u64,
+        log: LogRef,
+        /// The ask registered the log.
+        registered: bool,
         position: u64,
         superseded: bool,
         unordered: bool,

@@ -33,7 +33,7 @@ use crate::collect::Collector;
 use crate::coordinator::{Arrival, Coordinator, Ctx};
 use crate::entropy::{Entropy, Rounds};
 use crate::handoff::Handoff;
-use crate::ids::NodeId;
+use crate::ids::{LogRef, NodeId};
 use crate::journal::Journal;
 use crate::liveness::Liveness;
 use crate::log::{recover_segments, Record, Recovered, RecoveryError, Segment, TornTail};
@@ -188,12 +188,14 @@ mod verifying;
 mod view;
 
 impl Node {
-    /// Builds a node from its recovered state. Drain `poll_output` before the first
-    /// `handle`: a new node persists its Boot record first.
+    /// Builds a node from its recovered state, at `now` by its clock (a new log is named
+    /// with it: `LogRef`). Drain `poll_output` before the first `handle`: a new node
+    /// persists its Boot record first.
     pub fn new(
         config: Config,
         id: NodeId,
         seed: u64,
+        now: Time,
         recovered: Recovered,
     ) -> Result<Node, ConfigError> {
         config.validate()?;
@@ -207,18 +209,29 @@ impl Node {
         while incarnation == 0 || Some(incarnation) == recovered.incarnation {
             incarnation = rng.next_u64();
         }
-        let log_id = recovered.log_id.unwrap_or_else(|| rng.next_u64());
+        let log = match recovered.log_id {
+            Some(id) => LogRef {
+                started: recovered.log_started,
+                id,
+            },
+            None => LogRef {
+                started: now.micros(),
+                id: rng.next_u64(),
+            },
+        };
         // A restart on a log that may be an older copy lets nothing out until verified.
         let trusted_end = recovered.rebuilding_since.unwrap_or(recovered.log_end);
         let ring = Ring::new(&config.nodes);
         let verify = (recovered.log_id.is_some() && config.rebuild_on_restart)
-            .then(|| Verify::new(id, &ring, &config, log_id, trusted_end))
+            .then(|| Verify::new(id, &ring, &config, log, trusted_end))
             .filter(|verify| !verify.is_trusted());
-        // A new log registers with its peers, so that a copy of an earlier log of this node
-        // restored later is known to be superseded.
+        // The log registers with its peers (once verified, if it must be), so that a copy
+        // of an earlier log of this node restored later is known to be superseded. A log
+        // registers again at each start: a crash may have cut its first registration short,
+        // and a peer's disk may have been replaced since.
         let peers: BTreeSet<NodeId> = config.nodes.iter().copied().filter(|n| *n != id).collect();
-        let registering = (recovered.log_id.is_none() && !peers.is_empty()).then_some(peers);
-        let mut journal = Journal::new(log_id, recovered.log_end, recovered.log_bytes);
+        let registering = (!peers.is_empty()).then_some(peers);
+        let mut journal = Journal::new(log, recovered.log_end, recovered.log_bytes);
         journal.boot(incarnation);
         let reason = if recovered.rebuilding {
             Some(RebuildReason::Unfinished)
@@ -270,7 +283,7 @@ impl Node {
             rounds: Rounds::default(),
             rebuild,
             bulk: Bulk::new(aside),
-            positions: Positions::new(&recovered.positions, &recovered.positions_order),
+            positions: Positions::new(&recovered.positions),
             verify,
             registering,
         };
@@ -281,12 +294,13 @@ impl Node {
     }
 
     /// Recovers the log from `segments` (oldest first, as the driver found them, after it
-    /// made sure they are what the disk holds) and builds the node on it: the one way every
-    /// driver starts a node.
+    /// made sure they are what the disk holds) and builds the node on it at `now`: the one
+    /// way every driver starts a node.
     pub fn start(
         config: Config,
         id: NodeId,
         seed: u64,
+        now: Time,
         segments: &[Segment<'_>],
     ) -> Result<Started, StartError> {
         let (recovered, set_aside) = match recover_segments(segments) {
@@ -299,7 +313,7 @@ impl Node {
         let torn = recovered.torn.clone();
         let (segment_base, log_end) = (recovered.segment_base, recovered.log_end);
         let (records, keys) = (recovered.records, recovered.objects.len());
-        let mut node = Node::new(config, id, seed, recovered).map_err(StartError::Config)?;
+        let mut node = Node::new(config, id, seed, now, recovered).map_err(StartError::Config)?;
         if set_aside.is_some() {
             node.stats.damaged_logs_set_aside = 1;
             if let Some(rebuild) = node.rebuild.as_mut() {

@@ -17,11 +17,12 @@ impl Node {
             return; // Not a member: ignore, as the driver should have.
         }
         let message = match message {
-            Message::PositionAsk { log_id, register } => {
-                return self.position_ask(from, log_id, register)
+            Message::PositionAsk { log, register } => {
+                return self.position_ask(from, log, register)
             }
             Message::PositionReply {
-                log_id,
+                log,
+                registered,
                 position,
                 superseded,
                 unordered,
@@ -31,7 +32,7 @@ impl Node {
                     superseded,
                     unordered,
                 };
-                return self.position_reply(from, log_id, known);
+                return self.position_reply(from, log, registered, known);
             }
             // A log not yet verified lets nothing out, and takes nothing in (`verify`).
             Message::Gossip { .. } => message,
@@ -105,11 +106,11 @@ impl Node {
             Message::CollectAsk { keys } => return collect!(self).ask(from, keys),
             Message::CollectReply {
                 keys,
-                log_id,
+                log,
                 position,
             } => {
                 let collector = &mut self.collector;
-                return collect!(self).reply(collector, from, keys, log_id, position);
+                return collect!(self).reply(collector, from, keys, log, position);
             }
             Message::CollectRecord { keys, positions } => {
                 return collect!(self).record(from, keys, positions)

@@ -16,7 +16,7 @@ fn config_is_validated() {
     let c = Config::new(vec![NodeId(1), NodeId(1)]);
     assert_eq!(c.validate(), Err(ConfigError::DuplicateNode));
     assert!(matches!(
-        Node::new(config(), NodeId(9), 0, Recovered::empty()),
+        Node::new(config(), NodeId(9), 0, Time::ZERO, Recovered::empty()),
         Err(ConfigError::NotAMember(NodeId(9)))
     ));
 }
@@ -34,7 +34,7 @@ fn booted_node() -> Node {
         rebuild_on_restart: false,
         ..config()
     };
-    let mut node = Node::new(config, NodeId(1), 7, whole).unwrap();
+    let mut node = Node::new(config, NodeId(1), 7, Time::ZERO, whole).unwrap();
     let Some(Output::Persist { end, .. }) = node.poll_output() else {
         panic!("expected the boot record");
     };
@@ -181,7 +181,7 @@ fn a_draining_node_refuses_new_requests_and_finishes_those_it_took() {
 
 #[test]
 fn a_new_node_persists_its_boot_record_and_refuses_requests_until_durable() {
-    let mut node = Node::new(config(), NodeId(1), 7, Recovered::empty()).unwrap();
+    let mut node = Node::new(config(), NodeId(1), 7, Time::ZERO, Recovered::empty()).unwrap();
     let Some(Output::Persist { bytes, end }) = node.poll_output() else {
         panic!("expected the boot record");
     };
@@ -205,4 +205,112 @@ fn a_new_node_persists_its_boot_record_and_refuses_requests_until_durable() {
     node.handle(Time(2), Input::Persisted { upto: end });
     while node.poll_output().is_some() {}
     assert!(node.is_booted());
+}
+
+/// Drains `node`'s outputs, reporting each `Persist` done at once (`now`), until it has no
+/// more: the messages it sent.
+fn settle(node: &mut Node, now: u64) -> Vec<Message> {
+    let mut sent = Vec::new();
+    loop {
+        let mut persisted = None;
+        while let Some(output) = node.poll_output() {
+            match output {
+                Output::Send { message, .. } => sent.push(message),
+                Output::Persist { end, .. } => persisted = Some(end),
+                _ => {}
+            }
+        }
+        match persisted {
+            Some(upto) => node.handle(Time(now), Input::Persisted { upto }),
+            None => return sent,
+        }
+    }
+}
+
+/// Node 1 restarted on its log 99, which knows node 2's log 5: what it answers about the
+/// logs of its peers before and after its own log is verified, and when it registers its own.
+#[test]
+fn a_node_vouches_only_from_a_verified_table_that_knew_the_log() {
+    let five = LogRef { started: 50, id: 5 };
+    let restarted = Recovered {
+        log_id: Some(99),
+        log_started: 40,
+        incarnation: Some(1),
+        positions: [((NodeId(2), five), 0)].into_iter().collect(),
+        ..Recovered::empty()
+    };
+    let mut node = Node::new(config(), NodeId(1), 7, Time::ZERO, restarted).unwrap();
+    // The asks it sends: (registers, its log's start).
+    let asks = |sent: Vec<Message>| -> Vec<(bool, u64)> {
+        let asks = sent.into_iter().filter_map(|message| match message {
+            Message::PositionAsk { register, log } => Some((register, log.started)),
+            _ => None,
+        });
+        asks.collect()
+    };
+    let verifying = asks(settle(&mut node, 1));
+    assert!(!verifying.is_empty(), "verifying: it asks");
+    let only_asks = verifying.iter().all(|&a| a == (false, 40));
+    assert!(only_asks, "and registers nothing: {verifying:?}");
+    // What it answers a peer's ask: whether it vouches for nothing.
+    let ask = |node: &mut Node, from: u32, log: LogRef, register: bool| -> Vec<bool> {
+        let message = Message::PositionAsk { log, register };
+        let from = NodeId(from);
+        node.handle(Time(2), Input::Peer { from, message });
+        let replies = settle(node, 2).into_iter().filter_map(|m| match m {
+            Message::PositionReply { unordered, .. } => Some(unordered),
+            _ => None,
+        });
+        replies.collect()
+    };
+    let answer = ask(&mut node, 2, five, true);
+    assert_eq!(answer, vec![true], "verifying: vouches for nothing");
+    // Nodes 2 and 3 vouch for node 1's log.
+    for from in [NodeId(2), NodeId(3)] {
+        let message = Message::PositionReply {
+            log: LogRef {
+                started: 40,
+                id: 99,
+            },
+            registered: false,
+            position: 0,
+            superseded: false,
+            unordered: false,
+        };
+        node.handle(Time(3), Input::Peer { from, message });
+        settle(&mut node, 3);
+    }
+    let answer = ask(&mut node, 2, five, true);
+    assert_eq!(answer, vec![false], "verified: its table vouches");
+    // Trusted, it registers its log with both peers, named as started when it was trusted
+    // (3 µs, but later than 40: one past it).
+    node.handle(Time(5_000_000), Input::Tick);
+    let trusted = asks(settle(&mut node, 5_000_000));
+    assert!(!trusted.is_empty(), "trusted: it registers");
+    let renamed = trusted.iter().all(|&a| a == (true, 41));
+    assert!(renamed, "as a log started at 41: {trusted:?}");
+    // Node 3's log 7, of which node 1 knew nothing: the first registration teaches it the
+    // log, but the answer is what it knew before; an ask that does not register teaches it
+    // nothing.
+    let seven = LogRef { started: 70, id: 7 };
+    assert_eq!(
+        ask(&mut node, 3, seven, false),
+        vec![true],
+        "nothing known of node 3"
+    );
+    assert_eq!(
+        ask(&mut node, 3, seven, false),
+        vec![true],
+        "still nothing known"
+    );
+    assert_eq!(
+        ask(&mut node, 3, seven, true),
+        vec![true],
+        "known only since"
+    );
+    assert_eq!(
+        ask(&mut node, 3, seven, false),
+        vec![false],
+        "registered: known"
+    );
 }

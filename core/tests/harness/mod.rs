@@ -66,8 +66,14 @@ impl Harness {
             .map(|(base, bytes)| Segment { base: *base, bytes })
             .collect();
         self.incarnations += 1;
-        let started = Node::start(self.config.clone(), id, self.incarnations, &segments)
-            .expect("clean logs recover");
+        let started = Node::start(
+            self.config.clone(),
+            id,
+            self.incarnations,
+            self.now,
+            &segments,
+        )
+        .expect("clean logs recover");
         assert!(started.torn.is_empty(), "clean logs have no torn tail");
         self.nodes.insert(id, Some(started.node));
         self.drain(id);

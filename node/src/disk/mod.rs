@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use tern_core::{
     recover_segments, Config, ConfigError, Node, NodeId, Recovered, RecoveryError, Segment,
-    StartError, Started, TornTail,
+    StartError, Started, Time, TornTail,
 };
 use tern_storage::{open_log, started_layout, Dir, Opened, Segments, StorageError};
 use tokio::sync::mpsc;
@@ -330,7 +330,7 @@ pub enum StartFailure {
     Config(ConfigError),
 }
 
-/// Starts node `id` on the log in `dir`: `tern_storage` syncs, evicts and reads the
+/// Starts node `id` on the log in `dir` at `now` (the wall clock): `tern_storage` syncs, evicts and reads the
 /// segments, core's `Node::start` recovers them and builds the node, and the torn tails it
 /// names are truncated before the writer opens the newest segment for appends.
 pub fn open_node(
@@ -338,8 +338,9 @@ pub fn open_node(
     config: Config,
     id: NodeId,
     seed: u64,
+    now: Time,
 ) -> Result<(Started, LogWriter), StartFailure> {
-    let start = |segments: &[Segment<'_>]| Node::start(config, id, seed, segments);
+    let start = |segments: &[Segment<'_>]| Node::start(config, id, seed, now, segments);
     open_with(dir, start, started_layout)
 }
 

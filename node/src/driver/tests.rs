@@ -19,7 +19,8 @@ async fn next_command(disk: &std_mpsc::Receiver<DiskCommand>) -> DiskCommand {
 #[tokio::test]
 async fn a_failed_log_write_stops_the_node_on_cores_halt_after_answering_its_clients() {
     let id = NodeId(1);
-    let started = Node::start(Config::new(vec![id]), id, 7, &[]).expect("a new node starts");
+    let started =
+        Node::start(Config::new(vec![id]), id, 7, Time::ZERO, &[]).expect("a new node starts");
     let (events_tx, events) = mpsc::channel(16);
     let (disk_tx, disk_rx) = std_mpsc::channel();
     let (disk_events_tx, disk_events) = mpsc::unbounded_channel();

@@ -97,7 +97,15 @@ mod tests {
     use tern_core::{Config, NodeId};
 
     fn start() -> impl FnOnce(&[Segment<'_>]) -> Result<Started, StartError> + Send + 'static {
-        |segments: &[Segment<'_>]| Node::start(Config::new(vec![NodeId(1)]), NodeId(1), 5, segments)
+        |segments: &[Segment<'_>]| {
+            Node::start(
+                Config::new(vec![NodeId(1)]),
+                NodeId(1),
+                5,
+                tern_core::Time::ZERO,
+                segments,
+            )
+        }
     }
 
     fn log() -> Vec<u8> {

@@ -247,6 +247,7 @@ impl World {
         let dead = p.incarnation;
         p.incarnation += 1; // Stale timers and syncs of the dead incarnation are ignored.
         self.crashed_at.insert(i, self.now);
+        p.start_clock = self.now;
         match kind {
             CrashKind::Kill => {
                 p.disk.kill();
@@ -268,8 +269,9 @@ impl World {
                 self.procs[i].id,
                 self.node_seed(i, next),
             );
+            let now = self.procs[i].start_clock;
             let start = move |segments: &[tern_core::Segment<'_>]| {
-                tern_core::Node::start(config, id, seed, segments)
+                tern_core::Node::start(config, id, seed, now, segments)
             };
             let p = &mut self.procs[i];
             p.ahead = super::ahead::Ahead::start(p.disk.segment_images(), dead_node, start);

@@ -41,6 +41,9 @@ pub(super) struct Proc {
     /// The disk was restored from `backup`: the next start must rebuild (the oracle of
     /// `start_node`).
     pub(super) rolled_back: bool,
+    /// The clock the next start reads (its last crash): the same whether its recovery ran
+    /// ahead, on another thread since the crash, or runs at the restart.
+    pub(super) start_clock: Time,
 }
 
 impl Proc {
@@ -60,6 +63,7 @@ impl Proc {
             damaged_byte: None,
             backup: None,
             rolled_back: false,
+            start_clock: Time::ZERO,
         }
     }
 }
@@ -86,7 +90,7 @@ impl World {
         self.procs[i].incarnation += 1;
         let seed = self.node_seed(i, self.procs[i].incarnation);
         let p = &mut self.procs[i];
-        let (config, id) = (self.config.clone(), p.id);
+        let (config, id, now) = (self.config.clone(), p.id, p.start_clock);
         let ahead = p.ahead.take();
         let mut used_ahead = false;
         let start = |segments: &[tern_core::Segment<'_>]| match ahead
@@ -96,7 +100,7 @@ impl World {
                 used_ahead = true;
                 started
             }
-            None => Node::start(config, id, seed, segments),
+            None => Node::start(config, id, seed, now, segments),
         };
         // Start-up takes no virtual time: its syncs complete at once.
         let opened = open_log(&mut p.disk, start, started_layout);
