@@ -4,8 +4,8 @@ mod harness;
 
 use harness::Harness;
 use tern_core::{
-    ClientId, ClientResult, Input, NodeId, Object, Op, Quorum, Request, RequestError, Response,
-    Span, VectorClock,
+    ClientId, ClientResult, Input, Message, NodeId, Object, Op, Quorum, Request, RequestError,
+    Response, Span, VectorClock,
 };
 
 fn values(object: &Object) -> Vec<String> {
@@ -111,6 +111,49 @@ fn unavailable_when_too_few_replicas_are_alive_and_indeterminate_when_they_do_no
     }
     let result = h.set(1, "k", "v", VectorClock::new());
     assert_eq!(result, Err(RequestError::Indeterminate));
+}
+
+/// A read asks R replicas (itself and one live peer with R = 2 of N = 3), not all N; when
+/// the peer it asked stays silent without being suspected yet, the first resend asks the
+/// third replica too, and the read succeeds.
+#[test]
+fn a_read_asks_r_replicas_and_the_others_only_when_one_is_silent() {
+    let mut h = Harness::new(3);
+    h.set(1, "k", "v", VectorClock::new()).unwrap();
+    // A new cluster's nodes rebuild first, and a rebuilding replier makes a read ask on.
+    h.advance(Span::from_secs(3));
+    let get = Request {
+        op: Op::Get { key: "k".into() },
+        quorum: Quorum::default(),
+        timeout_ms: None,
+    };
+    let input = Input::Client {
+        client: ClientId(1),
+        request: 900,
+        body: get,
+    };
+    h.input(NodeId(1), input);
+    let asked: Vec<NodeId> = h
+        .wire
+        .iter()
+        .filter(|(from, _, m)| *from == NodeId(1) && matches!(m, Message::Read { .. }))
+        .map(|(_, to, _)| *to)
+        .collect();
+    assert_eq!(
+        asked.len(),
+        1,
+        "R = 2: itself and one peer, asked {asked:?}"
+    );
+    h.settle();
+    let answered = h.replies.iter().find(|(r, _)| *r == 900);
+    assert!(
+        matches!(answered, Some((_, Ok(Response::Object(o)))) if values(o) == ["v"]),
+        "{answered:?}"
+    );
+    let silent = asked[0];
+    h.cut.insert((NodeId(1), silent));
+    h.cut.insert((silent, NodeId(1)));
+    assert_eq!(values(&h.get(1, "k")), ["v"]);
 }
 
 #[test]

@@ -166,10 +166,11 @@ fn a_log_restored_from_an_older_copy_does_not_count_toward_r_until_rebuilt() {
 
 /// What `Config::rebuild_on_restart` guards against: with it off, the restored node counts
 /// toward R at once, and the read says `k` does not exist although W replicas acknowledged
-/// it.
+/// it. Nothing makes node 1 whole again here (anti-entropy and hints are off), so a later
+/// read that asks nodes 3 and 1 is just as stale: only the one during node 2's absence is
+/// checked.
 #[test]
 fn with_restart_rebuilds_off_a_restored_copy_answers_a_stale_read() {
-    let (during, after) = read_after_a_rollback(false);
+    let (during, _) = read_after_a_rollback(false);
     assert_eq!(values(&during), Some(vec![]), "{during:?}");
-    assert_eq!(values(&after), Some(vec![b"v".to_vec()]));
 }

@@ -79,6 +79,8 @@ pub(crate) enum Phase {
         replies: BTreeMap<NodeId, Object>,
         /// Repliers that were rebuilding: merged, but not counted toward R.
         rebuilding: BTreeSet<NodeId>,
+        /// Replicas asked so far (R of them at first; every one from the first resend).
+        asked: BTreeSet<NodeId>,
     },
     Repair {
         merged: Object,

@@ -1,6 +1,9 @@
-//! A quorum read: ask the N replicas, merge the first R replies (`quorum::tally`), and
-//! before answering, repair every replier that was missing something (blocking read repair).
-//! Replies that merge into an object too large to store are answered `TooLarge`, unrepaired.
+//! A quorum read: ask R replicas (this node first, then the live peers in preference order),
+//! merge their replies once R count (`quorum::tally`), and before answering, repair every
+//! replier that was missing something (blocking read repair). A replier that is rebuilding
+//! does not count, so the next replica is asked at once; a replica that has not answered by
+//! the first resend is joined by all the others (`Coordinator::resend`). Replies that merge
+//! into an object too large to store are answered `TooLarge`, unrepaired.
 
 use super::{Coordinator, Ctx, Pending, Phase};
 use crate::ids::{NodeId, RequestId};
@@ -25,7 +28,8 @@ impl Coordinator {
     ) {
         ctx.stats.reads_coordinated += 1;
         let req = self.new_request_id(ctx.actor);
-        for node in &replicas {
+        let asked = first_asked(ctx, &replicas, r);
+        for node in &asked {
             let message = Message::Read {
                 req,
                 key: key.clone(),
@@ -36,6 +40,7 @@ impl Coordinator {
             r,
             replies: BTreeMap::new(),
             rebuilding: BTreeSet::new(),
+            asked,
         };
         let pending = Pending::to_replicas(ctx, origin, key, replicas, timeout, phase);
         self.insert_pending(req, pending);
@@ -63,6 +68,7 @@ impl Coordinator {
                 r,
                 replies,
                 rebuilding,
+                asked,
             } => {
                 replies.insert(from, object);
                 match standing {
@@ -71,6 +77,15 @@ impl Coordinator {
                 };
                 let counted = replies.keys().filter(|n| !rebuilding.contains(n));
                 if tally_yes(&pending.replicas, *r, counted) != Tally::Won {
+                    if standing == Standing::Rebuilding {
+                        // Its copy cannot count: ask a replica not asked yet, now rather
+                        // than at the next resend.
+                        let next = next_unasked(ctx, &pending.replicas, asked);
+                        if let Some(node) = next {
+                            asked.insert(node);
+                            ctx.outbox.send(node, Message::Read { req, key });
+                        }
+                    }
                     return;
                 }
                 let mut merged = Object::new();
@@ -126,4 +141,32 @@ impl Coordinator {
             ctx.outbox.send(node, message);
         }
     }
+}
+
+/// The replicas a read asks first: this node (a coordinator is always one of the key's
+/// replicas), then live peers in preference order, R in all. Asking R instead of all N
+/// halves a read's messages with N = 3 and R = 2; the others are asked if one of these is
+/// rebuilding or silent until the first resend.
+fn first_asked(ctx: &Ctx<'_>, replicas: &[NodeId], r: usize) -> BTreeSet<NodeId> {
+    let mut asked = BTreeSet::new();
+    if replicas.contains(&ctx.id) {
+        asked.insert(ctx.id);
+    }
+    let live = replicas
+        .iter()
+        .filter(|n| **n != ctx.id && ctx.is_alive(**n));
+    for node in live {
+        if asked.len() >= r {
+            break;
+        }
+        asked.insert(*node);
+    }
+    asked
+}
+
+/// The first replica in preference order not asked yet, live ones first.
+fn next_unasked(ctx: &Ctx<'_>, replicas: &[NodeId], asked: &BTreeSet<NodeId>) -> Option<NodeId> {
+    let unasked = || replicas.iter().copied().filter(|n| !asked.contains(n));
+    let live = unasked().find(|n| ctx.is_alive(*n));
+    live.or_else(|| unasked().next())
 }
