@@ -142,6 +142,10 @@ pub const HINTS_IN_FLIGHT_PER_PEER_MAX: usize = 256;
 /// A write acknowledged by W replicas waits this many resend intervals for the others'
 /// acknowledgements before it hints them (`coordinator::write`).
 pub const LINGER_RESEND_INTERVALS: u64 = 2;
+/// A read asks R replicas first; the others are asked if those have not all answered after
+/// `resend_interval / READ_WIDEN_DIVISOR` (30 ms by default), not a whole resend interval:
+/// a speculative retry, cheap next to a read that waits for a dead peer to be suspected.
+pub const READ_WIDEN_DIVISOR: u64 = 5;
 /// Writes whose late replicas one coordinator waits for at once; past it, a write's late
 /// replicas are hinted when it is acknowledged.
 pub const LINGERING_WRITES_MAX: usize = 8192;

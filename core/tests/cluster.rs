@@ -153,7 +153,11 @@ fn a_read_asks_r_replicas_and_the_others_only_when_one_is_silent() {
     let silent = asked[0];
     h.cut.insert((NodeId(1), silent));
     h.cut.insert((silent, NodeId(1)));
+    let before = h.now;
     assert_eq!(values(&h.get(1, "k")), ["v"]);
+    // The third replica is asked well before a whole resend interval (a speculative retry).
+    let took = h.now.since(before);
+    assert!(took < h.config.resend_interval, "took {took:?}");
 }
 
 #[test]

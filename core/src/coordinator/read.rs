@@ -2,12 +2,13 @@
 //! merge their replies once R count (`quorum::tally`), and before answering, repair every
 //! replier that was missing something (blocking read repair). A replier that is rebuilding
 //! does not count, so the next replica is asked at once; a replica that has not answered by
-//! the first resend is joined by all the others (`Coordinator::resend`). Replies that merge
+//! the first resend, `READ_WIDEN_DIVISOR` times sooner than the others, is joined by all the
+//! others (`Coordinator::resend`). Replies that merge
 //! into an object too large to store are answered `TooLarge`, unrepaired.
 
 use super::{Coordinator, Ctx, Pending, Phase};
 use crate::ids::{NodeId, RequestId};
-use crate::limits::{OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
+use crate::limits::{OBJECT_BYTES_MAX, READ_WIDEN_DIVISOR, SIBLINGS_DECODE_MAX};
 use crate::message::{Message, Oversized, RequestError, Response};
 use crate::outbox::Origin;
 use crate::quorum::{tally_yes, Tally};
@@ -42,7 +43,10 @@ impl Coordinator {
             rebuilding: BTreeSet::new(),
             asked,
         };
-        let pending = Pending::to_replicas(ctx, origin, key, replicas, timeout, phase);
+        let mut pending = Pending::to_replicas(ctx, origin, key, replicas, timeout, phase);
+        // The first resend asks the replicas not asked yet: sooner than a resend.
+        let widen = ctx.config.resend_interval.micros() / READ_WIDEN_DIVISOR;
+        pending.next_resend = ctx.now + Span::from_micros(widen);
         self.insert_pending(req, pending);
     }
 
