@@ -571,6 +571,31 @@ mod tests {
     use crate::version::{Sibling, VectorClock};
     use proptest::prelude::*;
 
+    /// A log written before logs were named with their start still reads: its `Positions`
+    /// records (type 11) as logs started at 0, and it has no `LogStarted` (started 0).
+    #[test]
+    fn positions_written_before_log_starts_read_as_started_at_0() {
+        let mut log = Vec::new();
+        Record::Boot {
+            incarnation: 1,
+            log_id: 9,
+        }
+        .encode_into(&mut log);
+        let old = UnstartedPositionsBody {
+            entries: vec![(2, 77, 500)],
+        };
+        frame(TAG_POSITIONS_UNSTARTED, &encode_body(&old), &mut log);
+        let segments = [crate::log::Segment {
+            base: 0,
+            bytes: &log,
+        }];
+        let recovered = crate::log::recover_segments(&segments).unwrap();
+        assert_eq!((recovered.log_id, recovered.log_started), (Some(9), 0));
+        let unstarted = LogRef { started: 0, id: 77 };
+        let positions: Vec<_> = recovered.positions.into_iter().collect();
+        assert_eq!(positions, vec![((NodeId(2), unstarted), 500)]);
+    }
+
     proptest! {
         /// The record written by hand is the one serde would frame, and reads back through
         /// both the hand-written and serde's paths.
