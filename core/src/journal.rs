@@ -21,6 +21,8 @@ pub(crate) struct Journal {
     /// The end of this incarnation's Boot record: nothing counts as durable before the log
     /// is durable up to here.
     boot_end: u64,
+    /// The end of the newest `LogStarted` record: the log's name is durable from there.
+    named_end: u64,
     /// For each key whose latest change may not be durable yet, the log length after the
     /// record of that change: replies about the key wait until the log is durable up to
     /// there. Keys leave this table as `Persisted` covers them, so it stays small.
@@ -52,6 +54,7 @@ impl Journal {
         Journal {
             log,
             boot_end: 0,
+            named_end: 0,
             unsynced: BTreeMap::new(),
             emitted_end: log_end,
             batch: Vec::new(),
@@ -74,6 +77,7 @@ impl Journal {
         self.boot_end = self.append(&Record::LogStarted {
             started: self.log.started,
         });
+        self.named_end = self.boot_end;
     }
 
     /// True once the Boot record is durable: the node may mint dots and answer.
@@ -139,7 +143,13 @@ impl Journal {
         let record = Record::LogStarted {
             started: self.log.started,
         };
-        self.append(&record);
+        self.named_end = self.append(&record);
+    }
+
+    /// True once the log's current name (`restart_log`) is durable: a restart after that
+    /// comes back under it.
+    pub fn named(&self) -> bool {
+        self.durable_upto >= self.named_end
     }
 
     /// Appends a `Positions` record (`positions`). Whoever must wait for it waits for

@@ -265,25 +265,46 @@ fn a_node_vouches_only_from_a_verified_table_that_knew_the_log() {
     };
     let answer = ask(&mut node, 2, five, true);
     assert_eq!(answer, vec![true], "verifying: vouches for nothing");
-    // Nodes 2 and 3 vouch for node 1's log.
-    for from in [NodeId(2), NodeId(3)] {
-        let message = Message::PositionReply {
-            log: LogRef {
-                started: 40,
-                id: 99,
-            },
-            registered: false,
-            position: 0,
-            superseded: false,
-            unordered: false,
-        };
-        node.handle(Time(3), Input::Peer { from, message });
-        settle(&mut node, 3);
+    // Node 2 vouches for node 1's log: with three nodes, one answer covers every partition.
+    let message = Message::PositionReply {
+        log: LogRef {
+            started: 40,
+            id: 99,
+        },
+        registered: false,
+        position: 0,
+        superseded: false,
+        unordered: false,
+    };
+    node.handle(
+        Time(3),
+        Input::Peer {
+            from: NodeId(2),
+            message,
+        },
+    );
+    // Trusted, it renames its log as started when it was trusted (3 µs, but later than 40:
+    // one past it), and registers that name only once it is durable.
+    let mut unsynced = 0;
+    while let Some(output) = node.poll_output() {
+        if let Output::Persist { end, .. } = output {
+            unsynced = end;
+        }
     }
+    node.handle(Time(4_000_000), Input::Tick);
+    let mut early = Vec::new();
+    while let Some(output) = node.poll_output() {
+        early.push(output);
+    }
+    let registers = |o: &Output| {
+        let ask = |m: &Message| matches!(m, Message::PositionAsk { register: true, .. });
+        matches!(o, Output::Send { message, .. } if ask(message))
+    };
+    assert!(!early.iter().any(registers), "registers an unsynced name");
+    node.handle(Time(4_000_000), Input::Persisted { upto: unsynced });
+    settle(&mut node, 4_000_000);
     let answer = ask(&mut node, 2, five, true);
     assert_eq!(answer, vec![false], "verified: its table vouches");
-    // Trusted, it registers its log with both peers, named as started when it was trusted
-    // (3 µs, but later than 40: one past it).
     node.handle(Time(5_000_000), Input::Tick);
     let trusted = asks(settle(&mut node, 5_000_000));
     assert!(!trusted.is_empty(), "trusted: it registers");

@@ -17,9 +17,11 @@ impl Node {
     /// waited for whether this node's log is an older copy (`verify`); once it is trusted,
     /// registers it with the peers that have not confirmed it yet (`positions`). A log
     /// registers only once trusted: a peer that knew no log of this node would otherwise
-    /// learn of an older copy from the copy itself, and vouch for it when asked again.
+    /// learn of an older copy from the copy itself, and vouch for it when asked again. And
+    /// only under a durable name: a peer that recorded a name this node could restart
+    /// without would find the log superseded by itself.
     pub(super) fn ask_positions(&mut self) {
-        if !self.journal.booted() {
+        if !self.journal.booted() || (self.verify.is_none() && !self.journal.named()) {
             return;
         }
         let log = self.journal.log();
