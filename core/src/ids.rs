@@ -48,9 +48,3 @@ pub struct LogRef {
     pub started: u64,
     pub id: u64,
 }
-
-impl fmt::Display for LogRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "log {:x} started at {} us", self.id, self.started)
-    }
-}

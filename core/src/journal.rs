@@ -139,7 +139,7 @@ impl Journal {
     /// The log was verified at a restart (`verify`): from now on it is named as started at
     /// `started` (a `LogStarted` record), later than any log of this node a peer may know.
     pub fn restart_log(&mut self, started: u64) {
-        self.log.started = started.max(self.log.started + 1);
+        self.log.started = started.max(self.log.started.saturating_add(1));
         let record = Record::LogStarted {
             started: self.log.started,
         };
