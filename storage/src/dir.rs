@@ -47,6 +47,11 @@ pub trait Dir {
     fn append(&mut self, file: &mut Self::File, bytes: &[u8]) -> io::Result<()>;
     /// Makes what was appended to `file` durable (`fdatasync`).
     fn sync(&mut self, file: &mut Self::File) -> io::Result<()>;
+    /// Gives back space a file was given ahead of its appends, if any (the node's grow in
+    /// zero-filled steps), so that it ends where its appends do; called after a final sync.
+    fn trim(&mut self, _file: &mut Self::File) -> io::Result<()> {
+        Ok(())
+    }
     /// Makes the whole of `name` durable (open it and `fsync`).
     fn sync_name(&mut self, name: &str) -> io::Result<()>;
     /// Makes the directory's entries durable: files created and removed in it.

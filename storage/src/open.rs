@@ -31,6 +31,9 @@ pub struct OpenStats {
     pub torn_tails_truncated: u64,
     /// Bytes cut off with them.
     pub bytes_truncated: u64,
+    /// Of the torn tails truncated, those that were all zeros (`TornTail::zeros`): space
+    /// allocated ahead and never written, nothing lost.
+    pub zero_tails_truncated: u64,
     /// Segments set aside as damaged (renamed `damaged-NNNN-...`, kept for inspection).
     pub segments_set_aside: u64,
 }
@@ -132,6 +135,7 @@ pub fn open_log<D: Dir, T>(
             .map_err(StorageError::io("truncate torn tail of", &name))?;
         stats.torn_tails_truncated += 1;
         stats.bytes_truncated += torn.dropped_bytes;
+        stats.zero_tails_truncated += u64::from(torn.zeros);
     }
     let name = segment_file_name(segment_base);
     let file = dir

@@ -144,9 +144,12 @@ impl<F> LogWriter<F> {
         Ok(upto)
     }
 
-    /// Makes the newest segment durable; for a clean stop.
+    /// Makes the newest segment durable, then gives back the space allocated ahead of its
+    /// appends (`Dir::trim`); for a clean stop.
     pub fn sync_current<D: Dir<File = F>>(&mut self, dir: &mut D) -> Result<(), StorageError> {
-        self.sync(dir)
+        self.sync(dir)?;
+        dir.trim(&mut self.file)
+            .map_err(StorageError::io("trim log segment", &self.name))
     }
 
     fn write<D: Dir<File = F>>(&mut self, dir: &mut D, bytes: &[u8]) -> Result<(), StorageError> {

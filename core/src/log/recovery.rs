@@ -17,6 +17,10 @@ pub struct TornTail {
     pub base: u64,
     pub offset: u64,
     pub dropped_bytes: u64,
+    /// Every dropped byte is zero: space a driver allocated ahead of its appends and never
+    /// wrote (the node's segments grow in zero-filled steps), or sectors a power loss left
+    /// unwritten. Cut off like any torn tail; drivers need not warn about it.
+    pub zeros: bool,
 }
 
 /// One log file as the driver found it: its bytes, and the logical log offset of its first
@@ -203,14 +207,21 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
                     at = frame.end;
                 }
                 Err(reason) => {
-                    let (marks, found) = marks_after(bytes, at, segment.base);
-                    scanned.extend(marks);
-                    records_past_damage |= found;
+                    // Zeros hold no record to scan for (the magic is not zero).
+                    let zeros = bytes[at..].iter().all(|b| *b == 0);
+                    if !zeros {
+                        let (marks, found) = marks_after(bytes, at, segment.base);
+                        scanned.extend(marks);
+                        records_past_damage |= found;
+                    }
+                    // Still bad bytes: a mark before them that vouches past them means
+                    // synced bytes read back as zeros, which is damage, not a tail.
                     bad.push((segment.base, offset, reason));
                     recovered.torn.push(TornTail {
                         base: segment.base,
                         offset,
                         dropped_bytes: (bytes.len() - at) as u64,
+                        zeros,
                     });
                     break;
                 }

@@ -96,6 +96,41 @@ fn torn_tail_is_truncated_at_the_last_valid_record() {
     assert_eq!(rec.log_end, starts[3] as u64);
 }
 
+/// A segment the node grew in zero-filled steps ends in zeros it never wrote: every record
+/// before them is kept, and the zeros are a tail to cut, marked as zeros (no warning).
+#[test]
+fn zeros_allocated_ahead_are_a_tail_of_zeros() {
+    let (mut log, starts) = sample_log();
+    let end = log.len();
+    log.resize(end + 65536, 0);
+    let rec = recover(&log).unwrap();
+    assert_eq!(rec.log_end, end as u64);
+    assert_eq!(rec.objects.len(), 2);
+    assert_eq!(rec.records, 4);
+    assert_eq!(rec.torn.len(), 1);
+    assert_eq!(rec.torn[0].offset, end as u64);
+    assert_eq!(rec.torn[0].dropped_bytes, 65536);
+    assert!(rec.torn[0].zeros);
+    // A torn write into that space is not zeros: still cut, and told apart.
+    log[end + 100] = 7;
+    let rec = recover(&log).unwrap();
+    assert_eq!(rec.log_end, end as u64);
+    assert!(!rec.torn[0].zeros);
+    // Synced bytes read back as zeros are damage, not a tail: a mark after them vouches past.
+    let (mut log, _) = sample_log();
+    let synced = log.len() as u64;
+    Record::Durable {
+        upto: synced,
+        log_id: LOG,
+    }
+    .encode_into(&mut log);
+    log.resize(log.len() + 4096, 0);
+    for b in &mut log[starts[3]..synced as usize] {
+        *b = 0;
+    }
+    assert!(matches!(recover(&log), Err(RecoveryError::Corrupt { .. })));
+}
+
 #[test]
 fn corruption_before_a_synced_mark_is_an_error() {
     let (mut log, starts) = sample_log();

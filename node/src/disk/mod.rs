@@ -143,7 +143,7 @@ impl RealDir {
 }
 
 impl Dir for RealDir {
-    type File = File;
+    type File = SegmentFile;
 
     fn create_dir(&mut self) -> io::Result<()> {
         fs::create_dir_all(&self.path)
@@ -164,24 +164,46 @@ impl Dir for RealDir {
         Ok(names)
     }
 
-    fn create(&mut self, name: &str) -> io::Result<File> {
-        OpenOptions::new()
+    fn create(&mut self, name: &str) -> io::Result<SegmentFile> {
+        let file = OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
-            .open(self.path.join(name))
+            .open(self.path.join(name))?;
+        Ok(SegmentFile {
+            file,
+            end: 0,
+            allocated: 0,
+        })
     }
 
-    fn open_append(&mut self, name: &str) -> io::Result<File> {
-        OpenOptions::new().append(true).open(self.path.join(name))
+    fn open_append(&mut self, name: &str) -> io::Result<SegmentFile> {
+        // Not O_APPEND: writes go at `end`, inside space already allocated. Start-up cut any
+        // zeros allocated ahead (a tail of zeros), so the file ends where the log does.
+        let file = OpenOptions::new().write(true).open(self.path.join(name))?;
+        let end = file.metadata()?.len();
+        Ok(SegmentFile {
+            file,
+            end,
+            allocated: end,
+        })
     }
 
-    fn append(&mut self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
-        file.write_all(bytes)
+    fn append(&mut self, file: &mut SegmentFile, bytes: &[u8]) -> io::Result<()> {
+        file.append(bytes)
     }
 
-    fn sync(&mut self, file: &mut File) -> io::Result<()> {
-        file.sync_data()
+    fn sync(&mut self, file: &mut SegmentFile) -> io::Result<()> {
+        file.file.sync_data()
+    }
+
+    fn trim(&mut self, file: &mut SegmentFile) -> io::Result<()> {
+        if file.allocated > file.end {
+            file.file.set_len(file.end)?;
+            file.file.sync_all()?;
+            file.allocated = file.end;
+        }
+        Ok(())
     }
 
     fn sync_name(&mut self, name: &str) -> io::Result<()> {
@@ -225,6 +247,55 @@ impl Dir for RealDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
+    }
+}
+
+/// The smallest step a segment file grows by, in zero bytes written ahead of the appends.
+pub const SEGMENT_GROWTH_MIN: u64 = 64 << 10;
+/// The largest step: a segment grows by its own size, up to this.
+pub const SEGMENT_GROWTH_MAX: u64 = 4 << 20;
+
+/// The newest segment, open for appends, grown ahead of them in zero-filled steps.
+///
+/// An `fdatasync` after an append that makes a file longer must also commit the new length
+/// (on ext4, a journal commit: more writes, more cache flushes); after a write into space
+/// the file already has, it syncs the data alone: about 1.5x the syncs per second, alone or
+/// three at once on one disk (reports/sync-bench.md, `node/examples/sync_bench.rs`).
+/// So the file grows by writing zeros past its end (real zeros, not `fallocate`: space
+/// allocated unwritten is converted at its first write, which is a metadata change again),
+/// synced with the append that needed them, and appends then write inside it.
+///
+/// Recovery reads the zeros as a tail of zeros and start-up cuts it (`TornTail::zeros`),
+/// so a segment on disk is its log bytes followed by zeros at most.
+#[derive(Debug)]
+pub struct SegmentFile {
+    file: File,
+    /// Where the next append goes: the end of the log bytes in this file.
+    end: u64,
+    /// The file's length: log bytes, then zeros.
+    allocated: u64,
+}
+
+impl SegmentFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let len = bytes.len() as u64;
+        let needed = self.end.saturating_add(len);
+        if needed > self.allocated {
+            let step = self.allocated.clamp(SEGMENT_GROWTH_MIN, SEGMENT_GROWTH_MAX);
+            let target = needed.saturating_add(step);
+            static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+            let mut at = needed.max(self.allocated);
+            while at < target {
+                let n = (target - at).min(ZEROS.len() as u64) as usize;
+                self.file.write_all_at(&ZEROS[..n], at)?;
+                at += n as u64;
+            }
+            self.allocated = target;
+        }
+        self.file.write_all_at(bytes, self.end)?;
+        self.end = needed;
+        Ok(())
     }
 }
 
@@ -374,9 +445,9 @@ fn open_with<T>(
              for inspection) and the node starts on an empty log, rebuilding from its replicas"
         );
     }
-    if stats.torn_tails_truncated > 0 {
+    if stats.torn_tails_truncated > stats.zero_tails_truncated {
         tracing::warn!(
-            tails = stats.torn_tails_truncated,
+            tails = stats.torn_tails_truncated - stats.zero_tails_truncated,
             dropped_bytes = stats.bytes_truncated,
             "truncated torn tails (bytes written but never synced)"
         );
@@ -407,7 +478,7 @@ pub enum DiskEvent {
 #[derive(Debug)]
 pub struct LogWriter {
     dir: RealDir,
-    writer: tern_storage::LogWriter<File>,
+    writer: tern_storage::LogWriter<SegmentFile>,
     stats: Arc<DiskStats>,
     /// Held until the disk thread ends, after its last sync.
     _lock: DirLock,

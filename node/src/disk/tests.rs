@@ -2,6 +2,7 @@
 //! first), torn tails, corruption reports, group commit and compaction order.
 
 use super::*;
+use std::collections::BTreeSet;
 use tern_core::log::Record;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -218,5 +219,63 @@ fn corruption_names_the_file_and_position() {
         other => panic!("expected corruption, got {other}"),
     }
     assert!(err.to_string().contains(&segment_file_name(0)));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The newest segment grows in zero-filled steps ahead of its appends (so that a sync after
+/// an append does not change the file's length); a killed node leaves those zeros, which
+/// start-up cuts as a tail of zeros, not a torn one, keeping every record; a clean stop
+/// leaves none.
+#[test]
+fn a_segment_grows_in_zeros_ahead_of_its_appends_and_start_up_cuts_them() {
+    let dir = temp_dir("grow");
+    let (_, mut writer) = open(&dir).unwrap();
+    let path = dir.join(segment_file_name(0));
+    let len = || fs::metadata(&path).unwrap().len();
+    let (mut end, mut records) = (0u64, 0u64);
+    let mut lengths = BTreeSet::new();
+    while end < 3 * SEGMENT_GROWTH_MIN {
+        records += 1;
+        let bytes = Record::Boot {
+            incarnation: records,
+            log_id: 1,
+        }
+        .encode();
+        end += bytes.len() as u64;
+        let mut batch = vec![DiskCommand::Persist { bytes, end }];
+        assert_eq!(
+            writer.writer.apply(&mut writer.dir, &mut batch).unwrap(),
+            Some(end)
+        );
+        assert!(len() > end, "grown ahead: {} bytes for {end}", len());
+        lengths.insert(len());
+    }
+    // It grew in a few steps, not at every append.
+    assert!(lengths.len() <= 4, "lengths {lengths:?}");
+    let ahead = len() - end;
+    // Killed: no final sync, no trim.
+    drop(writer);
+    let (rec, writer) = open(&dir).unwrap();
+    let at_open = writer.stats().at_open;
+    assert_eq!(rec.log_end, end);
+    assert_eq!(rec.incarnation, Some(records));
+    assert_eq!(at_open.torn_tails_truncated, 1);
+    assert_eq!(at_open.zero_tails_truncated, 1);
+    assert_eq!(at_open.bytes_truncated, ahead);
+    assert_eq!(len(), end);
+    // A clean stop gives the zeros back.
+    let bytes = Record::Boot {
+        incarnation: records + 1,
+        log_id: 1,
+    }
+    .encode();
+    let last = end + bytes.len() as u64;
+    let ups = write_via_thread(writer, vec![DiskCommand::Persist { bytes, end: last }]);
+    assert_eq!(ups, vec![last]);
+    assert_eq!(len(), last);
+    let (rec, writer) = open(&dir).unwrap();
+    assert_eq!(writer.stats().at_open.torn_tails_truncated, 0);
+    assert_eq!(rec.incarnation, Some(records + 1));
+    drop(writer);
     fs::remove_dir_all(&dir).unwrap();
 }
