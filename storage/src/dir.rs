@@ -48,7 +48,8 @@ pub trait Dir {
     /// Makes what was appended to `file` durable (`fdatasync`).
     fn sync(&mut self, file: &mut Self::File) -> io::Result<()>;
     /// Gives back space a file was given ahead of its appends, if any (the node's grow in
-    /// zero-filled steps), so that it ends where its appends do; called after a final sync.
+    /// zero-filled steps), so that it ends where its appends do, durably; called after a
+    /// sync, when a compaction leaves the file for a new one and at a clean stop.
     fn trim(&mut self, _file: &mut Self::File) -> io::Result<()> {
         Ok(())
     }

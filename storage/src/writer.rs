@@ -66,7 +66,8 @@ impl<F> LogWriter<F> {
     /// anything. An error leaves the log in an unknown state: the node must stop.
     ///
     /// Compaction order: the old segment's pending bytes come first in the log, so they
-    /// are written and synced before the new segment takes appends; the new segment's
+    /// are written and synced (and the segment trimmed to them, `Dir::trim`) before the new
+    /// segment takes appends; the new segment's
     /// name is made durable (directory sync) before its bytes are reported durable; old
     /// segments go only when core asks, after the new one is durable.
     pub fn apply<D: Dir<File = F>>(
@@ -96,6 +97,12 @@ impl<F> LogWriter<F> {
                         pending.clear();
                         self.sync(dir)?;
                     }
+                    // The old segment must end where its records do before the new one takes
+                    // any: space grown ahead of its appends would otherwise lie inside the
+                    // log, between two segments, where recovery would take the zeros for
+                    // damaged synced bytes once a later mark vouches past them.
+                    dir.trim(&mut self.file)
+                        .map_err(StorageError::io("trim log segment", &self.name))?;
                     let name = segment_file_name(base);
                     self.file = dir
                         .create(&name)

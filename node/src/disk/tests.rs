@@ -279,3 +279,66 @@ fn a_segment_grows_in_zeros_ahead_of_its_appends_and_start_up_cuts_them() {
     drop(writer);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A compaction leaves the old segment behind until core drops it; a node killed before that
+/// must not leave the old segment's zeros (grown ahead) inside the log, where a mark in the
+/// new segment that vouches past them would make them look like damaged synced bytes.
+#[test]
+fn a_killed_compaction_leaves_no_zeros_between_segments() {
+    let dir = temp_dir("compact-kill");
+    let (_, mut writer) = open(&dir).unwrap();
+    let boot = Record::Boot {
+        incarnation: 1,
+        log_id: 7,
+    }
+    .encode();
+    let end_a = boot.len() as u64;
+    let mut snapshot = Record::Durable {
+        upto: end_a,
+        log_id: 7,
+    }
+    .encode();
+    Record::Boot {
+        incarnation: 1,
+        log_id: 7,
+    }
+    .encode_into(&mut snapshot);
+    let end_s = end_a + snapshot.len() as u64;
+    // A later batch in the new segment vouches for everything before it.
+    let mark = Record::Durable {
+        upto: end_s,
+        log_id: 7,
+    }
+    .encode();
+    let end_m = end_s + mark.len() as u64;
+    let mut batch = vec![
+        DiskCommand::Persist {
+            bytes: boot,
+            end: end_a,
+        },
+        DiskCommand::Compact {
+            base: end_a,
+            bytes: snapshot,
+            end: end_s,
+        },
+    ];
+    writer.writer.apply(&mut writer.dir, &mut batch).unwrap();
+    let mut batch = vec![DiskCommand::Persist {
+        bytes: mark,
+        end: end_m,
+    }];
+    writer.writer.apply(&mut writer.dir, &mut batch).unwrap();
+    assert_eq!(
+        fs::metadata(dir.join(segment_file_name(0))).unwrap().len(),
+        end_a,
+        "the old segment ends where its log bytes do"
+    );
+    // Killed before core dropped the old segment: both are read back.
+    drop(writer);
+    let (rec, writer) = open(&dir).unwrap();
+    assert_eq!(rec.segment_base, end_a);
+    assert_eq!(rec.log_end, end_m);
+    assert_eq!(writer.stats().at_open.zero_tails_truncated, 1);
+    drop(writer);
+    fs::remove_dir_all(&dir).unwrap();
+}
