@@ -225,7 +225,8 @@ pub async fn start_on(
         node = %options.id,
         keys = recovered_keys,
         records = started.records,
-        torn_tails = started.torn.len(),
+        torn_tails = started.torn.iter().filter(|t| !t.zeros).count(),
+        zero_tails = started.torn.iter().filter(|t| t.zeros).count(),
         segments_synced = at_open.segments_synced,
         segments_evicted = at_open.segments_evicted,
         "log recovered"

@@ -29,6 +29,24 @@ pub use writer::{DiskCommand, LogWriter, WriterStats};
 pub const SEGMENT_BYTES_MAX: u64 = 64 << 30;
 /// Most log segment files a data directory may hold.
 pub const SEGMENTS_MAX: usize = 4096;
+/// The smallest step the segment that takes appends grows by, in zero bytes written ahead
+/// of them (docs/PROTOCOL.md §1): a sync after an append into space the file already has
+/// writes the data alone, not a new file length.
+pub const SEGMENT_GROWTH_MIN: u64 = 64 << 10;
+/// The largest step: a segment grows by its own length, up to this.
+pub const SEGMENT_GROWTH_MAX: u64 = 4 << 20;
+
+/// The length a segment of `allocated` bytes grows to so that `needed` bytes fit: `needed`
+/// and one more step of zeros (its length so far, within `SEGMENT_GROWTH_MIN` and
+/// `SEGMENT_GROWTH_MAX`). `allocated` itself if they fit already. The node's files and the
+/// simulator's disk both grow by it.
+pub fn grown_length(allocated: u64, needed: u64) -> u64 {
+    if needed <= allocated {
+        return allocated;
+    }
+    let step = allocated.clamp(SEGMENT_GROWTH_MIN, SEGMENT_GROWTH_MAX);
+    needed.saturating_add(step)
+}
 
 const SEGMENT_PREFIX: &str = "log-";
 const SEGMENT_SUFFIX: &str = ".tern";

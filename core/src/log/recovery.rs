@@ -208,7 +208,7 @@ pub fn recover_segments(segments: &[Segment<'_>]) -> Result<Recovered, RecoveryE
                 }
                 Err(reason) => {
                     // Zeros hold no record to scan for (the magic is not zero).
-                    let zeros = bytes[at..].iter().all(|b| *b == 0);
+                    let zeros = all_zeros(&bytes[at..]);
                     if !zeros {
                         let (marks, found) = marks_after(bytes, at, segment.base);
                         scanned.extend(marks);
@@ -473,6 +473,19 @@ fn apply(recovered: &mut Recovered, record: Record, offset: u64) {
             recovered.refused.insert(entry);
         }
     }
+}
+
+/// Whether every byte is zero. A segment's tail of zeros can be megabytes (space grown
+/// ahead of the appends), so this ORs 64 bytes at a time, which the compiler vectorizes,
+/// instead of stopping at each byte to ask.
+pub(super) fn all_zeros(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(64);
+    for chunk in &mut chunks {
+        if chunk.iter().fold(0u8, |any, b| any | b) != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|b| *b == 0)
 }
 
 /// The `Durable` marks that a scan finds after the bad bytes at `bad`: (own logical offset,

@@ -536,3 +536,16 @@ fn many_keys_merge_as_a_replay_does() {
     let recovered = recover(&log).unwrap();
     assert_eq!(recovered.objects, expected);
 }
+
+#[test]
+fn a_tail_is_zeros_only_if_every_byte_is() {
+    for len in [0usize, 1, 63, 64, 65, 200] {
+        let zeros = vec![0u8; len];
+        assert!(super::recovery::all_zeros(&zeros), "{len} zeros");
+        for at in 0..len {
+            let mut bytes = zeros.clone();
+            bytes[at] = 1;
+            assert!(!super::recovery::all_zeros(&bytes), "a 1 at {at} of {len}");
+        }
+    }
+}

@@ -28,7 +28,10 @@ use tern_core::{
 use tern_storage::{open_log, started_layout, Dir, Opened, Segments, StorageError};
 use tokio::sync::mpsc;
 
-pub use tern_storage::{segment_file_name, DiskCommand, OpenStats, Oversized};
+pub use tern_storage::{
+    grown_length, segment_file_name, DiskCommand, OpenStats, Oversized, SEGMENT_GROWTH_MAX,
+    SEGMENT_GROWTH_MIN,
+};
 
 /// Why the log could not be opened, read or written.
 #[derive(Debug)]
@@ -250,11 +253,6 @@ impl Dir for RealDir {
     }
 }
 
-/// The smallest step a segment file grows by, in zero bytes written ahead of the appends.
-pub const SEGMENT_GROWTH_MIN: u64 = 64 << 10;
-/// The largest step: a segment grows by its own size, up to this.
-pub const SEGMENT_GROWTH_MAX: u64 = 4 << 20;
-
 /// The newest segment, open for appends, grown ahead of them in zero-filled steps.
 ///
 /// An `fdatasync` after an append that makes a file longer must also commit the new length
@@ -282,9 +280,8 @@ impl SegmentFile {
         let len = bytes.len() as u64;
         let needed = self.end.saturating_add(len);
         if needed > self.allocated {
-            let step = self.allocated.clamp(SEGMENT_GROWTH_MIN, SEGMENT_GROWTH_MAX);
-            let target = needed.saturating_add(step);
-            static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+            let target = grown_length(self.allocated, needed);
+            static ZEROS: [u8; SEGMENT_GROWTH_MIN as usize] = [0; SEGMENT_GROWTH_MIN as usize];
             let mut at = needed.max(self.allocated);
             while at < target {
                 let n = (target - at).min(ZEROS.len() as u64) as usize;

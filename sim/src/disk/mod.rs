@@ -42,6 +42,25 @@ struct File {
     decoded_upto: usize,
     /// The directory entry survives a power loss.
     name_durable: bool,
+    /// The file's length: `data`, then zeros grown ahead of the appends, as the node's
+    /// segment files grow (`tern_storage::grown_length`). Reads see the zeros.
+    allocated: usize,
+    /// The length a power loss leaves (at least `data`'s, whatever of it survives).
+    durable_allocated: usize,
+}
+
+impl File {
+    /// The file's bytes as a read sees them: `data`, then its zeros grown ahead. Shared
+    /// when there are none.
+    fn image(&self) -> Arc<Vec<u8>> {
+        if self.allocated <= self.data.len() {
+            return self.data.clone();
+        }
+        let mut bytes = Vec::with_capacity(self.allocated);
+        bytes.extend_from_slice(&self.data);
+        bytes.resize(self.allocated, 0);
+        Arc::new(bytes)
+    }
 }
 
 /// A copy of a disk's durable files, taken at some moment (`Disk::backup`).
@@ -62,11 +81,12 @@ pub struct CrashDamage {
     pub files_back: u64,
 }
 
-/// What one sync request covers: each file's length when it was asked, and whether the
-/// directory's entries were to be synced too.
+/// What one sync request covers: each file's length of written bytes and its allocated
+/// length (zeros grown ahead included) when it was asked, and whether the directory's
+/// entries were to be synced too.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncTarget {
-    files: Vec<(String, usize)>,
+    files: Vec<(String, usize, usize)>,
     dir: bool,
 }
 
@@ -114,11 +134,13 @@ impl Disk {
     /// A sync completed: what it covered is durable, except bytes an earlier failed sync
     /// poisoned, which never reach the disk.
     pub fn complete_sync(&mut self, target: &SyncTarget) {
-        for (name, len) in &target.files {
+        for (name, len, allocated) in &target.files {
             if let Some(file) = self.files.get_mut(name) {
                 let reachable = file.failed_from.unwrap_or(usize::MAX);
                 let len = (*len).min(file.data.len()).min(reachable);
                 file.durable_len = file.durable_len.max(len);
+                let allocated = (*allocated).min(file.allocated);
+                file.durable_allocated = file.durable_allocated.max(allocated);
             }
         }
         if target.dir {
@@ -133,7 +155,7 @@ impl Disk {
     /// A sync failed: the bytes it covered stay readable but will never be durable. (A
     /// failed directory sync leaves the names as they were: not durable.)
     pub fn fail_sync(&mut self, target: &SyncTarget) {
-        for (name, len) in &target.files {
+        for (name, len, _) in &target.files {
             if let Some(file) = self.files.get_mut(name) {
                 if (*len).min(file.data.len()) > file.durable_len {
                     let from = file.failed_from.unwrap_or(usize::MAX);
@@ -201,6 +223,9 @@ impl Disk {
             if new_len < file.data.len() {
                 Arc::make_mut(&mut file.data).truncate(new_len);
             }
+            // Zeros grown ahead and synced survive, after whatever of the data does.
+            file.allocated = file.durable_allocated.max(file.data.len());
+            file.durable_allocated = file.allocated;
             file.durable_len = file.data.len();
             file.decoded_upto = file.decoded_upto.min(file.data.len());
         }
@@ -250,6 +275,8 @@ impl Disk {
                 // Its records were folded into `synced` when they were first synced.
                 decoded_upto: len,
                 name_durable: true,
+                allocated: len,
+                durable_allocated: len,
             };
             self.files.insert(name.clone(), file);
         }
@@ -345,7 +372,7 @@ impl Disk {
     pub fn segment_images(&self) -> Vec<(u64, Arc<Vec<u8>>)> {
         self.files
             .iter()
-            .filter_map(|(name, f)| Some((tern_storage::parse_segment_name(name)?, f.data.clone())))
+            .filter_map(|(name, f)| Some((tern_storage::parse_segment_name(name)?, f.image())))
             .collect()
     }
 
@@ -393,7 +420,10 @@ impl tern_storage::Dir for Disk {
     }
 
     fn append(&mut self, file: &mut String, bytes: &[u8]) -> io::Result<()> {
-        Arc::make_mut(&mut self.file(file)?.data).extend_from_slice(bytes);
+        let file = self.file(file)?;
+        Arc::make_mut(&mut file.data).extend_from_slice(bytes);
+        let grown = tern_storage::grown_length(file.allocated as u64, file.data.len() as u64);
+        file.allocated = usize::try_from(grown).unwrap_or(usize::MAX);
         Ok(())
     }
 
@@ -403,11 +433,24 @@ impl tern_storage::Dir for Disk {
     }
 
     fn sync_name(&mut self, name: &str) -> io::Result<()> {
-        let len = self.file(name)?.data.len();
-        match self.requested.files.iter_mut().find(|(n, _)| n == name) {
-            Some((_, at)) => *at = len,
-            None => self.requested.files.push((name.to_string(), len)),
+        let file = self.file(name)?;
+        let (len, allocated) = (file.data.len(), file.allocated);
+        match self.requested.files.iter_mut().find(|(n, ..)| n == name) {
+            Some((_, at, alloc)) => (*at, *alloc) = (len, allocated),
+            None => self
+                .requested
+                .files
+                .push((name.to_string(), len, allocated)),
         }
+        Ok(())
+    }
+
+    fn trim(&mut self, file: &mut String) -> io::Result<()> {
+        // `set_len` then `sync_all`, as the node does: the length is durable at once (the
+        // data's own sync was asked for before).
+        let file = self.file(file)?;
+        file.allocated = file.data.len();
+        file.durable_allocated = file.durable_allocated.min(file.allocated);
         Ok(())
     }
 
@@ -417,7 +460,8 @@ impl tern_storage::Dir for Disk {
     }
 
     fn len(&mut self, name: &str) -> io::Result<u64> {
-        Ok(self.file(name)?.data.len() as u64)
+        let file = self.file(name)?;
+        Ok(file.allocated.max(file.data.len()) as u64)
     }
 
     fn evict(&mut self, name: &str) -> io::Result<bool> {
@@ -432,15 +476,15 @@ impl tern_storage::Dir for Disk {
     }
 
     fn read(&mut self, name: &str, max: u64) -> io::Result<Vec<u8>> {
-        let data = &self.file(name)?.data;
+        let data = self.file(name)?.image();
         let max = usize::try_from(max).unwrap_or(usize::MAX).min(data.len());
         Ok(data[..max].to_vec())
     }
 
     fn read_shared(&mut self, name: &str, max: u64) -> io::Result<SharedBytes> {
-        let data = &self.file(name)?.data;
+        let data = self.file(name)?.image();
         if usize::try_from(max).is_ok_and(|max| max >= data.len()) {
-            return Ok(SharedBytes::Shared(data.clone()));
+            return Ok(SharedBytes::Shared(data));
         }
         self.read(name, max).map(SharedBytes::Owned)
     }
@@ -460,6 +504,9 @@ impl tern_storage::Dir for Disk {
         // bytes a failed sync poisoned (eviction drops those before anything is cut).
         let reachable = file.failed_from.unwrap_or(usize::MAX);
         file.durable_len = file.data.len().min(reachable).max(file.durable_len);
+        // The cut takes the zeros grown ahead past `len` with it (it never lengthens).
+        file.allocated = len.min(file.allocated).max(file.data.len());
+        file.durable_allocated = file.allocated;
         Ok(())
     }
 

@@ -20,9 +20,13 @@ fn opened(disk: &mut Disk) -> (Recovered, LogWriter<String>) {
     (opened.started, opened.writer)
 }
 
+/// The first file's bytes as a read sees them, less the zeros grown ahead of its appends
+/// (`a_segment_grows_ahead_in_zeros_as_the_nodes_do` looks at those).
 fn contents(disk: &mut Disk) -> Vec<u8> {
     let name = disk.list().unwrap()[0].clone();
-    disk.read(&name, u64::MAX).unwrap()
+    let mut bytes = disk.read(&name, u64::MAX).unwrap();
+    bytes.truncate(disk.files[&name].data.len());
+    bytes
 }
 
 #[test]
@@ -237,14 +241,83 @@ fn bytes_handed_out_never_change() {
     disk.append(&mut f, &[2; 40]).unwrap();
     let images = disk.segment_images();
     let read = disk.read_shared(&name, u64::MAX).unwrap();
-    assert_eq!(images[0].1.len(), 80);
+    assert_eq!(images[0].1[..80], read[..80]);
+    assert!(
+        images[0].1[80..].iter().all(|b| *b == 0),
+        "then zeros grown ahead"
+    );
     // Appends, a power loss and a cut change the disk, never the copies handed out.
     disk.append(&mut f, &[3; 10]).unwrap();
     let mut rng = SimRng::new(5);
     disk.power_loss(&mut rng, [0, 0, 1]);
     disk.truncate(&name, 20).unwrap();
     let expected: Vec<u8> = [[1; 40], [2; 40]].concat();
-    assert_eq!(images[0].1.as_slice(), expected.as_slice());
-    assert_eq!(&read[..], expected.as_slice());
+    assert_eq!(&images[0].1[..80], expected.as_slice());
+    assert_eq!(&read[..80], expected.as_slice());
     assert_eq!(contents(&mut disk), vec![1; 20]);
+}
+
+/// The disk's files grow as the node's segment files do: zeros ahead of the appends, read
+/// back after them; synced zeros survive a power loss (after whatever of the data does); a
+/// trim or a cut gives them back.
+#[test]
+fn a_segment_grows_ahead_in_zeros_as_the_nodes_do() {
+    let mut disk = Disk::new(16);
+    let name = tern_storage::segment_file_name(0);
+    let mut f = disk.create(&name).unwrap();
+    disk.sync_dir().unwrap();
+    complete(&mut disk);
+    disk.append(&mut f, &[1; 40]).unwrap();
+    let grown = tern_storage::grown_length(0, 40);
+    assert_eq!(disk.len(&name).unwrap(), grown);
+    let read = disk.read(&name, u64::MAX).unwrap();
+    assert_eq!(read.len() as u64, grown);
+    assert!(read[..40].iter().all(|b| *b == 1) && read[40..].iter().all(|b| *b == 0));
+    // Not synced: a power loss takes the growth with the data.
+    disk.power_loss(&mut SimRng::new(3), [0, 1, 0]);
+    assert_eq!(disk.len(&name).unwrap(), 0);
+    // Synced: the zeros survive, after the data that does.
+    disk.append(&mut f, &[2; 40]).unwrap();
+    disk.sync(&mut f).unwrap();
+    complete(&mut disk);
+    disk.append(&mut f, &[3; 40]).unwrap();
+    disk.power_loss(&mut SimRng::new(3), [0, 1, 0]);
+    assert_eq!(disk.len(&name).unwrap(), grown);
+    assert_eq!(contents(&mut disk), [2; 40]);
+    // A trim gives the zeros back; so does a cut.
+    disk.trim(&mut f).unwrap();
+    assert_eq!(disk.len(&name).unwrap(), 40);
+    disk.append(&mut f, &[4; 8]).unwrap();
+    assert!(disk.len(&name).unwrap() > 48);
+    disk.truncate(&name, 44).unwrap();
+    assert_eq!(disk.len(&name).unwrap(), 44);
+}
+
+/// The node's log code over the virtual disk: a killed node's segment ends in zeros grown
+/// ahead, which start-up cuts as a tail of zeros, keeping every record.
+#[test]
+fn start_up_cuts_a_tail_of_zeros_and_keeps_every_record() {
+    let mut disk = Disk::new(16);
+    let (_, mut writer) = opened(&mut disk);
+    let boot = Record::Boot {
+        incarnation: 1,
+        log_id: 9,
+    }
+    .encode();
+    let end = boot.len() as u64;
+    let mut batch = vec![DiskCommand::Persist { bytes: boot, end }];
+    writer.apply(&mut disk, &mut batch).unwrap();
+    complete(&mut disk);
+    disk.kill();
+    let name = tern_storage::segment_file_name(0);
+    assert!(disk.len(&name).unwrap() > end);
+    let start = |s: &[Segment<'_>]| recover_segments(s).map_err(StartError::Recovery);
+    let opened = open_log(&mut disk, start, |r: &Recovered| {
+        (r.torn.clone(), r.segment_base, tern_storage::Segments::Keep)
+    })
+    .expect("the log opens");
+    assert_eq!(opened.started.log_end, end);
+    assert_eq!(opened.started.incarnation, Some(1));
+    assert_eq!(opened.stats.zero_tails_truncated, 1);
+    assert_eq!(disk.len(&name).unwrap(), end);
 }

@@ -222,6 +222,10 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             "torn log tails truncated by recovery",
             f.torn_tails_truncated,
         ),
+        (
+            "tails of zeros (space grown ahead of the appends) cut by recovery",
+            f.zero_tails_truncated,
+        ),
         ("bytes truncated by recovery", f.bytes_truncated),
         (
             "restarts that used the recovery run ahead on a second thread (same result)",

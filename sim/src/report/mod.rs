@@ -64,7 +64,7 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated; sectors at power loss: {} kept, {} dropped, {} torn; files at power loss: {} created and lost (name never synced), {} removed and back",
+        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated (and {} tails of zeros grown ahead); sectors at power loss: {} kept, {} dropped, {} torn; files at power loss: {} created and lost (name never synced), {} removed and back",
         f.crashes,
         f.kills,
         f.power_losses,
@@ -74,6 +74,7 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         f.max_down,
         f.partitions_symmetric + f.partitions_asymmetric + f.partitions_isolate,
         f.torn_tails_truncated,
+        f.zero_tails_truncated,
         f.damage.kept,
         f.damage.dropped,
         f.damage.torn,

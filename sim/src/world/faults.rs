@@ -40,7 +40,10 @@ pub struct FaultCounts {
     pub messages_blocked: u64,
     pub messages_to_down_nodes: u64,
     pub damage: CrashDamage,
+    /// Torn tails truncated at start-up, tails of zeros (grown ahead) not counted.
     pub torn_tails_truncated: u64,
+    /// Tails of zeros (a segment's space grown ahead of its appends) cut at start-up.
+    pub zero_tails_truncated: u64,
     /// Bytes a failed sync left readable but never wrote, evicted before recovery read them.
     pub bytes_evicted: u64,
     pub bytes_truncated: u64,

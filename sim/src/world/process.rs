@@ -13,7 +13,7 @@ use super::{Event, Phase, World};
 use crate::checker::Violation;
 use crate::disk::{Disk, SyncTarget};
 use crate::rng::derive_seed;
-use tern_core::{Input, Node, NodeId, Output, Response, Time};
+use tern_core::{Input, Node, NodeId, Output, RecoveryError, Response, Time};
 use tern_storage::{open_log, started_layout, DiskCommand, LogWriter, StorageError};
 
 #[derive(Debug)]
@@ -119,6 +119,32 @@ impl World {
                 return;
             }
         };
+        // The converse of the check below: recovery may claim synced bytes damaged (a mark
+        // vouches past the bad ones) only if the disk damaged one. (A log whose first record
+        // a power loss tore can be set aside undamaged, but it claims nothing synced past it.)
+        if let (
+            None,
+            Some(RecoveryError::Corrupt {
+                base,
+                offset,
+                synced_upto,
+                ..
+            }),
+        ) = (p.damaged_byte, &opened.started.set_aside)
+        {
+            if synced_upto > offset {
+                self.violations.push(Violation {
+                    checker: "damage detection",
+                    detail: format!(
+                        "{}: recovery set the log aside for damaged synced bytes at offset \
+                         {} of the segment at {base} (a mark vouches up to {synced_upto}), \
+                         but the disk damaged none",
+                        p.id,
+                        offset - base
+                    ),
+                });
+            }
+        }
         if let Some((base, at)) = p.damaged_byte.take() {
             match opened.started.set_aside {
                 Some(_) => self.faults.corruptions_detected += 1,
@@ -145,7 +171,9 @@ impl World {
                 }),
             }
         }
-        self.faults.torn_tails_truncated += opened.stats.torn_tails_truncated;
+        let zero_tails = opened.stats.zero_tails_truncated;
+        self.faults.torn_tails_truncated += opened.stats.torn_tails_truncated - zero_tails;
+        self.faults.zero_tails_truncated += zero_tails;
         self.faults.bytes_truncated += opened.stats.bytes_truncated;
         p.writer = Some(opened.writer);
         p.queue.clear();
