@@ -3,6 +3,7 @@
 
 use super::*;
 use std::collections::BTreeSet;
+use tern_storage::Dir;
 use tern_core::log::Record;
 
 fn temp_dir(name: &str) -> PathBuf {
