@@ -3,8 +3,8 @@
 
 use super::*;
 use std::collections::BTreeSet;
-use tern_storage::Dir;
 use tern_core::log::Record;
+use tern_storage::Dir;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tern-disk-{name}-{}", std::process::id()));
