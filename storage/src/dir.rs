@@ -47,9 +47,10 @@ pub trait Dir {
     fn append(&mut self, file: &mut Self::File, bytes: &[u8]) -> io::Result<()>;
     /// Makes what was appended to `file` durable (`fdatasync`).
     fn sync(&mut self, file: &mut Self::File) -> io::Result<()>;
-    /// Gives back space a file was given ahead of its appends, if any (the node's grow in
-    /// zero-filled steps), so that it ends where its appends do, durably; called after a
-    /// sync, when a compaction leaves the file for a new one and at a clean stop.
+    /// Gives back space a file was given ahead of its appends, if any (the node's segment
+    /// files grow in zero-filled steps), so that it ends where its appends do, durably;
+    /// called after a sync, when a compaction leaves the file for a new one and at a clean
+    /// stop.
     fn trim(&mut self, _file: &mut Self::File) -> io::Result<()> {
         Ok(())
     }
