@@ -80,7 +80,7 @@ fn bulk_write_partly(
 }
 
 /// The bulk write's dot, from any version of it on `node`.
-/// `message` with only the items whose key is `key`, if it is a `Prepare` or a `Commit`.
+/// `message` with only the items whose key is `key`, if it is a `Prepare` or a commit.
 fn only(key: &[u8], message: Message) -> Message {
     match message {
         Message::Prepare {
@@ -99,6 +99,11 @@ fn only(key: &[u8], message: Message) -> Message {
         Message::Commit { req, items } => Message::Commit {
             req,
             items: items.into_iter().filter(|i| i.key == key).collect(),
+        },
+        Message::CommitKept { req, dot, keys } => Message::CommitKept {
+            req,
+            dot,
+            keys: keys.into_iter().filter(|k| k.as_slice() == key).collect(),
         },
         other => other,
     }
@@ -258,7 +263,7 @@ fn a_bulk_read_mends_a_coordinator_dead_mid_commit() {
     h.advance(Span::from_secs(1));
     let pairs = [("a", "1"), ("b", "2")];
     bulk_write_partly(&mut h, 1, &pairs, |_, _, m| match m {
-        Message::Commit { .. } => Some(only(b"a", m)),
+        Message::Commit { .. } | Message::CommitKept { .. } => Some(only(b"a", m)),
         other => Some(other),
     });
     h.crash(NodeId(1));
@@ -515,7 +520,7 @@ fn a_version_kept_aside_does_not_come_back_after_its_key_was_deleted_and_collect
     h.advance(Span::from_secs(1));
     // Node 3 keeps "a" and "b" aside, but never hears the commit.
     bulk_write_partly(&mut h, 1, &[("a", "1"), ("b", "2")], |_, to, m| match m {
-        Message::Commit { .. } if to == NodeId(3) => None,
+        Message::Commit { .. } | Message::CommitKept { .. } if to == NodeId(3) => None,
         other => Some(other),
     });
     h.advance(Span::from_secs(1));
@@ -600,4 +605,77 @@ fn a_prepare_with_keys_not_as_a_coordinator_sends_them_is_refused() {
             .bulk_kept_aside,
         0
     );
+}
+
+/// A commit names the keys only to a replica that said it kept their versions aside. One
+/// that lost them since (its disk) answers nothing to that, and the coordinator's resend
+/// carries the versions: the client hears `BulkWritten` only once that replica has them.
+#[test]
+fn a_commit_names_keys_where_kept_and_carries_versions_where_lost() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    // Node 3 hears nothing from the coordinator: node 2 is the second replica of W = 2.
+    h.cut.insert((NodeId(1), NodeId(3)));
+    let request = h.next_request;
+    h.next_request += 1;
+    let body = Request::new(Op::BulkWrite {
+        items: items(&[("a", "1"), ("b", "2")]),
+    });
+    let client = ClientId(1);
+    let input = Input::Client {
+        client,
+        request,
+        body,
+    };
+    h.input(NodeId(1), input);
+    let (from, to, prepare) = h.wire.pop_front().unwrap();
+    assert!(matches!(prepare, Message::Prepare { .. }) && to == NodeId(2));
+    h.input(
+        to,
+        Input::Peer {
+            from,
+            message: prepare,
+        },
+    );
+    let (from, to, prepared) = h.wire.pop_front().unwrap();
+    assert!(matches!(prepared, Message::Prepared { ok: true, .. }) && to == NodeId(1));
+    // Node 2 loses its disk before its answer arrives.
+    h.crash(NodeId(2));
+    h.disks.insert(NodeId(2), Default::default());
+    h.start(NodeId(2));
+    h.settle();
+    h.input(
+        to,
+        Input::Peer {
+            from,
+            message: prepared,
+        },
+    );
+    let commit = h.wire.iter().find(|(_, to, _)| *to == NodeId(2));
+    match commit {
+        Some((_, _, Message::CommitKept { keys, .. })) => {
+            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+            assert_eq!(keys, [&b"a"[..], b"b"]);
+        }
+        other => panic!("the commit to node 2: {other:?}"),
+    }
+    h.settle();
+    let answered = |h: &Harness| h.replies.iter().any(|(r, _)| *r == request);
+    assert!(!answered(&h), "answered before node 2 holds the versions");
+    let held = |h: &Harness, key: &[u8]| {
+        h.nodes[&NodeId(2)]
+            .as_ref()
+            .unwrap()
+            .object(key)
+            .map(values)
+    };
+    assert_eq!(held(&h, b"a"), None, "node 2 lost what it kept");
+    h.advance(Span::from_secs(2));
+    let reply = h.replies.iter().find(|(r, _)| *r == request);
+    assert!(
+        matches!(reply, Some((_, Ok(Response::BulkWritten { .. })))),
+        "{reply:?}"
+    );
+    assert_eq!(held(&h, b"a"), Some(vec!["1".to_string()]));
+    assert_eq!(held(&h, b"b"), Some(vec!["2".to_string()]));
 }

@@ -8,7 +8,10 @@
 //! - a full client reply queue closes that client's connection (it stopped reading);
 //! - connections over the maximum get a `Busy` error frame and are closed.
 
-use tern_core::limits::{KEY_BYTES_MAX, MESSAGE_BYTES_MAX, VALUE_BYTES_MAX};
+use tern_core::limits::{
+    BULK_KEYS_MAX, BULK_KEY_BYTES_MAX, BULK_VALUE_BYTES_MAX, KEY_BYTES_MAX, MESSAGE_BYTES_MAX,
+    VALUE_BYTES_MAX,
+};
 
 /// Bytes of the fixed frame header (magic, version, opcode, reserved, length, request id).
 pub const FRAME_HEADER_BYTES: usize = 20;
@@ -18,10 +21,20 @@ pub const FRAME_HEADER_BYTES: usize = 20;
 /// limit, is what refuses an oversized context (with `TooLarge`).
 pub const CONTEXT_BYTES_MAX: usize = 96 * 1024;
 const _: () = assert!(CONTEXT_BYTES_MAX >= 25 * tern_core::limits::CONTEXT_ENTRIES_MAX + 8);
-/// Longest body of a frame a client may send: a request with the longest key, the longest
-/// value and the longest context.
-pub const REQUEST_BODY_BYTES_MAX: usize =
-    KEY_BYTES_MAX + VALUE_BYTES_MAX + CONTEXT_BYTES_MAX + 4096;
+/// Bytes of framing one item of a bulk write takes in a request besides its key, value and
+/// context (their lengths and the value's option tag, a few bytes each).
+pub const BULK_ITEM_FRAMING_BYTES: usize = 32;
+/// Longest body of a frame a client may send: a bulk write as large as core takes one (its
+/// keys' and values' bytes at `BULK_KEY_BYTES_MAX` and `BULK_VALUE_BYTES_MAX`, with
+/// `CONTEXT_BYTES_MAX` of contexts in all), so that core, not the frame, is what refuses a
+/// bulk write over its limits. A single write (the longest key, value and context) fits too.
+pub const REQUEST_BODY_BYTES_MAX: usize = BULK_VALUE_BYTES_MAX
+    + BULK_KEY_BYTES_MAX
+    + CONTEXT_BYTES_MAX
+    + BULK_KEYS_MAX * BULK_ITEM_FRAMING_BYTES
+    + 4096;
+const _: () =
+    assert!(REQUEST_BODY_BYTES_MAX >= KEY_BYTES_MAX + VALUE_BYTES_MAX + CONTEXT_BYTES_MAX + 4096);
 /// Longest body of a frame between peers, and of a reply to a client (an object with all its
 /// siblings can be as large as a peer message).
 pub const PEER_BODY_BYTES_MAX: usize = MESSAGE_BYTES_MAX;

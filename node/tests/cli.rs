@@ -392,21 +392,21 @@ async fn bulk_commands_write_every_key_or_none_and_refuse_bad_usage() {
         (code(&out), &json(&out)["error"]["kind"]),
         (2, &Value::from("usage"))
     );
-    // Within the bulk limits but over one client frame: refused by the client, unsent
-    // (a node would close the connection, leaving the write indeterminate).
-    let value = "v".repeat(100 * 1024);
-    let mut big = vec!["mset", "--json"];
-    for key in ["a", "b", "c", "d"] {
-        big.extend([key, value.as_str()]);
+    // Values summing to more than a bulk write may carry: refused by the command line,
+    // unsent. A line at the prompt, as one argument may not be that long.
+    let value = "v".repeat(tern_core::limits::VALUE_BYTES_MAX);
+    let mut big = String::from("mset --json");
+    for key in 0..=tern_core::limits::BULK_VALUE_BYTES_MAX / value.len() {
+        big.push_str(&format!(" k{key} {value}"));
     }
-    let out = tern(&nowhere, &big, b"").await;
+    let out = tern(&nowhere, &[], big.as_bytes()).await;
     let doc = json(&out);
     assert_eq!(
         (code(&out), &doc["error"]["kind"]),
-        (2, &Value::from("too_large"))
+        (2, &Value::from("usage"))
     );
     let message = doc["error"]["message"].as_str().unwrap();
-    assert!(message.contains("REQUEST_BODY_BYTES_MAX"), "{message}");
+    assert!(message.contains("BULK_VALUE_BYTES_MAX"), "{message}");
     assert!(message.contains("nothing was sent"), "{message}");
 
     let cluster = Cluster::start(3, "cli-bulk").await;
@@ -418,6 +418,22 @@ async fn bulk_commands_write_every_key_or_none_and_refuse_bad_usage() {
             0
         );
     }
+    // Values summing to a bulk write's limit: one frame, written whole.
+    let mut full = String::from("mset");
+    for key in 0..tern_core::limits::BULK_VALUE_BYTES_MAX / value.len() {
+        full.push_str(&format!(" k{key} {value}"));
+    }
+    let out = tern(&nodes, &[], full.as_bytes()).await;
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "OK\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        values(&cluster, "k15").await,
+        vec![value.clone().into_bytes()]
+    );
     let out = tern(&nodes, &["mset", "a", "1", "b", "two words"], b"").await;
     assert_eq!(
         (code(&out), stdout(&out).as_str()),

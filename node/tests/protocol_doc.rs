@@ -599,7 +599,7 @@ fn the_document_tables_match_the_code() {
         assert_eq!(found.len(), 1, "§2.5 should have one row for {name}");
         stated_value(&found[0][2])
     };
-    let limits: [(&str, u128); 46] = [
+    let limits: [(&str, u128); 47] = [
         ("KEY_BYTES_MAX", core::KEY_BYTES_MAX as u128),
         ("VALUE_BYTES_MAX", core::VALUE_BYTES_MAX as u128),
         ("CONTEXT_ENTRIES_MAX", core::CONTEXT_ENTRIES_MAX as u128),
@@ -658,6 +658,10 @@ fn the_document_tables_match_the_code() {
         ("BULK_VALUE_BYTES_MAX", core::BULK_VALUE_BYTES_MAX as u128),
         ("FRAME_HEADER_BYTES", node::FRAME_HEADER_BYTES as u128),
         ("CONTEXT_BYTES_MAX", node::CONTEXT_BYTES_MAX as u128),
+        (
+            "BULK_ITEM_FRAMING_BYTES",
+            node::BULK_ITEM_FRAMING_BYTES as u128,
+        ),
         (
             "REQUEST_BODY_BYTES_MAX",
             node::REQUEST_BODY_BYTES_MAX as u128,

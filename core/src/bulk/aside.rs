@@ -218,6 +218,45 @@ impl Aside {
             .send_when_durable(at, from, answer, replica.outbox);
     }
 
+    /// `CommitKept`: merges the version of `dot` kept aside for each of `keys` into its
+    /// key's copy, exactly as `commit` merges the same versions sent again, and
+    /// acknowledges once all are durable. A key whose copy has seen `dot` already counts
+    /// once that copy is durable. If one is held neither aside nor merged (the replica lost
+    /// its disk since it said `Prepared`), or does not fit, there is no acknowledgement: the
+    /// coordinator's resend carries the versions (`Commit`).
+    pub fn commit_kept(
+        &mut self,
+        replica: &mut Replica<'_>,
+        from: NodeId,
+        req: RequestId,
+        dot: Dot,
+        keys: Vec<Vec<u8>>,
+    ) {
+        let mut at = 0;
+        for key in keys {
+            if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
+                at = at.max(replica.journal.written_at(&key));
+                continue;
+            }
+            let entry = (key, dot);
+            let Some(object) = self.kept.get(&entry).map(|kept| kept.object.clone()) else {
+                return;
+            };
+            let (key, _) = entry;
+            let merged = replica.merge(key.clone(), object);
+            self.forget_seen(replica.store, &key);
+            match merged {
+                Some(end) => at = at.max(end),
+                None => return,
+            }
+        }
+        replica.stats.bulk_kept_aside = self.kept.len() as u64;
+        let answer = Message::ReplicateAck { req };
+        replica
+            .journal
+            .send_when_durable(at, from, answer, replica.outbox);
+    }
+
     /// Forgets the versions of `key` kept aside that its object has seen (a commit just
     /// merged them): at once, as `ripe` would at the next round, so that under a steady
     /// stream of bulk writes `kept` holds the ones in flight, not every one of the last

@@ -11,9 +11,10 @@
 //!    durably (an `Aside` record), but out of the key's object, so no read shows it; it
 //!    answers `Prepared { ok }` once all are durable.
 //! 2. Once W replicas of every key kept their version aside, `T` is *decided*: nothing can
-//!    stop it any more (see resolution below). The coordinator commits (one `Commit` per
-//!    replica): each key's version is merged into the key's object as a replicated write
-//!    is (a concurrent single-key write stays its sibling).
+//!    stop it any more (see resolution below). The coordinator commits (one message per
+//!    replica: `CommitKept`, the keys only, to a replica that said it kept their versions,
+//!    else `Commit` with the versions): each key's version is merged into the key's object
+//!    as a replicated write is (a concurrent single-key write stays its sibling).
 //! 3. Once W replicas of every key acknowledged the commit, the client hears `BulkWritten`:
 //!    every later quorum read of any key of `T` sees `T` (R + W > N, as for single writes).
 //!    A deadline before that ends it `Indeterminate`: `T` is then all or nothing, never part.

@@ -1,6 +1,7 @@
 //! The coordinator of a bulk write: prepare every key's version on W replicas, then commit
 //! them, then answer (see the module above). Each phase sends each replica one message for
-//! all the keys it holds (`BULK_MESSAGE_BYTES_MAX` apart), and counts W per key.
+//! all the keys it holds (`BULK_MESSAGE_BYTES_MAX` apart), and counts W per key. The commit
+//! names the keys only to a replica that said it kept their versions aside.
 
 use super::{Bulk, Clock};
 use crate::coordinator::Ctx;
@@ -76,6 +77,21 @@ impl Write {
         Message::Commit {
             req: part.req,
             items: part.items(&self.keys),
+        }
+    }
+
+    /// The commit of a part whose replica said it kept every version aside: the keys only,
+    /// since it holds the versions (half the bytes of a bulk write, and no second decoding
+    /// of them).
+    fn commit_kept(&self, part: &Part) -> Message {
+        Message::CommitKept {
+            req: part.req,
+            dot: self.dot,
+            keys: part
+                .keys
+                .iter()
+                .map(|k| serde_bytes::ByteBuf::from(self.keys[*k].key.clone()))
+                .collect(),
         }
     }
 
@@ -325,12 +341,19 @@ impl Bulk {
             return;
         }
         write.committing = true;
-        write.acked.clear();
+        let prepared = std::mem::take(&mut write.acked);
         for key in &write.keys {
             self.actor.decided(write.dot, &key.key, &key.object);
         }
-        for part in &write.parts {
-            Bulk::send(ctx, part.node, write.commit(part), false);
+        // A replica that kept its versions aside is sent their keys only; one that has not
+        // answered yet gets the versions again. Resends carry the versions (`write_timer`).
+        for (index, part) in write.parts.iter().enumerate() {
+            let message = if prepared.contains(&index) {
+                write.commit_kept(part)
+            } else {
+                write.commit(part)
+            };
+            Bulk::send(ctx, part.node, message, false);
         }
     }
 

@@ -567,6 +567,17 @@ pub enum Message {
         superseded: bool,
         unordered: bool,
     },
+    /// Bulk write, phase 2, to a replica that answered `Prepared { ok: true }`: merge the
+    /// version of `dot` you kept aside for each of `keys` into your copy of the key, as
+    /// `Commit` would with the same versions; acknowledge (`ReplicateAck`) once every one
+    /// is durable. A replica that holds one neither aside nor merged (it lost its disk
+    /// since) does not acknowledge: the coordinator's resend is a `Commit` that carries
+    /// the versions.
+    CommitKept {
+        req: RequestId,
+        dot: Dot,
+        keys: Vec<serde_bytes::ByteBuf>,
+    },
 }
 
 /// One replica's whole answer to a search over every partition.

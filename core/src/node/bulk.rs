@@ -36,6 +36,10 @@ impl Node {
                 items,
             } => aside.prepare(&mut replica, now, from, req, dot, (n, w), items),
             Message::Commit { req, items } => aside.commit(&mut replica, from, req, items),
+            Message::CommitKept { req, dot, keys } => {
+                let keys = keys.into_iter().map(|k| k.into_vec()).collect();
+                aside.commit_kept(&mut replica, from, req, dot, keys)
+            }
             Message::BulkAsk { req, key, dot } => {
                 let rebuilding = self.rebuild.is_some();
                 aside.ask(&mut replica, now, rebuilding, from, req, key, dot)

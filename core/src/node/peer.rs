@@ -238,7 +238,8 @@ impl Node {
             | Message::BulkDecided { .. }
             | Message::BulkFetch { .. }
             | Message::BulkFetched { .. }
-            | Message::Commit { .. } => unreachable!("handled by the bulk part"),
+            | Message::Commit { .. }
+            | Message::CommitKept { .. } => unreachable!("handled by the bulk part"),
             Message::SearchRebuilding { req } => {
                 let mut ctx = ctx!(self);
                 self.coordinator

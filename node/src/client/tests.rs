@@ -114,22 +114,49 @@ async fn bulk_calls_write_every_key_and_replace_what_they_read() {
         refused[2],
         ClientError::Request(RequestError::InvalidBulk(BulkInvalid::DuplicateKey))
     );
-    let big = vec![7u8; 200 * 1024];
-    let too_large = client.mset(&[("x", &big), ("y", &big)]).await.unwrap_err();
+    // Values at the bulk limits: each at `VALUE_BYTES_MAX`, summing to `BULK_VALUE_BYTES_MAX`.
+    use tern_core::limits::{BULK_VALUE_BYTES_MAX, VALUE_BYTES_MAX};
+    let big = vec![7u8; VALUE_BYTES_MAX];
+    let names: Vec<String> = (0..BULK_VALUE_BYTES_MAX / VALUE_BYTES_MAX + 1)
+        .map(|i| format!("big-{i:02}"))
+        .collect();
+    let pairs: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &big[..])).collect();
+    let (at_limit, extra) = pairs.split_at(pairs.len() - 1);
+    // One byte more than the values' limit: core refuses it, in a frame a node reads.
+    let mut over = at_limit.to_vec();
+    over.push((extra[0].0, b"7"));
+    let over_values = client.mset(&over).await.unwrap_err();
+    assert_eq!(
+        over_values,
+        ClientError::Request(RequestError::TooLarge {
+            what: tern_core::Oversized::Value,
+            len: BULK_VALUE_BYTES_MAX as u64 + 1,
+            max: BULK_VALUE_BYTES_MAX as u64,
+        })
+    );
+    // A whole value more does not fit in one frame: refused by the client, unsent.
+    let too_large = client.mset(&pairs).await.unwrap_err();
     assert!(
         matches!(too_large, ClientError::TooLarge { max, .. } if max == REQUEST_BODY_BYTES_MAX as u64),
         "{too_large:?}"
     );
     assert!(refused
         .iter()
-        .chain([&too_large])
+        .chain([&over_values, &too_large])
         .all(|e| !e.maybe_applied()));
+    let mut asked = vec!["x", "y"];
+    asked.extend(names.iter().map(String::as_str));
     assert!(client
-        .mget(&["x", "y"])
+        .mget(&asked)
         .await
         .unwrap()
         .iter()
         .all(Object::is_empty));
+    // At the limits, it is written whole.
+    client.mset(at_limit).await.unwrap();
+    let read = client.mget(&asked[2..asked.len() - 1]).await.unwrap();
+    assert_eq!(read.len(), at_limit.len());
+    assert!(read.iter().all(|o| values(o) == [&big[..]]));
 
     node.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

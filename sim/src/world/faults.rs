@@ -216,7 +216,10 @@ impl World {
     /// are down) the node crashes now. True if it did: what it was still sending is lost.
     pub(super) fn crash_mid_commit(&mut self, i: usize, message: &tern_core::Message) -> bool {
         let p = self.scenario.faults.crash_mid_commit;
-        let commit = matches!(message, tern_core::Message::Commit { .. });
+        let commit = matches!(
+            message,
+            tern_core::Message::Commit { .. } | tern_core::Message::CommitKept { .. }
+        );
         if p == 0.0
             || !commit
             || self.phase != Phase::Fault
