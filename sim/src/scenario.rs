@@ -177,6 +177,10 @@ pub struct NetworkSpec {
 #[serde(default, deny_unknown_fields)]
 pub struct DiskSpec {
     pub fsync_us: [u64; 2],
+    /// Once a batch's syncs end, the disk thread takes the next batch this long later, so
+    /// what the node queues meanwhile joins it, as the node's disk thread may take an old
+    /// segment's removal together with the next appends. [0, 0]: at once.
+    pub pickup_us: [u64; 2],
     pub sector_bytes: u32,
     /// At a crash, each sector written but not synced is kept, dropped or torn, with these
     /// relative weights.
@@ -216,6 +220,12 @@ pub struct FaultSpec {
     /// replicas among them): a coordinator dying mid-commit. Drawn only when such a message
     /// is sent (other runs stay the same).
     pub crash_mid_commit: f64,
+    /// Probability that a node whose log batch has completed one sync, with more of the
+    /// batch still to sync, loses power right then (in the fault phase, while fewer than
+    /// `max_down` nodes are down): a compaction's new segment durable and its directory
+    /// entry not, a new mark durable and an old segment's removal not. Drawn only at such
+    /// moments.
+    pub power_loss_between_syncs: f64,
     pub restart_delay_ms: [u64; 2],
     pub max_down: u32,
     /// Time between power cuts of the whole cluster (every node crashes at once). 0 disables.
@@ -345,6 +355,7 @@ impl Default for DiskSpec {
     fn default() -> DiskSpec {
         DiskSpec {
             fsync_us: [200, 2_000],
+            pickup_us: [0, 0],
             sector_bytes: 512,
             crash_keep: 1,
             crash_drop: 1,
@@ -364,6 +375,7 @@ impl Default for FaultSpec {
             corrupt_synced: 0.0,
             disk_rollback: 0.0,
             crash_mid_commit: 0.0,
+            power_loss_between_syncs: 0.0,
             restart_delay_ms: [100, 1_000],
             max_down: 1,
             power_cut_interval_ms: [0, 0],

@@ -19,7 +19,7 @@ impl Scenario {
                 && s.side.len() < self.cluster.nodes as usize
         });
         let bulk = w.mix.mset + w.mix.mdel + w.mix.mget > 0;
-        let checks: [(bool, &str); 24] = [
+        let checks: [(bool, &str); 25] = [
             (outage_ok, "faults.outage.node must be a member"),
             (split_ok, "faults.split.side must be some members, not all"),
             (w.clients >= 1, "workload.clients must be at least 1"),
@@ -111,6 +111,10 @@ impl Scenario {
                 (0.0..=1.0).contains(&self.faults.crash_mid_commit),
                 "faults.crash_mid_commit must be in [0, 1]",
             ),
+            (
+                (0.0..=1.0).contains(&self.faults.power_loss_between_syncs),
+                "faults.power_loss_between_syncs must be in [0, 1]",
+            ),
         ];
         for (ok, why) in checks {
             if !ok {
@@ -151,6 +155,7 @@ impl Scenario {
             ("network.latency_us", self.network.latency_us),
             ("network.tail_latency_us", self.network.tail_latency_us),
             ("disk.fsync_us", self.disk.fsync_us),
+            ("disk.pickup_us", self.disk.pickup_us),
             ("faults.crash_interval_ms", self.faults.crash_interval_ms),
             ("faults.restart_delay_ms", self.faults.restart_delay_ms),
             (

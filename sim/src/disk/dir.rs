@@ -51,13 +51,7 @@ impl tern_storage::Dir for Disk {
     fn sync_name(&mut self, name: &str) -> io::Result<()> {
         let file = self.file(name)?;
         let (len, allocated) = (file.data.len(), file.allocated);
-        match self.requested.files.iter_mut().find(|(n, ..)| n == name) {
-            Some((_, at, alloc)) => (*at, *alloc) = (len, allocated),
-            None => self
-                .requested
-                .files
-                .push((name.to_string(), len, allocated)),
-        }
+        self.requested.file(name, len, allocated);
         Ok(())
     }
 
@@ -71,7 +65,7 @@ impl tern_storage::Dir for Disk {
     }
 
     fn sync_dir(&mut self) -> io::Result<()> {
-        self.requested.dir = true;
+        self.requested.dir();
         Ok(())
     }
 
@@ -110,6 +104,11 @@ impl tern_storage::Dir for Disk {
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len < file.data.len() {
             Arc::make_mut(&mut file.data).truncate(len);
+        } else if len > file.data.len() && len <= file.allocated {
+            // The log ends inside the zeros grown ahead (a record whose last bytes are zeros,
+            // the rest of its sector dropped by a power loss): those zeros are the record's,
+            // and the node appends after them, at `len`.
+            Arc::make_mut(&mut file.data).resize(len, 0);
         }
         file.durable_len = file.durable_len.min(file.data.len());
         file.decoded_upto = file.decoded_upto.min(file.data.len());

@@ -80,18 +80,66 @@ pub struct CrashDamage {
     pub files_back: u64,
 }
 
-/// What one sync request covers: each file's length of written bytes and its allocated
-/// length (zeros grown ahead included) when it was asked, and whether the directory's
-/// entries were to be synced too.
+/// The syncs one batch asked for, in the order it asked: each one a file's (its length of
+/// written bytes and its allocated length, zeros grown ahead included, when it was asked)
+/// or the directory's entries. The node's log code waits for each before it goes on, so
+/// they complete one after the other (`split_first`): a power loss between two of them
+/// finds the first durable and the second not, as a real one would (a segment's new mark
+/// durable, say, and the removal of an older segment not yet).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncTarget {
-    files: Vec<(String, usize, usize)>,
-    dir: bool,
+    steps: Vec<SyncStep>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SyncStep {
+    File {
+        name: String,
+        len: usize,
+        allocated: usize,
+    },
+    Dir,
 }
 
 impl SyncTarget {
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && !self.dir
+        self.steps.is_empty()
+    }
+
+    /// The first sync, and the rest (empty if none).
+    pub fn split_first(mut self) -> (SyncTarget, SyncTarget) {
+        if self.steps.is_empty() {
+            return (SyncTarget::default(), SyncTarget::default());
+        }
+        let rest = self.steps.split_off(1);
+        (self, SyncTarget { steps: rest })
+    }
+
+    /// Asks for `name` to be synced up to `len` written and `allocated` long: a sync asked
+    /// again of the file the last one covered takes its place.
+    fn file(&mut self, name: &str, len: usize, allocated: usize) {
+        if let Some(SyncStep::File {
+            name: last,
+            len: l,
+            allocated: a,
+        }) = self.steps.last_mut()
+        {
+            if last == name {
+                (*l, *a) = (len, allocated);
+                return;
+            }
+        }
+        self.steps.push(SyncStep::File {
+            name: name.to_string(),
+            len,
+            allocated,
+        });
+    }
+
+    fn dir(&mut self) {
+        if self.steps.last() != Some(&SyncStep::Dir) {
+            self.steps.push(SyncStep::Dir);
+        }
     }
 }
 
@@ -133,20 +181,28 @@ impl Disk {
     /// A sync completed: what it covered is durable, except bytes an earlier failed sync
     /// poisoned, which never reach the disk.
     pub fn complete_sync(&mut self, target: &SyncTarget) {
-        for (name, len, allocated) in &target.files {
-            if let Some(file) = self.files.get_mut(name) {
-                let reachable = file.failed_from.unwrap_or(usize::MAX);
-                let len = (*len).min(file.data.len()).min(reachable);
-                file.durable_len = file.durable_len.max(len);
-                let allocated = (*allocated).min(file.allocated);
-                file.durable_allocated = file.durable_allocated.max(allocated);
+        for step in &target.steps {
+            match step {
+                SyncStep::File {
+                    name,
+                    len,
+                    allocated,
+                } => {
+                    if let Some(file) = self.files.get_mut(name) {
+                        let reachable = file.failed_from.unwrap_or(usize::MAX);
+                        let len = (*len).min(file.data.len()).min(reachable);
+                        file.durable_len = file.durable_len.max(len);
+                        let allocated = (*allocated).min(file.allocated);
+                        file.durable_allocated = file.durable_allocated.max(allocated);
+                    }
+                }
+                SyncStep::Dir => {
+                    for file in self.files.values_mut() {
+                        file.name_durable = true;
+                    }
+                    self.removed.clear();
+                }
             }
-        }
-        if target.dir {
-            for file in self.files.values_mut() {
-                file.name_durable = true;
-            }
-            self.removed.clear();
         }
         self.fold_synced();
     }
@@ -154,7 +210,10 @@ impl Disk {
     /// A sync failed: the bytes it covered stay readable but will never be durable. (A
     /// failed directory sync leaves the names as they were: not durable.)
     pub fn fail_sync(&mut self, target: &SyncTarget) {
-        for (name, len, _) in &target.files {
+        for step in &target.steps {
+            let SyncStep::File { name, len, .. } = step else {
+                continue;
+            };
             if let Some(file) = self.files.get_mut(name) {
                 if (*len).min(file.data.len()) > file.durable_len {
                     let from = file.failed_from.unwrap_or(usize::MAX);

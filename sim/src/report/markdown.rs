@@ -215,6 +215,14 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             f.damage.files_back,
         ),
         (
+            "syncs with more of their batch to sync after them (a crash may come between)",
+            f.syncs_in_steps,
+        ),
+        (
+            "power losses between two syncs of one batch",
+            f.power_losses_between_syncs,
+        ),
+        (
             "bytes of failed syncs evicted before recovery",
             f.bytes_evicted,
         ),

@@ -64,7 +64,7 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated (and {} tails of zeros grown ahead); sectors at power loss: {} kept, {} dropped, {} torn; files at power loss: {} created and lost (name never synced), {} removed and back",
+        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated (and {} tails of zeros grown ahead); sectors at power loss: {} kept, {} dropped, {} torn; files at power loss: {} created and lost (name never synced), {} removed and back; {} syncs with more of their batch after them ({} power losses between two)",
         f.crashes,
         f.kills,
         f.power_losses,
@@ -79,7 +79,9 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         f.damage.dropped,
         f.damage.torn,
         f.damage.files_lost,
-        f.damage.files_back
+        f.damage.files_back,
+        f.syncs_in_steps,
+        f.power_losses_between_syncs
     );
     if let Some([p50, _, p99, _, max]) = percentiles(&f.detections_us) {
         let _ = writeln!(

@@ -23,6 +23,11 @@ pub(super) enum Event {
         node: usize,
         incarnation: u32,
     },
+    /// The disk thread of node `i` takes its next batch (`disk.pickup_us`).
+    Pickup {
+        node: usize,
+        incarnation: u32,
+    },
     SyncDone {
         node: usize,
         incarnation: u32,

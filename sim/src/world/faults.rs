@@ -27,6 +27,9 @@ pub struct FaultCounts {
     /// Crashes of a node right after it sent one of a bulk write's commits
     /// (`faults.crash_mid_commit`).
     pub crashes_mid_commit: u64,
+    /// Power losses of a node between two syncs of one log batch
+    /// (`faults.power_loss_between_syncs`).
+    pub power_losses_between_syncs: u64,
     pub power_cuts: u64,
     pub fsync_failures: u64,
     pub restarts: u64,
@@ -44,6 +47,10 @@ pub struct FaultCounts {
     pub torn_tails_truncated: u64,
     /// Tails of zeros (a segment's space grown ahead of its appends) cut at start-up.
     pub zero_tails_truncated: u64,
+    /// Syncs that completed with more of their batch still to sync (a compaction's new
+    /// segment before its directory entry, a new mark before an old segment's removal): a
+    /// crash could come between them.
+    pub syncs_in_steps: u64,
     /// Bytes a failed sync left readable but never wrote, evicted before recovery read them.
     pub bytes_evicted: u64,
     pub bytes_truncated: u64,
@@ -231,6 +238,23 @@ impl World {
         self.faults.crashes_mid_commit += 1;
         let kind = self.crash_kind();
         self.crash_node(i, kind);
+        true
+    }
+
+    /// Node `i` completed one sync of a log batch with more to come: with probability
+    /// `power_loss_between_syncs` (in the fault phase, while fewer than `max_down` nodes are
+    /// down) it loses power now. True if it did.
+    pub(super) fn power_loss_between_syncs(&mut self, i: usize) -> bool {
+        let p = self.scenario.faults.power_loss_between_syncs;
+        if p == 0.0
+            || self.phase != Phase::Fault
+            || self.down_count() >= self.scenario.faults.max_down
+            || !self.fault_rng.chance(p)
+        {
+            return false;
+        }
+        self.faults.power_losses_between_syncs += 1;
+        self.crash_node(i, CrashKind::PowerLoss);
         true
     }
 

@@ -231,6 +231,7 @@ impl World {
                 end,
                 target,
             } => self.sync_done(node, incarnation, end, target),
+            Event::Pickup { node, incarnation } => self.pickup(node, incarnation),
             Event::ClientArrive {
                 node,
                 connection,

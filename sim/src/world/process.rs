@@ -314,8 +314,9 @@ impl World {
         );
     }
 
-    /// The syncs of a batch of node `i` end: they may fail (in the fault phase); otherwise
-    /// what they covered is durable and core learns how far.
+    /// The first of the syncs of a batch of node `i` ends: it may fail (in the fault phase);
+    /// otherwise what it covered is durable, and the next one starts. Once the last one is
+    /// done, core learns how far the log is durable.
     pub(super) fn sync_done(
         &mut self,
         i: usize,
@@ -327,23 +328,69 @@ impl World {
         if p.incarnation != incarnation || p.node.is_none() {
             return;
         }
+        let (first, rest) = target.split_first();
         let fail =
             self.phase == Phase::Fault && self.disk_rng.chance(self.scenario.disk.fsync_failure);
         if fail {
             // The sync failed: the node must not trust anything it wrote since the
             // last sync; core answers, halts, and the node is restarted.
             self.faults.fsync_failures += 1;
-            self.procs[i].disk.fail_sync(&target);
+            self.procs[i].disk.fail_sync(&first);
             self.handle(i, Input::PersistFailed);
             return;
         }
-        let p = &mut self.procs[i];
-        p.disk.complete_sync(&target);
-        p.syncing = false;
-        match end {
-            Some(upto) => self.handle(i, Input::Persisted { upto }),
-            None => self.start_sync(i),
+        self.procs[i].disk.complete_sync(&first);
+        if !rest.is_empty() {
+            // The log code waits for each sync before it asks for the next: a crash may
+            // come between them.
+            self.faults.syncs_in_steps += 1;
+            if self.power_loss_between_syncs(i) {
+                return;
+            }
+            let latency = self.disk_rng.range(self.scenario.disk.fsync_us);
+            self.after(
+                latency,
+                Event::SyncDone {
+                    node: i,
+                    incarnation,
+                    end,
+                    target: rest,
+                },
+            );
+            return;
         }
+        let pickup = self.scenario.disk.pickup_us;
+        if pickup[1] == 0 {
+            self.procs[i].syncing = false;
+            match end {
+                Some(upto) => self.handle(i, Input::Persisted { upto }),
+                None => self.start_sync(i),
+            }
+            return;
+        }
+        // The disk thread takes the next batch a moment later: what core queues meanwhile
+        // (on hearing this batch is durable, among others) goes in it.
+        let delay = self.disk_rng.range(pickup);
+        self.after(
+            delay,
+            Event::Pickup {
+                node: i,
+                incarnation,
+            },
+        );
+        if let Some(upto) = end {
+            self.handle(i, Input::Persisted { upto });
+        }
+    }
+
+    /// Node `i`'s disk thread takes the batch that queued since its last one ended.
+    pub(super) fn pickup(&mut self, i: usize, incarnation: u32) {
+        let p = &mut self.procs[i];
+        if p.incarnation != incarnation || p.node.is_none() {
+            return;
+        }
+        p.syncing = false;
+        self.start_sync(i);
     }
 
     fn arm_timer(&mut self, i: usize) {
