@@ -202,20 +202,8 @@ impl Aside {
         req: RequestId,
         items: Vec<KeyObject>,
     ) {
-        let mut at = 0;
-        for KeyObject { key, object } in items {
-            let merged = replica.merge(key.clone(), object);
-            self.forget_seen(replica.store, &key);
-            match merged {
-                Some(end) => at = at.max(end),
-                None => return,
-            }
-        }
-        replica.stats.bulk_kept_aside = self.kept.len() as u64;
-        let answer = Message::ReplicateAck { req };
-        replica
-            .journal
-            .send_when_durable(at, from, answer, replica.outbox);
+        let items = items.into_iter().map(|i| (i.key, i.object)).collect();
+        self.merge_then_ack(replica, from, req, 0, items);
     }
 
     /// `CommitKept`: merges the version of `dot` kept aside for each of `keys` into its
@@ -233,6 +221,7 @@ impl Aside {
         keys: Vec<Vec<u8>>,
     ) {
         let mut at = 0;
+        let mut items = Vec::with_capacity(keys.len());
         for key in keys {
             if replica.store.get(&key).is_some_and(|o| o.has_seen(dot)) {
                 at = at.max(replica.journal.written_at(&key));
@@ -242,7 +231,22 @@ impl Aside {
             let Some(object) = self.kept.get(&entry).map(|kept| kept.object.clone()) else {
                 return;
             };
-            let (key, _) = entry;
+            items.push((entry.0, object));
+        }
+        self.merge_then_ack(replica, from, req, at, items);
+    }
+
+    /// Merges each object into its key's copy and acknowledges `req` once they, and the
+    /// log up to `at`, are durable; no acknowledgement if one does not fit.
+    fn merge_then_ack(
+        &mut self,
+        replica: &mut Replica<'_>,
+        from: NodeId,
+        req: RequestId,
+        mut at: u64,
+        items: Vec<(Vec<u8>, Object)>,
+    ) {
+        for (key, object) in items {
             let merged = replica.merge(key.clone(), object);
             self.forget_seen(replica.store, &key);
             match merged {

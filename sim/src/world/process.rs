@@ -302,6 +302,17 @@ impl World {
         }
         let incarnation = p.incarnation;
         p.syncing = true;
+        self.sync_after_latency(i, incarnation, end, target);
+    }
+
+    /// The first sync of `target` ends a drawn latency from now.
+    fn sync_after_latency(
+        &mut self,
+        i: usize,
+        incarnation: u32,
+        end: Option<u64>,
+        target: SyncTarget,
+    ) {
         let latency = self.disk_rng.range(self.scenario.disk.fsync_us);
         self.after(
             latency,
@@ -347,16 +358,7 @@ impl World {
             if self.power_loss_between_syncs(i) {
                 return;
             }
-            let latency = self.disk_rng.range(self.scenario.disk.fsync_us);
-            self.after(
-                latency,
-                Event::SyncDone {
-                    node: i,
-                    incarnation,
-                    end,
-                    target: rest,
-                },
-            );
+            self.sync_after_latency(i, incarnation, end, rest);
             return;
         }
         let pickup = self.scenario.disk.pickup_us;
