@@ -420,7 +420,8 @@ async fn bulk_commands_write_every_key_or_none_and_refuse_bad_usage() {
     }
     // Values summing to a bulk write's limit: one frame, written whole.
     let mut full = String::from("mset");
-    for key in 0..tern_core::limits::BULK_VALUE_BYTES_MAX / value.len() {
+    let last = tern_core::limits::BULK_VALUE_BYTES_MAX / value.len() - 1;
+    for key in 0..=last {
         full.push_str(&format!(" k{key} {value}"));
     }
     let out = tern(&nodes, &[], full.as_bytes()).await;
@@ -431,7 +432,7 @@ async fn bulk_commands_write_every_key_or_none_and_refuse_bad_usage() {
         stderr(&out)
     );
     assert_eq!(
-        values(&cluster, "k15").await,
+        values(&cluster, &format!("k{last}")).await,
         vec![value.clone().into_bytes()]
     );
     let out = tern(&nodes, &["mset", "a", "1", "b", "two words"], b"").await;
