@@ -226,6 +226,16 @@ pub struct FaultSpec {
     /// entry not, a new mark durable and an old segment's removal not. Drawn only at such
     /// moments.
     pub power_loss_between_syncs: f64,
+    /// Probability that a node's process is killed in the middle of a log batch it has
+    /// taken (in the fault phase, while fewer than `max_down` nodes are down): between two
+    /// of the batch's file operations (appends, syncs, a trim, a segment's creation,
+    /// removals, directory syncs), or inside an append, a prefix of whose bytes reaches the
+    /// page cache. The operation is drawn from those the batch would do at most. Drawn once
+    /// per batch.
+    pub kill_mid_batch: f64,
+    /// The same, for a batch that starts a segment, removes segments or sets the log aside
+    /// (rare, and the one with the most steps): drawn instead of `kill_mid_batch` for it.
+    pub kill_mid_compaction: f64,
     pub restart_delay_ms: [u64; 2],
     pub max_down: u32,
     /// Time between power cuts of the whole cluster (every node crashes at once). 0 disables.
@@ -376,6 +386,8 @@ impl Default for FaultSpec {
             disk_rollback: 0.0,
             crash_mid_commit: 0.0,
             power_loss_between_syncs: 0.0,
+            kill_mid_batch: 0.0,
+            kill_mid_compaction: 0.0,
             restart_delay_ms: [100, 1_000],
             max_down: 1,
             power_cut_interval_ms: [0, 0],

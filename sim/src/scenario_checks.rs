@@ -19,7 +19,7 @@ impl Scenario {
                 && s.side.len() < self.cluster.nodes as usize
         });
         let bulk = w.mix.mset + w.mix.mdel + w.mix.mget > 0;
-        let checks: [(bool, &str); 25] = [
+        let checks: [(bool, &str); 27] = [
             (outage_ok, "faults.outage.node must be a member"),
             (split_ok, "faults.split.side must be some members, not all"),
             (w.clients >= 1, "workload.clients must be at least 1"),
@@ -114,6 +114,14 @@ impl Scenario {
             (
                 (0.0..=1.0).contains(&self.faults.power_loss_between_syncs),
                 "faults.power_loss_between_syncs must be in [0, 1]",
+            ),
+            (
+                (0.0..=1.0).contains(&self.faults.kill_mid_batch),
+                "faults.kill_mid_batch must be in [0, 1]",
+            ),
+            (
+                (0.0..=1.0).contains(&self.faults.kill_mid_compaction),
+                "faults.kill_mid_compaction must be in [0, 1]",
             ),
         ];
         for (ok, why) in checks {

@@ -8,7 +8,9 @@
 //!
 //! Two kinds of crash treat pending state differently:
 //! - a *process kill* leaves it in the page cache: a restarted process reads pending bytes
-//!   back, yet they are still unsynced, and a later power loss decides their fate;
+//!   back, yet they are still unsynced, and a later power loss decides their fate. A kill
+//!   may fall inside a batch of the log code, between two of its file operations or inside
+//!   an append (`Cut`);
 //! - a *power loss* keeps, drops (zeros, and a file that ends early) or tears (a prefix
 //!   kept, the rest garbage) each pending sector independently; a file created since the
 //!   last directory sync vanishes, and a file removed since then comes back. Durable bytes
@@ -159,6 +161,10 @@ pub struct Disk {
     /// counted, and a disk lost since (while the acknowledgement was on its way) does not
     /// change that answer; whether the write survived is the durability checker's question.
     synced: BTreeMap<Vec<u8>, Object>,
+    /// The log on this disk still holds all of `synced`: no replacement, restore or set-aside
+    /// took any of it away (`lost_synced`). While it does, every restart must recover every
+    /// version in it (`missing_synced`).
+    holds_synced: bool,
 }
 
 impl Disk {
@@ -170,6 +176,7 @@ impl Disk {
             requested: SyncTarget::default(),
             evicted_bytes: 0,
             synced: BTreeMap::new(),
+            holds_synced: true,
         }
     }
 
@@ -297,6 +304,7 @@ impl Disk {
         let synced = std::mem::take(&mut self.synced);
         *self = Disk::new(self.sector_bytes);
         self.synced = synced;
+        self.holds_synced = false;
     }
 
     /// A copy of the disk as a snapshot taken now would hold it (a backup): the durably
@@ -324,6 +332,7 @@ impl Disk {
         let synced = std::mem::take(&mut self.synced);
         *self = Disk::new(self.sector_bytes);
         self.synced = synced;
+        self.holds_synced = false;
         for (name, data) in &backup.files {
             let len = data.len();
             let file = File {
@@ -383,6 +392,37 @@ impl Disk {
     /// Bytes that vanished when cached pages were dropped since the last call.
     pub fn take_evicted_bytes(&mut self) -> u64 {
         std::mem::take(&mut self.evicted_bytes)
+    }
+
+    /// The log no longer holds everything the disk synced: its segments were set aside (a
+    /// damaged or stale log).
+    pub fn lost_synced(&mut self) {
+        self.holds_synced = false;
+    }
+
+    /// Whether the log still holds everything the disk synced (see `lost_synced`).
+    pub fn holds_synced(&self) -> bool {
+        self.holds_synced
+    }
+
+    /// A value (not a tombstone, which collection may remove) of a durable record on this
+    /// disk that a node recovered from it has not seen (`seen`: its object of the key has
+    /// seen the dot), if any: recovery lost synced data. `None` as well once the log no
+    /// longer holds everything synced (`lost_synced`).
+    pub fn missing_synced(
+        &self,
+        seen: impl Fn(&[u8], tern_core::Dot) -> bool,
+    ) -> Option<(&[u8], tern_core::Dot)> {
+        if !self.holds_synced {
+            return None;
+        }
+        self.synced.iter().find_map(|(key, object)| {
+            let values = object.siblings().iter().filter(|s| !s.is_tombstone());
+            values
+                .map(|s| s.dot)
+                .find(|dot| !seen(key, *dot))
+                .map(|dot| (key.as_slice(), dot))
+        })
     }
 
     /// What the disk had synced of `key`, including what a replacement or a set-aside lost.
@@ -449,7 +489,10 @@ impl Disk {
     }
 }
 
+mod cut;
 mod dir;
+
+pub use cut::Cut;
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! node's own log code (`tern_storage`) walked over it.
 
 use super::*;
+use crate::disk::Cut;
 use tern_core::{recover_segments, Recovered, Segment, StartError};
 use tern_storage::{open_log, Dir, DiskCommand, LogWriter};
 
@@ -150,12 +151,10 @@ fn object_record(k: u32) -> Vec<u8> {
     Record::Object { key, object }.encode()
 }
 
-/// The node's log code (`tern_storage`) on this disk, walked through every batch: a
-/// power loss that drops every pending sector and name, after any number of completed
-/// batches and with the next one written but not synced, keeps every record that was
-/// reported durable. Compaction's directory sync is what keeps the new segment.
-#[test]
-fn every_record_reported_durable_survives_a_power_loss_after_any_batch() {
+/// Four batches of the node's log code: two appends; a compaction (a new segment holding a
+/// snapshot of both) and an append; the removal of the old segment; an append. With each,
+/// the keys of the records that are durable once it is.
+fn batches() -> Vec<(Vec<DiskCommand>, Vec<u32>)> {
     let (r0, r1, r2, r3) = (
         object_record(0),
         object_record(1),
@@ -167,7 +166,7 @@ fn every_record_reported_durable_survives_a_power_loss_after_any_batch() {
     let end_snap = end1 + snapshot.len() as u64;
     let end2 = end_snap + r2.len() as u64;
     let end3 = end2 + r3.len() as u64;
-    let batches = [
+    vec![
         (
             vec![
                 DiskCommand::Persist {
@@ -203,7 +202,16 @@ fn every_record_reported_durable_survives_a_power_loss_after_any_batch() {
             }],
             vec![3],
         ),
-    ];
+    ]
+}
+
+/// The node's log code (`tern_storage`) on this disk, walked through every batch: a
+/// power loss that drops every pending sector and name, after any number of completed
+/// batches and with the next one written but not synced, keeps every record that was
+/// reported durable. Compaction's directory sync is what keeps the new segment.
+#[test]
+fn every_record_reported_durable_survives_a_power_loss_after_any_batch() {
+    let batches = batches();
     for completed in 0..=batches.len() {
         let mut disk = Disk::new(16);
         let (_, mut writer) = opened(&mut disk);
@@ -367,5 +375,97 @@ fn a_power_loss_between_two_syncs_of_a_batch_keeps_the_first_only() {
         disk.read("old", 64).unwrap()[..16],
         [1; 16],
         "the removal was not durable"
+    );
+}
+
+/// A kill between any two file operations of any batch of the node's log code, or inside
+/// any of its appends (no byte, half, or all but one written): the restart recovers every
+/// record reported durable before, and the log goes on: a record appended after it is
+/// recovered at the next restart, with them. The batches: an append; an append, a
+/// compaction (trim, new segment, snapshot) and an append to the new segment; the removal
+/// of the old segment and an append.
+#[test]
+fn a_kill_anywhere_inside_a_batch_loses_no_durable_record() {
+    let records: Vec<Vec<u8>> = (0..4).map(object_record).collect();
+    let len = |r: &[Vec<u8>]| r.iter().map(Vec::len).sum::<usize>() as u64;
+    let base = len(&records[..2]);
+    let snapshot = records[..2].concat();
+    let end_snap = base + snapshot.len() as u64;
+    let persist = |bytes: &Vec<u8>, end: u64| DiskCommand::Persist {
+        bytes: bytes.clone(),
+        end,
+    };
+    let batches: Vec<(Vec<DiskCommand>, Vec<u32>)> = vec![
+        (vec![persist(&records[0], len(&records[..1]))], vec![0]),
+        (
+            vec![
+                persist(&records[1], base),
+                DiskCommand::Compact {
+                    base,
+                    bytes: snapshot,
+                    end: end_snap,
+                },
+                persist(&records[2], end_snap + records[2].len() as u64),
+            ],
+            vec![1, 2],
+        ),
+        (
+            vec![
+                DiskCommand::DropBefore { base },
+                persist(&records[3], end_snap + len(&records[2..])),
+            ],
+            vec![3],
+        ),
+    ];
+    let key = |k: u32| format!("k{k}").into_bytes();
+    let mut kills = 0;
+    for (b, (commands, _)) in batches.iter().enumerate() {
+        for ops in 0.. {
+            let mut completed = false;
+            for prefix in [0, u64::MAX / 2, u64::MAX - 1] {
+                let mut disk = Disk::new(16);
+                let (_, mut writer) = opened(&mut disk);
+                let mut durable = Vec::new();
+                for (earlier, keys) in &batches[..b] {
+                    writer.apply(&mut disk, &mut earlier.clone()).unwrap();
+                    complete(&mut disk);
+                    durable.extend(keys.iter().map(|k| key(*k)));
+                }
+                let mut cut = Cut::new(&mut disk, ops, prefix);
+                let applied = writer.apply(&mut cut, &mut commands.clone());
+                if cut.cut().is_none() {
+                    applied.expect("a batch the kill missed completes");
+                    completed = true;
+                    break;
+                }
+                kills += 1;
+                disk.kill();
+                let at =
+                    format!("a kill after {ops} file operations of batch {b} (prefix {prefix})");
+                let (recovered, mut writer) = opened(&mut disk);
+                for k in &durable {
+                    assert!(recovered.objects.contains_key(k), "{at}: {k:?} lost");
+                }
+                let next = object_record(9);
+                let end = recovered.log_end + next.len() as u64;
+                let mut append = vec![persist(&next, end)];
+                writer.apply(&mut disk, &mut append).unwrap();
+                complete(&mut disk);
+                let (again, _) = opened(&mut disk);
+                for k in durable.iter().chain([&key(9)]) {
+                    assert!(
+                        again.objects.contains_key(k),
+                        "{at}, a restart and an append: {k:?} lost"
+                    );
+                }
+            }
+            if completed {
+                break;
+            }
+        }
+    }
+    assert!(
+        kills > 30,
+        "every operation of every batch was cut: {kills} kills"
     );
 }

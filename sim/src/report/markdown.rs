@@ -223,6 +223,18 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
             f.power_losses_between_syncs,
         ),
         (
+            "process kills inside a log batch (between two of its file operations)",
+            f.kills_mid_batch,
+        ),
+        (
+            "of those, kills inside an append (a prefix of its bytes written)",
+            f.kills_mid_append,
+        ),
+        (
+            "of those, kills inside a batch that started a segment or removed some",
+            f.kills_mid_compaction,
+        ),
+        (
             "bytes of failed syncs evicted before recovery",
             f.bytes_evicted,
         ),
@@ -371,6 +383,12 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         "| acknowledged = durable | {} acknowledgements checked, each at the moment it was sent, against the synced state of the key's replicas; {} violations |",
         outcome.acks_checked,
         count("acknowledged durable")
+    );
+    let _ = writeln!(
+        s,
+        "| recovery | {} restarts on disks no fault damaged, each checked to have recovered every value of its disk's durable records; {} violations |",
+        outcome.faults.recoveries_checked,
+        count("recovery")
     );
     let _ = writeln!(
         s,

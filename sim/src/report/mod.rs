@@ -64,7 +64,7 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
     );
     let _ = writeln!(
         s,
-        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated (and {} tails of zeros grown ahead); sectors at power loss: {} kept, {} dropped, {} torn; files at power loss: {} created and lost (name never synced), {} removed and back; {} syncs with more of their batch after them ({} power losses between two)",
+        "faults: {} crashes ({} process kills, {} power losses of which {} in power cuts of all nodes, {} during recovery or before the first sync, {} failed fsyncs; at most {} down at once), {} partitions, {} torn tails truncated (and {} tails of zeros grown ahead); sectors at power loss: {} kept, {} dropped, {} torn; files at power loss: {} created and lost (name never synced), {} removed and back; {} syncs with more of their batch after them ({} power losses between two); {} kills inside a log batch ({} inside an append, {} inside a compaction or removal)",
         f.crashes,
         f.kills,
         f.power_losses,
@@ -81,7 +81,10 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         f.damage.files_lost,
         f.damage.files_back,
         f.syncs_in_steps,
-        f.power_losses_between_syncs
+        f.power_losses_between_syncs,
+        f.kills_mid_batch,
+        f.kills_mid_append,
+        f.kills_mid_compaction
     );
     if let Some([p50, _, p99, _, max]) = percentiles(&f.detections_us) {
         let _ = writeln!(
@@ -106,6 +109,11 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         s,
         "acknowledged = durable: {} acknowledgements checked against the replicas' synced state",
         outcome.acks_checked
+    );
+    let _ = writeln!(
+        s,
+        "recovery: {} restarts on undamaged disks checked to hold every value their disk had synced",
+        f.recoveries_checked
     );
     let _ = writeln!(
         s,

@@ -30,6 +30,13 @@ pub struct FaultCounts {
     /// Power losses of a node between two syncs of one log batch
     /// (`faults.power_loss_between_syncs`).
     pub power_losses_between_syncs: u64,
+    /// Kills of a node in the middle of a log batch (`faults.kill_mid_batch`), and of
+    /// those, the ones inside an append (a prefix of its bytes written).
+    pub kills_mid_batch: u64,
+    pub kills_mid_append: u64,
+    /// Of `kills_mid_batch`, those inside a batch that started a segment, removed some or
+    /// set the log aside.
+    pub kills_mid_compaction: u64,
     pub power_cuts: u64,
     pub fsync_failures: u64,
     pub restarts: u64,
@@ -56,6 +63,9 @@ pub struct FaultCounts {
     pub bytes_truncated: u64,
     /// Restarts that used the recovery a second thread ran ahead (the same result).
     pub recoveries_ahead: u64,
+    /// Restarts on a disk that still held everything it had synced, checked to have
+    /// recovered every value of its durable records (`Disk::missing_synced`).
+    pub recoveries_checked: u64,
     pub compactions: u64,
     /// For each crash: microseconds from the crash to the moment the last node up suspects
     /// the crashed one (by its failure detector, as it stands at the restart: what it would
@@ -173,7 +183,7 @@ impl World {
         }
     }
 
-    fn down_count(&self) -> u32 {
+    pub(super) fn down_count(&self) -> u32 {
         self.procs.iter().filter(|p| p.node.is_none()).count() as u32
     }
 

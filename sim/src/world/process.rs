@@ -11,7 +11,7 @@
 use super::faults::{CrashKind, Damage};
 use super::{Event, Phase, World};
 use crate::checker::Violation;
-use crate::disk::{Disk, SyncTarget};
+use crate::disk::{Cut, Disk, SyncTarget};
 use crate::rng::derive_seed;
 use tern_core::{Input, Node, NodeId, Output, RecoveryError, Response, Time};
 use tern_storage::{open_log, started_layout, DiskCommand, LogWriter, StorageError};
@@ -158,6 +158,27 @@ impl World {
                 }),
             }
         }
+        if opened.started.set_aside.is_some() {
+            p.disk.lost_synced();
+        }
+        // Recovery keeps what was synced: a restart on a disk no fault damaged holds every
+        // value its durable records held (or a version that superseded it).
+        if p.damage.is_none() && p.disk.holds_synced() {
+            self.faults.recoveries_checked += 1;
+            let node = &opened.started.node;
+            let seen = |key: &[u8], dot| node.object(key).is_some_and(|o| o.has_seen(dot));
+            if let Some((key, dot)) = p.disk.missing_synced(seen) {
+                self.violations.push(Violation {
+                    checker: "recovery",
+                    detail: format!(
+                        "{} restarted without the version {dot:?} of key {} that its disk had \
+                         synced",
+                        p.id,
+                        String::from_utf8_lossy(key)
+                    ),
+                });
+            }
+        }
         if std::mem::take(&mut p.rolled_back) {
             match opened.started.node.rebuilding() {
                 Some(_) => self.faults.rollbacks_rebuilt += 1,
@@ -260,6 +281,7 @@ impl World {
                 }
                 Output::SetAsideLog => {
                     self.faults.stale_logs_set_aside += 1;
+                    self.procs[i].disk.lost_synced();
                     self.procs[i].queue.push(DiskCommand::SetAside);
                 }
                 // Core halts only after a failed sync: the process exits (the machine and
@@ -274,15 +296,33 @@ impl World {
     /// Group commit: one batch at a time; whatever queued meanwhile goes in the next. The
     /// batch's writes land in the page cache now; its syncs complete after a drawn latency.
     fn start_sync(&mut self, i: usize) {
-        let p = &mut self.procs[i];
-        if p.syncing || p.node.is_none() || p.queue.is_empty() {
+        let p = &self.procs[i];
+        if p.syncing || p.node.is_none() || p.queue.is_empty() || p.writer.is_none() {
             return;
         }
+        let kill_at = self.kill_mid_batch(i);
+        let p = &mut self.procs[i];
         let Some(writer) = p.writer.as_mut() else {
             return;
         };
         let mut batch = std::mem::take(&mut p.queue);
-        let applied = writer.apply(&mut p.disk, &mut batch);
+        let files_change = changes_files(&batch);
+        let applied = match kill_at {
+            None => writer.apply(&mut p.disk, &mut batch),
+            Some((ops, prefix)) => {
+                let mut disk = Cut::new(&mut p.disk, ops, prefix);
+                let applied = writer.apply(&mut disk, &mut batch);
+                if let Some(in_append) = disk.cut() {
+                    self.faults.kills_mid_batch += 1;
+                    self.faults.kills_mid_compaction += u64::from(files_change);
+                    self.faults.kills_mid_append += u64::from(in_append);
+                    self.crash_node(i, CrashKind::Kill);
+                    return;
+                }
+                applied
+            }
+        };
+        let p = &mut self.procs[i];
         let target = p.disk.take_syncs();
         let end = match applied {
             Ok(end) => end,
@@ -303,6 +343,45 @@ impl World {
         let incarnation = p.incarnation;
         p.syncing = true;
         self.sync_after_latency(i, incarnation, end, target);
+    }
+
+    /// Node `i` takes a log batch: with probability `kill_mid_batch` (`kill_mid_compaction`
+    /// for a batch that starts a segment, removes some or sets the log aside; in the fault
+    /// phase, while fewer than `max_down` nodes are down) its process dies inside it.
+    /// Returns how many of the batch's file operations complete first (drawn from as many
+    /// as it could do; a batch that does fewer completes) and how much of an append it dies
+    /// in is written (`disk::Cut`).
+    fn kill_mid_batch(&mut self, i: usize) -> Option<(usize, u64)> {
+        let faults = &self.scenario.faults;
+        let p = if changes_files(&self.procs[i].queue) {
+            faults.kill_mid_compaction
+        } else {
+            faults.kill_mid_batch
+        };
+        if p == 0.0
+            || self.phase != Phase::Fault
+            || self.down_count() >= self.scenario.faults.max_down
+            || !self.fault_rng.chance(p)
+        {
+            return None;
+        }
+        let proc = &self.procs[i];
+        let files = proc.disk.file_count();
+        // The most file operations the batch can do (`LogWriter::apply`): a final append,
+        // sync and directory sync; per compaction an append, a sync, a trim, a creation and
+        // an append; per removal one per file and a directory sync; per set-aside an append,
+        // a sync, a rename per file and a creation.
+        let most = 3 + proc
+            .queue
+            .iter()
+            .map(|command| match command {
+                DiskCommand::Persist { .. } => 0,
+                DiskCommand::Compact { .. } => 5,
+                DiskCommand::DropBefore { .. } => files + 1,
+                DiskCommand::SetAside => files + 3,
+            })
+            .sum::<usize>();
+        Some((self.fault_rng.index(most), self.fault_rng.next_u64()))
     }
 
     /// The first sync of `target` ends a drawn latency from now.
@@ -435,4 +514,11 @@ impl World {
             self.arm_timer(i);
         }
     }
+}
+
+/// Whether a batch starts a segment, removes some or sets the log aside.
+fn changes_files(batch: &[DiskCommand]) -> bool {
+    batch
+        .iter()
+        .any(|c| !matches!(c, DiskCommand::Persist { .. }))
 }
