@@ -469,3 +469,56 @@ fn a_kill_anywhere_inside_a_batch_loses_no_durable_record() {
         "every operation of every batch was cut: {kills} kills"
     );
 }
+
+/// The recovery oracle's question (`missing_synced`): a value of a durable record that the
+/// recovered node has not seen is named; a tombstone is not (collection may remove it), a
+/// value pending and never synced is not, and nothing is once the log was set aside.
+#[test]
+fn the_recovery_oracle_names_a_synced_value_the_node_lost() {
+    let dot = |seq| tern_core::Dot {
+        actor: tern_core::ActorId {
+            node: tern_core::NodeId(1),
+            incarnation: 1,
+        },
+        seq,
+    };
+    let record = |key: &str, seq, value: Option<&[u8]>| {
+        let sibling = tern_core::Sibling {
+            dot: dot(seq),
+            context: tern_core::VectorClock::default(),
+            value: value.map(<[u8]>::to_vec),
+            bulk: None,
+        };
+        let object = Object::from_siblings(vec![sibling]);
+        Record::Object {
+            key: key.as_bytes().to_vec(),
+            object,
+        }
+        .encode()
+    };
+    let mut disk = Disk::new(16);
+    let (_, mut writer) = opened(&mut disk);
+    let synced = [record("a", 1, Some(b"x")), record("b", 2, None)].concat();
+    let end = synced.len() as u64;
+    let mut batch = vec![DiskCommand::Persist { bytes: synced, end }];
+    writer.apply(&mut disk, &mut batch).unwrap();
+    complete(&mut disk);
+    let pending = record("c", 3, Some(b"y"));
+    let end = end + pending.len() as u64;
+    let mut batch = vec![DiskCommand::Persist {
+        bytes: pending,
+        end,
+    }];
+    writer.apply(&mut disk, &mut batch).unwrap();
+    assert_eq!(
+        disk.missing_synced(|_, _| false),
+        Some((&b"a"[..], dot(1))),
+        "the synced value is named; the tombstone and the pending value are not"
+    );
+    assert_eq!(
+        disk.missing_synced(|key, d| key == b"a" && d == dot(1)),
+        None
+    );
+    disk.lost_synced();
+    assert_eq!(disk.missing_synced(|_, _| false), None);
+}

@@ -11,6 +11,7 @@
 use super::{Event, Phase, World};
 use crate::disk::CrashDamage;
 use tern_core::Span;
+use tern_storage::DiskCommand;
 
 /// Faults injected, by kind.
 #[derive(Clone, Debug, Default)]
@@ -183,7 +184,7 @@ impl World {
         }
     }
 
-    pub(super) fn down_count(&self) -> u32 {
+    fn down_count(&self) -> u32 {
         self.procs.iter().filter(|p| p.node.is_none()).count() as u32
     }
 
@@ -266,6 +267,45 @@ impl World {
         self.faults.power_losses_between_syncs += 1;
         self.crash_node(i, CrashKind::PowerLoss);
         true
+    }
+
+    /// Node `i` takes a log batch: with probability `kill_mid_batch` (`kill_mid_compaction`
+    /// for a batch that starts a segment, removes some or sets the log aside; in the fault
+    /// phase, while fewer than `max_down` nodes are down) its process dies inside it.
+    /// Returns how many of the batch's file operations complete first (drawn from as many
+    /// as it could do; a batch that does fewer completes) and how much of an append it dies
+    /// in is written (`disk::Cut`).
+    pub(super) fn kill_mid_batch(&mut self, i: usize) -> Option<(usize, u64)> {
+        let faults = &self.scenario.faults;
+        let p = if changes_files(&self.procs[i].queue) {
+            faults.kill_mid_compaction
+        } else {
+            faults.kill_mid_batch
+        };
+        if p == 0.0
+            || self.phase != Phase::Fault
+            || self.down_count() >= self.scenario.faults.max_down
+            || !self.fault_rng.chance(p)
+        {
+            return None;
+        }
+        let proc = &self.procs[i];
+        let files = proc.disk.file_count();
+        // The most file operations the batch can do (`LogWriter::apply`): a final append,
+        // sync and directory sync; per compaction an append, a sync, a trim, a creation and
+        // an append; per removal one per file and a directory sync; per set-aside an append,
+        // a sync, a rename per file and a creation.
+        let most = 3 + proc
+            .queue
+            .iter()
+            .map(|command| match command {
+                DiskCommand::Persist { .. } => 0,
+                DiskCommand::Compact { .. } => 5,
+                DiskCommand::DropBefore { .. } => files + 1,
+                DiskCommand::SetAside => files + 3,
+            })
+            .sum::<usize>();
+        Some((self.fault_rng.index(most), self.fault_rng.next_u64()))
     }
 
     fn crash_kind(&mut self) -> CrashKind {
@@ -445,4 +485,11 @@ impl World {
             self.crash_node(i, kind);
         }
     }
+}
+
+/// Whether a batch starts a segment, removes some or sets the log aside.
+pub(super) fn changes_files(batch: &[DiskCommand]) -> bool {
+    batch
+        .iter()
+        .any(|c| !matches!(c, DiskCommand::Persist { .. }))
 }

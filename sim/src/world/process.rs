@@ -8,7 +8,7 @@
 //! completing after a drawn latency. It never decides about keys, versions or quorums, and
 //! never chooses when a node fails: that is `faults`.
 
-use super::faults::{CrashKind, Damage};
+use super::faults::{changes_files, CrashKind, Damage};
 use super::{Event, Phase, World};
 use crate::checker::Violation;
 use crate::disk::{Cut, Disk, SyncTarget};
@@ -25,7 +25,7 @@ pub(super) struct Proc {
     /// The log writer of the running incarnation.
     writer: Option<LogWriter<String>>,
     /// Log outputs waiting for the disk (lost in a crash, as the node's channel is).
-    queue: Vec<DiskCommand>,
+    pub(super) queue: Vec<DiskCommand>,
     /// A batch's syncs are under way.
     syncing: bool,
     /// The recovery of this node's log, run on another thread since its crash.
@@ -345,45 +345,6 @@ impl World {
         self.sync_after_latency(i, incarnation, end, target);
     }
 
-    /// Node `i` takes a log batch: with probability `kill_mid_batch` (`kill_mid_compaction`
-    /// for a batch that starts a segment, removes some or sets the log aside; in the fault
-    /// phase, while fewer than `max_down` nodes are down) its process dies inside it.
-    /// Returns how many of the batch's file operations complete first (drawn from as many
-    /// as it could do; a batch that does fewer completes) and how much of an append it dies
-    /// in is written (`disk::Cut`).
-    fn kill_mid_batch(&mut self, i: usize) -> Option<(usize, u64)> {
-        let faults = &self.scenario.faults;
-        let p = if changes_files(&self.procs[i].queue) {
-            faults.kill_mid_compaction
-        } else {
-            faults.kill_mid_batch
-        };
-        if p == 0.0
-            || self.phase != Phase::Fault
-            || self.down_count() >= self.scenario.faults.max_down
-            || !self.fault_rng.chance(p)
-        {
-            return None;
-        }
-        let proc = &self.procs[i];
-        let files = proc.disk.file_count();
-        // The most file operations the batch can do (`LogWriter::apply`): a final append,
-        // sync and directory sync; per compaction an append, a sync, a trim, a creation and
-        // an append; per removal one per file and a directory sync; per set-aside an append,
-        // a sync, a rename per file and a creation.
-        let most = 3 + proc
-            .queue
-            .iter()
-            .map(|command| match command {
-                DiskCommand::Persist { .. } => 0,
-                DiskCommand::Compact { .. } => 5,
-                DiskCommand::DropBefore { .. } => files + 1,
-                DiskCommand::SetAside => files + 3,
-            })
-            .sum::<usize>();
-        Some((self.fault_rng.index(most), self.fault_rng.next_u64()))
-    }
-
     /// The first sync of `target` ends a drawn latency from now.
     fn sync_after_latency(
         &mut self,
@@ -514,11 +475,4 @@ impl World {
             self.arm_timer(i);
         }
     }
-}
-
-/// Whether a batch starts a segment, removes some or sets the log aside.
-fn changes_files(batch: &[DiskCommand]) -> bool {
-    batch
-        .iter()
-        .any(|c| !matches!(c, DiskCommand::Persist { .. }))
 }
