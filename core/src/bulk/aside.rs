@@ -3,7 +3,10 @@
 //! bulk reads' fetches. Every answer waits until the log bytes it speaks for are durable.
 
 use crate::ids::{NodeId, RequestId};
-use crate::limits::{BULK_ASIDE_MAX, BULK_KEYS_MAX, BULK_REFUSALS_MAX, KEY_BYTES_MAX};
+use crate::limits::{
+    BULK_ASIDE_MAX, BULK_KEYS_MAX, BULK_REFUSALS_MAX, KEY_BYTES_MAX, OBJECT_BYTES_MAX,
+    SIBLINGS_DECODE_MAX,
+};
 use crate::log::Record;
 use crate::message::{BulkStage, KeyObject, Message};
 use crate::replica::Replica;
@@ -168,6 +171,15 @@ impl Aside {
         }
         if let Some(kept) = self.kept.get(&(key.clone(), dot)) {
             return Some(kept.end);
+        }
+        // Refused now rather than at commit: a decided bulk write whose version a replica
+        // cannot merge would show on its other keys and never on this one.
+        if replica
+            .store
+            .get(&key)
+            .is_some_and(|copy| !merge_fits(copy, &object))
+        {
+            return None;
         }
         if self.kept.len() >= BULK_ASIDE_MAX {
             return None;
@@ -418,4 +430,18 @@ impl Aside {
 pub(crate) fn bulk_keys(object: &Object, dot: Dot) -> Option<&BulkKeys> {
     let sibling = object.siblings().iter().find(|s| s.dot == dot)?;
     sibling.bulk.as_ref()
+}
+
+/// Whether `object` merged into `copy` would fit (`Object::fits`). The sum of their siblings
+/// and of their encoded bytes bounds the merge's, so only a copy near the limits pays for
+/// a trial merge.
+fn merge_fits(copy: &Object, object: &Object) -> bool {
+    let siblings = copy.siblings().len() + object.siblings().len();
+    let bytes = copy.encoded_bytes() + object.encoded_bytes();
+    if siblings <= SIBLINGS_DECODE_MAX && bytes <= OBJECT_BYTES_MAX {
+        return true;
+    }
+    let mut merged = copy.clone();
+    merged.merge(object);
+    merged.fits().is_ok()
 }
