@@ -7,7 +7,7 @@
 use crate::codec::encoded_len;
 use crate::ids::{NodeId, RequestId};
 use crate::journal::Journal;
-use crate::limits::KEY_BYTES_MAX;
+use crate::limits::{KEY_BYTES_MAX, OBJECT_BYTES_MAX, SIBLINGS_DECODE_MAX};
 use crate::limits::{MESSAGE_BYTES_MAX, PARTITIONS, SEARCH_CANDIDATES_MAX};
 use crate::message::{KeyObject, LocalAnswer, Message, Op, Paging, PartitionStats, Scored};
 use crate::node::NodeStats;
@@ -18,6 +18,25 @@ use crate::store::Store;
 use crate::version::Object;
 use std::collections::BTreeMap;
 
+/// Room a key's copy keeps free, in siblings and encoded bytes, for the versions kept aside
+/// for it (`Aside::reserved`): a bulk write's commit merges them, and a decided bulk write's
+/// commit must never be refused (it would show on its other keys and not on this one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reserved {
+    pub siblings: usize,
+    pub bytes: usize,
+}
+
+impl Reserved {
+    /// Whether `object` leaves this room within the limits of `Object::fits`. The sums bound
+    /// what merging the reserved versions in can make of it.
+    pub fn leaves_room(self, object: &Object) -> bool {
+        self == Reserved::default()
+            || (object.siblings().len() + self.siblings <= SIBLINGS_DECODE_MAX
+                && object.encoded_bytes() + self.bytes <= OBJECT_BYTES_MAX)
+    }
+}
+
 /// The parts a replica handler touches.
 pub(crate) struct Replica<'a> {
     pub store: &'a mut Store,
@@ -27,9 +46,16 @@ pub(crate) struct Replica<'a> {
 }
 
 impl Replica<'_> {
-    /// Merges `object` into this replica's copy of `key` and acknowledges once durable.
-    pub fn replicate(&mut self, from: NodeId, req: RequestId, key: Vec<u8>, object: Object) {
-        let Some(written_at) = self.merge(key, object) else {
+    /// Merges `object` into this replica's copy of `key` (leaving `reserved` free) and
+    /// acknowledges once durable.
+    pub fn replicate(
+        &mut self,
+        from: NodeId,
+        req: RequestId,
+        (key, object): (Vec<u8>, Object),
+        reserved: Reserved,
+    ) {
+        let Some(written_at) = self.merge(key, object, reserved) else {
             return;
         };
         let ack = Message::ReplicateAck { req };
@@ -39,8 +65,9 @@ impl Replica<'_> {
 
     /// Merges `object` into this replica's copy of `key`, logging the result if it changed.
     /// Returns the log length that must be durable before the merge may be acknowledged, or
-    /// `None` if it was refused (an oversized key, or a result that would not fit; counted).
-    pub fn merge(&mut self, key: Vec<u8>, object: Object) -> Option<u64> {
+    /// `None` if it was refused (an oversized key, or a result that would not fit, or would
+    /// not leave `reserved` free; counted).
+    pub fn merge(&mut self, key: Vec<u8>, object: Object, reserved: Reserved) -> Option<u64> {
         if key.len() > KEY_BYTES_MAX {
             self.stats.replicate_refused += 1;
             return None;
@@ -48,7 +75,7 @@ impl Replica<'_> {
         let mut merged = self.store.get(&key).cloned().unwrap_or_default();
         // The message's object is ours to consume: its siblings move instead of copying.
         if merged.merge_owned(object) {
-            if merged.fits().is_err() {
+            if merged.fits().is_err() || !reserved.leaves_room(&merged) {
                 // Refuse rather than store what could not be sent, repaired or read back;
                 // the sender counts this replica as not having acknowledged.
                 self.stats.replicate_refused += 1;

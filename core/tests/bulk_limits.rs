@@ -7,14 +7,15 @@ mod harness;
 use harness::Harness;
 use tern_core::limits::SIBLINGS_DECODE_MAX;
 use tern_core::{
-    ActorId, BulkItem, Dot, Input, Message, NodeId, Object, Op, Quorum, RequestId, Response,
-    Sibling, Span, VectorClock,
+    ActorId, BulkItem, ClientId, Dot, Input, Message, NodeId, Object, Op, Quorum, Request,
+    RequestId, Response, Sibling, Span, VectorClock,
 };
 
-/// `count` concurrent versions of `key`, each from an actor of its own, replicated to every
-/// node as anti-entropy or a partitioned write's repair would bring them.
-fn concurrent_versions(h: &mut Harness, key: &str, count: usize) {
-    let siblings: Vec<Sibling> = (0..count as u64)
+/// `count` concurrent versions of `key`, each from an actor of its own (from `first` on),
+/// replicated to every node as anti-entropy or a partitioned write's repair would bring
+/// them.
+fn replicate_concurrent(h: &mut Harness, key: &str, first: u64, count: usize) {
+    let siblings: Vec<Sibling> = (first..first + count as u64)
         .map(|i| Sibling {
             dot: Dot {
                 actor: ActorId {
@@ -39,12 +40,31 @@ fn concurrent_versions(h: &mut Harness, key: &str, count: usize) {
         let from = NodeId(from);
         h.input(NodeId(to), Input::Peer { from, message });
     }
+}
+
+/// `count` concurrent versions of `key` on every node.
+fn concurrent_versions(h: &mut Harness, key: &str, count: usize) {
+    replicate_concurrent(h, key, 0, count);
     h.settle();
     for node in 1..=3 {
-        let n = h.nodes[&NodeId(node)].as_ref().unwrap();
-        let held = n.object(key.as_bytes()).map_or(0, |o| o.siblings().len());
+        let held = siblings_held(h, node, key);
         assert_eq!(held, count, "node {node} holds every concurrent version");
     }
+}
+
+fn siblings_held(h: &Harness, node: u32, key: &str) -> usize {
+    let n = h.nodes[&NodeId(node)].as_ref().unwrap();
+    n.object(key.as_bytes()).map_or(0, |o| o.siblings().len())
+}
+
+fn bulk_items(keys: &[&str]) -> Vec<BulkItem> {
+    keys.iter()
+        .map(|k| BulkItem {
+            key: k.as_bytes().to_vec(),
+            value: Some(b"bulk".to_vec()),
+            context: VectorClock::new(),
+        })
+        .collect()
 }
 
 /// Whether `node` holds a version of a bulk write for `key`.
@@ -64,14 +84,7 @@ fn a_bulk_write_one_key_cannot_take_is_refused_whole() {
     let mut h = Harness::new(3);
     h.advance(Span::from_secs(1));
     concurrent_versions(&mut h, "full", SIBLINGS_DECODE_MAX);
-    let items = ["free", "full"]
-        .iter()
-        .map(|k| BulkItem {
-            key: k.as_bytes().to_vec(),
-            value: Some(b"bulk".to_vec()),
-            context: VectorClock::new(),
-        })
-        .collect();
+    let items = bulk_items(&["free", "full"]);
     let result = h.request(NodeId(1), Op::BulkWrite { items }, Quorum::default());
     assert!(
         !matches!(result, Ok(Response::BulkWritten { .. })),
@@ -86,4 +99,64 @@ fn a_bulk_write_one_key_cannot_take_is_refused_whole() {
         );
         assert!(!has_bulk_version(&h, node, "full"));
     }
+}
+
+/// A key one version short of `SIBLINGS_DECODE_MAX` takes a bulk write's version at
+/// prepare; a concurrent version that arrives between prepare and commit would fill it, and
+/// the commit would then be refused there while the bulk write's other key shows it. The
+/// replicas holding the version aside keep room for it: they refuse the newcomer, and the
+/// bulk write commits on both keys.
+#[test]
+fn a_version_kept_aside_keeps_room_in_its_keys_copy_until_committed() {
+    let mut h = Harness::new(3);
+    h.advance(Span::from_secs(1));
+    concurrent_versions(&mut h, "full", SIBLINGS_DECODE_MAX - 1);
+    let request = h.next_request;
+    h.next_request += 1;
+    let body = Request::new(Op::BulkWrite {
+        items: bulk_items(&["free", "full"]),
+    });
+    let client = ClientId(1);
+    h.input(
+        NodeId(1),
+        Input::Client {
+            client,
+            request,
+            body,
+        },
+    );
+    let mut newcomer_sent = false;
+    let mut steps = 0;
+    while let Some((from, to, message)) = h.wire.pop_front() {
+        steps += 1;
+        assert!(steps < 10_000);
+        let commit = matches!(message, Message::Commit { .. } | Message::CommitKept { .. });
+        if commit && !newcomer_sent {
+            // Every prepare is in, and the commits are on their way: a concurrent version of
+            // `full` reaches every replica first.
+            newcomer_sent = true;
+            replicate_concurrent(&mut h, "full", 1_000_000, 1);
+        }
+        h.input(to, Input::Peer { from, message });
+    }
+    assert!(newcomer_sent, "the bulk write was committed");
+    h.settle();
+    for node in 1..=3 {
+        assert_eq!(
+            has_bulk_version(&h, node, "free"),
+            has_bulk_version(&h, node, "full"),
+            "node {node} shows the bulk write on one key only ({} versions of `full`)",
+            siblings_held(&h, node, "full")
+        );
+        assert!(has_bulk_version(&h, node, "full"));
+    }
+    let result = h
+        .replies
+        .iter()
+        .find(|(r, _)| *r == request)
+        .map(|(_, r)| r.clone());
+    assert!(
+        matches!(result, Some(Ok(Response::BulkWritten { .. }))),
+        "the bulk write was acknowledged: {result:?}"
+    );
 }

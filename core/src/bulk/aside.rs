@@ -9,7 +9,7 @@ use crate::limits::{
 };
 use crate::log::Record;
 use crate::message::{BulkStage, KeyObject, Message};
-use crate::replica::Replica;
+use crate::replica::{Replica, Reserved};
 use crate::store::Store;
 use crate::time::{Span, Time};
 use crate::version::{ActorId, BulkKeys, Dot, Object, VectorClock};
@@ -86,6 +86,25 @@ impl Aside {
 
     pub fn len(&self) -> usize {
         self.kept.len()
+    }
+
+    /// The room `key`'s copy must keep free for the versions kept aside for it, but those
+    /// `skip` names (a version being merged now, or one the incoming object has seen, which
+    /// is forgotten once merged). Nothing, at no cost, while nothing is kept aside.
+    pub fn reserved(&self, key: &[u8], skip: impl Fn(Dot) -> bool) -> Reserved {
+        let mut reserved = Reserved::default();
+        if self.kept.is_empty() {
+            return reserved;
+        }
+        let from = (key.to_vec(), LOWEST_DOT);
+        let same_key = self.kept.range(from..).take_while(|((k, _), _)| k == key);
+        for ((_, dot), kept) in same_key {
+            if !skip(*dot) {
+                reserved.siblings += kept.object.siblings().len();
+                reserved.bytes += kept.object.encoded_bytes();
+            }
+        }
+        reserved
     }
 
     /// Appends an `Aside` record for every version kept and a `Refused` record for every
@@ -173,12 +192,12 @@ impl Aside {
             return Some(kept.end);
         }
         // Refused now rather than at commit: a decided bulk write whose version a replica
-        // cannot merge would show on its other keys and never on this one.
-        if replica
-            .store
-            .get(&key)
-            .is_some_and(|copy| !merge_fits(copy, &object))
-        {
+        // cannot merge would show on its other keys and never on this one. Room is left for
+        // the other versions kept aside for the key, and later merges leave room for this
+        // one (`Reserved`), so every commit fits.
+        let reserved = self.reserved(&key, |_| false);
+        let copy = replica.store.get(&key);
+        if !merge_fits(copy.unwrap_or(&Object::new()), &object, reserved) {
             return None;
         }
         if self.kept.len() >= BULK_ASIDE_MAX {
@@ -259,7 +278,8 @@ impl Aside {
         items: Vec<(Vec<u8>, Object)>,
     ) {
         for (key, object) in items {
-            let merged = replica.merge(key.clone(), object);
+            let reserved = self.reserved(&key, |dot| object.has_seen(dot));
+            let merged = replica.merge(key.clone(), object, reserved);
             self.forget_seen(replica.store, &key);
             match merged {
                 Some(end) => at = at.max(end),
@@ -281,16 +301,9 @@ impl Aside {
         let Some(object) = store.get(key) else {
             return;
         };
-        let lowest = Dot {
-            actor: ActorId {
-                node: NodeId(0),
-                incarnation: 0,
-            },
-            seq: 0,
-        };
         let seen: Vec<Dot> = self
             .kept
-            .range((key.to_vec(), lowest)..)
+            .range((key.to_vec(), LOWEST_DOT)..)
             .take_while(|((k, _), _)| k.as_slice() == key)
             .filter(|((_, dot), _)| object.has_seen(*dot))
             .map(|((_, dot), _)| *dot)
@@ -358,7 +371,8 @@ impl Aside {
         let (key, dot) = entry;
         if commit {
             if let Some(kept) = kept {
-                replica.merge(key, kept.object);
+                let reserved = self.reserved(&key, |d| kept.object.has_seen(d));
+                replica.merge(key, kept.object, reserved);
             }
         } else if !self.refused.contains_key(&(key.clone(), dot))
             && !replica.store.get(&key).is_some_and(|o| o.has_seen(dot))
@@ -380,7 +394,8 @@ impl Aside {
     ) {
         if let Some(kept) = self.kept.remove(&(key.clone(), dot)) {
             replica.stats.bulk_kept_aside = self.kept.len() as u64;
-            replica.merge(key.clone(), kept.object);
+            let reserved = self.reserved(&key, |d| kept.object.has_seen(d));
+            replica.merge(key.clone(), kept.object, reserved);
         }
         let object = replica.store.get(&key).cloned().unwrap_or_default();
         let at = replica.journal.written_at(&key);
@@ -426,22 +441,31 @@ impl Aside {
     }
 }
 
+/// The lowest dot: where a key's versions kept aside begin in `Aside::kept`.
+const LOWEST_DOT: Dot = Dot {
+    actor: ActorId {
+        node: NodeId(0),
+        incarnation: 0,
+    },
+    seq: 0,
+};
+
 /// The keys of bulk write `dot`, from its version in `object`.
 pub(crate) fn bulk_keys(object: &Object, dot: Dot) -> Option<&BulkKeys> {
     let sibling = object.siblings().iter().find(|s| s.dot == dot)?;
     sibling.bulk.as_ref()
 }
 
-/// Whether `object` merged into `copy` would fit (`Object::fits`). The sum of their siblings
-/// and of their encoded bytes bounds the merge's, so only a copy near the limits pays for
-/// a trial merge.
-fn merge_fits(copy: &Object, object: &Object) -> bool {
-    let siblings = copy.siblings().len() + object.siblings().len();
-    let bytes = copy.encoded_bytes() + object.encoded_bytes();
+/// Whether `object` merged into `copy` would fit (`Object::fits`) and leave `reserved`
+/// free. The sums of siblings and of encoded bytes bound the merge's, so only a copy near
+/// the limits pays for a trial merge.
+fn merge_fits(copy: &Object, object: &Object, reserved: Reserved) -> bool {
+    let siblings = copy.siblings().len() + object.siblings().len() + reserved.siblings;
+    let bytes = copy.encoded_bytes() + object.encoded_bytes() + reserved.bytes;
     if siblings <= SIBLINGS_DECODE_MAX && bytes <= OBJECT_BYTES_MAX {
         return true;
     }
     let mut merged = copy.clone();
     merged.merge(object);
-    merged.fits().is_ok()
+    merged.fits().is_ok() && reserved.leaves_room(&merged)
 }

@@ -10,8 +10,9 @@
 //!    `Prepare` per replica for all the keys it holds. A replica keeps each aside (`aside`):
 //!    durably (an `Aside` record), but out of the key's object, so no read shows it; it
 //!    answers `Prepared { ok }` once all are durable. It refuses a version its copy of the
-//!    key could not take (the merge would not fit: `Object::fits`), so that a decided
-//!    version is one every holder can commit (docs/CONTRACT.md says what is left).
+//!    key could not take (the merge would not fit: `Object::fits`), and while it holds one
+//!    aside, its copy keeps room for it (`Aside::reserved`: other merges that would leave
+//!    less are refused), so that every holder of a decided version can commit it.
 //! 2. Once W replicas of every key kept their version aside, `T` is *decided*: nothing can
 //!    stop it any more (see resolution below). The coordinator commits (one message per
 //!    replica: `CommitKept`, the keys only, to a replica that said it kept their versions,

@@ -169,10 +169,14 @@ impl Node {
             | Message::PositionAsk { .. }
             | Message::PositionReply { .. }
             | Message::Collect { .. } => unreachable!("handled before the replica"),
-            Message::Replicate { req, key, object } => replica.replicate(from, req, key, object),
+            Message::Replicate { req, key, object } => {
+                let reserved = self.bulk.aside.reserved(&key, |dot| object.has_seen(dot));
+                replica.replicate(from, req, (key, object), reserved)
+            }
             Message::EntropyPush { objects } => {
                 for KeyObject { key, object } in objects {
-                    replica.merge(key, object);
+                    let reserved = self.bulk.aside.reserved(&key, |dot| object.has_seen(dot));
+                    replica.merge(key, object, reserved);
                 }
             }
             Message::Read { req, key } => replica.read(from, req, key, standing),
