@@ -495,4 +495,6 @@ mod dir;
 pub use cut::Cut;
 
 #[cfg(test)]
+mod cut_tests;
+#[cfg(test)]
 mod tests;
