@@ -265,7 +265,8 @@ fn sweep(list: Vec<(PathBuf, Scenario, u64)>, jobs: usize) -> Result<bool, Strin
             for v in outcome.violations.iter().take(3) {
                 println!("    [{}] {}", v.checker, v.detail);
             }
-            failures.push((path.display().to_string(), outcome.seed));
+            let overrides = outcome.scenario.overrides.clone();
+            failures.push((path.display().to_string(), outcome.seed, overrides));
         }
     }
     for worker in workers {
@@ -283,10 +284,10 @@ fn sweep(list: Vec<(PathBuf, Scenario, u64)>, jobs: usize) -> Result<bool, Strin
         started.elapsed().as_secs_f64(),
         median
     );
-    for (path, seed) in &failures {
+    for (path, seed, overrides) in &failures {
         println!(
             "failed seed {seed}: replay with {}",
-            report::replay_command(path, *seed)
+            report::replay_command(path, *seed, overrides)
         );
     }
     Ok(failures.is_empty())

@@ -17,6 +17,9 @@ pub struct Scenario {
     pub disk: DiskSpec,
     pub faults: FaultSpec,
     pub phases: PhaseSpec,
+    /// The `--set` overrides it was loaded with, for the replay command a failure prints.
+    #[serde(skip)]
+    pub overrides: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -271,6 +274,7 @@ impl Default for Scenario {
             disk: DiskSpec::default(),
             faults: FaultSpec::default(),
             phases: PhaseSpec::default(),
+            overrides: Vec::new(),
         }
     }
 }
@@ -433,8 +437,9 @@ impl Scenario {
         let mut doc: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
         crate::overrides::apply(&mut doc, sets)?;
-        let scenario: Scenario = serde_yaml_ng::from_value(doc).map_err(|e| e.to_string())?;
+        let mut scenario: Scenario = serde_yaml_ng::from_value(doc).map_err(|e| e.to_string())?;
         scenario.validate()?;
+        scenario.overrides = sets.to_vec();
         Ok(scenario)
     }
 

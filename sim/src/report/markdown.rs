@@ -22,7 +22,11 @@ pub fn markdown(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
         d.preserved(),
         d.acknowledged
     );
-    let _ = writeln!(s, "Replay: `{}`\n", replay_command(path, outcome.seed));
+    let _ = writeln!(
+        s,
+        "Replay: `{}`\n",
+        replay_command(path, outcome.seed, &outcome.scenario.overrides)
+    );
     let _ = writeln!(s, "## Scenario\n");
     let _ = writeln!(s, "| parameter | value |\n|---|---|");
     let c = &sc.cluster;

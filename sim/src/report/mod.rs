@@ -14,8 +14,14 @@ pub struct WallClock {
     pub seconds: f64,
 }
 
-pub fn replay_command(scenario_path: &str, seed: u64) -> String {
-    format!("cargo run --release -p sim -- --seed {seed} {scenario_path}")
+/// The command that replays a run: the scenario, the seed and the `--set` overrides it ran
+/// with (quoted for a shell).
+pub fn replay_command(scenario_path: &str, seed: u64, overrides: &[String]) -> String {
+    let mut command = format!("cargo run --release -p sim -- --seed {seed} {scenario_path}");
+    for set in overrides {
+        command.push_str(&format!(" --set '{set}'"));
+    }
+    command
 }
 
 /// Longest latency the report resolves; longer ones count as this.
@@ -213,7 +219,11 @@ pub fn summary(outcome: &RunOutcome, path: &str, wall: &WallClock) -> String {
                 let _ = writeln!(s, "  [{checker}] {detail}");
             }
         }
-        let _ = writeln!(s, "replay: {}", replay_command(path, outcome.seed));
+        let _ = writeln!(
+            s,
+            "replay: {}",
+            replay_command(path, outcome.seed, &outcome.scenario.overrides)
+        );
     }
     s
 }
@@ -231,5 +241,21 @@ mod tests {
         assert!((989_000..=991_000).contains(&p99), "{p99}");
         assert!((999_000..=1_001_000).contains(&max), "{max}");
         assert_eq!(percentiles(&[]), None);
+    }
+
+    /// A failure found with `--set` overrides replays with them: without them the same seed
+    /// runs another scenario.
+    #[test]
+    fn a_replay_command_carries_the_overrides() {
+        let sets = ["disk.pickup_us=[0, 1000]".to_string()];
+        assert_eq!(
+            replay_command("scenarios/isolation.yaml", 7, &sets),
+            "cargo run --release -p sim -- --seed 7 scenarios/isolation.yaml \
+             --set 'disk.pickup_us=[0, 1000]'"
+        );
+        assert_eq!(
+            replay_command("scenarios/chaos.yaml", 42, &[]),
+            "cargo run --release -p sim -- --seed 42 scenarios/chaos.yaml"
+        );
     }
 }
